@@ -1,0 +1,65 @@
+"""The REST API under ``/api/v1``: a sub-application whose routes and OpenAPI document
+are built from the same declarations (``service.api.routes.Route``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from service.api import keys, me, openapi, records, roster, webhooks
+from service.api.auth import authorize
+from service.api.routes import QUERY, ApiError, Handler, Route, parse_query
+
+PREFIX = "/api/v1"
+ROUTES: tuple[Route, ...] = (
+    *records.ROUTES,
+    *me.ROUTES,
+    *webhooks.ROUTES,
+    *roster.ROUTES,
+    *keys.ROUTES,
+    *openapi.ROUTES,
+)
+log = logging.getLogger("hadir.api")
+
+
+def _bind(route: Route) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await authorize(route, request)
+        request[QUERY] = parse_query(route, request)
+        return await route.handler(request)
+
+    return handle
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure as ``{"error": {"code", "message"}}``, 404s and 405s included."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return _error(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")
+        response = _error(exc.status, code, exc.text or exc.reason)
+        if "Allow" in exc.headers:  # a 405 says what is allowed (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("api handler failed", extra={"fields": {"path": request.path}})
+        return _error(500, "internal", "internal error")
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def setup(app: web.Application) -> None:
+    api = web.Application(middlewares=[_errors])
+    for route in ROUTES:
+        api.router.add_route(route.method, route.path, _bind(route))
+    api[openapi.DOCUMENT] = openapi.document(ROUTES, PREFIX)
+    app.add_subapp(PREFIX, api)

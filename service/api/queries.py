@@ -1,0 +1,123 @@
+"""Read queries behind the API: records and checks, filtered, in keyset pages.
+
+Pages are keyset pages (``WHERE key > last``), so a client that syncs with
+``next_cursor`` sees every row exactly once even while new ones are appended.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Row, Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.schema import checks, records, staff
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Dates are Jakarta calendar days, both ends included."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    unit: str | None = None
+    staff: str | None = None
+    status: str | None = None
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), JAKARTA)
+
+
+def _span(column: Any, filters: Filters) -> list[Any]:
+    conds = []
+    if filters.date_from is not None:
+        conds.append(column >= day_start(filters.date_from))
+    if filters.date_to is not None:
+        conds.append(column < day_start(filters.date_to + timedelta(days=1)))
+    return conds
+
+
+def _filtered(query: Select[Any], table: Any, filters: Filters, instant: Any) -> Select[Any]:
+    conds = _span(instant, filters)
+    if filters.unit is not None:
+        conds.append(table.c.unit_id == filters.unit)
+    if filters.staff is not None:
+        conds.append(table.c.staff_id == filters.staff)
+    if filters.status is not None:
+        conds.append(table.c.status == filters.status)
+    return query.where(*conds)
+
+
+def record_json(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "seq": row.seq,
+        "id": row.id,
+        "kind": row.kind,
+        "check_id": row.check_id,
+        "staff_id": row.staff_id,
+        "unit_id": row.unit_id,
+        "status": row.status,
+        "created_at": row.created_at.isoformat(),
+        "body": json.loads(row.body),
+        "prev_hash": row.prev_hash,
+        "hash": row.hash,
+        "signature": row.signature,
+    }
+
+
+async def page_records(
+    conn: AsyncConnection,
+    filters: Filters,
+    after_seq: int | None,
+    limit: int,
+    *,
+    supervisor: str | None = None,
+) -> tuple[list[Row[Any]], int | None]:
+    """Records in chain order after ``after_seq``; the second value is the next cursor."""
+    query = _filtered(select(records), records, filters, records.c.created_at)
+    if supervisor is not None:
+        query = query.where(
+            records.c.staff_id.in_(select(staff.c.id).where(staff.c.supervisor_id == supervisor))
+        )
+    if after_seq is not None:
+        query = query.where(records.c.seq > after_seq)
+    rows = list((await conn.execute(query.order_by(records.c.seq).limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].seq if more else None
+
+
+async def get_record(conn: AsyncConnection, record_id: str) -> Row[Any] | None:
+    return (await conn.execute(select(records).where(records.c.id == record_id))).first()
+
+
+def check_json(row: Row[Any]) -> dict[str, Any]:
+    out = dict(row._mapping)
+    for key in ("due_at", "window_start", "window_end", "created_at"):
+        out[key] = out[key].isoformat()
+    return out
+
+
+async def page_checks(
+    conn: AsyncConnection, filters: Filters, after: tuple[datetime, str] | None, limit: int
+) -> tuple[list[Row[Any]], tuple[datetime, str] | None]:
+    """Checks by due time (then id) after the ``after`` key."""
+    query = _filtered(select(checks), checks, filters, checks.c.due_at)
+    if after is not None:
+        due, check_id = after
+        query = query.where(
+            or_(checks.c.due_at > due, and_(checks.c.due_at == due, checks.c.id > check_id))
+        )
+    rows = list(
+        (await conn.execute(query.order_by(checks.c.due_at, checks.c.id).limit(limit + 1))).all()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].due_at, rows[-1].id) if more else None

@@ -1,0 +1,53 @@
+"""Roster import over the API (``roster:write``): the same all-or-nothing import as the CLI."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service.api.auth import API_KEY
+from service.api.routes import ApiError, Route, json_response
+from service.org import import_roster_text
+from service.roster import MAX_FILE_BYTES, RosterError
+from service.state import ENGINE
+
+FORMATS = {"text/csv": "csv", "application/json": "json"}
+
+
+async def import_roster(request: web.Request) -> web.Response:
+    fmt = FORMATS.get(request.content_type)
+    if fmt is None:
+        raise ApiError(415, "unsupported_media_type", "send text/csv or application/json")
+    if request.content_length is not None and request.content_length > MAX_FILE_BYTES:
+        raise ApiError(413, "too_large", "the roster is larger than 20 MiB")
+    try:
+        text = (await request.read()).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_request", "the roster is not UTF-8 text") from None
+    try:
+        summary = await import_roster_text(
+            request.config_dict[ENGINE],
+            text,
+            fmt,
+            source=f"api.{fmt}",
+            actor=f"apikey:{request[API_KEY].id}",
+        )
+    except RosterError as exc:
+        raise ApiError(400, "invalid_roster", str(exc)) from None
+    return json_response(summary.__dict__)
+
+
+ROUTES = (
+    Route(
+        "POST",
+        "/roster",
+        import_roster,
+        "roster:write",
+        "Import units, supervisors and staff, all or nothing (as `hadir roster import`)",
+        {200: ("how many rows of each kind", "RosterImported")},
+        body={
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+        tags=("roster",),
+    ),
+)

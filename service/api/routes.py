@@ -1,0 +1,158 @@
+"""Declaring an API route once: its handler, who may call it, and its OpenAPI operation.
+
+The router and the OpenAPI document are both built from these declarations, so a
+route cannot exist undocumented, and its query parameters are parsed by the same
+``QueryParam`` values that describe them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+QUERY = web.RequestKey("query", dict)
+PATH_PARAM = re.compile(r"\{(\w+)\}")
+
+
+class ApiError(Exception):
+    """Becomes the JSON body ``{"error": {"code", "message"}}`` with this status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def bad_parameter(name: str, message: str) -> ApiError:
+    return ApiError(400, "bad_parameter", f"{name}: {message}")
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    """One query parameter: its OpenAPI schema and its parser are the same value."""
+
+    name: str
+    kind: str  # string | date | integer | enum
+    description: str
+    choices: tuple[str, ...] = ()
+    pattern: str | None = None  # of a string
+    minimum: int = 1
+    maximum: int = 1000
+    default: int | None = None
+
+    def schema(self) -> dict[str, Any]:
+        if self.kind == "date":
+            return {"type": "string", "format": "date"}
+        if self.kind == "integer":
+            out: dict[str, Any] = {
+                "type": "integer",
+                "minimum": self.minimum,
+                "maximum": self.maximum,
+            }
+            return out | ({"default": self.default} if self.default is not None else {})
+        if self.kind == "enum":
+            return {"type": "string", "enum": list(self.choices)}
+        if self.pattern is not None:
+            return {"type": "string", "pattern": self.pattern}
+        return {"type": "string", "minLength": 1, "maxLength": 200}
+
+    def parse(self, raw: str) -> Any:
+        if self.kind == "date":
+            try:
+                return date.fromisoformat(raw)
+            except ValueError:
+                raise bad_parameter(self.name, f"expected a date YYYY-MM-DD, got {raw!r}") from None
+        if self.kind == "integer":
+            if not re.fullmatch(r"-?\d{1,9}", raw) or not (
+                self.minimum <= int(raw) <= self.maximum
+            ):
+                raise bad_parameter(
+                    self.name, f"expected an integer {self.minimum}..{self.maximum}, got {raw!r}"
+                )
+            return int(raw)
+        if self.kind == "enum" and raw not in self.choices:
+            raise bad_parameter(self.name, f"expected one of {', '.join(self.choices)}")
+        if self.pattern is not None:
+            if not re.search(self.pattern, raw):
+                raise bad_parameter(self.name, "not a cursor this API returned")
+            return raw
+        if not 1 <= len(raw) <= 200:
+            raise bad_parameter(self.name, "expected 1 to 200 characters")
+        return raw
+
+
+LIMIT = QueryParam("limit", "integer", "Page size.", minimum=1, maximum=500, default=100)
+# Cursors are positions, not secrets: a seq, or a due time (µs) and an id.
+CURSOR = QueryParam(
+    "cursor", "string", "The `next_cursor` of the previous page.", pattern=r"^[0-9]{1,18}$"
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """``auth`` is a scope (API key with it), ``"link"`` (a personal link token) or None."""
+
+    method: str
+    path: str  # below /api/v1, OpenAPI style: /records/{record_id}
+    handler: Handler
+    auth: str | None
+    summary: str
+    responses: Mapping[int, tuple[str, str | None]]  # status → (description, schema name)
+    query: tuple[QueryParam, ...] = ()
+    body: Mapping[str, Any] | None = None  # requestBody content, by media type
+    content_type: str = "application/json"  # of the success response
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def path_params(self) -> list[str]:
+        return PATH_PARAM.findall(self.path)
+
+
+def parse_query(route: Route, request: web.Request) -> dict[str, Any]:
+    """Every declared parameter (parsed or its default); unknown ones are refused."""
+    known = {p.name: p for p in route.query}
+    for name in request.query:
+        if name not in known:
+            raise bad_parameter(name, "unknown parameter")
+    values: dict[str, Any] = {}
+    for param in route.query:
+        given = request.query.getall(param.name, [])
+        if len(given) > 1:
+            raise bad_parameter(param.name, "given more than once")
+        values[param.name] = param.parse(given[0]) if given else param.default
+    return values
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_request", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    return body
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def page(items: list[dict[str, Any]], last: object) -> web.Response:
+    """A page of ``items`` and the cursor of the next one (null at the end)."""
+    return json_response({"data": items, "next_cursor": None if last is None else str(last)})
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,166 @@
+"""The JSON shapes the API answers with, as OpenAPI 3 component schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.outbox import EVENT_TYPES
+from service.webhooks.ssrf import MAX_URL_LENGTH, URL_PATTERN
+
+INSTANT = {"type": "string", "format": "date-time"}
+URL = {
+    "type": "string",
+    "maxLength": MAX_URL_LENGTH,
+    "pattern": URL_PATTERN,
+    "description": "Private, loopback and link-local hosts are refused unless "
+    "webhooks.allow_private_addresses is set.",
+}
+NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _object(properties: dict[str, Any], *, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [k for k in properties if k not in optional],
+    }
+
+
+def _page(item: str) -> dict[str, Any]:
+    return _object(
+        {
+            "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
+            "next_cursor": {"type": ["string", "null"]},
+        }
+    )
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": _object(
+        {
+            "error": _object(
+                {"code": {"type": "string"}, "message": {"type": "string"}},
+            )
+        }
+    ),
+    "Record": _object(
+        {
+            "seq": {"type": "integer"},
+            "id": {"type": "string"},
+            "kind": {"type": "string"},
+            "check_id": {"type": ["string", "null"]},
+            "staff_id": {"type": "string"},
+            "unit_id": {"type": "string"},
+            "status": {"type": "string"},
+            "created_at": INSTANT,
+            "body": {"type": "object"},
+            "prev_hash": {"type": "string"},
+            "hash": {"type": "string"},
+            "signature": {"type": "string"},
+        }
+    ),
+    "Check": _object(
+        {
+            "id": {"type": "string"},
+            "staff_id": {"type": "string"},
+            "supervisor_id": {"type": "string"},
+            "unit_id": {"type": "string"},
+            "due_at": INSTANT,
+            "window_start": INSTANT,
+            "window_end": INSTANT,
+            "uniform_policy": {"type": "string"},
+            "status": {"type": "string"},
+            "created_at": INSTANT,
+        }
+    ),
+    "Endpoint": _object(
+        {
+            "id": {"type": "string"},
+            "url": {"type": "string"},
+            "events": {"type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}},
+            "enabled": {"type": "boolean"},
+            "disabled_at": NULLABLE_INSTANT,
+            "disabled_reason": {"type": ["string", "null"]},
+            "rotation_ends_at": NULLABLE_INSTANT,
+            "created_at": INSTANT,
+            "secret": {"type": "string", "pattern": "^whsec_"},
+        },
+        optional=("secret",),
+    ),
+    "Attempt": _object(
+        {
+            "attempted_at": INSTANT,
+            "status_code": {"type": ["integer", "null"]},
+            "error": {"type": ["string", "null"]},
+            "duration_ms": {"type": "number"},
+        }
+    ),
+    "Delivery": _object(
+        {
+            "id": {"type": "integer"},
+            "event_id": {"type": "string"},
+            "event_type": {"type": "string"},
+            "endpoint_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["pending", "delivered", "failed", "disabled"]},
+            "attempts": {"type": "integer"},
+            "next_attempt_at": INSTANT,
+            "last_status_code": {"type": ["integer", "null"]},
+            "last_error": {"type": ["string", "null"]},
+            "delivered_at": NULLABLE_INSTANT,
+            "history": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}},
+        }
+    ),
+    "Replayed": _object({"queued": {"type": "integer"}}),
+    "SigningKey": _object(
+        {
+            "algorithm": {"type": "string", "enum": ["Ed25519"]},
+            "public_key": {"type": "string", "description": "raw 32-byte key, base64"},
+            "webhook_public_key": {"type": "string", "pattern": "^whpk_"},
+        }
+    ),
+    "RosterImported": _object(
+        {
+            "units": {"type": "integer"},
+            "supervisors": {"type": "integer"},
+            "staff": {"type": "integer"},
+        }
+    ),
+    "RecordPage": _page("Record"),
+    "CheckPage": _page("Check"),
+    "DeliveryPage": _page("Delivery"),
+    "EndpointList": _object(
+        {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Endpoint"}}}
+    ),
+    "NewEndpoint": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "url": URL,
+            "events": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "enum": list(EVENT_TYPES)},
+            },
+        },
+        "required": ["url", "events"],
+    },
+    "EndpointChange": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "url": URL,
+            "events": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "enum": list(EVENT_TYPES)},
+            },
+            "enabled": {"type": "boolean"},
+        },
+    },
+    "Replay": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Give exactly one of since (every event from then on) or event_id.",
+        "properties": {"since": INSTANT, "event_id": {"type": "string"}},
+    },
+}

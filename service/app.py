@@ -1,0 +1,69 @@
+"""The aiohttp application: shared state, the store's lifetime, and the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from service import api
+from service.config import Config
+from service.keys import LINK_SECRET_FILE, load_or_create_secret, load_or_create_signing_key
+from service.state import CONFIG, DISPATCHER, ENGINE, LINK_SECRET, SIGNING_KEY
+from service.store import create_engine, migrate
+from service.web import health, pages
+from service.webhooks.dispatcher import Dispatcher, DispatcherSettings
+from signaling import routes as signaling
+
+log = logging.getLogger("hadir.app")
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    engine = create_engine(config.database_url)
+    await migrate(engine)
+    app[ENGINE] = engine
+    log.info("store ready", extra={"fields": {"dialect": engine.dialect.name}})
+    yield
+    await engine.dispose()
+
+
+async def _webhook_dispatcher(app: web.Application) -> AsyncIterator[None]:
+    """Deliver the outbox in the background; on shutdown finish or release what is held."""
+    config = app[CONFIG]
+    dispatcher = Dispatcher(
+        app[ENGINE], app[SIGNING_KEY], DispatcherSettings.from_config(config.webhooks)
+    )
+    app[DISPATCHER] = dispatcher
+    task = asyncio.create_task(dispatcher.run()) if config.webhooks.dispatcher else None
+    yield
+    if task is not None:
+        dispatcher.stop()
+        await task
+
+
+@web.middleware
+async def _security_headers(
+    request: web.Request, handler: web.RequestHandler
+) -> web.StreamResponse:
+    response = await handler(request)
+    # Links carry tokens in their path: never leak them through Referer.
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(middlewares=[_security_headers], client_max_size=1024 * 1024)
+    app[CONFIG] = config
+    app[LINK_SECRET] = load_or_create_secret(config.data_dir, LINK_SECRET_FILE)
+    app[SIGNING_KEY] = load_or_create_signing_key(config.data_dir)
+    app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_webhook_dispatcher)
+    health.setup(app)
+    pages.setup(app)
+    signaling.setup(app)
+    api.setup(app)
+    return app

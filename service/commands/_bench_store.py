@@ -1,0 +1,166 @@
+"""``hadir bench store [--json]``: records written per second, and webhook deliveries
+per second to a local receiver, on a fresh SQLite database in a temporary directory.
+
+Records go through the real write path: each is its own transaction that closes a
+check, appends the signed hash-chain entry and enqueues its ``check.missed`` event with
+one delivery row. The receiver runs in another process (the machine's other core), and
+the dispatcher sends every delivery with its real signing and outcome recording.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import socket
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+
+from service.clock import utcnow
+from service.commands.bench import report
+from service.errors import UsageError
+from service.org import import_roster_text
+from service.schema import checks, deliveries
+from service.store import create_engine, migrate
+from service.webhooks.dispatcher import Dispatcher, DispatcherSettings
+from service.webhooks.endpoints import create_endpoint
+from service.webhooks.retry import RetrySchedule
+
+
+def register_bench(group: Any) -> None:
+    parser = group.add_parser("store", help="records written/s and webhook deliveries/s on SQLite")
+    parser.add_argument("--json", action="store_true", help="print figures as JSON")
+    parser.add_argument("--records", type=int, default=3000, help="records to write (3000)")
+    parser.set_defaults(handler=run_store)
+
+
+def _receiver(port: int, ready: Any) -> None:
+    async def ok(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=204)
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/hook", ok)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def _seed(engine: Any, n: int) -> None:
+    roster = {
+        "units": [{"id": "u", "name": "Unit"}],
+        "supervisors": [{"id": "p", "name": "Sup", "unit": "u"}],
+        "staff": [
+            {"id": f"s{i}", "name": f"S{i}", "unit": "u", "supervisor": "p"} for i in range(n)
+        ],
+    }
+    await import_roster_text(engine, json.dumps(roster), "json", source="bench", actor="bench")
+    due = utcnow() - timedelta(hours=1)
+    async with engine.begin() as conn:
+        await conn.execute(
+            checks.insert(),
+            [
+                {
+                    "id": f"chk_{i}",
+                    "staff_id": f"s{i}",
+                    "supervisor_id": "p",
+                    "unit_id": "u",
+                    "due_at": due,
+                    "window_start": due,
+                    "window_end": due,
+                    "uniform_policy": "bench",
+                    "status": "scheduled",
+                    "created_at": due,
+                }
+                for i in range(n)
+            ],
+        )
+
+
+async def _bench(n: int, port: int) -> dict[str, Any]:
+    from service.records import lock_chain, record_missed
+
+    key = Ed25519PrivateKey.generate()
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
+        try:
+            await migrate(engine)
+            await _seed(engine, n)
+            async with engine.begin() as conn:
+                await create_endpoint(
+                    conn, f"http://127.0.0.1:{port}/hook", ["check.missed"], actor="bench"
+                )
+            start = time.perf_counter()
+            for i in range(n):
+                async with engine.begin() as conn:
+                    await lock_chain(conn)
+                    await record_missed(conn, f"chk_{i}", key=key)
+            records_s = time.perf_counter() - start
+
+            settings = DispatcherSettings(
+                schedule=RetrySchedule((0.0, 1.0)),
+                concurrency=64,
+                poll_interval_s=0.05,
+                allow_private=True,
+            )
+            dispatcher = Dispatcher(engine, key, settings)
+            start = time.perf_counter()
+            task = asyncio.create_task(dispatcher.run())
+            while await _delivered(engine) < n:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.05)
+            deliveries_s = time.perf_counter() - start
+            dispatcher.stop()
+            await task
+        finally:
+            await engine.dispose()
+    return {
+        "records": n,
+        "records_per_s": n / records_s,
+        "deliveries": n,
+        "deliveries_per_s": n / deliveries_s,
+        "dispatcher_concurrency": settings.concurrency,
+    }
+
+
+async def _delivered(engine: Any) -> int:
+    async with engine.connect() as conn:
+        return int(
+            (
+                await conn.execute(select(func.count()).where(deliveries.c.status == "delivered"))
+            ).scalar_one()
+        )
+
+
+def run_store(args: argparse.Namespace) -> int:
+    if args.records < 10:
+        raise UsageError("--records must be at least 10")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    ready = multiprocessing.Event()
+    receiver = multiprocessing.Process(target=_receiver, args=(port, ready), daemon=True)
+    receiver.start()
+    try:
+        if not ready.wait(30):
+            raise UsageError("the local receiver did not start")
+        figures = asyncio.run(_bench(args.records, port))
+    finally:
+        receiver.terminate()
+        receiver.join(10)
+    report("store", figures, args.json, note="SQLite, fresh database, local receiver")
+    return 0

@@ -1,0 +1,141 @@
+"""``hadir bench NAME``: micro-benchmarks, one sub-command each.
+
+This module owns the ``bench`` group. A benchmark joins it without editing any
+list: any module in ``service.commands`` (including ``_``-prefixed ones, which the
+CLI does not register as commands) that defines ``register_bench(bench_sub)`` gets
+called with the group's subparsers and adds its parser there, with
+``set_defaults(handler=...)`` as for any command. ``report()`` prints a
+benchmark's figures as a table or JSON the same way for all of them.
+
+``hadir bench vision [--json]`` lives here: CPU ms per sample for each stage of the
+vision analysis at 640x480, and the samples per second one core sustains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import time
+from fractions import Fraction
+from typing import Any
+
+from service.errors import UsageError
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("bench", help="run a micro-benchmark (vision, ...)")
+    group = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    from service import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        hook = getattr(module, "register_bench", None)
+        if callable(hook):
+            hook(group)
+
+
+def report(name: str, figures: dict[str, Any], as_json: bool, note: str = "") -> None:
+    """Print a benchmark's figures: JSON, or an aligned ``key  value`` table."""
+    if as_json:
+        print(json.dumps({"benchmark": name, **figures}, indent=2))
+        return
+    print(f"bench {name}" + (f" ({note})" if note else ""))
+    for key, value in figures.items():
+        shown = f"{value:.2f}" if isinstance(value, float) else str(value)
+        print(f"  {key:34} {shown}")
+
+
+# --- vision ------------------------------------------------------------------------
+
+
+def register_bench(group: Any) -> None:
+    parser = group.add_parser("vision", help="CPU ms per sample of each vision stage at 640x480")
+    parser.add_argument("--json", action="store_true", help="print figures as JSON")
+    parser.add_argument(
+        "--samples", type=int, default=60, help="frames to time per stage (default 60)"
+    )
+    parser.set_defaults(handler=run_vision)
+
+
+def _cpu_ms(fn: Any, items: list[Any]) -> float:
+    """Median-free simple mean of process CPU time per call, in ms."""
+    start = time.process_time_ns()
+    for item in items:
+        fn(item)
+    return (time.process_time_ns() - start) / 1e6 / len(items)
+
+
+def run_vision(args: argparse.Namespace) -> int:
+    if args.samples < 5:
+        raise UsageError("--samples must be at least 5")
+    try:
+        from fixtures.generate import FPS, frames
+    except ImportError as exc:  # scikit-image is a test dependency
+        raise UsageError(
+            f"bench vision needs the test extra (pip install hadir[test]): {exc}"
+        ) from None
+    import av
+
+    from vision.analyzer import FrameAnalyzer, prepare
+    from vision.camera import observe
+    from vision.config import DEFAULT_CONFIG
+
+    config = DEFAULT_CONFIG
+    source = frames("live")
+    images = [next(source) for _ in range(min(args.samples, 90))]
+    while len(images) < args.samples:
+        images.extend(images[: args.samples - len(images)])
+
+    # What the live call holds per sample: a decoded yuv420p VideoFrame (aiortc).
+    video_frames = [
+        av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p") for img in images
+    ]
+    # Every received frame is decoded whether sampled or not: VP8 decode, for scale.
+    encoder: Any = av.CodecContext.create("libvpx", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 640, 480, "yuv420p"
+    encoder.framerate = Fraction(FPS)
+    encoder.bit_rate = 1_000_000
+    packets = [p for vf in video_frames for p in encoder.encode(vf)]
+    packets += list(encoder.encode(None))
+    decoder = av.CodecContext.create("libvpx", "r")
+    vp8_ms = _cpu_ms(lambda p: decoder.decode(p), packets)
+
+    decode_ms = _cpu_ms(lambda vf: vf.to_ndarray(format="rgb24"), video_frames)
+    rgbs = [prepare(img, config.max_side) for img in images]
+    with FrameAnalyzer(config) as analyzer:
+        for img in rgbs[:5]:  # warm-up: graph start and first inference are slower
+            analyzer.analyze(img, 0.0)
+        camera_ms = _cpu_ms(lambda img: observe(img, config), rgbs)
+        results = []
+        start = time.process_time_ns()
+        for i, img in enumerate(rgbs):
+            results.append(analyzer.analyze(img, float(i)))
+        analyze_ms = (time.process_time_ns() - start) / 1e6 / len(rgbs)
+
+    def stage(name: str) -> float:
+        vals = [r.cpu_ms.get(name, 0.0) for r in results]
+        return sum(vals) / len(vals)
+
+    total = decode_ms + analyze_ms
+    figures: dict[str, Any] = {
+        "resolution": "640x480",
+        "samples": len(rgbs),
+        "decode_to_array_ms": round(decode_ms, 2),
+        "face_ms": round(stage("face"), 2),
+        "camera_ms": round(camera_ms, 2),
+        "torso_ms": round(stage("torso"), 2),
+        "analysis_ms": round(analyze_ms, 2),
+        "total_ms": round(total, 2),
+        "samples_per_second_one_core": round(1000.0 / total, 1),
+        "target_total_ms": 15.0,
+        "within_target": total <= 15.0,
+        "vp8_decode_per_received_frame_ms": round(vp8_ms, 2),
+        "full_range_fallback_samples": sum(
+            1 for r in results if r.face is not None and r.face.model == "full"
+        ),
+        "vision_version": config.version,
+    }
+    report("vision", figures, args.json, note="CPU ms per sample; process CPU time")
+    return 0

@@ -1,0 +1,319 @@
+"""Service configuration: a TOML file overlaid by environment variables.
+
+Every key lives in one dataclass field below, with its help text; the README's
+configuration reference and ``hadir config reference`` are generated from these
+fields, so the documentation cannot drift from the code. An environment variable
+``HADIR_<SECTION>_<KEY>`` overrides the file; ``DATABASE_URL`` is accepted as the
+conventional alias of ``HADIR_STORAGE_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "HADIR_"
+ENV_ALIASES = {"DATABASE_URL": ("storage", "database_url")}
+# Read by the CLI to find the TOML file; not a setting itself.
+ENV_CONFIG_FILE = "HADIR_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key."""
+
+
+def _opt(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] = (),
+    min: float | None = None,
+    max: float | None = None,
+) -> Any:
+    meta = {"help": help, "choices": choices, "min": min, "max": max}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = _opt("0.0.0.0", "Address to listen on.")
+    port: int = _opt(8443, "TCP port to listen on.", min=1, max=65535)
+    http: bool = _opt(
+        False,
+        "Serve plain HTTP (localhost, or behind a TLS proxy). "
+        "Phones only open the camera on HTTPS pages.",
+    )
+    tls_cert: str = _opt("", "PEM certificate; empty generates a self-signed one in the data dir.")
+    tls_key: str = _opt("", "PEM private key for tls_cert.")
+    public_url: str = _opt(
+        "",
+        "Base URL put in links (e.g. https://hadir.example.go.id); "
+        "empty derives it from host and port.",
+    )
+    shutdown_timeout_s: float = _opt(
+        10.0, "Grace period for work in flight on shutdown.", min=0, max=300
+    )
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    data_dir: str = _opt("./data", "Directory for the SQLite database, keys and certificates.")
+    database_url: str = _opt(
+        "",
+        "SQLAlchemy async URL; empty uses SQLite in the data dir. "
+        "PostgreSQL: postgresql+asyncpg://user@host/db",
+    )
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    link_ttl_hours: float = _opt(
+        24.0 * 30, "How long a printed supervisor/staff link stays valid.", min=0.01, max=24.0 * 366
+    )
+
+
+@dataclass(frozen=True)
+class WebhooksConfig:
+    dispatcher: bool = _opt(True, "Run the webhook dispatcher in this process.")
+    allow_private_addresses: bool = _opt(
+        False,
+        "Allow endpoints on private, loopback and link-local addresses "
+        "(off: a guard against SSRF; turn on only for receivers on your own network).",
+    )
+    timeout_s: float = _opt(15.0, "Time limit of one delivery attempt.", min=1, max=60)
+    concurrency: int = _opt(32, "Deliveries in flight per dispatcher.", min=1, max=1000)
+    lease_s: float = _opt(
+        120.0,
+        "How long a claimed delivery is reserved before another dispatcher may take it "
+        "(must exceed timeout_s).",
+        min=5,
+        max=3600,
+    )
+    poll_interval_s: float = _opt(1.0, "Pause between looks for due deliveries.", min=0.01, max=60)
+    retry_schedule: list[str] = _opt(
+        ["0s", "5s", "5m", "30m", "2h", "5h", "10h", "14h", "20h", "24h"],
+        "Delay before each attempt (s, m, h suffixes); after the last one a delivery fails.",
+    )
+    rotation_window_hours: float = _opt(
+        24.0, "How long the old secret still signs after a rotation.", min=0, max=24.0 * 30
+    )
+
+
+@dataclass(frozen=True)
+class IceConfig:
+    stun_urls: list[str] = _opt(
+        [],
+        "STUN servers for the call (e.g. stun:stun.example.go.id:3478); empty: host "
+        "candidates only, enough on one network.",
+    )
+    turn_url: str = _opt(
+        "", "TURN server for phones behind NAT (turn:host:3478?transport=udp); see docs/calls.md."
+    )
+    turn_username: str = _opt("", "TURN user name.")
+    turn_credential: str = _opt("", "TURN password.")
+
+
+@dataclass(frozen=True)
+class CallsConfig:
+    sample_interval_s: float = _opt(
+        1.0, "Seconds between frames the server analyses during a call.", min=0.2, max=10
+    )
+    analysis_threads: int = _opt(
+        2, "Worker threads for frame analysis (one set of vision models each).", min=1, max=64
+    )
+    max_analysis_peers: int = _opt(
+        16,
+        "Calls analysed at once by this process; further calls go on without analysis.",
+        min=1,
+        max=1000,
+    )
+    min_camera_on_fraction: float = _opt(
+        0.9, "Share of a call the camera must be on for the camera check to pass.", min=0, max=1
+    )
+    camera_gap_s: float = _opt(
+        2.0, "Seconds without a frame after which the camera counts as off.", min=0.5, max=30
+    )
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = _opt("INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    format: str = _opt(
+        "json",
+        "Log line format: one JSON object per line, or plain text.",
+        choices=("json", "text"),
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    ice: IceConfig = field(default_factory=IceConfig)
+    calls: CallsConfig = field(default_factory=CallsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.storage.data_dir).expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        if self.storage.database_url:
+            return self.storage.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'hadir.db'}"
+
+    @property
+    def public_url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        scheme = "http" if self.server.http else "https"
+        host = "localhost" if self.server.host in ("0.0.0.0", "::", "") else self.server.host
+        return f"{scheme}://{host}:{self.server.port}"
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Config)
+    return {f.name: hints[f.name] for f in fields(Config)}
+
+
+def _coerce(key: str, kind: Any, value: Any) -> Any:
+    """Turn a TOML or environment value into the field's type, or raise ConfigError."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
+    if kind is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    if typing.get_origin(kind) is list or isinstance(kind, types.GenericAlias):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {kind!r}")  # pragma: no cover - programming error
+
+
+def _check(key: str, meta: Mapping[str, Any], value: Any) -> None:
+    if meta["choices"] and value not in meta["choices"]:
+        raise ConfigError(f"{key}: must be one of {', '.join(meta['choices'])}, got {value!r}")
+    if meta["min"] is not None and value < meta["min"]:
+        raise ConfigError(f"{key}: must be at least {meta['min']}, got {value!r}")
+    if meta["max"] is not None and value > meta["max"]:
+        raise ConfigError(f"{key}: must be at most {meta['max']}, got {value!r}")
+
+
+def env_name(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Read the TOML file (if any), then the environment, then explicit overrides."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path}: not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: invalid TOML: {exc}") from None
+    sections = _sections()
+    for name in raw:
+        if name not in sections:
+            raise ConfigError(f"{name}: unknown section (known: {', '.join(sections)})")
+    for alias, (section, key) in ENV_ALIASES.items():
+        if alias in env and env_name(section, key) not in env:
+            env = {**env, env_name(section, key): env[alias]}
+    for var in env:
+        if var.startswith(ENV_PREFIX) and var != ENV_CONFIG_FILE and not _known_env(var, sections):
+            raise ConfigError(f"{var}: unknown setting")
+    built: dict[str, Any] = {}
+    for section, cls in sections.items():
+        given = raw.get(section, {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"{section}: expected a table")
+        hints = typing.get_type_hints(cls)
+        known = {f.name for f in fields(cls)}
+        for key in given:
+            if key not in known:
+                raise ConfigError(f"{section}.{key}: unknown key")
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            key = f"{section}.{f.name}"
+            value: Any = MISSING
+            if f.name in given:
+                value = given[f.name]
+            var = env_name(section, f.name)
+            if var in env:
+                value, key = env[var], f"{key} (from {var})"
+            if overrides and f.name in overrides.get(section, {}):
+                value = overrides[section][f.name]
+            if value is MISSING:
+                continue
+            value = _coerce(key, hints[f.name], value)
+            _check(key, f.metadata, value)
+            values[f.name] = value
+        built[section] = replace(cls(), **values)
+    config = Config(**built)
+    if bool(config.server.tls_cert) != bool(config.server.tls_key):
+        missing = "server.tls_key" if config.server.tls_cert else "server.tls_cert"
+        raise ConfigError(f"{missing}: required when the other of tls_cert/tls_key is set")
+    if config.webhooks.lease_s <= config.webhooks.timeout_s:
+        raise ConfigError("webhooks.lease_s: must exceed webhooks.timeout_s")
+    return config
+
+
+def _known_env(var: str, sections: Mapping[str, type]) -> bool:
+    return any(var == env_name(s, f.name) for s, cls in sections.items() for f in fields(cls))
+
+
+def reference() -> list[tuple[str, str, str, str]]:
+    """(key, environment variable, default, help) for every setting, for the docs."""
+    rows = []
+    for section, cls in _sections().items():
+        for f in fields(cls):
+            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            rows.append(
+                (
+                    f"{section}.{f.name}",
+                    env_name(section, f.name),
+                    repr(default),
+                    f.metadata["help"],
+                )
+            )
+    return rows

@@ -1,0 +1,84 @@
+"""Personal links for supervisors and staff: issued, checked against revocation, revoked."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service import tokens
+from service.audit import audit
+from service.clock import utcnow
+from service.org import find_person
+from service.schema import link_tokens
+from service.tokens import LinkClaims, TokenError
+
+PAGE_PATHS = {"supervisor": "/supervisor", "staff": "/staff"}
+
+
+async def issue_link(
+    conn: AsyncConnection,
+    secret: bytes,
+    base_url: str,
+    role: str,
+    subject: str,
+    ttl: timedelta,
+    *,
+    actor: str,
+) -> tuple[str, LinkClaims]:
+    """Record a new token for an existing person and return the URL that carries it."""
+    if await find_person(conn, role, subject) is None:
+        raise LookupError(f"no {role} with id {subject!r}")
+    now = utcnow()
+    claims = tokens.new_claims(role, subject, now + ttl)
+    await conn.execute(
+        link_tokens.insert().values(
+            jti=claims.jti,
+            role=role,
+            subject_id=subject,
+            issued_at=now,
+            expires_at=claims.expires_at,
+        )
+    )
+    await audit(conn, actor, "link.issued", f"{role}:{subject}", {"jti": claims.jti})
+    token = tokens.sign(claims, secret)
+    return f"{base_url}{PAGE_PATHS[role]}/{token}", claims
+
+
+async def check_token(conn: AsyncConnection, secret: bytes, token: str) -> LinkClaims:
+    """Verify a token and that it was issued here and not revoked."""
+    claims = tokens.verify(token, secret, utcnow())
+    row = (
+        await conn.execute(
+            select(link_tokens.c.revoked_at, link_tokens.c.subject_id).where(
+                link_tokens.c.jti == claims.jti
+            )
+        )
+    ).first()
+    if row is None or row.subject_id != claims.subject:
+        raise TokenError("unknown token")
+    if row.revoked_at is not None:
+        raise TokenError("token revoked")
+    return claims
+
+
+async def revoke(
+    conn: AsyncConnection,
+    *,
+    actor: str,
+    jti: str | None = None,
+    role: str | None = None,
+    subject: str | None = None,
+) -> int:
+    """Revoke one token by id, or every live token of a person; returns how many."""
+    query = link_tokens.update().where(link_tokens.c.revoked_at.is_(None))
+    if jti is not None:
+        query = query.where(link_tokens.c.jti == jti)
+    elif role is not None and subject is not None:
+        query = query.where(link_tokens.c.role == role, link_tokens.c.subject_id == subject)
+    else:
+        raise ValueError("give a token id, or a role and a subject")
+    result = await conn.execute(query.values(revoked_at=utcnow()))
+    await audit(conn, actor, "link.revoked", jti or f"{role}:{subject}", {"count": result.rowcount})
+    return int(result.rowcount)

@@ -1,0 +1,123 @@
+"""Read a video file or an image as timestamped RGB frames, sampled like a live call.
+
+``open_media(path, interval_s)`` opens and validates the file at once (an unreadable
+or empty file raises ``MediaError`` before any analysis starts), then
+``samples()`` yields ``TimedFrame``s: the first frame at t=0 and then the first
+frame at or after each multiple of ``interval_s`` (the vision config's
+``sample_interval_s``, the same interval the live call samples at). Videos are
+anything PyAV/ffmpeg reads (.y4m, .webm, .mp4, ...); images are read by OpenCV
+and give one frame with ``still=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+class MediaError(Exception):
+    """The file cannot be read as a video or an image; the message says why."""
+
+
+@dataclass(frozen=True)
+class TimedFrame:
+    """An RGB uint8 frame ``t`` seconds after the first frame."""
+
+    t: float
+    rgb: npt.NDArray[np.uint8]
+
+
+class Media:
+    """An opened, validated video or image file."""
+
+    def __init__(self, path: Path, interval_s: float, still: bool, first: TimedFrame) -> None:
+        self.path = path
+        self.interval_s = interval_s
+        self.still = still
+        self._first = first
+
+    def samples(self) -> Iterator[TimedFrame]:
+        """The sampled frames, in time order."""
+        yield self._first
+        if not self.still:
+            yield from _video_samples(self.path, self.interval_s, skip_first=True)
+
+
+def _read_image(path: Path) -> npt.NDArray[np.uint8] | None:
+    import cv2
+
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        return None
+    return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+
+
+def _video_samples(
+    path: Path, interval_s: float, *, skip_first: bool = False
+) -> Iterator[TimedFrame]:
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as exc:
+        raise MediaError(f"{path}: cannot read as video or image ({exc})") from None
+    with container:
+        if not container.streams.video:
+            raise MediaError(f"{path}: has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        start: float | None = None
+        next_t = 0.0
+        index = 0
+        try:
+            for frame in container.decode(stream):
+                if frame.time is not None:
+                    raw_t = float(frame.time)
+                else:
+                    rate = float(stream.average_rate or 15)
+                    raw_t = index / rate
+                index += 1
+                if start is None:
+                    start = raw_t
+                t = raw_t - start
+                if t + 1e-6 < next_t:
+                    continue
+                next_t = (int((t + 1e-6) / interval_s) + 1) * interval_s
+                if skip_first:
+                    skip_first = False
+                    continue
+                rgb = frame.to_ndarray(format="rgb24")
+                yield TimedFrame(round(t, 6), np.ascontiguousarray(rgb, dtype=np.uint8))
+        except av.FFmpegError as exc:
+            raise MediaError(f"{path}: video is damaged ({exc})") from None
+
+
+def open_media(path: str | Path, interval_s: float) -> Media:
+    """Open ``path`` and read its first frame; raises MediaError if that fails."""
+    if interval_s <= 0:
+        raise ValueError("interval_s must be positive")
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(f"{p}: no such file")
+    if not p.is_file():
+        raise MediaError(f"{p}: not a file")
+    if p.stat().st_size == 0:
+        raise MediaError(f"{p}: file is empty")
+    if p.suffix.lower() in IMAGE_SUFFIXES:
+        img = _read_image(p)
+        if img is not None:
+            return Media(p, interval_s, True, TimedFrame(0.0, img))
+    first = next(_video_samples(p, interval_s), None)
+    if first is None:
+        img = _read_image(p)
+        if img is not None:
+            return Media(p, interval_s, True, TimedFrame(0.0, img))
+        raise MediaError(f"{p}: contains no video frames")
+    return Media(p, interval_s, False, first)

@@ -1,0 +1,688 @@
+"""Verification records: an append-only, hash-chained, signed log (docs/records.md).
+
+Entry ``n`` is stored with its canonical body (RFC 8785 JSON), ``hash_n =
+SHA-256(bytes(hash_{n-1}) || body_n)`` with ``hash_0`` = 32 zero bytes, and an
+Ed25519 signature over the 32 hash bytes. The body holds every column the table
+indexes (seq, id, kind, status, ids, created_at), so no column can be edited without
+breaking the chain. Reviews and objections are later entries that point at the
+verification, never edits of it.
+
+Appends are serialized, or two writers would both chain onto the same head: on
+PostgreSQL the appending transaction takes ``pg_advisory_xact_lock(CHAIN_LOCK)`` as
+its first statement (a fixed lock order, so it cannot deadlock with the row locks
+taken after it); SQLite's ``BEGIN IMMEDIATE`` already admits one writer at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import math
+import secrets
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from sqlalchemy import Row, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from service.clock import utcnow
+from service.evidence import EvidenceRef, downscale_still, store_still
+from service.org import load_policy
+from service.outbox import enqueue
+from service.schema import checks, records
+
+BODY_VERSION = 1
+GENESIS_HASH = "0" * 64
+CHAIN_LOCK = int.from_bytes(b"hadirrec", "big")  # the advisory lock key of the chain
+KINDS = ("verification", "review", "objection")
+STATUSES = ("passed", "failed", "inconclusive", "missed")
+DECISIONS = ("confirm", "override")
+VERDICT_STATUS = {"pass": "passed", "fail": "failed", "inconclusive": "inconclusive"}
+# How a location result counts towards the verdict; reasons come from the caller.
+LOCATION_STATUS = {
+    "inside": "passed",
+    "not_required": "passed",
+    "unavailable": "inconclusive",
+    "outside": "failed",
+}
+SEVERITY = ("passed", "inconclusive", "failed")
+CRITERIA = ("face", "camera", "uniform")
+MAX_REASON = 2000
+
+Target = AsyncEngine | AsyncConnection
+
+
+class RecordError(ValueError):
+    """A request the records cannot honour (unknown record, closed check, no reason…)."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """The location check as recorded: a distance and a result, never coordinates."""
+
+    distance_m: float | None
+    result: str  # one of LOCATION_STATUS
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What a finished call hands to ``complete_check``.
+
+    ``verdict`` is the vision verdict dict (``CheckVerdict.to_dict()``); only verdicts,
+    reason codes, scalar scores and the uniform colour seen are copied into the record.
+    ``still`` is an encoded image (JPEG/PNG); it is downscaled and kept only where the
+    policy enables evidence stills.
+    """
+
+    started_at: datetime
+    ended_at: datetime
+    verdict: Mapping[str, Any]
+    camera_on_fraction: float | None
+    location: Location | None
+    still: bytes | None = None
+    call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    id: str
+    kind: str
+    check_id: str
+    staff_id: str
+    unit_id: str
+    status: str
+    created_at: datetime
+    body: dict[str, Any]
+    prev_hash: str
+    hash: str
+    signature: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verifiable form: ``hash == SHA-256(bytes(prev_hash) || JCS(body))``."""
+        return {
+            "body": self.body,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+            "signature": self.signature,
+        }
+
+
+@dataclass(frozen=True)
+class RecordState:
+    """A check's record as it stands after every review and objection."""
+
+    record: Record
+    status: str
+    review_state: str  # unreviewed | confirmed | overridden | objected
+    entries: tuple[Record, ...]
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    records: list[Record]
+    next_after: int | None  # pass as ``after`` for the next page; None at the end
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    checked: int
+    head_seq: int
+    head_hash: str
+    broken_seq: int | None = None
+    problem: str | None = None
+
+
+# --- pure: canonical form, hashing, signing ---------------------------------------
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def canonical(body: Mapping[str, Any]) -> bytes:
+    return rfc8785.dumps(body)
+
+
+def chain_hash(prev_hash: str, body: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
+
+
+def sign_hash(key: Ed25519PrivateKey, digest: str) -> str:
+    return base64.b64encode(key.sign(bytes.fromhex(digest))).decode("ascii")
+
+
+def check_entry(
+    entry: Record, expected_seq: int, prev_hash: str, public_key: Ed25519PublicKey
+) -> str | None:
+    """Why ``entry`` does not continue the chain at ``expected_seq``, or None if it does."""
+    if entry.seq != expected_seq:
+        return f"seq {expected_seq} is missing (next present is {entry.seq}): a row was deleted"
+    if entry.prev_hash != prev_hash:
+        return "prev_hash does not match the previous entry's hash"
+    if chain_hash(prev_hash, canonical(entry.body)) != entry.hash:
+        return "hash mismatch: the body was edited"
+    try:
+        public_key.verify(base64.b64decode(entry.signature), bytes.fromhex(entry.hash))
+    except (InvalidSignature, ValueError):
+        return "bad signature"
+    body = entry.body
+    columns = {
+        "seq": entry.seq,
+        "id": entry.id,
+        "kind": entry.kind,
+        "check_id": entry.check_id,
+        "staff_id": entry.staff_id,
+        "unit_id": entry.unit_id,
+        "status": entry.status,
+        "created_at": iso(entry.created_at),
+    }
+    for name, value in columns.items():
+        if body.get(name) != value:
+            return f"column {name} disagrees with the signed body: the row was edited"
+    return None
+
+
+def overall_status(verdict: str, location: Location | None) -> str:
+    """The vision verdict and the location result, the more severe one winning."""
+    if verdict not in VERDICT_STATUS:
+        raise RecordError(f"unknown vision verdict {verdict!r}")
+    statuses = [VERDICT_STATUS[verdict]]
+    if location is not None:
+        if location.result not in LOCATION_STATUS:
+            raise RecordError(f"unknown location result {location.result!r}")
+        statuses.append(LOCATION_STATUS[location.result])
+    return max(statuses, key=SEVERITY.index)
+
+
+def _scalar_scores(scores: Any) -> dict[str, float | int | str | bool | None]:
+    # Scalars only: a vector (an embedding, a landmark list) never enters a record.
+    if not isinstance(scores, Mapping):
+        return {}
+    out: dict[str, float | int | str | bool | None] = {}
+    for name, value in scores.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            out[str(name)] = None
+        elif isinstance(value, bool | int | float | str) or value is None:
+            out[str(name)] = value
+    return out
+
+
+def summarize_verdict(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a vision verdict a record keeps: verdicts, reasons, scalar scores."""
+    criteria: dict[str, Any] = {}
+    for name in CRITERIA:
+        given = (verdict.get("criteria") or {}).get(name) or {}
+        criteria[name] = {
+            "verdict": given.get("verdict"),
+            "reasons": [str(r) for r in given.get("reasons", ())],
+            "scores": _scalar_scores(given.get("scores")),
+        }
+    return {
+        "verdict": verdict.get("verdict"),
+        "criteria": criteria,
+        "reasons": [str(r) for r in verdict.get("reasons", ())],
+        "samples": len(verdict.get("samples", ())),
+        "version": verdict.get("version"),
+    }
+
+
+def uniform_seen(verdict: Mapping[str, Any]) -> dict[str, Any] | None:
+    given = (verdict.get("criteria") or {}).get("uniform") or {}
+    seen = given.get("seen") or given.get("colour")
+    if not isinstance(seen, Mapping):
+        return None
+    return {"name": seen.get("name"), "hex": seen.get("hex")}
+
+
+def verification_content(
+    check: Mapping[str, Any],
+    status: str,
+    result: CallResult | None,
+    evidence_ref: EvidenceRef | None,
+) -> dict[str, Any]:
+    """The body of a verification entry, less the chain fields ``_append`` adds."""
+    summary = summarize_verdict(result.verdict) if result else None
+    location = result.location if result else None
+    reasons = list(summary["reasons"]) if summary else ["no_call"]
+    if location is not None and location.reason and LOCATION_STATUS[location.result] != "passed":
+        reasons.append(location.reason)
+    return {
+        "supervisor_id": check["supervisor_id"],
+        "scheduled": {
+            "due_at": iso(check["due_at"]),
+            "window_start": iso(check["window_start"]),
+            "window_end": iso(check["window_end"]),
+        },
+        "call": (
+            {
+                "id": result.call_id,
+                "started_at": iso(result.started_at),
+                "ended_at": iso(result.ended_at),
+            }
+            if result
+            else None
+        ),
+        "reasons": reasons,
+        "criteria": summary["criteria"] if summary else None,
+        "camera_on_fraction": result.camera_on_fraction if result else None,
+        "location": (
+            {
+                "distance_m": location.distance_m,
+                "result": location.result,
+                "reason": location.reason,
+            }
+            if location
+            else None
+        ),
+        "uniform": {
+            "expected": check["uniform_policy"],
+            "seen": uniform_seen(result.verdict) if result else None,
+        },
+        "vision_version": summary["version"] if summary else None,
+        "evidence": evidence_ref.to_dict() if evidence_ref else None,
+        "review_state": "unreviewed",
+    }
+
+
+def effective_state(entries: Sequence[Record]) -> RecordState:
+    """Fold a verification and its later entries: the latest review wins, and an
+    objection filed after it reopens the record until the next review."""
+    first = entries[0]
+    status, state = first.status, "unreviewed"
+    for entry in entries[1:]:
+        if entry.kind == "review":
+            status = entry.status
+            state = "confirmed" if entry.body["decision"] == "confirm" else "overridden"
+        elif entry.kind == "objection":
+            state = "objected"
+    return RecordState(first, status, state, tuple(entries))
+
+
+# --- I/O ---------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _transaction(target: Target) -> AsyncIterator[AsyncConnection]:
+    if isinstance(target, AsyncConnection):
+        yield target  # the caller's transaction: it commits the entry with its own rows
+        return
+    async with target.begin() as conn:
+        yield conn
+
+
+async def lock_chain(conn: AsyncConnection) -> None:
+    """Take the chain's append lock until the transaction ends (first thing in it)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+
+
+def _record(row: Row[Any]) -> Record:
+    return Record(
+        seq=row.seq,
+        id=row.id,
+        kind=row.kind,
+        check_id=row.check_id,
+        staff_id=row.staff_id,
+        unit_id=row.unit_id,
+        status=row.status,
+        created_at=row.created_at,
+        body=json.loads(row.body),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+        signature=row.signature,
+    )
+
+
+async def _append(
+    conn: AsyncConnection,
+    key: Ed25519PrivateKey,
+    kind: str,
+    *,
+    check_id: str,
+    staff_id: str,
+    unit_id: str,
+    status: str,
+    content: Mapping[str, Any],
+) -> Record:
+    """Chain one entry onto the head; the caller holds ``lock_chain``."""
+    head = (
+        await conn.execute(
+            select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
+        )
+    ).first()
+    seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+    now = utcnow()
+    entry_id = f"rec_{secrets.token_hex(12)}"
+    body = {
+        "v": BODY_VERSION,
+        "seq": seq,
+        "id": entry_id,
+        "kind": kind,
+        "check_id": check_id,
+        "staff_id": staff_id,
+        "unit_id": unit_id,
+        "status": status,
+        "created_at": iso(now),
+        **content,
+    }
+    raw = canonical(body)
+    digest = chain_hash(prev_hash, raw)
+    row = {
+        "seq": seq,
+        "id": entry_id,
+        "kind": kind,
+        "check_id": check_id,
+        "staff_id": staff_id,
+        "unit_id": unit_id,
+        "status": status,
+        "created_at": now,
+        "body": raw.decode("utf-8"),
+        "prev_hash": prev_hash,
+        "hash": digest,
+        "signature": sign_hash(key, digest),
+    }
+    await conn.execute(records.insert().values(**row))
+    return Record(**{**row, "body": json.loads(raw)})
+
+
+async def _close_check(conn: AsyncConnection, check_id: str, status: str) -> Row[Any] | None:
+    """Move a scheduled check to ``status``; None if it was not scheduled (or absent).
+
+    The conditional UPDATE is what makes closing safe with several workers: only the
+    one whose statement changed the row writes the record.
+    """
+    return (
+        await conn.execute(
+            checks.update()
+            .where(checks.c.id == check_id, checks.c.status == "scheduled")
+            .values(status=status)
+            .returning(*checks.c)
+        )
+    ).first()
+
+
+async def complete_check(
+    target: Target, check_id: str, result: CallResult, *, key: Ed25519PrivateKey
+) -> Record:
+    """Close a check with the call's result: the check's status, its evidence still, its
+    verification entry and the ``check.completed`` event commit together or not at all.
+
+    Given a connection, this runs in the caller's transaction and must be its first
+    write on PostgreSQL (the chain lock comes first in every appending transaction).
+    """
+    status = overall_status(str(result.verdict.get("verdict")), result.location)
+    still = await asyncio.to_thread(downscale_still, result.still) if result.still else None
+    async with _transaction(target) as conn:
+        await lock_chain(conn)
+        check = await _close_check(conn, check_id, "completed")
+        if check is None:
+            current = (
+                await conn.execute(select(checks.c.status).where(checks.c.id == check_id))
+            ).scalar_one_or_none()
+            raise RecordError(
+                f"no check {check_id!r}"
+                if current is None
+                else f"check {check_id!r} is already {current}"
+            )
+        policy = await load_policy(conn)
+        ref = None
+        if still is not None and policy.evidence_stills:
+            ref = await store_still(
+                conn,
+                check_id,
+                still,
+                now=utcnow(),
+                retention_days=policy.evidence_retention_days,
+            )
+        record = await _append_verification(conn, key, check._mapping, status, result, ref)
+        await enqueue(conn, "check.completed", event_data(record))
+    return record
+
+
+async def record_missed(
+    conn: AsyncConnection, check_id: str, *, key: Ed25519PrivateKey
+) -> Record | None:
+    """Close a check no call fulfilled as MISSED, with its entry and ``check.missed``.
+
+    Runs in the caller's transaction, which holds ``lock_chain``; returns None when the
+    check was no longer scheduled (a call or another worker closed it first).
+    """
+    check = await _close_check(conn, check_id, "missed")
+    if check is None:
+        return None
+    record = await _append_verification(conn, key, check._mapping, "missed", None, None)
+    await enqueue(conn, "check.missed", event_data(record))
+    return record
+
+
+async def _append_verification(
+    conn: AsyncConnection,
+    key: Ed25519PrivateKey,
+    check: Mapping[str, Any],
+    status: str,
+    result: CallResult | None,
+    ref: EvidenceRef | None,
+) -> Record:
+    return await _append(
+        conn,
+        key,
+        "verification",
+        check_id=check["id"],
+        staff_id=check["staff_id"],
+        unit_id=check["unit_id"],
+        status=status,
+        content=verification_content(check, status, result, ref),
+    )
+
+
+def event_data(record: Record) -> dict[str, Any]:
+    """Webhook data: the whole verifiable entry, so receivers can check hash and signature."""
+    return {"check_id": record.check_id, "record": record.to_dict()}
+
+
+def _reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise RecordError("a reason is required")
+    if len(reason) > MAX_REASON:
+        raise RecordError(f"reason too long (at most {MAX_REASON} characters)")
+    return reason
+
+
+async def _state_for_update(conn: AsyncConnection, record_id: str) -> RecordState:
+    verification = await get_record(conn, record_id)
+    if verification is None:
+        raise RecordError(f"no record {record_id!r}")
+    if verification.kind != "verification":
+        raise RecordError(f"record {record_id!r} is a {verification.kind}, not a verification")
+    return await record_state(conn, verification)
+
+
+async def review_record(
+    target: Target,
+    record_id: str,
+    *,
+    reviewer: str,
+    decision: str,
+    reason: str,
+    status: str | None = None,
+    key: Ed25519PrivateKey,
+) -> Record:
+    """A supervisor confirms the current status or overrides it (to ``status``), with a
+    reason; appended as a ``review`` entry and announced as ``record.reviewed``."""
+    if decision not in DECISIONS:
+        raise RecordError(f"decision must be one of {', '.join(DECISIONS)}")
+    reason = _reason(reason)
+    if not reviewer.strip():
+        raise RecordError("a reviewer is required")
+    async with _transaction(target) as conn:
+        await lock_chain(conn)
+        state = await _state_for_update(conn, record_id)
+        if decision == "confirm":
+            if status not in (None, state.status):
+                raise RecordError("a confirmation keeps the current status; use override")
+            new_status = state.status
+        else:
+            if status not in STATUSES:
+                raise RecordError(f"override needs a status: one of {', '.join(STATUSES)}")
+            if status == state.status:
+                raise RecordError(f"the record is already {status}; use confirm")
+            new_status = status
+        verification = state.record
+        record = await _append(
+            conn,
+            key,
+            "review",
+            check_id=verification.check_id,
+            staff_id=verification.staff_id,
+            unit_id=verification.unit_id,
+            status=new_status,
+            content={
+                "record_id": verification.id,
+                "record_seq": verification.seq,
+                "decision": decision,
+                "previous_status": state.status,
+                "reviewer": reviewer.strip(),
+                "reason": reason,
+            },
+        )
+        await enqueue(conn, "record.reviewed", event_data(record))
+    return record
+
+
+async def object_to_record(
+    target: Target, record_id: str, *, staff_id: str, reason: str, key: Ed25519PrivateKey
+) -> Record:
+    """The staff member objects to a decision about them (UU 27/2022 art. 10: the right
+    to object to solely automated decisions); the record is ``objected`` until the
+    next review."""
+    reason = _reason(reason)
+    async with _transaction(target) as conn:
+        await lock_chain(conn)
+        state = await _state_for_update(conn, record_id)
+        verification = state.record
+        if verification.staff_id != staff_id:
+            raise RecordError("staff can only object to their own records")
+        return await _append(
+            conn,
+            key,
+            "objection",
+            check_id=verification.check_id,
+            staff_id=verification.staff_id,
+            unit_id=verification.unit_id,
+            status="objected",
+            content={
+                "record_id": verification.id,
+                "record_seq": verification.seq,
+                "status_objected": state.status,
+                "reason": reason,
+            },
+        )
+
+
+async def get_record(conn: AsyncConnection, record_id: str) -> Record | None:
+    row = (await conn.execute(select(records).where(records.c.id == record_id))).first()
+    return _record(row) if row else None
+
+
+async def record_state(conn: AsyncConnection, verification: Record) -> RecordState:
+    """The effective state of a verification entry, from every entry of its check."""
+    rows = (
+        await conn.execute(
+            select(records)
+            .where(records.c.check_id == verification.check_id)
+            .order_by(records.c.seq)
+        )
+    ).all()
+    entries = [e for e in map(_record, rows) if e.seq >= verification.seq]
+    return effective_state(entries)
+
+
+async def list_records(
+    conn: AsyncConnection,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    unit_id: str | None = None,
+    staff_id: str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    after: int | None = None,
+    limit: int = 100,
+) -> RecordPage:
+    """Entries in chain order. ``since``/``until`` bound the check's due time
+    (half-open), ``after`` is the cursor (a seq), ``status`` matches the entry's own."""
+    if not 1 <= limit <= 1000:
+        raise RecordError("limit must be from 1 to 1000")
+    query = (
+        select(records)
+        .join(checks, checks.c.id == records.c.check_id)
+        .order_by(records.c.seq)
+        .limit(limit + 1)
+    )
+    if since is not None:
+        query = query.where(checks.c.due_at >= since)
+    if until is not None:
+        query = query.where(checks.c.due_at < until)
+    if unit_id is not None:
+        query = query.where(records.c.unit_id == unit_id)
+    if staff_id is not None:
+        query = query.where(records.c.staff_id == staff_id)
+    if status is not None:
+        query = query.where(records.c.status == status)
+    if kind is not None:
+        query = query.where(records.c.kind == kind)
+    if after is not None:
+        query = query.where(records.c.seq > after)
+    found = [_record(r) for r in (await conn.execute(query)).all()]
+    more = len(found) > limit
+    page = found[:limit]
+    return RecordPage(page, page[-1].seq if more else None)
+
+
+async def verify_chain(
+    engine: AsyncEngine, public_key: Ed25519PublicKey, *, batch: int = 1000
+) -> ChainReport:
+    """Walk the whole chain in seq order and name the first broken link.
+
+    Reads in short transactions (keyset pages), so it never holds SQLite's write lock
+    for long. A truncated tail cannot be seen from inside the database: compare the
+    head with one published outside it (webhooks carry every entry's seq and hash).
+    """
+    expected, prev_hash, checked = 1, GENESIS_HASH, 0
+    while True:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(records)
+                    .where(records.c.seq >= expected)
+                    .order_by(records.c.seq)
+                    .limit(batch)
+                )
+            ).all()
+        if not rows:
+            return ChainReport(True, checked, expected - 1, prev_hash)
+        for row in rows:
+            try:
+                entry = _record(row)
+            except json.JSONDecodeError:
+                problem: str | None = "body is not valid JSON: the row was edited"
+            else:
+                problem = check_entry(entry, expected, prev_hash, public_key)
+            if problem is not None:
+                return ChainReport(False, checked, expected - 1, prev_hash, expected, problem)
+            expected, prev_hash, checked = expected + 1, entry.hash, checked + 1

@@ -1,0 +1,54 @@
+"""Running the application: listen, wait for SIGINT/SIGTERM, shut down gracefully.
+
+On a signal the listener closes first, requests in flight get ``shutdown_timeout_s``
+to finish, then the application's cleanup contexts stop background work (each worker
+finishes or releases the item it holds) and the store is disposed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from service.app import create_app
+from service.config import Config
+from service.tls import fingerprint, server_ssl_context
+
+log = logging.getLogger("hadir.server")
+
+ReadyHook = Callable[[web.Application], Awaitable[None]]
+
+
+async def run_server(config: Config, on_ready: ReadyHook | None = None) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(
+        app,
+        shutdown_timeout=config.server.shutdown_timeout_s,
+        access_log=logging.getLogger("hadir.access"),
+    )
+    await runner.setup()
+    ssl_context = None
+    if not config.server.http:
+        ssl_context, cert = server_ssl_context(config)
+        log.info("tls", extra={"fields": {"cert": str(cert), "sha256": fingerprint(cert)}})
+    site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ssl_context)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await site.start()
+        log.info("listening", extra={"fields": {"url": config.public_url}})
+        if on_ready is not None:
+            await on_ready(app)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    log.info("stopped")

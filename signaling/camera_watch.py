@@ -1,0 +1,107 @@
+"""Camera-off accounting: when during a call the camera was really on, and why not.
+
+Pure, with explicit times in seconds since the call became active. Each cause of
+"camera off" is switched on and off independently; the camera is off while any
+cause is active. Causes: ``no_frames`` (no frame for more than ``max_gap_s``),
+``muted`` and ``ended`` (the track), ``page_hidden`` (``visibilitychange``), and
+``camera_black``, ``camera_covered``, ``camera_frozen`` (what the analysed frames show).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+NO_FRAMES = "no_frames"
+
+
+@dataclass(frozen=True)
+class OffPeriod:
+    start: float
+    end: float
+    causes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"start": round(self.start, 2), "end": round(self.end, 2), "causes": self.causes}
+
+
+@dataclass
+class CameraWatch:
+    """The camera's on/off timeline of one call.
+
+    The measured period starts at the first frame, or ``connect_grace_s`` after the
+    call became active if no frame came by then: connecting the analysis leg takes a
+    moment that should count neither for nor against the staff member.
+    """
+
+    max_gap_s: float = 2.0
+    connect_grace_s: float = 10.0
+    start: float | None = None
+    last_frame: float | None = None
+    active: set[str] = field(default_factory=set)
+    periods: list[OffPeriod] = field(default_factory=list)
+    _off_since: float | None = None
+    _causes_seen: set[str] = field(default_factory=set)
+    _now: float = 0.0
+
+    def _begin(self, t: float) -> None:
+        if self.start is None:
+            self.start = t
+
+    def _switch(self, cause: str, on: bool, t: float) -> None:
+        t = max(t, self._now)
+        self._now = t
+        was_off = bool(self.active)
+        if on:
+            self.active.add(cause)
+            self._causes_seen.add(cause)
+        else:
+            self.active.discard(cause)
+        if not was_off and self.active:
+            self._off_since = t
+            self._causes_seen = set(self.active)
+        elif was_off and not self.active and self._off_since is not None:
+            if self.start is not None and t > self._off_since:
+                start = max(self._off_since, self.start)
+                self.periods.append(OffPeriod(start, t, tuple(sorted(self._causes_seen))))
+            self._off_since = None
+
+    def frame(self, t: float) -> None:
+        """A frame arrived."""
+        self._begin(t)
+        self.last_frame = t
+        if NO_FRAMES in self.active:
+            self._switch(NO_FRAMES, False, t)
+
+    def set(self, cause: str, on: bool, t: float) -> None:
+        """Switch a cause (other than ``no_frames``) on or off at ``t``."""
+        self._switch(cause, on, t)
+
+    def tick(self, t: float) -> None:
+        """Advance the clock: starts ``no_frames`` when the feed has gone quiet."""
+        if self.start is None and t >= self.connect_grace_s:
+            self._begin(self.connect_grace_s)
+        if self.start is None or NO_FRAMES in self.active:
+            self._now = max(self._now, t)
+            return
+        # Before any frame the camera is off from the start of the measured period.
+        since = self.start - self.max_gap_s if self.last_frame is None else self.last_frame
+        if t - since > self.max_gap_s:
+            self._switch(NO_FRAMES, True, since + self.max_gap_s)
+        self._now = max(self._now, t)
+
+    def off_periods(self, t: float) -> list[OffPeriod]:
+        """Every off period up to ``t``, the open one closed at ``t``."""
+        out = list(self.periods)
+        if self._off_since is not None and self.start is not None and t > self._off_since:
+            out.append(
+                OffPeriod(max(self._off_since, self.start), t, tuple(sorted(self._causes_seen)))
+            )
+        return out
+
+    def on_fraction(self, t: float) -> float | None:
+        """Share of the measured period up to ``t`` with the camera on; None before it starts."""
+        self.tick(t)
+        if self.start is None or t <= self.start:
+            return None
+        off = sum(p.end - p.start for p in self.off_periods(t))
+        return max(0.0, min(1.0, 1 - off / (t - self.start)))

@@ -1,0 +1,73 @@
+"""Wiring into the aiohttp application: the ``/ws`` route and the analysis pool's lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+from aiortc import RTCIceServer
+
+from service.config import IceConfig
+from service.state import CONFIG, ENGINE, LINK_SECRET
+from signaling.analysis import AnalyzerPool
+from signaling.record import store_call
+from signaling.server import HUB, Hub, websocket
+from signaling.session import CallSettings
+from vision.config import DEFAULT_CONFIG
+
+
+def browser_ice_servers(ice: IceConfig) -> list[dict[str, Any]]:
+    """``RTCConfiguration.iceServers`` for the pages."""
+    servers: list[dict[str, Any]] = []
+    if ice.stun_urls:
+        servers.append({"urls": list(ice.stun_urls)})
+    if ice.turn_url:
+        servers.append(
+            {
+                "urls": [ice.turn_url],
+                "username": ice.turn_username,
+                "credential": ice.turn_credential,
+            }
+        )
+    return servers
+
+
+def server_ice_servers(ice: IceConfig) -> list[RTCIceServer]:
+    """aiortc takes one STUN and one TURN server: the first of each."""
+    servers = [RTCIceServer(ice.stun_urls[0])] if ice.stun_urls else []
+    if ice.turn_url:
+        servers.append(RTCIceServer(ice.turn_url, ice.turn_username, ice.turn_credential))
+    return servers
+
+
+async def _hub(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    vision = replace(DEFAULT_CONFIG, sample_interval_s=config.calls.sample_interval_s)
+    pool = AnalyzerPool(config.calls.analysis_threads, config.calls.max_analysis_peers, vision)
+    settings = CallSettings(
+        sample_interval_s=config.calls.sample_interval_s,
+        min_camera_on=config.calls.min_camera_on_fraction,
+        ice_servers=server_ice_servers(config.ice),
+        max_gap_s=config.calls.camera_gap_s,
+    )
+    hub = Hub(
+        engine=app[ENGINE],
+        secret=app[LINK_SECRET],
+        settings=settings,
+        pool=pool,
+        recorder=partial(store_call, app[ENGINE]),
+        ice_servers_json=browser_ice_servers(config.ice),
+    )
+    app[HUB] = hub
+    yield
+    await hub.close()
+    pool.close()
+
+
+def setup(app: web.Application) -> None:
+    """Call after the store's cleanup context: the hub needs the engine."""
+    app.router.add_get("/ws", websocket)
+    app.cleanup_ctx.append(_hub)

@@ -1,0 +1,311 @@
+"""The WebSocket endpoint and the hub that routes messages between pages, rooms and peers.
+
+Every frame goes through the connection's rate limit and ``messages.parse`` before
+anything else; a refused frame gets an ``error`` reply and changes nothing. Any
+unexpected exception while handling one message is logged and answered with
+``internal``: it never ends the connection, the room or the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.clock import utcnow
+from signaling import messages as m
+from signaling.analysis import AnalyzerPool
+from signaling.auth import AuthError, Identity, call_target, identify, require_member
+from signaling.messages import ProtocolError
+from signaling.peer import PeerError
+from signaling.ratelimit import TokenBucket
+from signaling.rooms import Room, RoomError, Rooms
+from signaling.session import CallOutcome, CallSession, CallSettings
+
+log = logging.getLogger("hadir.signaling")
+
+MAX_FRAME_BYTES = 256 * 1024
+RATE_PER_S, RATE_BURST, MAX_DROPS = 20.0, 60.0, 200
+CLOSE_UNAUTHORIZED, CLOSE_POLICY = 4401, 1008
+
+Recorder = Callable[[CallOutcome], Awaitable[str | None]]
+
+
+@dataclass(eq=False)
+class Connection:
+    """One open page."""
+
+    ws: web.WebSocketResponse
+    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(RATE_PER_S, RATE_BURST))
+    who: Identity | None = None
+    drops: int = 0
+
+    async def send(self, text: str) -> None:
+        # A page that went away must not break the sender (a broadcast, a status loop).
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.send_str(text)
+
+
+@dataclass
+class Hub:
+    engine: AsyncEngine
+    secret: bytes
+    settings: CallSettings
+    pool: AnalyzerPool
+    recorder: Recorder
+    ice_servers_json: list[dict[str, Any]]
+    rooms: Rooms = field(default_factory=Rooms)
+    sessions: dict[str, CallSession] = field(default_factory=dict)
+    connections: dict[tuple[str, str], set[Connection]] = field(default_factory=dict)
+    _timers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    # -- delivery -------------------------------------------------------------------
+
+    async def _to(self, role: str, person: str, text: str) -> None:
+        for conn in list(self.connections.get((role, person), ())):
+            await conn.send(text)
+
+    async def _to_room(self, room: Room, text: str) -> None:
+        await self._to("supervisor", room.supervisor_id, text)
+        await self._to("staff", room.staff_id, text)
+
+    async def _other_side(self, who: Identity, room: Room, text: str) -> None:
+        if who.role == "staff":
+            await self._to("supervisor", room.supervisor_id, text)
+        else:
+            await self._to("staff", room.staff_id, text)
+
+    # -- one frame ----------------------------------------------------------------
+
+    async def receive(self, conn: Connection, text: str) -> None:
+        if not conn.bucket.take(time.monotonic()):
+            conn.drops += 1
+            await conn.send(m.error("rate_limited", "too many messages"))
+            if conn.drops >= MAX_DROPS:
+                await conn.ws.close(code=CLOSE_POLICY, message=b"rate limit")
+            return
+        try:
+            msg = m.parse(text)
+            await self._dispatch(conn, msg)
+        except ProtocolError as exc:
+            await conn.send(m.error(exc.code, str(exc), exc.ref))
+        except (AuthError, RoomError) as exc:
+            await conn.send(m.error(exc.code, str(exc)))
+        except PeerError as exc:
+            await conn.send(m.error("invalid", str(exc), "sdp"))
+        except Exception:
+            log.exception("message failed")
+            await conn.send(m.error("internal", "the server could not handle that message"))
+
+    async def _dispatch(self, conn: Connection, msg: m.Message) -> None:
+        if isinstance(msg, m.Ping):
+            await conn.send(m.encode("pong"))
+            return
+        if isinstance(msg, m.Join):
+            await self._join(conn, msg)
+            return
+        who = conn.who
+        if who is None:
+            raise ProtocolError("not_joined", "send join first")
+        if isinstance(msg, m.StartCall):
+            await self._start(conn, who, msg.check)
+            return
+        room = self.rooms.get(msg.call)
+        if room is None or not room.live:
+            raise RoomError("not_found", "no such call")
+        require_member(who, room)
+        session = self.sessions[room.id]
+        if isinstance(msg, m.Accept):
+            if who.role != "staff":
+                raise AuthError("forbidden", "only the staff member answers")
+            room.accept(utcnow())
+            session.activate()
+            await self._to_room(
+                room, m.encode("state", call=room.id, state=room.state, reason=None)
+            )
+        elif isinstance(msg, m.Hangup):
+            await self.end(room, "hangup" if room.state == "active" else "cancelled")
+        elif isinstance(msg, m.Sdp | m.Ice):
+            await self._media(who, room, session, msg)
+        else:
+            if who.role != "staff":
+                raise AuthError("forbidden", "only the staff page reports this")
+            if isinstance(msg, m.Location):
+                session.set_location(msg)
+            elif isinstance(msg, m.Visibility):
+                session.set_hidden(msg.hidden)
+            elif isinstance(msg, m.Track):
+                session.set_track(msg.state)
+
+    async def _join(self, conn: Connection, msg: m.Join) -> None:
+        if conn.who is not None:
+            raise ProtocolError("invalid", "already joined", "join")
+        async with self.engine.connect() as db:
+            try:
+                who = await identify(db, self.secret, msg.token)
+            except AuthError as exc:
+                await conn.send(m.error(exc.code, str(exc), "join"))
+                await conn.ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+                return
+        conn.who = who
+        self.connections.setdefault((who.role, who.id), set()).add(conn)
+        room = self.rooms.for_staff(who.id) if who.role == "staff" else None
+        if who.role == "supervisor":
+            room = next(
+                (r for r in self.rooms.by_id.values() if r.supervisor_id == who.id and r.live),
+                None,
+            )
+        await conn.send(
+            m.encode(
+                "welcome",
+                v=m.VERSION,
+                role=who.role,
+                name=who.name,
+                ice_servers=self.ice_servers_json,
+                call=None if room is None else self._describe(room),
+            )
+        )
+
+    def _describe(self, room: Room) -> dict[str, Any]:
+        session = self.sessions[room.id]
+        return {
+            "call": room.id,
+            "check": room.check_id,
+            "state": room.state,
+            "staff": session.target.staff_name,
+        }
+
+    async def _start(self, conn: Connection, who: Identity, check_id: str) -> None:
+        now = utcnow()
+        async with self.engine.connect() as db:
+            target = await call_target(db, who, check_id, now)
+        room = self.rooms.open(target.check_id, target.staff_id, who.id, target.window_end, now)
+        self.sessions[room.id] = CallSession(
+            room, target, self.settings, self.pool, lambda body: self._to_room(room, _json(body))
+        )
+        delay = (target.window_end - now).total_seconds()
+        self._timers[room.id] = asyncio.create_task(self._window_timer(room, delay))
+        described = self._describe(room)
+        await self._to_room(room, m.encode("state", call=room.id, state=room.state, reason=None))
+        await self._to("staff", room.staff_id, m.encode("ring", supervisor=who.name, **described))
+
+    async def _window_timer(self, room: Room, delay: float) -> None:
+        await asyncio.sleep(max(0.0, delay))
+        await self.end(room, "window_ended")
+
+    async def _media(
+        self, who: Identity, room: Room, session: CallSession, msg: m.Sdp | m.Ice
+    ) -> None:
+        if msg.leg == "p2p":
+            if room.state != "active":
+                raise RoomError("bad_state", "the call is not active")
+            fields = dict(msg.__dict__)
+            if isinstance(msg, m.Ice):
+                fields["sdpMid"] = fields.pop("sdp_mid")
+                fields["sdpMLineIndex"] = fields.pop("sdp_mline_index")
+            kind = "sdp" if isinstance(msg, m.Sdp) else "ice"
+            await self._other_side(who, room, m.encode(kind, **fields))
+            return
+        if who.role != "staff":
+            raise AuthError("forbidden", "only the staff page sends the analysis leg")
+        if isinstance(msg, m.Ice):
+            await session.add_candidate(msg.candidate, msg.sdp_mid, msg.sdp_mline_index)
+            return
+        if msg.kind != "offer":
+            raise ProtocolError("invalid", "kind: the server leg takes an offer", "sdp")
+        answer = await session.answer(msg.sdp)
+        await self._to(
+            "staff",
+            room.staff_id,
+            m.encode("sdp", call=room.id, leg="server", kind="answer", sdp=answer),
+        )
+
+    # -- ending -------------------------------------------------------------------
+
+    async def end(self, room: Room, reason: str) -> None:
+        """End a call once: stop its media, write its record, tell both pages."""
+        if not room.end(reason, utcnow()):
+            return
+        timer = self._timers.pop(room.id, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+        session = self.sessions.pop(room.id)
+        outcome = await session.finish()
+        await self._to_room(room, m.encode("state", call=room.id, state=room.state, reason=reason))
+        record = None
+        if outcome is not None:
+            try:
+                record = await self.recorder(outcome)
+            except Exception:
+                log.exception("record not written", extra={"fields": {"call": room.id}})
+            await self._to_room(room, _json(_ended(outcome, reason, record)))
+        self.rooms.discard(room.id)
+        log.info(
+            "call ended",
+            extra={"fields": {"call": room.id, "reason": reason, "record": record}},
+        )
+
+    async def leave(self, conn: Connection) -> None:
+        """A page closed: a call loses a member, so it ends."""
+        who = conn.who
+        if who is None:
+            return
+        peers = self.connections.get((who.role, who.id), set())
+        peers.discard(conn)
+        if peers:
+            return
+        self.connections.pop((who.role, who.id), None)
+        for room in list(self.rooms.by_id.values()):
+            if (
+                room.live
+                and (room.staff_id if who.role == "staff" else room.supervisor_id) == who.id
+            ):
+                await self.end(room, "disconnected")
+
+    async def close(self) -> None:
+        for room in list(self.rooms.by_id.values()):
+            await self.end(room, "server_shutdown")
+
+
+def _ended(outcome: CallOutcome, reason: str, record: str | None) -> dict[str, Any]:
+    return {
+        "type": "ended",
+        "call": outcome.room.id,
+        "reason": reason,
+        "elapsed": round(outcome.duration_s, 1),
+        "camera_on": outcome.camera_on_fraction,
+        "indicators": outcome.indicators,
+        "verdict": outcome.verdict,
+        "record": record,
+    }
+
+
+def _json(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), allow_nan=False)
+
+
+HUB = web.AppKey("signaling_hub", Hub)
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    hub = request.app[HUB]
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_FRAME_BYTES)
+    await ws.prepare(request)
+    conn = Connection(ws)
+    try:
+        async for frame in ws:
+            if frame.type == WSMsgType.TEXT:
+                await hub.receive(conn, frame.data)
+            elif frame.type == WSMsgType.BINARY:
+                await conn.send(m.error("invalid", "text frames only"))
+    finally:
+        await hub.leave(conn)
+    return ws

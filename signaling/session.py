@@ -1,0 +1,214 @@
+"""One call's live evidence: the analysis peer, samples, camera timeline and location.
+
+A ``CallSession`` is attached to a ``Room`` when the call starts. Once the staff
+member answers it samples the latest frame every ``sample_interval_s``, judges it
+in the analyzer pool, keeps the camera timeline, and reports ``status`` at least
+once a second; ``finish`` stops everything and returns the final ``CallOutcome``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import RTCIceServer
+
+from signaling.analysis import AnalyzerPool
+from signaling.auth import CallTarget
+from signaling.camera_watch import CameraWatch
+from signaling.indicators import indicators, overall
+from signaling.location import LocationResult, judge_error, judge_position
+from signaling.messages import Location
+from signaling.peer import AnalysisPeer, PeerError
+from signaling.rooms import Room, RoomError
+from vision.camera import CameraState
+from vision.check import CheckWindow
+from vision.uniform import parse_uniform_policy
+
+log = logging.getLogger("hadir.call")
+STATUS_INTERVAL_S = 1.0
+_PICTURE_CAUSES = {CameraState.BLACK: "camera_black", CameraState.COVERED: "camera_covered"}
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    sample_interval_s: float
+    min_camera_on: float
+    ice_servers: list[RTCIceServer]
+    max_gap_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """Everything the record of a finished call is made of (no coordinates)."""
+
+    room: Room
+    duration_s: float
+    verdict: str
+    indicators: dict[str, dict[str, str]]
+    camera_on_fraction: float | None
+    off_periods: list[dict[str, object]]
+    location: LocationResult | None
+    vision: dict[str, Any] | None
+
+
+class CallSession:
+    def __init__(
+        self,
+        room: Room,
+        target: CallTarget,
+        settings: CallSettings,
+        pool: AnalyzerPool,
+        publish: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        self.room = room
+        self.target = target
+        self.settings = settings
+        self.pool = pool
+        self.publish = publish
+        self.watch = CameraWatch(max_gap_s=settings.max_gap_s)
+        self.window = CheckWindow(pool.config, parse_uniform_policy(target.uniform_policy))
+        self.location: LocationResult | None = None
+        self.peer: AnalysisPeer | None = None
+        self.vision: dict[str, Any] | None = None
+        self._t0: float | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def now(self) -> float:
+        """Seconds since the staff member answered (0 before)."""
+        return 0.0 if self._t0 is None else asyncio.get_running_loop().time() - self._t0
+
+    def activate(self) -> None:
+        self._t0 = asyncio.get_running_loop().time()
+        self._tasks = [
+            asyncio.create_task(self._sample_loop()),
+            asyncio.create_task(self._status_loop()),
+        ]
+
+    # -- the analysis leg -----------------------------------------------------------
+
+    async def answer(self, offer_sdp: str) -> str:
+        if self._t0 is None:
+            raise RoomError("bad_state", "the call has not been answered")
+        if self.peer is not None:
+            raise RoomError("bad_state", "the analysis leg is already connected")
+        if not self.pool.admit():
+            raise RoomError("busy", "analysis capacity is full")
+        self.peer = AnalysisPeer(
+            self.settings.ice_servers,
+            on_frame=lambda: self.watch.frame(self.now()),
+            on_track_ended=lambda: self.watch.set("ended", True, self.now()),
+        )
+        try:
+            return await self.peer.answer(offer_sdp)
+        except PeerError:
+            await self._close_peer()
+            raise
+
+    async def add_candidate(self, candidate: str, mid: str | None, index: int | None) -> None:
+        if self.peer is None:
+            raise RoomError("bad_state", "no analysis leg yet")
+        await self.peer.add_candidate(candidate, mid, index)
+
+    async def _close_peer(self) -> None:
+        if self.peer is not None:
+            peer, self.peer = self.peer, None
+            self.pool.release()
+            await peer.close()
+
+    # -- what the staff page reports -------------------------------------------------
+
+    def set_location(self, msg: Location) -> LocationResult:
+        """Judge the position once per call; the coordinates go no further than here."""
+        if self.location is not None:
+            raise RoomError("bad_state", "location was already sent for this call")
+        if msg.error is not None:
+            self.location = judge_error(msg.error)
+        else:
+            assert msg.lat is not None and msg.lon is not None and msg.accuracy is not None
+            self.location = judge_position(
+                msg.lat, msg.lon, msg.accuracy, self.target.home, self.target.home_radius_m
+            )
+        return self.location
+
+    def set_hidden(self, hidden: bool) -> None:
+        self.watch.set("page_hidden", hidden, self.now())
+
+    def set_track(self, state: str) -> None:
+        t = self.now()
+        self.watch.set("muted", state == "muted", t)
+        self.watch.set("ended", state == "ended", t)
+
+    # -- sampling and status ----------------------------------------------------------
+
+    async def _sample_loop(self) -> None:
+        seen = 0
+        while True:
+            await asyncio.sleep(self.settings.sample_interval_s)
+            peer = self.peer
+            if peer is None or peer.latest is None or peer.frames == seen:
+                continue
+            seen, t = peer.frames, self.now()
+            try:
+                sample = await self.pool.analyze(peer.latest, t)
+            except ValueError as exc:  # a frame vision cannot use (e.g. tiny)
+                log.info("frame skipped", extra={"fields": {"error": str(exc)}})
+                continue
+            self.window.add(sample)
+            verdict = self.window.verdict().to_dict()
+            self.vision = verdict
+            for state, cause in _PICTURE_CAUSES.items():
+                self.watch.set(cause, sample.camera.state is state, t)
+            self.watch.set("camera_frozen", bool(verdict["samples"][-1]["camera"]["frozen"]), t)
+
+    async def _status_loop(self) -> None:
+        while True:
+            await self.publish(self.status(final=False))
+            await asyncio.sleep(STATUS_INTERVAL_S)
+
+    def status(self, *, final: bool) -> dict[str, Any]:
+        t = self.now()
+        fraction = self.watch.on_fraction(t)
+        states = indicators(
+            self.vision,
+            set(self.watch.active),
+            fraction,
+            self.location,
+            min_camera_on=self.settings.min_camera_on,
+            final=final,
+        )
+        return {
+            "type": "status",
+            "call": self.room.id,
+            "elapsed": round(t, 1),
+            "camera_on": None if fraction is None else round(fraction, 3),
+            "indicators": {k: v.to_dict() for k, v in states.items()},
+            "verdict": overall(states),
+        }
+
+    async def finish(self) -> CallOutcome | None:
+        """Stop sampling and the peer; the outcome if the call was ever answered."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._close_peer()
+        if self._t0 is None:
+            return None
+        final = self.status(final=True)
+        t = self.now()
+        return CallOutcome(
+            room=self.room,
+            duration_s=t,
+            verdict=final["verdict"],
+            indicators=final["indicators"],
+            camera_on_fraction=final["camera_on"],
+            off_periods=[p.to_dict() for p in self.watch.off_periods(t)],
+            location=self.location,
+            vision=self.vision,
+        )

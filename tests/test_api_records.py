@@ -1,0 +1,128 @@
+"""Records, checks, CSV export, the signing key and roster import over the API."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from service.keys import load_or_create_signing_key
+from service.org import counts
+from tests.api_helpers import api_client, api_config, bearer, new_key, seed_records
+
+
+async def test_records_pages_cover_everything_once_and_filters(store, store_target, tmp_path):
+    config = api_config(tmp_path, store_target.url)
+    total = await seed_records(store_target.url, per_staff_days=5)
+    key = await new_key(store_target.url, "records:read")
+    async with api_client(config) as client:
+        seen, cursor = [], None
+        while True:
+            query = {"limit": "4"} | ({"cursor": cursor} if cursor else {})
+            r = await client.get("/api/v1/records", params=query, headers=bearer(key))
+            page = await r.json()
+            assert r.status == 200 and len(page["data"]) <= 4
+            seen += [rec["seq"] for rec in page["data"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == list(range(1, total + 1))
+
+        async def ids(**params: str) -> set[str]:
+            r = await client.get("/api/v1/records", params=params, headers=bearer(key))
+            return {f"{x['staff_id']}/{x['status']}" for x in (await r.json())["data"]}
+
+        assert {i.split("/")[0] for i in await ids(unit="u2")} == {"s3"}
+        assert {i.split("/")[0] for i in await ids(staff="s2")} == {"s2"}
+        assert {i.split("/")[1] for i in await ids(status="missed")} == {"missed"}
+        r = await client.get(
+            "/api/v1/records",
+            params={"from": "2026-11-03", "to": "2026-11-03"},
+            headers=bearer(key),
+        )
+        assert [x["seq"] for x in (await r.json())["data"]] == [4, 5, 6]
+
+        r = await client.get("/api/v1/records/rec_2", headers=bearer(key))
+        assert r.status == 200 and (await r.json())["body"] == {"seq": 2, "id": "rec_2"}
+        r = await client.get("/api/v1/records/rec_404", headers=bearer(key))
+        assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
+
+
+async def test_csv_export_streams_every_matching_record(store, store_target, tmp_path) -> None:
+    config = api_config(tmp_path, store_target.url)
+    await seed_records(store_target.url, per_staff_days=4)
+    key = await new_key(store_target.url, "records:read")
+    async with api_client(config) as client:
+        r = await client.get("/api/v1/records.csv", params={"unit": "u1"}, headers=bearer(key))
+        assert r.status == 200 and r.content_type == "text/csv"
+        rows = list(csv.DictReader(io.StringIO(await r.text())))
+    assert len(rows) == 8 and {row["unit_id"] for row in rows} == {"u1"}
+    assert rows[0]["seq"] == "1" and rows[0]["hash"] == f"{1:064x}"
+
+
+async def test_checks_filter_by_day_unit_staff_status_and_page(store, store_target, tmp_path):
+    config = api_config(tmp_path, store_target.url)
+    await seed_records(store_target.url, per_staff_days=3)
+    key = await new_key(store_target.url, "records:read")
+    async with api_client(config) as client:
+        got, cursor = [], None
+        while True:
+            params = {"limit": "2", "unit": "u1"} | ({"cursor": cursor} if cursor else {})
+            page = await (
+                await client.get("/api/v1/checks", params=params, headers=bearer(key))
+            ).json()
+            got += [c["id"] for c in page["data"]]
+            if not (cursor := page["next_cursor"]):
+                break
+        assert got == [f"chk_{s}_{d}" for d in range(3) for s in ("s1", "s2")]
+        params = {"from": "2026-11-04", "staff": "s3", "status": "completed"}
+        page = await (await client.get("/api/v1/checks", params=params, headers=bearer(key))).json()
+        assert [c["id"] for c in page["data"]] == ["chk_s3_2"]
+
+
+async def test_public_key_is_the_service_signing_key(store, store_target, tmp_path) -> None:
+    config = api_config(tmp_path, store_target.url)
+    async with api_client(config) as client:
+        body = await (await client.get("/api/v1/keys")).json()
+    key = load_or_create_signing_key(config.data_dir)
+    public = Ed25519PublicKey.from_public_bytes(base64.b64decode(body["public_key"]))
+    public.verify(key.sign(b"x"), b"x")
+    assert body["webhook_public_key"] == "whpk_" + body["public_key"]
+
+
+async def test_roster_import_is_all_or_nothing(store, store_target, tmp_path) -> None:
+    config = api_config(tmp_path, store_target.url)
+    key = await new_key(store_target.url, "roster:write")
+    reader = await new_key(store_target.url, "records:read")
+    good = "kind,id,name,unit,supervisor,wfh_days\nunit,u9,Nine,,,\nsupervisor,p9,Pak,u9,,\n"
+    bad = good + "staff,x9,Bad,u9,nobody,mon\n"
+    async with api_client(config) as client:
+        post = client.post
+        r = await post(
+            "/api/v1/roster", data=bad, headers={**bearer(key), "Content-Type": "text/csv"}
+        )
+        body = await r.json()
+        assert r.status == 400 and body["error"]["code"] == "invalid_roster"
+        assert "unknown supervisor" in body["error"]["message"]
+        r = await post(
+            "/api/v1/roster", data=good, headers={**bearer(reader), "Content-Type": "text/csv"}
+        )
+        assert r.status == 403
+        r = await post(
+            "/api/v1/roster", data=good, headers={**bearer(key), "Content-Type": "text/plain"}
+        )
+        assert r.status == 415
+        r = await post(
+            "/api/v1/roster", data=good, headers={**bearer(key), "Content-Type": "text/csv"}
+        )
+        assert r.status == 200 and await r.json() == {"units": 1, "supervisors": 1, "staff": 0}
+        doc = json.dumps({"staff": [{"id": "x9", "name": "Ok", "unit": "u9", "supervisor": "p9"}]})
+        r = await post(
+            "/api/v1/roster", data=doc, headers={**bearer(key), "Content-Type": "application/json"}
+        )
+        assert r.status == 200
+    async with store.connect() as conn:
+        assert await counts(conn) == {"units": 1, "supervisors": 1, "staff": 1}

@@ -1,0 +1,105 @@
+import json
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.cli_helpers import ServiceProcess, free_port, hadir_env
+
+
+def get(url: str, context: ssl.SSLContext | None = None) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10, context=context) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_serve_demo_health_links_and_graceful_stop(tmp_path: Path) -> None:
+    port = free_port()
+    service = ServiceProcess(
+        "--demo",
+        "--http",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=hadir_env(tmp_path / "data"),
+    )
+    try:
+        supervisor_url = service.wait_for("supervisor:").split("supervisor:")[1].strip()
+        staff_url = service.wait_for("staff ").split(": ", 1)[1].strip()
+        base = f"http://127.0.0.1:{port}"
+        assert supervisor_url.startswith(f"{base}/supervisor/")
+        assert get(f"{base}/healthz") == (200, '{"status": "ok"}')
+        status, body = get(f"{base}/readyz")
+        assert status == 200 and json.loads(body)["status"] == "ready"
+
+        status, page = get(supervisor_url)
+        assert status == 200 and "Budi Santoso" in page and 'lang="id"' in page
+        status, page = get(staff_url + "?lang=en")
+        assert status == 200 and "Siti Rahmawati" in page and "Staff member" in page
+        # A staff token does not open the supervisor page, and a forged one opens nothing.
+        assert get(staff_url.replace("/staff/", "/supervisor/"))[0] == 403
+        assert get(staff_url[:-3] + "xyz")[0] == 403
+    finally:
+        code, err = service.stop()
+    assert code == 0, err
+    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert [e["msg"] for e in logs if e["logger"] == "hadir.server"][-2:] == [
+        "shutting down",
+        "stopped",
+    ]
+    assert (tmp_path / "data" / "hadir.db").exists()
+
+
+def test_https_by_default_with_a_generated_certificate(tmp_path: Path) -> None:
+    port = free_port()
+    service = ServiceProcess(
+        "--host", "127.0.0.1", "--port", str(port), env=hadir_env(tmp_path / "data")
+    )
+    try:
+        service.wait_for("Hadir is running at https://")
+        cert = tmp_path / "data" / "tls" / "cert.pem"
+        context = ssl.create_default_context(cafile=str(cert))
+        assert get(f"https://localhost:{port}/healthz", context)[0] == 200
+        assert oct((tmp_path / "data" / "tls" / "key.pem").stat().st_mode & 0o777) == "0o600"
+    finally:
+        code, _ = service.stop()
+    assert code == 0
+
+
+def test_probe_command_reports_health(tmp_path: Path) -> None:
+    from tests.cli_helpers import hadir
+
+    port = free_port()
+    env = hadir_env(tmp_path / "data", HADIR_SERVER_HOST="127.0.0.1", HADIR_SERVER_PORT=str(port))
+    assert hadir("probe", env=env).returncode == 1  # nothing listening yet
+    service = ServiceProcess(env=env)
+    try:
+        service.wait_for("Hadir is running")
+        result = hadir("probe", "/readyz", env=env)
+        assert result.returncode == 0 and '"ready"' in result.stdout
+    finally:
+        service.stop()
+
+
+def test_dockerfile_uses_the_same_install_steps_as_the_makefile() -> None:
+    root = Path(__file__).resolve().parents[1]
+    dockerfile = (root / "Dockerfile").read_text()
+    makefile = (root / "Makefile").read_text()
+    assert "scripts/system-deps.sh runtime" in dockerfile
+    assert "scripts/system-deps.sh runtime" in makefile
+    assert "RUN pip install ." in dockerfile and "pip install --quiet -e ." in makefile
+    assert "USER hadir" in dockerfile and "HEALTHCHECK" in dockerfile
+    assert 'CMD ["hadir", "probe", "/healthz"]' in dockerfile
+
+
+def test_system_packages_for_the_tests_are_installed() -> None:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [root / "scripts" / "system-deps.sh", "test", "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr

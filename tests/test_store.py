@@ -1,0 +1,69 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select, text
+
+from service.schema import audit_log, metadata
+from service.store import create_engine, migrate, readiness
+
+
+async def test_migrations_create_exactly_the_declared_schema(store) -> None:
+    async with store.connect() as conn:
+        diff = await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+        )
+    assert diff == []
+
+
+async def test_migrate_is_idempotent_and_ready(store) -> None:
+    await migrate(store)
+    state = await readiness(store)
+    assert state.ok and state.current == state.head
+
+
+async def test_not_ready_before_migrations(store_target) -> None:
+    engine = store_target.engine()
+    state = await readiness(engine)
+    await engine.dispose()
+    assert not state.ok and state.error == "migrations pending"
+
+
+async def test_unreachable_database_is_not_ready() -> None:
+    engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    state = await readiness(engine)
+    await engine.dispose()
+    assert not state.ok and "Error" in (state.error or "")
+
+
+async def test_instants_round_trip_as_utc(store) -> None:
+    wib = timezone(timedelta(hours=7))
+    at = datetime(2023, 8, 23, 10, 0, tzinfo=wib)
+    async with store.begin() as conn:
+        await conn.execute(audit_log.insert().values(at=at, actor="t", action="x", detail={}))
+    async with store.connect() as conn:
+        got = (await conn.execute(select(audit_log.c.at))).scalar_one()
+    assert got == at and got.tzinfo == UTC and got.hour == 3
+
+
+async def test_naive_datetimes_are_refused(store) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        async with store.begin() as conn:
+            await conn.execute(
+                audit_log.insert().values(at=datetime(2023, 1, 1), actor="t", action="x", detail={})
+            )
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    async with engine.connect() as conn:
+        mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
+        fks = (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
+    await engine.dispose()
+    assert (mode, fks) == ("wal", 1)
+
+
+def test_unsupported_database_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported database"):
+        create_engine("mysql+aiomysql://x@y/z")

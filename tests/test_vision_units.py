@@ -1,0 +1,228 @@
+"""Unit tests of the vision package: colour maths, uniform policies, camera states,
+the check window's rules, and the config version."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+from vision.camera import CameraObservation, CameraState, observe
+from vision.check import CheckWindow
+from vision.colour import PALETTE, delta_e_2000, lab_to_hex, parse_colour, rgb_to_lab
+from vision.config import DEFAULT_CONFIG, VisionConfig
+from vision.face import Box, Face, FaceObservation, FaceStatus
+from vision.sample import SampleResult
+from vision.torso import TorsoObservation
+from vision.uniform import UniformKind, parse_uniform_policy
+from vision.verdict import Reason, Verdict
+
+# --- colour -------------------------------------------------------------------------
+
+
+def test_lab_and_delta_e_match_scikit_image() -> None:
+    rng = np.random.default_rng(7)
+    a, b = rng.integers(0, 256, (500, 3)), rng.integers(0, 256, (500, 3))
+    la, lb = rgb_to_lab(a), rgb_to_lab(b)
+    assert np.allclose(la, rgb2lab(a[None] / 255.0)[0], atol=0.01)
+    assert np.allclose(rgb_to_lab(a.astype(np.uint8)), la, atol=1e-9)
+    assert np.allclose(delta_e_2000(la, lb), deltaE_ciede2000(la, lb), atol=1e-9)
+    assert np.allclose(delta_e_2000(la, lb, k_l=2), deltaE_ciede2000(la, lb, kL=2), atol=1e-9)
+
+
+def test_delta_e_reference_pair() -> None:
+    # Sharma, Wu and Dalal (2005) test data, pair 1.
+    d = delta_e_2000([50.0, 2.6772, -79.7751], [50.0, 0.0, -82.7485])
+    assert float(d) == pytest.approx(2.0425, abs=1e-4)
+
+
+@given(st.tuples(*[st.integers(0, 255)] * 3))
+@settings(max_examples=50, deadline=None)
+def test_hex_round_trip(rgb: tuple[int, int, int]) -> None:
+    hex_ = "#{:02X}{:02X}{:02X}".format(*rgb)
+    assert lab_to_hex(rgb_to_lab(rgb)) == hex_
+
+
+def test_palette_names_are_distinct_and_self_nearest() -> None:
+    from vision.colour import nearest_name
+
+    for c in PALETTE:
+        assert nearest_name(c.lab) == c.name
+    for name in ("khaki", "white", "black", "grey", "navy", "blue", "green", "orange",
+                 "red", "brown", "maroon"):
+        assert parse_colour(name).name == name
+    assert parse_colour("Gray").name == "grey"
+    assert parse_colour("#c3b091").name == "#C3B091"
+
+
+# --- uniform policy -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("solid", "solid"),
+        ("SOLID", "solid"),
+        ("solid:khaki", "solid:khaki"),
+        ("solid: Khaki , white", "solid:khaki,white"),
+        ("solid:#c3b091", "solid:#C3B091"),
+        ("solid:khaki,khaki", "solid:khaki"),
+        ("patterned", "patterned"),
+        ("any", "any"),
+    ],
+)
+def test_parse_uniform_policy(text: str, canonical: str) -> None:
+    p = parse_uniform_policy(text)
+    assert str(p) == canonical == p.text
+    assert parse_uniform_policy(str(p)) == p
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("stripes", "unknown uniform policy"),
+        ("solid:", "empty colour"),
+        ("solid:khaki,", "empty colour"),
+        ("solid:pinkish", "unknown colour"),
+        ("solid:#12345", "not a hex colour"),
+        ("patterned:red", "takes no colours"),
+        ("any:red", "takes no colours"),
+    ],
+)
+def test_parse_uniform_policy_errors(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_uniform_policy(text)
+
+
+def test_policy_kinds() -> None:
+    assert parse_uniform_policy("solid:navy").kind is UniformKind.SOLID
+    assert parse_uniform_policy("solid:navy").colours[0].name == "navy"
+    with pytest.raises(ValueError):
+        parse_uniform_policy("#C3B091")
+
+
+# --- camera ---------------------------------------------------------------------------
+
+
+def _scene(rng: np.random.Generator, scale: float = 1.0, noise: float = 3.0) -> np.ndarray:
+    yy, xx = np.mgrid[0:480, 0:640]
+    base = 60 + 120 * ((xx // 40 + yy // 40) % 2)
+    img = np.stack([base, base * 0.9, base * 0.8], axis=-1) * scale
+    return np.clip(img + rng.normal(0, noise, img.shape), 0, 255).astype(np.uint8)
+
+
+def test_camera_states() -> None:
+    rng = np.random.default_rng(1)
+    cfg = DEFAULT_CONFIG
+    assert observe(np.zeros((480, 640, 3), np.uint8), cfg).state is CameraState.BLACK
+    flat = np.clip(60 + rng.normal(0, 3, (480, 640, 3)), 0, 255).astype(np.uint8)
+    assert observe(flat, cfg).state is CameraState.COVERED
+    assert observe(_scene(rng), cfg).state is CameraState.OK
+    assert observe(_scene(rng, scale=0.12, noise=1.0), cfg).state is CameraState.LOW_LIGHT
+
+
+# --- check window with synthetic samples ------------------------------------------------
+
+
+def _sample(t: float, *, state: CameraState = CameraState.OK, face: FaceStatus = FaceStatus.OK,
+            lab: tuple[float, float, float] | None = (73.0, 2.0, 18.0), solid: bool = True,
+            thumb_seed: int | None = None) -> SampleResult:
+    rng = np.random.default_rng(int(t * 1000) if thumb_seed is None else thumb_seed)
+    thumb = rng.normal(128, 3, (120, 160)).astype(np.float32)
+    camera = CameraObservation(state, 120.0, 40.0, 3.0, 0.3, thumb)
+    fo = FaceObservation(face, 1, 1, Face(Box(250, 80, 120, 120), 0.9), "short")
+    torso = TorsoObservation(lab is not None, None if lab else "too_few_pixels", 1.0, 0.8, 0.0,
+                             solid if lab else None, 0.8 if solid else 0.3, lab)
+    return SampleResult(t, fo if state is not CameraState.BLACK else None, camera,
+                        torso if face is FaceStatus.OK else None)
+
+
+def _window(samples: list[SampleResult], policy: str = "solid:khaki",
+            config: VisionConfig = DEFAULT_CONFIG) -> CheckWindow:
+    w = CheckWindow(config, parse_uniform_policy(policy))
+    for s in samples:
+        w.add(s)
+    return w
+
+
+def test_partial_verdict_grows_from_too_few_samples_to_pass() -> None:
+    w = CheckWindow(DEFAULT_CONFIG, parse_uniform_policy("solid:khaki"))
+    assert w.verdict().verdict is Verdict.INCONCLUSIVE
+    for i in range(6):
+        w.add(_sample(float(i)))
+        v = w.verdict()
+        expected = Verdict.PASS if i + 1 >= DEFAULT_CONFIG.min_samples else Verdict.INCONCLUSIVE
+        assert v.verdict is expected
+    assert v.version == DEFAULT_CONFIG.version
+    d = v.to_dict()
+    assert set(d) >= {"verdict", "criteria", "reasons", "samples", "version"}
+    assert set(d["criteria"]) == {"face", "camera", "uniform"}
+    for crit in d["criteria"].values():
+        assert set(crit) >= {"verdict", "reasons", "scores"}
+    assert set(d["criteria"]["uniform"]["colour"]) >= {"name", "hex"}
+
+
+def test_colour_between_thresholds_is_uncertain() -> None:
+    # khaki expected; a colour ~12 ΔE away (between match 10 and mismatch 14).
+    khaki = parse_colour("khaki").lab
+    target = None
+    for db in np.linspace(0, 30, 301):
+        cand = (float(khaki[0]), float(khaki[1]), float(khaki[2] - db))
+        if 11.5 < float(delta_e_2000(np.array(cand), khaki, k_l=2)) < 12.5:
+            target = cand
+            break
+    assert target is not None
+    v = _window([_sample(float(i), lab=target) for i in range(6)]).verdict()
+    assert v.uniform.verdict is Verdict.INCONCLUSIVE
+    assert v.uniform.reasons == (Reason.COLOUR_UNCERTAIN,)
+
+
+def test_frozen_run_needs_the_minimum_duration() -> None:
+    live = [_sample(float(i)) for i in range(3)]
+    same = [_sample(float(i), thumb_seed=99) for i in range(3, 6)]  # 3 identical: 2 s
+    v = _window(live + same).verdict()
+    assert Reason.CAMERA_FROZEN not in v.reasons
+    more = [_sample(float(i), thumb_seed=99) for i in range(3, 9)]  # 6 identical: 5 s
+    v = _window(live + more).verdict()
+    assert v.camera.verdict is Verdict.FAIL and Reason.CAMERA_FROZEN in v.camera.reasons
+    assert v.camera.evidence["camera_frozen"] == tuple(float(i) for i in range(3, 9))
+
+
+def test_brief_covering_does_not_fail() -> None:
+    samples = [_sample(float(i)) for i in range(20)]
+    samples[5] = _sample(5.0, state=CameraState.COVERED)
+    v = _window(samples).verdict()
+    assert v.verdict is Verdict.PASS
+    assert v.camera.evidence["camera_covered"] == (5.0,)
+
+
+def test_low_light_is_never_fail() -> None:
+    v = _window([_sample(float(i), state=CameraState.LOW_LIGHT, face=FaceStatus.NONE)
+                 for i in range(10)]).verdict()
+    assert v.verdict is Verdict.INCONCLUSIVE
+    assert Reason.LOW_LIGHT in v.reasons and Reason.NO_FACE not in v.reasons
+
+
+def test_intermittent_face_is_inconclusive_not_fail() -> None:
+    samples = [_sample(float(i), face=FaceStatus.OK if i % 2 else FaceStatus.NONE)
+               for i in range(10)]
+    v = _window(samples).verdict()
+    assert v.face.verdict is Verdict.INCONCLUSIVE and Reason.NO_FACE in v.face.reasons
+
+
+def test_samples_must_be_in_time_order() -> None:
+    w = _window([_sample(2.0)])
+    with pytest.raises(ValueError):
+        w.add(_sample(1.0))
+
+
+def test_config_version_changes_with_any_threshold() -> None:
+    other = replace(DEFAULT_CONFIG, colour_match_delta_e=9.0)
+    assert other.version != DEFAULT_CONFIG.version
+    assert DEFAULT_CONFIG.version.startswith("1+")
+    assert VisionConfig().version == DEFAULT_CONFIG.version

@@ -1,0 +1,223 @@
+"""Delivery end to end against a real receiver, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from standardwebhooks import Webhook
+
+from service.schema import deliveries, delivery_attempts
+from service.webhooks.dispatcher import Dispatcher
+from service.webhooks.endpoints import get_endpoint, rotate_secret
+from tests.webhook_helpers import (
+    Receiver,
+    Running,
+    endpoint_for,
+    enqueue_many,
+    fast_settings,
+    statuses,
+    verify_both,
+    wait_until,
+)
+
+KEY = Ed25519PrivateKey.generate()
+
+
+async def test_signed_with_v1_and_v1a_and_payload_shape(store) -> None:
+    receiver = await Receiver().start()
+    endpoint = await endpoint_for(store, receiver.url)
+    (event_id,) = await enqueue_many(store, 1)
+    try:
+        async with Running(Dispatcher(store, KEY, fast_settings())):
+            await wait_until(lambda: _delivered(store, 1))
+    finally:
+        await receiver.stop()
+    (got,) = receiver.received
+    event = verify_both(got, [endpoint.secret], KEY)
+    assert got.id == event_id
+    assert set(event) == {"type", "timestamp", "data"} and event["type"] == "check.completed"
+    assert event["data"] == {"n": 0}
+    assert got.headers["Content-Type"] == "application/json"
+    # The same signature, made by the reference library with a UTC timestamp.
+    stamp = datetime.fromtimestamp(int(got.headers["webhook-timestamp"]), UTC)
+    v1 = Webhook(endpoint.secret).sign(event_id, stamp, got.body.decode())
+    assert v1 in got.headers["webhook-signature"].split(" ")
+
+
+async def test_rotation_signs_with_both_secrets(store) -> None:
+    receiver = await Receiver().start()
+    old = await endpoint_for(store, receiver.url)
+    async with store.begin() as conn:
+        new = await rotate_secret(conn, old.id, timedelta(hours=1), actor="test")
+    assert new is not None and new.secret != old.secret
+    await enqueue_many(store, 1)
+    try:
+        async with Running(Dispatcher(store, KEY, fast_settings())):
+            await wait_until(lambda: _delivered(store, 1))
+    finally:
+        await receiver.stop()
+    (got,) = receiver.received
+    verify_both(got, [old.secret, new.secret], KEY)
+    assert [e[:3] for e in got.headers["webhook-signature"].split(" ")] == ["v1,", "v1,", "v1a"]
+
+
+async def test_receiver_down_then_back_gets_every_event_with_stable_ids(store) -> None:
+    flaky_left = [5]
+
+    async def flaky(receiver: Receiver, request: web.Request) -> web.StreamResponse:
+        if flaky_left[0] > 0:  # processed but answered 500: the sender must retry it
+            flaky_left[0] -= 1
+            return web.Response(status=500)
+        return web.Response(status=200)
+
+    receiver = Receiver(flaky)
+    await endpoint_for(store, receiver.url)
+    ids = await enqueue_many(store, 30)
+    async with Running(Dispatcher(store, KEY, fast_settings())):
+        await asyncio.sleep(0.3)  # nothing listens: connection refused, retries scheduled
+        await receiver.start()
+        try:
+            await wait_until(lambda: _delivered(store, 30))
+        finally:
+            await receiver.stop()
+    assert receiver.ids() == set(ids)
+    by_id: dict[str, set[bytes]] = {}
+    for r in receiver.received:
+        by_id.setdefault(r.id, set()).add(r.body)
+    assert all(len(bodies) == 1 for bodies in by_id.values())  # a duplicate is the same event
+    assert len(receiver.received) >= 30 + 5
+    async with store.connect() as conn:
+        refused = (
+            await conn.execute(
+                select(delivery_attempts.c.id).where(delivery_attempts.c.status_code.is_(None))
+            )
+        ).all()
+    assert refused  # the attempts while it was down are in the log
+
+
+async def test_410_disables_the_endpoint_and_sets_its_deliveries_aside(store) -> None:
+    async def gone(receiver: Receiver, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=410)
+
+    receiver = await Receiver(gone).start()
+    endpoint = await endpoint_for(store, receiver.url)
+    await enqueue_many(store, 3)
+    try:
+        async with Running(Dispatcher(store, KEY, fast_settings(concurrency=1))):
+            await wait_until(lambda: _count(store, "disabled", 3))
+            await enqueue_many(store, 2)  # after disabling: no delivery rows at all
+            await asyncio.sleep(0.2)
+    finally:
+        await receiver.stop()
+    assert len(receiver.received) == 1
+    async with store.connect() as conn:
+        after = await get_endpoint(conn, endpoint.id)
+    assert after is not None and after.disabled_at is not None and "410" in after.disabled_reason
+    assert await statuses(store) == {"disabled": 3}
+
+
+async def test_retry_after_is_honoured(store) -> None:
+    async def busy_once(receiver: Receiver, request: web.Request) -> web.StreamResponse:
+        if len(receiver.received) == 1:
+            return web.Response(status=429, headers={"Retry-After": "1"})
+        return web.Response(status=202)
+
+    receiver = await Receiver(busy_once).start()
+    await endpoint_for(store, receiver.url)
+    await enqueue_many(store, 1)
+    try:
+        async with Running(Dispatcher(store, KEY, fast_settings())):
+            await wait_until(lambda: _delivered(store, 1))
+    finally:
+        await receiver.stop()
+    async with store.connect() as conn:
+        times = (
+            (
+                await conn.execute(
+                    select(delivery_attempts.c.attempted_at).order_by(delivery_attempts.c.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(times) == 2 and times[1] - times[0] >= timedelta(seconds=0.99)
+
+
+async def test_redirects_are_not_followed(store) -> None:
+    async def redirect(receiver: Receiver, request: web.Request) -> web.StreamResponse:
+        if request.path == "/hook":
+            raise web.HTTPFound("/elsewhere")
+        return web.Response(status=200)
+
+    receiver = await Receiver(redirect).start()
+    await endpoint_for(store, receiver.url)
+    await enqueue_many(store, 1)
+    try:
+        async with Running(Dispatcher(store, KEY, fast_settings())):
+            await wait_until(lambda: _attempts(store, 3))
+    finally:
+        await receiver.stop()
+    assert {r.path for r in receiver.received} == {"/hook"}
+    async with store.connect() as conn:
+        row = (await conn.execute(select(deliveries))).one()
+    assert row.status == "pending" and row.last_status_code == 302
+    assert "redirect" in row.last_error
+
+
+async def test_failed_after_the_last_scheduled_attempt(store) -> None:
+    async def broken(receiver: Receiver, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=503)
+
+    receiver = await Receiver(broken).start()
+    await endpoint_for(store, receiver.url)
+    await enqueue_many(store, 1)
+    try:
+        async with Running(Dispatcher(store, KEY, fast_settings())):
+            await wait_until(lambda: _count(store, "failed", 1))
+    finally:
+        await receiver.stop()
+    assert len(receiver.received) == 10  # the ten attempts of the schedule
+
+
+async def test_two_dispatchers_never_double_send(store_target) -> None:
+    from service.store import migrate
+
+    engines = [store_target.engine(), store_target.engine()]
+    await migrate(engines[0])
+
+    async def slowish(receiver: Receiver, request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.005)
+        return web.Response(status=200)
+
+    receiver = await Receiver(slowish).start()
+    await endpoint_for(engines[0], receiver.url)
+    ids = await enqueue_many(engines[0], 300)
+    try:
+        runners = [Running(Dispatcher(e, KEY, fast_settings(concurrency=8))) for e in engines]
+        async with runners[0], runners[1]:
+            await wait_until(lambda: _delivered(engines[0], 300), within=60)
+    finally:
+        await receiver.stop()
+        for e in engines:
+            await e.dispose()
+    sent = [r.id for r in receiver.received]
+    assert len(sent) == 300 and set(sent) == set(ids)
+    by_owner = {r.headers.get("webhook-id") for r in receiver.received}
+    assert len(by_owner) == 300
+
+
+async def _count(engine, status: str, n: int) -> bool:
+    return (await statuses(engine)).get(status, 0) == n
+
+
+async def _delivered(engine, n: int) -> bool:
+    return await _count(engine, "delivered", n)
+
+
+async def _attempts(engine, n: int) -> bool:
+    async with engine.connect() as conn:
+        return len((await conn.execute(select(delivery_attempts.c.id))).all()) >= n

@@ -1,0 +1,311 @@
+"""``CheckWindow``: the samples of one check, and its verdict at any moment.
+
+    window = CheckWindow(config, parse_uniform_policy("solid:khaki"))
+    window.add(analyzer.analyze(rgb, t))      # for each sample, in time order
+    window.verdict()                           # partial verdict at any time
+    window.verdict().to_dict()                 # the JSON of ``hadir analyze --json``
+
+The window keeps the per-check state, notably the previous sample's thumbnail for
+the frozen-feed test; nothing is global, so a live server can hold one window per
+call. ``still_image=True`` marks a check made from one photograph: the camera
+criterion is then INCONCLUSIVE with ``single_image``.
+
+Which samples judge what: the camera criterion uses every sample; the face
+criterion uses samples with a usable picture (not black, covered, too dark or
+frozen); the uniform criterion uses those of them with exactly one adequate face.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import median
+from typing import Any
+
+import numpy as np
+
+from vision.camera import CameraState, frame_difference
+from vision.colour import delta_e_2000, lab_to_hex, nearest_name
+from vision.config import DEFAULT_CONFIG, VisionConfig
+from vision.face import FaceStatus
+from vision.sample import SampleResult
+from vision.uniform import UniformKind, UniformPolicy, parse_uniform_policy
+from vision.verdict import CheckVerdict, CriterionVerdict, Reason, Verdict, combine
+
+_CAMERA_FAIL = {
+    CameraState.BLACK: Reason.CAMERA_BLACK,
+    CameraState.COVERED: Reason.CAMERA_COVERED,
+}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    sample: SampleResult
+    frozen: bool
+    difference: float | None
+
+
+def _share(n: int, total: int) -> float:
+    return n / total if total else 0.0
+
+
+def _times(entries: Sequence[_Entry]) -> tuple[float, ...]:
+    return tuple(e.sample.t for e in entries)
+
+
+class CheckWindow:
+    """Accumulates samples of one check and judges them (not thread-safe)."""
+
+    def __init__(
+        self,
+        config: VisionConfig = DEFAULT_CONFIG,
+        policy: UniformPolicy | None = None,
+        *,
+        still_image: bool = False,
+    ) -> None:
+        self.config = config
+        self.policy = policy if policy is not None else parse_uniform_policy("any")
+        self.still_image = still_image
+        self._entries: list[_Entry] = []
+        self._run_start: int | None = None  # index where the current identical run began
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, sample: SampleResult) -> None:
+        """Add the next sample (times must not go backwards)."""
+        if self._entries and sample.t < self._entries[-1].sample.t:
+            raise ValueError("samples must be added in time order")
+        diff = None
+        frozen = False
+        if self._entries:
+            prev = self._entries[-1].sample
+            diff = frame_difference(prev.camera.thumbnail, sample.camera.thumbnail)
+            live_picture = sample.camera.state not in _CAMERA_FAIL
+            if diff <= self.config.frozen_max_mad and live_picture:
+                if self._run_start is None:
+                    self._run_start = len(self._entries) - 1
+                start_t = self._entries[self._run_start].sample.t
+                if sample.t - start_t >= self.config.frozen_min_seconds - 1e-9:
+                    frozen = True
+                    # The whole run is frozen, including the samples before the threshold.
+                    for i in range(self._run_start, len(self._entries)):
+                        e = self._entries[i]
+                        if not e.frozen:
+                            self._entries[i] = _Entry(e.sample, True, e.difference)
+            else:
+                self._run_start = None
+        self._entries.append(_Entry(sample, frozen, diff))
+
+    # -- criteria -----------------------------------------------------------------
+
+    def _camera(self) -> CriterionVerdict:
+        cfg, entries = self.config, self._entries
+        n = len(entries)
+        states = Counter(e.sample.camera.state for e in entries)
+        frozen = [e for e in entries if e.frozen]
+        diffs = [e.difference for e in entries if e.difference is not None]
+        scores: dict[str, Any] = {
+            "samples": n,
+            "ok": _share(sum(1 for e in entries if self._usable(e)), n),
+            "black": _share(states[CameraState.BLACK], n),
+            "covered": _share(states[CameraState.COVERED], n),
+            "low_light": _share(states[CameraState.LOW_LIGHT], n),
+            "frozen": _share(len(frozen), n),
+            "median_luma": round(median(e.sample.camera.luma for e in entries), 2) if n else None,
+            "median_difference": round(median(diffs), 3) if diffs else None,
+        }
+        evidence: dict[str, tuple[float, ...]] = {}
+        fails: list[Reason] = []
+        for state, reason in _CAMERA_FAIL.items():
+            hit = [e for e in entries if e.sample.camera.state is state]
+            if hit:
+                evidence[reason.value] = _times(hit)
+            if hit and _share(len(hit), n) >= cfg.camera_fail_fraction:
+                fails.append(reason)
+        if frozen:
+            evidence[Reason.CAMERA_FROZEN.value] = _times(frozen)
+            if _share(len(frozen), n) >= cfg.camera_fail_fraction:
+                fails.append(Reason.CAMERA_FROZEN)
+        dark = [e for e in entries if e.sample.camera.state is CameraState.LOW_LIGHT]
+        if dark:
+            evidence[Reason.LOW_LIGHT.value] = _times(dark)
+        times = _times(entries)
+        if fails:
+            return CriterionVerdict(Verdict.FAIL, tuple(fails), scores, times, evidence)
+        if self.still_image:
+            return CriterionVerdict(
+                Verdict.INCONCLUSIVE, (Reason.SINGLE_IMAGE,), scores, times, evidence
+            )
+        ok = sum(1 for e in entries if self._usable(e))
+        if n < cfg.min_samples:
+            return CriterionVerdict(
+                Verdict.INCONCLUSIVE, (Reason.TOO_FEW_SAMPLES,), scores, times, evidence
+            )
+        if _share(ok, n) >= cfg.camera_ok_fraction:
+            return CriterionVerdict(Verdict.PASS, (), scores, times, evidence)
+        reason = Reason.LOW_LIGHT if dark else Reason.TOO_FEW_SAMPLES
+        return CriterionVerdict(Verdict.INCONCLUSIVE, (reason,), scores, times, evidence)
+
+    @staticmethod
+    def _usable(e: _Entry) -> bool:
+        return e.sample.camera.state is CameraState.OK and not e.frozen
+
+    def _min_samples(self) -> int:
+        return 1 if self.still_image else self.config.min_samples
+
+    def _face(self) -> CriterionVerdict:
+        cfg = self.config
+        usable = [e for e in self._entries if self._usable(e) and e.sample.face is not None]
+        n = len(usable)
+        by_status: dict[FaceStatus, list[_Entry]] = {s: [] for s in FaceStatus}
+        for e in usable:
+            assert e.sample.face is not None
+            by_status[e.sample.face.status].append(e)
+        confidences = [
+            e.sample.face.largest.confidence
+            for e in usable
+            if e.sample.face is not None and e.sample.face.largest is not None
+        ]
+        heights = [
+            e.sample.face.largest.box.h
+            for e in by_status[FaceStatus.OK]
+            if e.sample.face is not None and e.sample.face.largest is not None
+        ]
+        scores: dict[str, Any] = {
+            "usable_samples": n,
+            "present": _share(len(by_status[FaceStatus.OK]), n),
+            "absent": _share(len(by_status[FaceStatus.NONE]), n),
+            "multiple": _share(len(by_status[FaceStatus.MULTIPLE]), n),
+            "too_small": _share(len(by_status[FaceStatus.TOO_SMALL]), n),
+            "max_confidence": round(max(confidences), 3) if confidences else None,
+            "median_face_height": round(median(heights), 1) if heights else None,
+        }
+        codes = {
+            FaceStatus.NONE: Reason.NO_FACE,
+            FaceStatus.MULTIPLE: Reason.MULTIPLE_FACES,
+            FaceStatus.TOO_SMALL: Reason.FACE_TOO_SMALL,
+        }
+        evidence = {codes[s].value: _times(v) for s, v in by_status.items() if s in codes and v}
+        times = _times(usable)
+
+        def result(v: Verdict, *reasons: Reason) -> CriterionVerdict:
+            return CriterionVerdict(v, tuple(reasons), scores, times, evidence)
+
+        if n < self._min_samples():
+            return result(Verdict.INCONCLUSIVE, Reason.TOO_FEW_SAMPLES)
+        if scores["multiple"] >= cfg.multiple_faces_fraction:
+            return result(Verdict.INCONCLUSIVE, Reason.MULTIPLE_FACES)
+        if scores["present"] >= cfg.face_present_fraction:
+            return result(Verdict.PASS)
+        if scores["absent"] >= cfg.face_absent_fraction:
+            return result(Verdict.FAIL, Reason.NO_FACE)
+        # Mixed evidence: name what was seen, largest share first, and let a human judge.
+        ranked = sorted(
+            ((len(by_status[s]), codes[s]) for s in codes if by_status[s]),
+            key=lambda x: -x[0],
+        )
+        return result(Verdict.INCONCLUSIVE, *(r for _, r in ranked))
+
+    def _uniform(self) -> CriterionVerdict:
+        cfg, policy = self.config, self.policy
+        judged = [
+            e
+            for e in self._entries
+            if self._usable(e)
+            and e.sample.face is not None
+            and e.sample.face.status is FaceStatus.OK
+            and e.sample.torso is not None
+        ]
+        n = len(judged)
+        visible = [e for e in judged if e.sample.torso is not None and e.sample.torso.visible]
+        solid = [e for e in visible if e.sample.torso is not None and e.sample.torso.solid]
+        solid_ids = {id(e) for e in solid}
+        patterned = [e for e in visible if id(e) not in solid_ids]
+        shares = [e.sample.torso.solid_share for e in visible if e.sample.torso is not None]
+        scores: dict[str, Any] = {
+            "judged_samples": n,
+            "visible": _share(len(visible), n),
+            "solid": _share(len(solid), len(visible)),
+            "median_solid_share": round(median(s for s in shares if s is not None), 3)
+            if shares
+            else None,
+            "policy": policy.text,
+        }
+        evidence: dict[str, tuple[float, ...]] = {}
+        visible_ids = {id(e) for e in visible}
+        not_visible = [e for e in judged if id(e) not in visible_ids]
+        if not_visible:
+            evidence[Reason.TORSO_NOT_VISIBLE.value] = _times(not_visible)
+        if patterned:
+            evidence[Reason.NOT_UNIFORM_COLOUR.value] = _times(patterned)
+        colour: dict[str, Any] | None = None
+        labs = [e.sample.torso.lab for e in (solid or visible) if e.sample.torso is not None]
+        labs_present = [lab for lab in labs if lab is not None]
+        if labs_present:
+            med = np.median(np.array(labs_present), axis=0)
+            colour = {
+                "name": nearest_name(med),
+                "hex": lab_to_hex(med),
+                "lab": [round(float(v), 1) for v in med],
+            }
+        times = _times(judged)
+
+        def result(v: Verdict, *reasons: Reason) -> CriterionVerdict:
+            return CriterionVerdict(
+                v, tuple(reasons), scores, times, evidence, colour, reports_colour=True
+            )
+
+        if n < self._min_samples():
+            return result(Verdict.INCONCLUSIVE, Reason.TOO_FEW_SAMPLES)
+        if scores["visible"] < cfg.torso_visible_fraction:
+            return result(Verdict.INCONCLUSIVE, Reason.TORSO_NOT_VISIBLE)
+        if policy.kind is not UniformKind.SOLID:
+            return result(Verdict.PASS)
+        if _share(len(patterned), len(visible)) >= cfg.patterned_fraction:
+            return result(Verdict.FAIL, Reason.NOT_UNIFORM_COLOUR)
+        if not policy.colours:
+            return result(Verdict.PASS)
+        assert colour is not None
+        seen = np.array(colour["lab"], dtype=np.float64)
+        distances = {
+            c.name: float(delta_e_2000(seen, c.lab, k_l=cfg.lightness_weight))
+            for c in policy.colours
+        }
+        best = min(distances.values())
+        scores["delta_e"] = {k: round(v, 2) for k, v in distances.items()}
+        scores["min_delta_e"] = round(best, 2)
+        if best <= cfg.colour_match_delta_e:
+            return result(Verdict.PASS)
+        if best > cfg.colour_mismatch_delta_e:
+            evidence[Reason.WRONG_UNIFORM_COLOUR.value] = _times(solid)
+            return result(Verdict.FAIL, Reason.WRONG_UNIFORM_COLOUR)
+        return result(Verdict.INCONCLUSIVE, Reason.COLOUR_UNCERTAIN)
+
+    def verdict(self) -> CheckVerdict:
+        """The verdict on the samples so far (a partial verdict during a live check)."""
+        camera = self._camera()
+        face = self._face()
+        uniform = self._uniform()
+        reasons: list[Reason] = []
+        for c in (face, camera, uniform):
+            for r in c.reasons:
+                if r not in reasons:
+                    reasons.append(r)
+        samples = []
+        for e in self._entries:
+            d = e.sample.to_dict()
+            d["camera"]["frozen"] = e.frozen
+            d["camera"]["difference"] = None if e.difference is None else round(e.difference, 3)
+            samples.append(d)
+        return CheckVerdict(
+            verdict=combine((face.verdict, camera.verdict, uniform.verdict)),
+            face=face,
+            camera=camera,
+            uniform=uniform,
+            reasons=tuple(reasons),
+            samples=tuple(samples),
+            version=self.config.version,
+            policy=self.policy.text,
+        )

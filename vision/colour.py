@@ -1,0 +1,210 @@
+"""Colour science for the uniform check: sRGB to CIE Lab, ΔE2000, named colours.
+
+Written in numpy rather than taken from a library so that the runtime needs nothing
+beyond numpy and OpenCV, and so that the formula is visible; the tests compare it
+with scikit-image. Lab is D65, L in 0..100.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+# sRGB (D65) to XYZ, and the D65 white point.
+_RGB_TO_XYZ = np.array(
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ]
+)
+_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
+_WHITE = np.array([0.95047, 1.0, 1.08883])
+_EPS = 216 / 24389
+_KAPPA = 24389 / 27
+
+
+_CODES = np.arange(256, dtype=np.float64) / 255.0
+LINEAR_LUT = np.where(_CODES <= 0.04045, _CODES / 12.92, ((_CODES + 0.055) / 1.055) ** 2.4)
+"""sRGB code value (0..255) to linear light, for uint8 pixels without a power per pixel."""
+
+
+def rgb_to_lab(rgb: npt.ArrayLike) -> FloatArray:
+    """Convert sRGB values in 0..255 (any shape ending in 3) to Lab."""
+    arr = np.asarray(rgb)
+    if arr.dtype == np.uint8:
+        return linear_to_lab(LINEAR_LUT[arr])
+    c = arr.astype(np.float64) / 255.0
+    return linear_to_lab(np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4))
+
+
+def linear_to_lab(lin: npt.ArrayLike) -> FloatArray:
+    """Convert linear-light RGB (0..1, any shape ending in 3) to Lab."""
+    xyz = np.asarray(lin, dtype=np.float64) @ _RGB_TO_XYZ.T / _WHITE
+    f = np.where(xyz > _EPS, np.cbrt(xyz), (_KAPPA * xyz + 16) / 116)
+    lab = np.empty(f.shape, dtype=np.float64)
+    lab[..., 0] = 116 * f[..., 1] - 16
+    lab[..., 1] = 500 * (f[..., 0] - f[..., 1])
+    lab[..., 2] = 200 * (f[..., 1] - f[..., 2])
+    return lab
+
+
+def lab_to_rgb(lab: npt.ArrayLike) -> FloatArray:
+    """Convert Lab to sRGB in 0..255 (clipped to the gamut)."""
+    lab_a = np.asarray(lab, dtype=np.float64)
+    fy = (lab_a[..., 0] + 16) / 116
+    fx = fy + lab_a[..., 1] / 500
+    fz = fy - lab_a[..., 2] / 200
+    f = np.stack([fx, fy, fz], axis=-1)
+    xyz = np.where(f**3 > _EPS, f**3, (116 * f - 16) / _KAPPA) * _WHITE
+    lin = np.clip(xyz @ _XYZ_TO_RGB.T, 0.0, 1.0)
+    c = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return np.asarray(np.clip(c * 255.0, 0.0, 255.0), dtype=np.float64)
+
+
+def lab_to_hex(lab: npt.ArrayLike) -> str:
+    """``#RRGGBB`` of a Lab colour."""
+    r, g, b = (int(round(v)) for v in lab_to_rgb(lab).reshape(3))
+    return f"#{r:02X}{g:02X}{b:02X}"
+
+
+def delta_e_2000(lab1: npt.ArrayLike, lab2: npt.ArrayLike, k_l: float = 1.0) -> FloatArray:
+    """CIEDE2000 colour difference (broadcasting over leading axes).
+
+    ``k_l`` > 1 discounts lightness differences, as textile colour matching does.
+    """
+    a = np.asarray(lab1, dtype=np.float64)
+    b = np.asarray(lab2, dtype=np.float64)
+    l1, a1, b1 = a[..., 0], a[..., 1], a[..., 2]
+    l2, a2, b2 = b[..., 0], b[..., 1], b[..., 2]
+    c_bar = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
+    c7 = c_bar**7
+    g = 0.5 * (1 - np.sqrt(c7 / (c7 + 25.0**7)))
+    a1p, a2p = (1 + g) * a1, (1 + g) * a2
+    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
+    h1p = np.degrees(np.arctan2(b1, a1p)) % 360
+    h2p = np.degrees(np.arctan2(b2, a2p)) % 360
+    chroma_zero = (c1p * c2p) == 0
+
+    dl = l2 - l1
+    dc = c2p - c1p
+    dh = h2p - h1p
+    dh = np.where(dh > 180, dh - 360, np.where(dh < -180, dh + 360, dh))
+    dh = np.where(chroma_zero, 0.0, dh)
+    d_big_h = 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh) / 2)
+
+    l_bar = (l1 + l2) / 2
+    cp_bar = (c1p + c2p) / 2
+    h_sum = h1p + h2p
+    h_bar = np.where(
+        np.abs(h1p - h2p) <= 180,
+        h_sum / 2,
+        np.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2),
+    )
+    h_bar = np.where(chroma_zero, h_sum, h_bar)
+    t = (
+        1
+        - 0.17 * np.cos(np.radians(h_bar - 30))
+        + 0.24 * np.cos(np.radians(2 * h_bar))
+        + 0.32 * np.cos(np.radians(3 * h_bar + 6))
+        - 0.20 * np.cos(np.radians(4 * h_bar - 63))
+    )
+    d_theta = 30 * np.exp(-(((h_bar - 275) / 25) ** 2))
+    cp7 = cp_bar**7
+    r_c = 2 * np.sqrt(cp7 / (cp7 + 25.0**7))
+    s_l = 1 + 0.015 * (l_bar - 50) ** 2 / np.sqrt(20 + (l_bar - 50) ** 2)
+    s_c = 1 + 0.045 * cp_bar
+    s_h = 1 + 0.015 * cp_bar * t
+    r_t = -np.sin(np.radians(2 * d_theta)) * r_c
+    tl, tc, th = dl / (k_l * s_l), dc / s_c, d_big_h / s_h
+    return np.asarray(np.sqrt(np.maximum(tl**2 + tc**2 + th**2 + r_t * tc * th, 0.0)))
+
+
+def hex_to_rgb(text: str) -> tuple[int, int, int]:
+    """Parse ``#RRGGBB`` (or ``#RGB``); raises ValueError otherwise."""
+    s = text.strip().lstrip("#")
+    if len(s) == 3:
+        s = "".join(ch * 2 for ch in s)
+    if len(s) != 6 or any(ch not in "0123456789abcdefABCDEF" for ch in s):
+        raise ValueError(f"not a hex colour: {text!r} (expected #RRGGBB)")
+    return int(s[0:2], 16), int(s[2:4], 16), int(s[4:6], 16)
+
+
+@dataclass(frozen=True)
+class NamedColour:
+    """A colour people name in a uniform rule, with the sRGB a webcam typically sees."""
+
+    name: str
+    hex: str
+
+    @property
+    def lab(self) -> FloatArray:
+        return rgb_to_lab(hex_to_rgb(self.hex))
+
+
+# Representative fabric colours as a webcam renders them indoors (not the pure
+# primaries: a "white" shirt is rarely above L 90, "navy" cloth is not #000080).
+PALETTE: tuple[NamedColour, ...] = (
+    NamedColour("khaki", "#C3B091"),
+    NamedColour("white", "#F0F0EC"),
+    NamedColour("black", "#1E1E1E"),
+    NamedColour("grey", "#8C8C8C"),
+    NamedColour("navy", "#1F2A4A"),
+    NamedColour("blue", "#2D5AA8"),
+    NamedColour("green", "#2E7D3A"),
+    NamedColour("orange", "#E06A28"),
+    NamedColour("red", "#C0262D"),
+    NamedColour("brown", "#6B4630"),
+    NamedColour("maroon", "#7A1F2B"),
+    NamedColour("cream", "#EDE3C8"),
+    NamedColour("yellow", "#E8C530"),
+    NamedColour("purple", "#6A3D8F"),
+    NamedColour("pink", "#E58FB0"),
+)
+PALETTE_BY_NAME = {c.name: c for c in PALETTE}
+_ALIASES = {"gray": "grey"}
+_PALETTE_LAB = np.stack([c.lab for c in PALETTE])
+
+
+def parse_colour(text: str) -> NamedColour:
+    """A palette name (case-insensitive) or a hex value, as a NamedColour.
+
+    A hex value keeps its canonical upper-case ``#RRGGBB`` as its name.
+    """
+    key = text.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key in PALETTE_BY_NAME:
+        return PALETTE_BY_NAME[key]
+    if key.startswith("#"):
+        r, g, b = hex_to_rgb(key)
+        canonical = f"#{r:02X}{g:02X}{b:02X}"
+        return NamedColour(canonical, canonical)
+    names = ", ".join(c.name for c in PALETTE)
+    raise ValueError(f"unknown colour {text!r}: use one of {names}, or a hex value like #C3B091")
+
+
+def nearest_name(lab: npt.ArrayLike, k_l: float = 1.0) -> str:
+    """Name of the palette colour closest to ``lab``."""
+    d = delta_e_2000(np.asarray(lab, dtype=np.float64)[None, :], _PALETTE_LAB, k_l=k_l)
+    return PALETTE[int(np.argmin(d))].name
+
+
+def gray_world_gains(rgb_pixels: npt.ArrayLike, max_gain: float) -> FloatArray:
+    """Per-channel gains that make the near-neutral pixels of ``rgb_pixels`` grey.
+
+    Grey world restricted to pixels that are already nearly grey (saturation under
+    0.3, not dark): walls and ceilings rather than a red flag or a green plant, which
+    would otherwise be "corrected" into a cast. Capped at ``max_gain`` either way.
+    """
+    px = np.asarray(rgb_pixels, dtype=np.float64).reshape(-1, 3)
+    hi, lo = px.max(axis=1), px.min(axis=1)
+    neutral = px[(hi > 40) & ((hi - lo) < 0.3 * np.maximum(hi, 1e-6))]
+    if neutral.shape[0] < 50:
+        return np.ones(3)
+    mean = neutral.mean(axis=0)
+    gains = mean.mean() / np.maximum(mean, 1e-6)
+    return np.asarray(np.clip(gains, 1 / max_gain, max_gain), dtype=np.float64)

@@ -1,0 +1,122 @@
+"""Every threshold of the vision checks, in one frozen dataclass.
+
+Why one object: a verdict can lead to a sanction, so each record must say exactly
+which rules produced it. ``VisionConfig.version`` combines the algorithm version
+with a digest of every field, so changing any threshold changes the version that is
+written into each verdict. ``docs/vision.md`` explains each value and how it was
+measured; the comments here are the short form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+ALGORITHM_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class VisionConfig:
+    """Thresholds for the per-sample analysis and the per-check verdict."""
+
+    # --- sampling -------------------------------------------------------------
+    sample_interval_s: float = 1.0
+    """Seconds between analysed frames, in a live call and in ``hadir analyze``."""
+    min_samples: int = 5
+    """Fewer usable samples than this gives ``too_few_samples`` (INCONCLUSIVE)."""
+    max_side: int = 640
+    """Larger frames are downscaled first, so cost and pixel thresholds do not depend
+    on the camera's resolution."""
+
+    # --- face -----------------------------------------------------------------
+    face_min_confidence: float = 0.5
+    """BlazeFace score below which a detection is ignored."""
+    face_full_range_fallback: bool = True
+    """Run the full-range model when the short-range model finds nothing (faces
+    below ~100 px at 640x480 are only found by full-range)."""
+    face_min_height: float = 0.15
+    """A face smaller than this fraction of the frame height is ``face_too_small``:
+    too far to judge, and its torso too small to colour."""
+    face_present_fraction: float = 0.6
+    """Share of usable samples with exactly one adequate face for a PASS."""
+    face_absent_fraction: float = 0.8
+    """Share of usable samples with no face at all for a FAIL (``no_face``)."""
+    multiple_faces_fraction: float = 0.5
+    """Share of usable samples with two or more adequate faces that makes the face
+    criterion INCONCLUSIVE (``multiple_faces``): a human decides who is who."""
+
+    # --- camera ---------------------------------------------------------------
+    thumb_width: int = 160
+    """Width of the grey thumbnail the camera statistics are computed on."""
+    edge_min_gradient: float = 0.08
+    """Relative brightness step (per thumbnail pixel, after blurring out sensor noise)
+    that counts as an edge of the scene."""
+    covered_max_edges: float = 0.01
+    """Below this share of edge pixels the camera sees no scene: black or covered."""
+    black_max_luma: float = 12.0
+    """Mean luma (0-255) at or under which a scene-less frame is ``camera_black``."""
+    black_max_noise: float = 0.25
+    """Noise (luma std after removing the blurred image) at or under which a dark
+    scene-less frame is black rather than a covered sensor."""
+    low_light_max_luma: float = 40.0
+    """Mean luma under which a frame with a scene is ``low_light`` (INCONCLUSIVE)."""
+    frozen_max_mad: float = 0.25
+    """Mean absolute luma difference between consecutive samples under which they
+    count as identical: a live sensor always differs by its noise."""
+    frozen_min_seconds: float = 3.0
+    """A run of identical samples this long is a frozen feed or a still image."""
+    camera_fail_fraction: float = 0.25
+    """Share of samples black, covered or frozen that fails the camera criterion."""
+    camera_ok_fraction: float = 0.5
+    """Share of samples with a good picture needed for a camera PASS."""
+
+    # --- torso ----------------------------------------------------------------
+    torso_top: float = 0.6
+    """Top of the torso box, in face heights below the bottom of the face box."""
+    torso_bottom: float = 2.6
+    """Bottom of the torso box, in face heights below the bottom of the face box."""
+    torso_half_width: float = 1.2
+    """Half width of the torso box, in face widths either side of the face centre."""
+    torso_min_in_frame: float = 0.4
+    """Share of the torso box that must lie inside the frame."""
+    torso_min_pixels: float = 0.3
+    """Share of the torso crop that must be person (segmentation) and not skin."""
+    segmentation_threshold: float = 0.5
+    """Selfie-segmentation probability above which a pixel is the person."""
+    crop_size: int = 48
+    """Side of the square the torso is resampled to for colour analysis."""
+    skin_max_delta_e: float = 12.0
+    """Torso pixels within this ΔE2000 of the face's own skin colour are skin."""
+    skin_max_fraction: float = 0.35
+    """If more of the torso than this looks like skin, the garment is skin-coloured
+    (khaki on light skin) and nothing is removed."""
+    white_balance_max_gain: float = 1.15
+    """Cap on the grey-world white-balance gain per channel."""
+    kmeans_k: int = 3
+    kmeans_iterations: int = 8
+    lightness_weight: float = 2.0
+    """kL of ΔE2000 for fabric (textile practice, l:c = 2:1): shading changes
+    lightness far more than it changes hue, so lightness counts half."""
+    cluster_merge_delta_e: float = 12.0
+    """Colour clusters closer than this (ΔE2000, kL above) are the same fabric."""
+    solid_min_share: float = 0.5
+    """Share of the torso the dominant colour must cover to be one solid colour."""
+    torso_visible_fraction: float = 0.5
+    """Share of face-OK samples with a visible torso needed to judge the uniform."""
+    patterned_fraction: float = 0.5
+    """Share of visible-torso samples that are not solid for ``not_uniform_colour``."""
+    colour_match_delta_e: float = 10.0
+    """ΔE2000 (kL above) to an expected colour at or under which it matches."""
+    colour_mismatch_delta_e: float = 14.0
+    """ΔE2000 to every expected colour above which it is ``wrong_uniform_colour``;
+    in between the colour criterion is INCONCLUSIVE (``colour_uncertain``)."""
+
+    @property
+    def version(self) -> str:
+        """Algorithm version plus a digest of every threshold, e.g. ``1+3f9c0a1b``."""
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return f"{ALGORITHM_VERSION}+{hashlib.sha256(blob).hexdigest()[:8]}"
+
+
+DEFAULT_CONFIG = VisionConfig()
