@@ -13,10 +13,10 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ENV_PREFIX = "HADIR_"
 ENV_ALIASES = {"DATABASE_URL": ("storage", "database_url")}
@@ -307,7 +307,8 @@ def reference() -> list[tuple[str, str, str, str]]:
     rows = []
     for section, cls in _sections().items():
         for f in fields(cls):
-            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            factory = cast(Callable[[], Any], f.default_factory)
+            default = f.default if f.default is not MISSING else factory()
             rows.append(
                 (
                     f"{section}.{f.name}",

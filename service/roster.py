@@ -194,13 +194,13 @@ class _LineDecoder(json.JSONDecoder):
 
         def parse_object(s_and_end: tuple[str, int], *args: Any) -> tuple[_Located, int]:
             s, end = s_and_end
-            obj, new_end = json.decoder.JSONObject(s_and_end, *args)
+            obj, new_end = json.decoder.JSONObject(s_and_end, *args)  # type: ignore[attr-defined]
             located = _Located(obj)
             located.line = s.count("\n", 0, end) + 1
             return located, new_end
 
         self.parse_object = parse_object
-        self.scan_once = json.scanner.py_make_scanner(self)
+        self.scan_once = json.scanner.py_make_scanner(self)  # type: ignore[attr-defined]
 
 
 def _rows_from_csv(text: str, errors: list[RowError]) -> list[tuple[str, int, dict[str, Any]]]:
@@ -238,14 +238,14 @@ def _rows_from_json(text: str, errors: list[RowError]) -> list[tuple[str, int, d
     except json.JSONDecodeError as exc:
         errors.append(RowError(exc.lineno, f"invalid JSON: {exc.msg}"))
         return []
-    if not isinstance(doc, dict) or set(doc) - {"units", "supervisors", "staff"}:
+    if not isinstance(doc, _Located) or set(doc) - {"units", "supervisors", "staff"}:
         errors.append(RowError(1, 'expected an object with "units", "supervisors" and "staff"'))
         return []
     rows = []
     for section, kind in (("units", "unit"), ("supervisors", "supervisor"), ("staff", "staff")):
         items = doc.get(section, [])
         if not isinstance(items, list):
-            errors.append(RowError(getattr(doc, "line", 1), f"{section}: expected a list"))
+            errors.append(RowError(doc.line, f"{section}: expected a list"))
             continue
         for item in items:
             if not isinstance(item, _Located):

@@ -63,7 +63,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if isinstance(value, str):  # SQLite via raw SQL
             value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC)
+        instant: datetime = value.replace(tzinfo=UTC)
+        return instant
 
 
 policy = Table(

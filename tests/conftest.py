@@ -1,4 +1,5 @@
-"""Shared fixtures: a migrated store on SQLite and on PostgreSQL, and a service config.
+"""Shared fixtures: a migrated store on SQLite and on PostgreSQL, a service config, and the
+generated vision media with one analyzer.
 
 Store tests take the ``store`` fixture and run once per dialect. PostgreSQL gets a
 fresh database per test (dropped afterwards), created through the server named by
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fixtures.generate import DEFAULT_OUT, build
 from service.config import Config, load_config
 from service.store import create_engine, migrate
+from vision.analyzer import FrameAnalyzer
+from vision.config import DEFAULT_CONFIG
 
 POSTGRES_URL = os.environ.get(
     "HADIR_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -82,3 +86,17 @@ def config(tmp_path: Path) -> Config:
             "server": {"http": True, "host": "127.0.0.1"},
         },
     )
+
+
+@pytest.fixture(scope="session")
+def media() -> dict[str, Path]:
+    """The fixture media, built once into ``fixtures/media`` (git-ignored; override with
+    ``HADIR_FIXTURE_MEDIA``). The generator is deterministic and keeps a manifest, so a
+    later run reuses them."""
+    return build(Path(os.environ.get("HADIR_FIXTURE_MEDIA", DEFAULT_OUT)))
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> Iterator[FrameAnalyzer]:
+    with FrameAnalyzer(DEFAULT_CONFIG) as a:
+        yield a

@@ -10,7 +10,6 @@ import pytest
 
 from service.commands import analyze, bench
 from service.errors import UsageError
-from tests.vision_fixtures import media  # noqa: F401
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,8 +26,10 @@ def _run(argv: list[str]) -> int:
     return int(args.handler(args))
 
 
-def test_analyze_json_shape(media: dict[str, Path], capsys: pytest.CaptureFixture[str]  # noqa: F811
-                            ) -> None:
+def test_analyze_json_shape(
+    media: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert _run(["analyze", str(media["khaki"]), "--uniform", "solid:khaki", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) >= {"verdict", "criteria", "reasons", "samples", "version"}
@@ -39,22 +40,26 @@ def test_analyze_json_shape(media: dict[str, Path], capsys: pytest.CaptureFixtur
     assert len(out["samples"]) == 6 and out["samples"][0]["t"] == 0.0
 
 
-def test_analyze_single_image(media: dict[str, Path], capsys: pytest.CaptureFixture[str]  # noqa: F811
-                              ) -> None:
+def test_analyze_single_image(
+    media: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert _run(["analyze", str(media["still.png"]), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["criteria"]["camera"]["verdict"] == "inconclusive"
     assert out["criteria"]["camera"]["reasons"] == ["single_image"]
 
 
-def test_analyze_text(media: dict[str, Path], capsys: pytest.CaptureFixture[str]  # noqa: F811
-                      ) -> None:
+def test_analyze_text(
+    media: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert _run(["analyze", str(media["black"])]) == 0
     text = capsys.readouterr().out
     assert "FAIL" in text and "camera_black" in text
 
 
-def test_analyze_bad_input(tmp_path: Path, media: dict[str, Path]) -> None:  # noqa: F811
+def test_analyze_bad_input(tmp_path: Path, media: dict[str, Path]) -> None:
     empty = tmp_path / "empty.webm"
     empty.write_bytes(b"")
     with pytest.raises(UsageError, match="empty"):
@@ -89,7 +94,13 @@ def test_bench_group_discovers_register_bench() -> None:
 def test_bench_vision_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["bench", "vision", "--json", "--samples", "10"]) == 0
     out = json.loads(capsys.readouterr().out)
-    for key in ("decode_to_array_ms", "face_ms", "camera_ms", "torso_ms", "total_ms",
-                "samples_per_second_one_core"):
+    for key in (
+        "decode_to_array_ms",
+        "face_ms",
+        "camera_ms",
+        "torso_ms",
+        "total_ms",
+        "samples_per_second_one_core",
+    ):
         assert out[key] > 0
     assert out["resolution"] == "640x480"

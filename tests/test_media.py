@@ -9,10 +9,9 @@ import pytest
 
 from fixtures.generate import Y4M_HEADER, frames
 from service.media import MediaError, open_media
-from tests.vision_fixtures import media  # noqa: F401
 
 
-def test_y4m_header_is_what_chromium_expects(media: dict[str, Path]) -> None:  # noqa: F811
+def test_y4m_header_is_what_chromium_expects(media: dict[str, Path]) -> None:
     with media["live"].open("rb") as fh:
         head = fh.read(len(Y4M_HEADER) + 6)
     assert head == b"YUV4MPEG2 W640 H480 F15:1 Ip A1:1 C420jpeg\nFRAME\n"
@@ -20,7 +19,7 @@ def test_y4m_header_is_what_chromium_expects(media: dict[str, Path]) -> None:  #
 
 
 @pytest.mark.parametrize("name", ["live", "live.webm", "live.mp4"])
-def test_video_is_sampled_every_interval(media: dict[str, Path], name: str) -> None:  # noqa: F811
+def test_video_is_sampled_every_interval(media: dict[str, Path], name: str) -> None:
     m = open_media(media[name], 1.0)
     got = list(m.samples())
     assert not m.still
@@ -29,20 +28,20 @@ def test_video_is_sampled_every_interval(media: dict[str, Path], name: str) -> N
     assert all(f.rgb.shape == (480, 640, 3) and f.rgb.dtype == np.uint8 for f in got)
 
 
-def test_y4m_colours_round_trip(media: dict[str, Path]) -> None:  # noqa: F811
+def test_y4m_colours_round_trip(media: dict[str, Path]) -> None:
     first = next(open_media(media["live"], 1.0).samples()).rgb.astype(float)
     original = next(frames("live")).astype(float)
     assert abs(first.mean() - original.mean()) < 1.5
     assert np.abs(first - original).mean() < 4
 
 
-def test_half_second_interval(media: dict[str, Path]) -> None:  # noqa: F811
+def test_half_second_interval(media: dict[str, Path]) -> None:
     times = [f.t for f in open_media(media["short"], 0.5).samples()]
     # 15 fps: the first frame at or after each half second.
     assert times == pytest.approx([0.0, 8 / 15, 1.0, 23 / 15], abs=1e-3)
 
 
-def test_image_is_one_still_frame(media: dict[str, Path]) -> None:  # noqa: F811
+def test_image_is_one_still_frame(media: dict[str, Path]) -> None:
     m = open_media(media["still.png"], 1.0)
     got = list(m.samples())
     assert m.still and len(got) == 1 and got[0].t == 0.0 and got[0].rgb.shape == (480, 640, 3)
@@ -55,8 +54,13 @@ def test_errors(tmp_path: Path) -> None:
     junk.write_bytes(np.random.default_rng(3).integers(0, 256, 4000, np.uint8).tobytes())
     bad_png = tmp_path / "bad.png"
     bad_png.write_bytes(b"not a png at all")
-    for path, message in [(empty, "empty"), (junk, "cannot read"), (bad_png, "cannot read|damaged"),
-                          (tmp_path / "missing.y4m", "no such file"), (tmp_path, "not a file")]:
+    for path, message in [
+        (empty, "empty"),
+        (junk, "cannot read"),
+        (bad_png, "cannot read|damaged"),
+        (tmp_path / "missing.y4m", "no such file"),
+        (tmp_path, "not a file"),
+    ]:
         with pytest.raises(MediaError, match=message):
             open_media(path, 1.0)
     with pytest.raises(ValueError):

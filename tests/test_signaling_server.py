@@ -50,9 +50,9 @@ async def links(client: TestClient[Any, Any], tmp_path: Path) -> Links:
     return await seed_org(client.app[ENGINE], tmp_path, SECRET)
 
 
-async def recv(ws: ClientWebSocketResponse, kind: str, timeout: float = 5) -> dict[str, Any]:
+async def recv(ws: ClientWebSocketResponse, kind: str, wait_s: float = 5) -> dict[str, Any]:
     """The next message of this type (others are skipped)."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(wait_s):
         while True:
             msg = await ws.receive()
             assert msg.type == WSMsgType.TEXT, msg
@@ -152,7 +152,7 @@ async def test_a_call_rings_connects_reports_and_ends(
 
     await staff1.send_json({"type": "accept", "call": call})
     assert (await recv(sup1, "state"))["state"] == "active"
-    status = await recv(sup1, "status", timeout=2)
+    status = await recv(sup1, "status", wait_s=2)
     assert status["indicators"]["face"]["state"] == "pending"
     assert status["verdict"] == "pending"
 
@@ -177,7 +177,7 @@ async def test_a_call_rings_connects_reports_and_ends(
     await staff1.send_json({"type": "location", "call": call, **near})
     assert (await recv(staff1, "error"))["code"] == "bad_state"  # once per call
     for _ in range(3):
-        status = await recv(sup1, "status", timeout=2)
+        status = await recv(sup1, "status", wait_s=2)
         if status["indicators"]["location"]["state"] != "pending":
             break
     assert status["indicators"]["location"] == {"state": "pass", "reason": "at_home"}
@@ -201,5 +201,5 @@ async def test_a_call_still_ringing_ends_with_the_window(
     sup1 = await joined(client, links.tokens["sup1"])
     await sup1.send_json({"type": "call", "check": check})
     await recv(sup1, "state")
-    ended = await recv(sup1, "state", timeout=4)
+    ended = await recv(sup1, "state", wait_s=4)
     assert (ended["state"], ended["reason"]) == ("ended", "window_ended")

@@ -52,8 +52,19 @@ def test_palette_names_are_distinct_and_self_nearest() -> None:
 
     for c in PALETTE:
         assert nearest_name(c.lab) == c.name
-    for name in ("khaki", "white", "black", "grey", "navy", "blue", "green", "orange",
-                 "red", "brown", "maroon"):
+    for name in (
+        "khaki",
+        "white",
+        "black",
+        "grey",
+        "navy",
+        "blue",
+        "green",
+        "orange",
+        "red",
+        "brown",
+        "maroon",
+    ):
         assert parse_colour(name).name == name
     assert parse_colour("Gray").name == "grey"
     assert parse_colour("#c3b091").name == "#C3B091"
@@ -129,21 +140,40 @@ def test_camera_states() -> None:
 # --- check window with synthetic samples ------------------------------------------------
 
 
-def _sample(t: float, *, state: CameraState = CameraState.OK, face: FaceStatus = FaceStatus.OK,
-            lab: tuple[float, float, float] | None = (73.0, 2.0, 18.0), solid: bool = True,
-            thumb_seed: int | None = None) -> SampleResult:
+def _sample(
+    t: float,
+    *,
+    state: CameraState = CameraState.OK,
+    face: FaceStatus = FaceStatus.OK,
+    lab: tuple[float, float, float] | None = (73.0, 2.0, 18.0),
+    solid: bool = True,
+    thumb_seed: int | None = None,
+) -> SampleResult:
     rng = np.random.default_rng(int(t * 1000) if thumb_seed is None else thumb_seed)
     thumb = rng.normal(128, 3, (120, 160)).astype(np.float32)
     camera = CameraObservation(state, 120.0, 40.0, 3.0, 0.3, thumb)
     fo = FaceObservation(face, 1, 1, Face(Box(250, 80, 120, 120), 0.9), "short")
-    torso = TorsoObservation(lab is not None, None if lab else "too_few_pixels", 1.0, 0.8, 0.0,
-                             solid if lab else None, 0.8 if solid else 0.3, lab)
-    return SampleResult(t, fo if state is not CameraState.BLACK else None, camera,
-                        torso if face is FaceStatus.OK else None)
+    torso = TorsoObservation(
+        lab is not None,
+        None if lab else "too_few_pixels",
+        1.0,
+        0.8,
+        0.0,
+        solid if lab else None,
+        0.8 if solid else 0.3,
+        lab,
+    )
+    return SampleResult(
+        t,
+        fo if state is not CameraState.BLACK else None,
+        camera,
+        torso if face is FaceStatus.OK else None,
+    )
 
 
-def _window(samples: list[SampleResult], policy: str = "solid:khaki",
-            config: VisionConfig = DEFAULT_CONFIG) -> CheckWindow:
+def _window(
+    samples: list[SampleResult], policy: str = "solid:khaki", config: VisionConfig = DEFAULT_CONFIG
+) -> CheckWindow:
     w = CheckWindow(config, parse_uniform_policy(policy))
     for s in samples:
         w.add(s)
@@ -202,15 +232,17 @@ def test_brief_covering_does_not_fail() -> None:
 
 
 def test_low_light_is_never_fail() -> None:
-    v = _window([_sample(float(i), state=CameraState.LOW_LIGHT, face=FaceStatus.NONE)
-                 for i in range(10)]).verdict()
+    v = _window(
+        [_sample(float(i), state=CameraState.LOW_LIGHT, face=FaceStatus.NONE) for i in range(10)]
+    ).verdict()
     assert v.verdict is Verdict.INCONCLUSIVE
     assert Reason.LOW_LIGHT in v.reasons and Reason.NO_FACE not in v.reasons
 
 
 def test_intermittent_face_is_inconclusive_not_fail() -> None:
-    samples = [_sample(float(i), face=FaceStatus.OK if i % 2 else FaceStatus.NONE)
-               for i in range(10)]
+    samples = [
+        _sample(float(i), face=FaceStatus.OK if i % 2 else FaceStatus.NONE) for i in range(10)
+    ]
     v = _window(samples).verdict()
     assert v.face.verdict is Verdict.INCONCLUSIVE and Reason.NO_FACE in v.face.reasons
 

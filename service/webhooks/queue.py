@@ -99,7 +99,7 @@ async def claim_due(
                     update(deliveries).where(deliveries.c.id.in_(ids)).values(**lease_values)
                 )
         else:
-            picked = (
+            due_ids = (
                 select(deliveries.c.id)
                 .where(_due(now))
                 .order_by(deliveries.c.next_attempt_at)
@@ -108,7 +108,7 @@ async def claim_due(
             )
             claimed = await conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id.in_(picked))
+                .where(deliveries.c.id.in_(due_ids))
                 .values(**lease_values)
                 .returning(deliveries.c.id)
             )
