@@ -448,7 +448,7 @@ async def complete_check(
                 now=utcnow(),
                 retention_days=policy.evidence_retention_days,
             )
-        record = await _append_verification(conn, key, check._mapping, status, result, ref)
+        record = await _append_verification(conn, key, dict(check._mapping), status, result, ref)
         await enqueue(conn, "check.completed", event_data(record))
     return record
 
@@ -464,7 +464,7 @@ async def record_missed(
     check = await _close_check(conn, check_id, "missed")
     if check is None:
         return None
-    record = await _append_verification(conn, key, check._mapping, "missed", None, None)
+    record = await _append_verification(conn, key, dict(check._mapping), "missed", None, None)
     await enqueue(conn, "check.missed", event_data(record))
     return record
 

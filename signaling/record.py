@@ -1,19 +1,86 @@
-"""A finished call becomes evidence: its row in ``calls`` and the check's verification record.
+"""A call in the store: its ``calls`` row while it lives, and the check's record when it ends.
 
+The row is written when the call starts ringing, so the missed-check sweep leaves a
+check alone while a call for it is in progress; when the call ends the row is closed
+and, if the staff member answered, the check's verification record is written in the
+same transaction (``complete_check``), so its webhook follows through the outbox.
 Only the distance to home and the location result are stored, never coordinates.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+from av import VideoFrame
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.records import CallResult, Location, RecordError, complete_check
 from service.schema import calls
+from signaling.indicators import FAIL, INCONCLUSIVE, PASS, Indicator, overall
+from signaling.location import LocationResult
+from signaling.rooms import Room
 from signaling.session import CallOutcome
 
+log = logging.getLogger("hadir.call")
+CRITERIA = ("face", "camera", "uniform")
+# signaling's location states → the record's location results (service.records).
+_LOCATION_RESULT = {PASS: "inside", FAIL: "outside", INCONCLUSIVE: "unavailable"}
+STILL_JPEG_QUALITY = 80
 
-async def store_call(engine: AsyncEngine, outcome: CallOutcome) -> str | None:
-    """Write the call row; returns the id of the verification record, if one was written."""
-    room, location = outcome.room, outcome.location
+
+def call_verdict(
+    vision: Mapping[str, Any] | None, indicators: Mapping[str, Mapping[str, str]]
+) -> dict[str, Any]:
+    """The vision verdict as the call ended it.
+
+    The final indicators may be harsher than vision alone (the camera was off for too
+    much of the call, or no frame ever arrived): where a criterion's indicator differs,
+    its state wins and its reason leads. The overall verdict is then recomputed from
+    the three criteria; location is judged separately by the record.
+    """
+    given = dict(vision or {"reasons": [], "samples": [], "version": None})
+    criteria: dict[str, Any] = {}
+    for name in CRITERIA:
+        criterion = dict((given.get("criteria") or {}).get(name) or {})
+        shown = indicators[name]
+        reasons = [str(r) for r in criterion.get("reasons", ())]
+        if criterion.get("verdict") != shown["state"]:
+            criterion["verdict"] = shown["state"]
+            reasons = [shown["reason"], *(r for r in reasons if r != shown["reason"])]
+        criterion["reasons"] = reasons
+        criteria[name] = criterion
+    states = {n: Indicator(c["verdict"], "") for n, c in criteria.items()}
+    failing = [r for c in criteria.values() if c["verdict"] != PASS for r in c["reasons"]]
+    return {
+        **given,
+        "verdict": overall(states),
+        "criteria": criteria,
+        "reasons": list(dict.fromkeys(failing)),
+    }
+
+
+def record_location(result: LocationResult | None) -> Location | None:
+    if result is None:
+        return None
+    return Location(result.distance_m, _LOCATION_RESULT[result.state], result.reason)
+
+
+def encode_still(frame: VideoFrame) -> bytes:
+    """The last frame as a JPEG; the records keep it only where the policy allows."""
+    bgr = frame.to_ndarray(format="bgr24")
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, STILL_JPEG_QUALITY])
+    if not ok:
+        raise ValueError("the frame could not be encoded")
+    return bytes(data)
+
+
+async def open_call(engine: AsyncEngine, room: Room) -> None:
+    """The call's row while it rings and runs: it keeps the sweep off its check."""
     async with engine.begin() as conn:
         await conn.execute(
             calls.insert().values(
@@ -22,11 +89,51 @@ async def store_call(engine: AsyncEngine, outcome: CallOutcome) -> str | None:
                 staff_id=room.staff_id,
                 supervisor_id=room.supervisor_id,
                 started_at=room.created_at,
-                ended_at=room.ended_at,
-                status=room.end_reason or "ended",
-                camera_on_fraction=outcome.camera_on_fraction,
-                location_distance_m=None if location is None else location.distance_m,
-                location_result=None if location is None else location.state,
+                status=room.state,
             )
         )
-    return None
+
+
+async def close_call(
+    engine: AsyncEngine, key: Ed25519PrivateKey, room: Room, outcome: CallOutcome | None
+) -> str | None:
+    """Close the call's row and, for an answered call, write the check's record; returns
+    the record's id, or None when there is none (never answered, or the check had
+    already been closed)."""
+    location = record_location(outcome.location) if outcome else None
+    result = None
+    if outcome is not None and room.answered_at is not None and room.ended_at is not None:
+        still = None
+        if outcome.last_frame is not None:
+            still = await asyncio.to_thread(encode_still, outcome.last_frame)
+        result = CallResult(
+            started_at=room.answered_at,
+            ended_at=room.ended_at,
+            verdict=call_verdict(outcome.vision, outcome.indicators),
+            camera_on_fraction=outcome.camera_on_fraction,
+            location=location,
+            still=still,
+            call_id=room.id,
+        )
+    record_id = None
+    async with engine.begin() as conn:
+        if result is not None:
+            # complete_check takes the chain lock: it must be the transaction's first write.
+            try:
+                record_id = (await complete_check(conn, room.check_id, result, key=key)).id
+            except RecordError as exc:
+                log.warning(
+                    "call not recorded", extra={"fields": {"call": room.id, "error": str(exc)}}
+                )
+        await conn.execute(
+            calls.update()
+            .where(calls.c.id == room.id)
+            .values(
+                ended_at=room.ended_at,
+                status=room.end_reason or "ended",
+                camera_on_fraction=outcome.camera_on_fraction if outcome else None,
+                location_distance_m=location.distance_m if location else None,
+                location_result=location.result if location else None,
+            )
+        )
+    return record_id

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from functools import partial
 from typing import Any
 
 from aiohttp import web
 from aiortc import RTCIceServer
 
 from service.config import IceConfig
-from service.state import CONFIG, ENGINE, LINK_SECRET
+from service.state import CONFIG, ENGINE, LINK_SECRET, SIGNING_KEY
 from signaling.analysis import AnalyzerPool
-from signaling.record import store_call
 from signaling.server import HUB, Hub, websocket
 from signaling.session import CallSettings
 from vision.config import DEFAULT_CONFIG
@@ -56,9 +54,9 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     hub = Hub(
         engine=app[ENGINE],
         secret=app[LINK_SECRET],
+        key=app[SIGNING_KEY],
         settings=settings,
         pool=pool,
-        recorder=partial(store_call, app[ENGINE]),
         ice_servers_json=browser_ice_servers(config.ice),
     )
     app[HUB] = hub

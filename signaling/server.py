@@ -13,11 +13,11 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.clock import utcnow
@@ -27,6 +27,7 @@ from signaling.auth import AuthError, Identity, call_target, identify, require_m
 from signaling.messages import ProtocolError
 from signaling.peer import PeerError
 from signaling.ratelimit import TokenBucket
+from signaling.record import close_call, open_call
 from signaling.rooms import Room, RoomError, Rooms
 from signaling.session import CallOutcome, CallSession, CallSettings
 
@@ -35,8 +36,6 @@ log = logging.getLogger("hadir.signaling")
 MAX_FRAME_BYTES = 256 * 1024
 RATE_PER_S, RATE_BURST, MAX_DROPS = 20.0, 60.0, 200
 CLOSE_UNAUTHORIZED, CLOSE_POLICY = 4401, 1008
-
-Recorder = Callable[[CallOutcome], Awaitable[str | None]]
 
 
 @dataclass(eq=False)
@@ -58,9 +57,9 @@ class Connection:
 class Hub:
     engine: AsyncEngine
     secret: bytes
+    key: Ed25519PrivateKey  # signs the verification records calls write
     settings: CallSettings
     pool: AnalyzerPool
-    recorder: Recorder
     ice_servers_json: list[dict[str, Any]]
     rooms: Rooms = field(default_factory=Rooms)
     sessions: dict[str, CallSession] = field(default_factory=dict)
@@ -188,6 +187,11 @@ class Hub:
         async with self.engine.connect() as db:
             target = await call_target(db, who, check_id, now)
         room = self.rooms.open(target.check_id, target.staff_id, who.id, target.window_end, now)
+        try:
+            await open_call(self.engine, room)
+        except Exception:
+            self.rooms.discard(room.id)
+            raise
         self.sessions[room.id] = CallSession(
             room, target, self.settings, self.pool, lambda body: self._to_room(room, _json(body))
         )
@@ -241,11 +245,11 @@ class Hub:
         outcome = await session.finish()
         await self._to_room(room, m.encode("state", call=room.id, state=room.state, reason=reason))
         record = None
+        try:
+            record = await close_call(self.engine, self.key, room, outcome)
+        except Exception:
+            log.exception("call not stored", extra={"fields": {"call": room.id}})
         if outcome is not None:
-            try:
-                record = await self.recorder(outcome)
-            except Exception:
-                log.exception("record not written", extra={"fields": {"call": room.id}})
             await self._to_room(room, _json(_ended(outcome, reason, record)))
         self.rooms.discard(room.id)
         log.info(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCIceServer
+from av import VideoFrame
 
 from signaling.analysis import AnalyzerPool
 from signaling.auth import CallTarget
@@ -54,6 +55,7 @@ class CallOutcome:
     off_periods: list[dict[str, object]]
     location: LocationResult | None
     vision: dict[str, Any] | None
+    last_frame: VideoFrame | None  # for the evidence still, kept only if the policy allows
 
 
 class CallSession:
@@ -197,6 +199,7 @@ class CallSession:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        last_frame = self.peer.latest if self.peer is not None else None
         await self._close_peer()
         if self._t0 is None:
             return None
@@ -211,4 +214,5 @@ class CallSession:
             off_periods=[p.to_dict() for p in self.watch.off_periods(t)],
             location=self.location,
             vision=self.vision,
+            last_frame=last_frame,
         )

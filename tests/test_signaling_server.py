@@ -14,16 +14,21 @@ from typing import Any
 import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
+from service.checks import sweep
+from service.clock import utcnow
 from service.config import Config
-from service.schema import calls
-from service.state import CONFIG, ENGINE, LINK_SECRET
+from service.records import get_record
+from service.schema import calls, checks, outbox
+from service.state import CONFIG, ENGINE, LINK_SECRET, SIGNING_KEY
 from service.store import create_engine, migrate
 from signaling import routes
 from tests.call_helpers import HOME, Links, add_check, seed_org
 
 SECRET = secrets.token_bytes(32)
+KEY = Ed25519PrivateKey.generate()
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
@@ -39,6 +44,7 @@ async def client(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
     app = web.Application()
     app[CONFIG] = config
     app[LINK_SECRET] = SECRET
+    app[SIGNING_KEY] = KEY
     app.cleanup_ctx.append(_store)
     routes.setup(app)
     async with TestClient(TestServer(app)) as client:
@@ -198,9 +204,20 @@ async def test_a_call_rings_connects_reports_and_ends(
     assert ended["indicators"]["camera"]["state"] == "fail"
     async with engine.connect() as conn:
         row = (await conn.execute(select(calls))).one()
-    assert row.check_id == check and row.location_result == "pass"
+        record = await get_record(conn, ended["record"])
+        check_status = (
+            await conn.execute(select(checks.c.status).where(checks.c.id == check))
+        ).scalar_one()
+        event_types = list((await conn.execute(select(outbox.c.event_type))).scalars())
+    assert row.check_id == check and row.location_result == "inside"
     assert 30 < row.location_distance_m < 40
-    assert "lat" not in row._mapping and row.status == "hangup"
+    assert "lat" not in row._mapping and row.status == "hangup" and row.ended_at is not None
+    # The answered call became the check's record, with its webhook event, at once.
+    assert record is not None and record.check_id == check and record.status == "failed"
+    assert record.body["criteria"]["camera"]["verdict"] == "fail"
+    assert record.body["location"]["result"] == "inside"
+    assert record.body["call"]["id"] == call
+    assert check_status == "completed" and event_types == ["check.completed"]
 
 
 async def test_a_call_still_ringing_ends_with_the_window(
@@ -210,5 +227,16 @@ async def test_a_call_still_ringing_ends_with_the_window(
     sup1 = await joined(client, links.tokens["sup1"])
     await sup1.send_json({"type": "call", "check": check})
     await recv(sup1, "state")
+    engine = client.app[ENGINE]
+    # While it rings, the call's row keeps the sweep off its check.
+    assert await sweep(engine, utcnow() + timedelta(seconds=5), key=KEY) == 0
     ended = await recv(sup1, "state", wait_s=4)
     assert (ended["state"], ended["reason"]) == ("ended", "window_ended")
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(calls))).one()
+    assert row.status == "window_ended" and row.ended_at is not None
+    # Never answered: no record from the call; the sweep makes it MISSED.
+    assert await sweep(engine, utcnow(), key=KEY) == 1
+    async with engine.connect() as conn:
+        status = (await conn.execute(select(checks.c.status).where(checks.c.id == check))).one()
+    assert status[0] == "missed"
