@@ -1,6 +1,13 @@
-"""Page text in Bahasa Indonesia (the default) and English."""
+"""Page text in Bahasa Indonesia (the default) and English.
+
+One dictionary per language holds every string the pages show, the server-rendered
+ones and those the scripts use (passed to the page as JSON), including the short
+human text of each reason code the signaling protocol and the records carry.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from aiohttp import web
 
@@ -18,7 +25,147 @@ MESSAGES: dict[str, dict[str, str]] = {
         "link_invalid_hint": "Tautan ini tidak sah, sudah kedaluwarsa, atau telah dicabut. "
         "Mintalah tautan baru kepada admin unit Anda.",
         "person_gone": "Data Anda tidak ditemukan di daftar pegawai.",
+        "check_gone": "Pemeriksaan ini tidak ditemukan atau bukan untuk pegawai Anda.",
         "other_lang": "English",
+        "back": "Kembali ke daftar",
+        # supervisor dashboard
+        "today_checks": "Pemeriksaan hari ini",
+        "no_checks": "Tidak ada pemeriksaan terjadwal hari ini.",
+        "col.time": "Waktu",
+        "col.staff": "Pegawai",
+        "col.uniform": "Seragam",
+        "col.status": "Status",
+        "col.action": "Tindakan",
+        "start_call": "Mulai panggilan",
+        "not_yet": "Belum waktunya",
+        "window_over": "Waktu habis",
+        "awaiting_review": "Menunggu tinjauan Anda",
+        "none_awaiting": "Semua hasil sudah ditinjau.",
+        "recent_records": "Catatan terbaru",
+        "no_records": "Belum ada catatan.",
+        "refresh": "Perbarui",
+        # check and record states
+        "check.scheduled": "Terjadwal",
+        "check.completed": "Selesai",
+        "check.missed": "Terlewat",
+        "status.passed": "Lulus",
+        "status.failed": "Tidak lulus",
+        "status.inconclusive": "Tidak dapat dipastikan",
+        "status.missed": "Terlewat",
+        "review.unreviewed": "Belum ditinjau",
+        "review.confirmed": "Dikonfirmasi",
+        "review.overridden": "Diubah atasan",
+        "review.objected": "Keberatan diajukan",
+        # uniforms
+        "uniform.any": "Bebas (badan terlihat)",
+        "uniform.patterned": "Batik / bermotif",
+        "uniform.solid": "Seragam polos",
+        # the call
+        "call_with": "Panggilan dengan",
+        "call.idle": "Siap memanggil",
+        "call.ringing": "Memanggil…",
+        "call.active": "Terhubung",
+        "call.connecting": "Menyambungkan video…",
+        "call.ended": "Panggilan selesai",
+        "ended.hangup": "Panggilan ditutup.",
+        "ended.cancelled": "Panggilan dibatalkan.",
+        "ended.window_ended": "Waktu pemeriksaan habis.",
+        "ended.disconnected": "Sambungan terputus.",
+        "ended.server_shutdown": "Server dimatikan.",
+        "mic": "Mikrofon",
+        "camera": "Kamera",
+        "hangup": "Tutup panggilan",
+        "call_again": "Panggil lagi",
+        "ind.face": "Wajah",
+        "ind.camera": "Kamera",
+        "ind.uniform": "Seragam",
+        "ind.location": "Lokasi",
+        "camera_on": "Kamera menyala",
+        "verdict": "Hasil",
+        "verdict.pending": "Menunggu cukup bukti…",
+        "verdict.pass": "Lulus",
+        "verdict.fail": "Tidak lulus",
+        "verdict.inconclusive": "Tidak dapat dipastikan",
+        "record_saved": "Catatan tersimpan",
+        "no_record": "Tidak ada catatan dari panggilan ini.",
+        # review
+        "review_title": "Tinjau hasil otomatis",
+        "review_hint": "Setiap hasil otomatis harus dikonfirmasi atau diubah oleh atasan, "
+        "dengan alasan.",
+        "reason": "Alasan",
+        "reason_placeholder": "Contoh: wajah dan seragam terlihat jelas selama panggilan",
+        "confirm": "Konfirmasi hasil",
+        "override": "Ubah hasil",
+        "override_to": "Ubah menjadi",
+        "reason_required": "Tuliskan alasannya.",
+        "review_done": "Tinjauan tersimpan",
+        "review_failed": "Tinjauan gagal disimpan",
+        # staff page
+        "staff_intro": "Atasan Anda akan menelepon melalui halaman ini pada jam pemeriksaan. "
+        "Biarkan halaman ini terbuka selama jam kerja.",
+        "why_title": "Mengapa kami meminta izin",
+        "why_camera": "Kamera dan mikrofon: untuk panggilan video dengan atasan. Server memeriksa "
+        "wajah, kamera menyala, dan seragam; gambar tidak disimpan kecuali kebijakan "
+        "mengizinkan satu foto kecil per pemeriksaan.",
+        "why_location": "Lokasi: diminta sekali per panggilan. Hanya jarak ke alamat rumah "
+        "terdaftar yang disimpan, bukan koordinat Anda.",
+        "enable_camera": "Izinkan kamera",
+        "camera_denied": "Kamera tidak dapat dibuka. Izinkan akses kamera di pengaturan browser.",
+        "incoming_call": "Panggilan masuk dari",
+        "answer": "Jawab",
+        "waiting_call": "Menunggu panggilan dari atasan…",
+        "your_records": "Catatan Anda",
+        "object": "Ajukan keberatan",
+        "object_hint": "Anda berhak mengajukan keberatan atas keputusan otomatis (UU 27/2022).",
+        "object_done": "Keberatan terkirim",
+        "guide.center": "Posisikan wajah di tengah layar",
+        "guide.light": "Tambah cahaya: nyalakan lampu atau hadap ke jendela",
+        "guide.uniform": "Tunjukkan seragam: mundur sedikit agar badan terlihat",
+        "guide.one_face": "Pastikan hanya Anda yang terlihat di kamera",
+        "guide.camera": "Jangan tutup kamera dan biarkan halaman ini terbuka",
+        "guide.ok": "Posisi sudah baik",
+        # reasons (protocol indicators and records)
+        "r.face_ok": "Wajah terlihat",
+        "r.camera_ok": "Kamera menyala",
+        "r.uniform_ok": "Seragam sesuai",
+        "r.too_few_samples": "Menunggu cukup gambar",
+        "r.no_face": "Wajah tidak terlihat",
+        "r.multiple_faces": "Lebih dari satu wajah",
+        "r.face_too_small": "Wajah terlalu jauh",
+        "r.camera_black": "Layar hitam",
+        "r.camera_covered": "Kamera tertutup",
+        "r.camera_frozen": "Gambar membeku",
+        "r.low_light": "Cahaya kurang",
+        "r.single_image": "Hanya satu gambar",
+        "r.no_frames": "Tidak ada gambar dari kamera",
+        "r.page_hidden": "Halaman ditutup/disembunyikan",
+        "r.muted": "Kamera dijeda",
+        "r.ended": "Kamera dimatikan",
+        "r.camera_off": "Kamera terlalu sering mati",
+        "r.torso_not_visible": "Badan/seragam tidak terlihat",
+        "r.not_uniform_colour": "Bukan seragam polos",
+        "r.wrong_uniform_colour": "Warna seragam tidak sesuai",
+        "r.colour_uncertain": "Warna tidak dapat dipastikan",
+        "r.at_home": "Di rumah",
+        "r.outside_home": "Di luar rumah",
+        "r.inaccurate": "Lokasi kurang akurat",
+        "r.no_home": "Alamat rumah belum terdaftar",
+        "r.permission_denied": "Izin lokasi ditolak",
+        "r.location_unavailable": "Lokasi tidak tersedia",
+        "r.waiting": "Menunggu lokasi",
+        "r.not_sent": "Lokasi tidak dikirim",
+        "r.no_call": "Tidak ada panggilan",
+        # errors the server sends
+        "e.busy": "Pegawai sedang dalam panggilan lain, atau kapasitas analisis penuh.",
+        "e.outside_window": "Di luar waktu pemeriksaan.",
+        "e.not_found": "Pemeriksaan tidak ditemukan.",
+        "e.forbidden": "Anda tidak berhak melakukan ini.",
+        "e.unauthorized": "Tautan tidak sah atau kedaluwarsa.",
+        "e.other": "Terjadi kesalahan",
+        "e.offline": "Sambungan ke server terputus. Menyambung ulang…",
+        "weekday": "Senin,Selasa,Rabu,Kamis,Jumat,Sabtu,Minggu",
+        "month": "Januari,Februari,Maret,April,Mei,Juni,Juli,Agustus,September,Oktober,"
+        "November,Desember",
     },
     "en": {
         "title": "Hadir — work-from-home presence checks",
@@ -30,7 +177,140 @@ MESSAGES: dict[str, dict[str, str]] = {
         "link_invalid_hint": "The link is invalid, has expired or was revoked. "
         "Ask your unit's administrator for a new one.",
         "person_gone": "You are no longer on the staff roster.",
+        "check_gone": "This check does not exist or is not for one of your staff.",
         "other_lang": "Bahasa Indonesia",
+        "back": "Back to the list",
+        "today_checks": "Today's checks",
+        "no_checks": "No checks are scheduled today.",
+        "col.time": "Time",
+        "col.staff": "Staff member",
+        "col.uniform": "Uniform",
+        "col.status": "Status",
+        "col.action": "Action",
+        "start_call": "Start call",
+        "not_yet": "Not yet open",
+        "window_over": "Window over",
+        "awaiting_review": "Waiting for your review",
+        "none_awaiting": "Every result has been reviewed.",
+        "recent_records": "Recent records",
+        "no_records": "No records yet.",
+        "refresh": "Refresh",
+        "check.scheduled": "Scheduled",
+        "check.completed": "Completed",
+        "check.missed": "Missed",
+        "status.passed": "Passed",
+        "status.failed": "Failed",
+        "status.inconclusive": "Inconclusive",
+        "status.missed": "Missed",
+        "review.unreviewed": "Not reviewed",
+        "review.confirmed": "Confirmed",
+        "review.overridden": "Overridden",
+        "review.objected": "Objection filed",
+        "uniform.any": "Any (torso visible)",
+        "uniform.patterned": "Batik / patterned",
+        "uniform.solid": "Plain uniform",
+        "call_with": "Call with",
+        "call.idle": "Ready to call",
+        "call.ringing": "Ringing…",
+        "call.active": "Connected",
+        "call.connecting": "Connecting video…",
+        "call.ended": "Call ended",
+        "ended.hangup": "The call was hung up.",
+        "ended.cancelled": "The call was cancelled.",
+        "ended.window_ended": "The check window has ended.",
+        "ended.disconnected": "The connection was lost.",
+        "ended.server_shutdown": "The server shut down.",
+        "mic": "Microphone",
+        "camera": "Camera",
+        "hangup": "Hang up",
+        "call_again": "Call again",
+        "ind.face": "Face",
+        "ind.camera": "Camera",
+        "ind.uniform": "Uniform",
+        "ind.location": "Location",
+        "camera_on": "Camera on",
+        "verdict": "Result",
+        "verdict.pending": "Waiting for enough evidence…",
+        "verdict.pass": "Passed",
+        "verdict.fail": "Failed",
+        "verdict.inconclusive": "Inconclusive",
+        "record_saved": "Record saved",
+        "no_record": "This call left no record.",
+        "review_title": "Review the automated result",
+        "review_hint": "Every automated result is confirmed or overridden by the supervisor, "
+        "with a reason.",
+        "reason": "Reason",
+        "reason_placeholder": "E.g. face and uniform clearly visible throughout the call",
+        "confirm": "Confirm result",
+        "override": "Override result",
+        "override_to": "Change to",
+        "reason_required": "Please give a reason.",
+        "review_done": "Review saved",
+        "review_failed": "The review could not be saved",
+        "staff_intro": "Your supervisor will call you on this page at check times. "
+        "Keep it open during working hours.",
+        "why_title": "Why we ask for permissions",
+        "why_camera": "Camera and microphone: for the video call with your supervisor. The "
+        "server checks your face, that the camera is on and your uniform; no pictures are "
+        "kept unless the policy allows one small still per check.",
+        "why_location": "Location: asked once per call. Only the distance to your registered "
+        "home is kept, never your coordinates.",
+        "enable_camera": "Allow camera",
+        "camera_denied": "The camera could not be opened. Allow camera access in the browser "
+        "settings.",
+        "incoming_call": "Incoming call from",
+        "answer": "Answer",
+        "waiting_call": "Waiting for your supervisor's call…",
+        "your_records": "Your records",
+        "object": "Object",
+        "object_hint": "You may object to an automated decision (UU 27/2022).",
+        "object_done": "Objection sent",
+        "guide.center": "Put your face in the middle of the screen",
+        "guide.light": "More light: turn on a lamp or face a window",
+        "guide.uniform": "Show your uniform: step back so your torso is visible",
+        "guide.one_face": "Make sure only you are in view",
+        "guide.camera": "Do not cover the camera and keep this page open",
+        "guide.ok": "You are well placed",
+        "r.face_ok": "Face visible",
+        "r.camera_ok": "Camera on",
+        "r.uniform_ok": "Uniform matches",
+        "r.too_few_samples": "Waiting for enough frames",
+        "r.no_face": "No face visible",
+        "r.multiple_faces": "More than one face",
+        "r.face_too_small": "Face too far away",
+        "r.camera_black": "Black picture",
+        "r.camera_covered": "Camera covered",
+        "r.camera_frozen": "Frozen picture",
+        "r.low_light": "Too dark",
+        "r.single_image": "A single image only",
+        "r.no_frames": "No picture from the camera",
+        "r.page_hidden": "Page hidden or closed",
+        "r.muted": "Camera paused",
+        "r.ended": "Camera turned off",
+        "r.camera_off": "Camera off too often",
+        "r.torso_not_visible": "Torso/uniform not visible",
+        "r.not_uniform_colour": "Not a plain uniform",
+        "r.wrong_uniform_colour": "Wrong uniform colour",
+        "r.colour_uncertain": "Colour uncertain",
+        "r.at_home": "At home",
+        "r.outside_home": "Away from home",
+        "r.inaccurate": "Location too inaccurate",
+        "r.no_home": "No home address on file",
+        "r.permission_denied": "Location permission denied",
+        "r.location_unavailable": "Location unavailable",
+        "r.waiting": "Waiting for location",
+        "r.not_sent": "Location not sent",
+        "r.no_call": "No call",
+        "e.busy": "The staff member is in another call, or analysis capacity is full.",
+        "e.outside_window": "Outside the check window.",
+        "e.not_found": "Check not found.",
+        "e.forbidden": "You are not allowed to do this.",
+        "e.unauthorized": "The link is invalid or has expired.",
+        "e.other": "Something went wrong",
+        "e.offline": "Lost the connection to the server. Reconnecting…",
+        "weekday": "Monday,Tuesday,Wednesday,Thursday,Friday,Saturday,Sunday",
+        "month": "January,February,March,April,May,June,July,August,September,October,"
+        "November,December",
     },
 }
 
@@ -43,3 +323,22 @@ def pick_lang(request: web.Request) -> str:
 
 def t(lang: str, key: str) -> str:
     return MESSAGES[lang][key]
+
+
+def reason_text(lang: str, code: str) -> str:
+    """A reason code for people; an unknown code is shown as it is."""
+    return MESSAGES[lang].get(f"r.{code}", code)
+
+
+def long_date(lang: str, at: datetime) -> str:
+    """``Selasa, 24 November 2026`` in the page's language."""
+    weekday = t(lang, "weekday").split(",")[at.weekday()]
+    month = t(lang, "month").split(",")[at.month - 1]
+    return f"{weekday}, {at.day} {month} {at.year}"
+
+
+def uniform_text(lang: str, policy: str) -> str:
+    """A check's uniform policy (``solid:khaki``, ``patterned``, ``any``) for people."""
+    kind, _, colours = policy.partition(":")
+    label = MESSAGES[lang].get(f"uniform.{kind}", policy)
+    return f"{label}: {colours.replace(',', ', ')}" if colours else label

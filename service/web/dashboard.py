@@ -1,0 +1,122 @@
+"""What a supervisor's and a staff member's pages show, read from the store.
+
+A check's result is its record as it stands after every review and objection
+(``records.effective_state``), so the pages show the same status the API and the
+webhooks carry.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.records import Record, RecordState, effective_state, list_records
+from service.schema import checks, staff
+
+RECENT_DAYS = 14
+RECENT_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class CheckView:
+    id: str
+    staff_id: str
+    staff_name: str
+    due_at: datetime
+    window_start: datetime
+    window_end: datetime
+    uniform_policy: str
+    status: str  # scheduled | completed | missed
+    result: RecordState | None
+
+    def open_at(self, now: datetime) -> bool:
+        return self.status == "scheduled" and self.window_start <= now < self.window_end
+
+
+def _states(entries: list[Record]) -> dict[str, RecordState]:
+    """Each check's effective record, folded from its entries in chain order."""
+    by_check: dict[str, list[Record]] = defaultdict(list)
+    for entry in sorted(entries, key=lambda e: e.seq):
+        by_check[entry.check_id].append(entry)
+    return {c: effective_state(es) for c, es in by_check.items() if es[0].kind == "verification"}
+
+
+async def _entries(conn: AsyncConnection, staff_id: str, since: datetime) -> list[Record]:
+    out: list[Record] = []
+    after = None
+    while True:
+        page = await list_records(conn, since=since, staff_id=staff_id, after=after, limit=1000)
+        out.extend(page.records)
+        if page.next_after is None:
+            return out
+        after = page.next_after
+
+
+async def record_states(
+    conn: AsyncConnection, staff_ids: list[str], since: datetime
+) -> dict[str, RecordState]:
+    """The effective record of every check of these staff due since ``since``."""
+    entries: list[Record] = []
+    for staff_id in staff_ids:
+        entries.extend(await _entries(conn, staff_id, since))
+    return _states(entries)
+
+
+async def staff_of(conn: AsyncConnection, supervisor_id: str) -> dict[str, str]:
+    rows = await conn.execute(
+        select(staff.c.id, staff.c.name)
+        .where(staff.c.supervisor_id == supervisor_id)
+        .order_by(staff.c.name)
+    )
+    return {r.id: r.name for r in rows}
+
+
+async def checks_of_day(
+    conn: AsyncConnection, staff_names: dict[str, str], day: date, zone: ZoneInfo
+) -> list[CheckView]:
+    """The checks of these staff due on ``day`` (in ``zone``), by due time."""
+    start = datetime.combine(day, time(0), zone)
+    rows = await conn.execute(
+        select(checks)
+        .where(
+            checks.c.staff_id.in_(list(staff_names)),
+            checks.c.due_at >= start,
+            checks.c.due_at < start + timedelta(days=1),
+        )
+        .order_by(checks.c.due_at, checks.c.staff_id)
+    )
+    found = list(rows)
+    results = await record_states(conn, list(staff_names), start) if found else {}
+    return [
+        CheckView(
+            id=r.id,
+            staff_id=r.staff_id,
+            staff_name=staff_names[r.staff_id],
+            due_at=r.due_at,
+            window_start=r.window_start,
+            window_end=r.window_end,
+            uniform_policy=r.uniform_policy,
+            status=r.status,
+            result=results.get(r.id),
+        )
+        for r in found
+    ]
+
+
+def recent(states: dict[str, RecordState], limit: int = RECENT_LIMIT) -> list[RecordState]:
+    """The newest records first."""
+    return sorted(states.values(), key=lambda s: s.record.seq, reverse=True)[:limit]
+
+
+def awaiting_review(states: dict[str, RecordState]) -> list[RecordState]:
+    """Records a supervisor still has to confirm or override: unreviewed, or objected to
+    since the last review. Oldest first, so nothing waits forever."""
+    return sorted(
+        (s for s in states.values() if s.review_state in ("unreviewed", "objected")),
+        key=lambda s: s.record.seq,
+    )

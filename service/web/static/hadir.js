@@ -1,0 +1,154 @@
+// What every page shares: its data and text, the signaling socket, the peer-to-peer leg,
+// the live indicators and the review/objection forms. Protocol: docs/protocol.md.
+
+export const page = JSON.parse(document.getElementById("page-data").textContent);
+export const t = (key) => page.t[key] ?? key;
+export const reasonText = (code) => page.t[`r.${code}`] ?? code;
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+export function showError(text) {
+  const box = $("[data-error]");
+  if (!box) return;
+  box.textContent = text || "";
+  box.hidden = !text;
+}
+
+export function errorText(msg) {
+  return page.t[`e.${msg.code}`] ?? `${t("e.other")}: ${msg.message ?? msg.code}`;
+}
+
+// One WebSocket per page. It joins with the link token and reconnects after a drop,
+// except when the server refused the token (close code 4401).
+export class Signal {
+  constructor(handlers) {
+    this.handlers = handlers;
+    this.connect();
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    this.ws = new WebSocket(`${scheme}//${location.host}/ws`);
+    this.ws.onopen = () => this.send({ type: "join", v: 1, token: page.token });
+    this.ws.onmessage = (event) => {
+      const msg = JSON.parse(event.data);
+      this.handlers[msg.type]?.(msg);
+    };
+    this.ws.onclose = (event) => {
+      if (event.code === 4401) return;
+      this.handlers.offline?.();
+      setTimeout(() => this.connect(), 2000);
+    };
+  }
+
+  send(msg) {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+}
+
+// The supervisor↔staff call: plain WebRTC between the two browsers, the server only
+// relays offer, answer and candidates (leg "p2p").
+export class PeerLeg {
+  constructor(signal, call, iceServers, stream, onRemote) {
+    this.signal = signal;
+    this.call = call;
+    this.pending = [];
+    this.pc = new RTCPeerConnection({ iceServers });
+    if (stream) {
+      for (const track of stream.getTracks()) this.pc.addTrack(track, stream);
+    } else {
+      this.pc.addTransceiver("video", { direction: "recvonly" });
+      this.pc.addTransceiver("audio", { direction: "recvonly" });
+    }
+    this.pc.ontrack = (event) => onRemote(event.streams[0] ?? new MediaStream([event.track]));
+    this.pc.onicecandidate = (event) => {
+      if (!event.candidate || !event.candidate.candidate) return;
+      signal.send({
+        type: "ice", call, leg: "p2p", candidate: event.candidate.candidate,
+        sdpMid: event.candidate.sdpMid, sdpMLineIndex: event.candidate.sdpMLineIndex,
+      });
+    };
+  }
+
+  async offer() {
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    this.sendDescription();
+  }
+
+  async receive(msg) {
+    if (msg.type === "ice") {
+      const candidate = { candidate: msg.candidate, sdpMid: msg.sdpMid, sdpMLineIndex: msg.sdpMLineIndex };
+      if (this.pc.remoteDescription) await this.pc.addIceCandidate(candidate);
+      else this.pending.push(candidate);
+      return;
+    }
+    await this.pc.setRemoteDescription({ type: msg.kind, sdp: msg.sdp });
+    for (const candidate of this.pending.splice(0)) await this.pc.addIceCandidate(candidate);
+    if (msg.kind === "offer") {
+      await this.pc.setLocalDescription(await this.pc.createAnswer());
+      this.sendDescription();
+    }
+  }
+
+  sendDescription() {
+    const { type, sdp } = this.pc.localDescription;
+    this.signal.send({ type: "sdp", call: this.call, leg: "p2p", kind: type, sdp });
+  }
+
+  close() {
+    this.pc.close();
+  }
+}
+
+// Indicators, verdict and camera-on share from a `status` or `ended` message.
+export function showStatus(msg) {
+  for (const [name, indicator] of Object.entries(msg.indicators ?? {})) {
+    const item = $(`[data-indicator="${name}"]`);
+    if (!item) continue;
+    item.dataset.state = indicator.state;
+    $("[data-reason]", item).textContent = reasonText(indicator.reason);
+  }
+  const box = $("[data-verdict]");
+  box.dataset.verdict = msg.verdict;
+  $("[data-verdict-text]", box).textContent = t(`verdict.${msg.verdict}`);
+  const share = msg.camera_on;
+  $("[data-camera-on]", box).textContent = share == null ? "—" : `${Math.round(share * 100)}%`;
+}
+
+// Review (supervisor: confirm or override) and objection (staff) forms post to the
+// personal-link API; a reason is always required.
+export function wireRecordForms(root) {
+  root.addEventListener("click", async (event) => {
+    const button = event.target.closest('[data-action="confirm"], [data-action="override"], [data-action="object"]');
+    if (!button) return;
+    const form = button.closest("form");
+    const note = $(".form-msg", form);
+    const reason = form.elements.reason.value.trim();
+    if (!reason) {
+      note.className = "form-msg bad";
+      note.textContent = t("reason_required");
+      form.elements.reason.focus();
+      return;
+    }
+    const action = button.dataset.action;
+    const id = form.dataset.review ?? form.dataset.objection;
+    const [verb, body] = action === "object"
+      ? ["objection", { reason }]
+      : ["review", { decision: action, reason,
+          ...(action === "override" ? { status: form.elements.status.value } : {}) }];
+    const response = await fetch(`/api/v1/me/records/${encodeURIComponent(id)}/${verb}`, {
+      method: "POST",
+      headers: { Authorization: `Link ${page.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (response.ok) {
+      form.dataset.done = action;
+      for (const control of form.querySelectorAll("button, textarea, select")) control.disabled = true;
+      note.className = "form-msg ok";
+      note.textContent = t(action === "object" ? "object_done" : "review_done");
+    } else {
+      const problem = await response.json().catch(() => ({}));
+      note.className = "form-msg bad";
+      note.textContent = `${t("review_failed")}: ${problem.message ?? response.status}`;
+    }
+  });
+}

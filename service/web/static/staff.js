@@ -1,0 +1,236 @@
+// The staff page: wait for the supervisor's call, answer it, and while it lasts send
+// the server a low-rate copy of the camera (the analysis leg), the location once,
+// and whether the page is visible and the camera track live.
+import { $, PeerLeg, Signal, errorText, page, showError, showStatus, t, wireRecordForms } from "./hadir.js";
+
+// The analysis leg is capped in the browser: the server decodes every frame it gets.
+const ANALYSIS = { width: 640, height: 480, fps: 5, bitrate: 300_000 };
+const GUIDES = {
+  no_face: "guide.center", face_too_small: "guide.center", multiple_faces: "guide.one_face",
+  low_light: "guide.light", camera_black: "guide.light", camera_covered: "guide.camera",
+  camera_frozen: "guide.camera", no_frames: "guide.camera", page_hidden: "guide.camera",
+  muted: "guide.camera", ended: "guide.camera", torso_not_visible: "guide.uniform",
+  wrong_uniform_colour: "guide.uniform", not_uniform_colour: "guide.uniform",
+};
+const DARK_LUMA = 45;
+
+const local = $('[data-video="local"]');
+const remote = $('[data-video="remote"]');
+const stage = $(".stage");
+const stateBox = $("[data-call-state]");
+const incoming = $("[data-incoming]");
+const guide = $("[data-guide]");
+const enableButton = $('[data-action="enable-camera"]');
+const hangupButton = $('[data-action="hangup"]');
+let iceServers = [];
+let stream = null;
+let call = null;
+let leg = null;
+let analysis = null;
+let ringing = null;
+
+function setState(key, text) {
+  stateBox.dataset.callState = key;
+  stateBox.textContent = text ?? t(`call.${key}`);
+  stage.classList.toggle("in-call", key === "active");
+  hangupButton.hidden = key !== "active" && key !== "ringing";
+}
+
+async function openCamera() {
+  if (stream) return stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } },
+      audio: true,
+    });
+  } catch {
+    showError(t("camera_denied"));
+    throw new Error("camera");
+  }
+  local.srcObject = stream;
+  enableButton.hidden = true;
+  const [track] = stream.getVideoTracks();
+  for (const [event, state] of [["mute", "muted"], ["unmute", "live"], ["ended", "ended"]]) {
+    track.addEventListener(event, () => call && signal.send({ type: "track", call, state }));
+  }
+  watchLight();
+  return stream;
+}
+
+// Before a call the page can only judge the light itself: a 32×24 thumbnail a second.
+function watchLight() {
+  const canvas = document.createElement("canvas");
+  canvas.width = 32;
+  canvas.height = 24;
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  setInterval(() => {
+    if (call || local.readyState < 2) return;
+    context.drawImage(local, 0, 0, 32, 24);
+    const { data } = context.getImageData(0, 0, 32, 24);
+    let sum = 0;
+    for (let i = 0; i < data.length; i += 4) sum += 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
+    guide.textContent = sum / (data.length / 4) < DARK_LUMA ? t("guide.light") : t("guide.center");
+  }, 1000);
+}
+
+function ring(on, caller) {
+  incoming.hidden = !on;
+  if (caller) $("[data-caller]", incoming).textContent = caller;
+  clearInterval(ringing);
+  ringing = null;
+  if (!on) return;
+  const beep = () => {
+    navigator.vibrate?.([400, 200, 400]);
+    try {
+      const audio = new AudioContext();
+      const tone = audio.createOscillator();
+      tone.frequency.value = 660;
+      tone.connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.4);
+      tone.onended = () => audio.close();
+    } catch {
+      // no sound before the person has touched the page: the banner still shows
+    }
+  };
+  beep();
+  ringing = setInterval(beep, 2000);
+}
+
+function gathered(pc, limitMs) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => pc.iceGatheringState === "complete" && resolve();
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, limitMs);
+  });
+}
+
+// A clone of the camera, capped, on a send-only connection to the server's peer. The
+// server does not trickle, so the offer goes once gathering is complete.
+async function startAnalysis(callId) {
+  const clone = stream.getVideoTracks()[0].clone();
+  await clone.applyConstraints({
+    width: { max: ANALYSIS.width }, height: { max: ANALYSIS.height }, frameRate: { max: ANALYSIS.fps },
+  }).catch(() => {});
+  const pc = new RTCPeerConnection({ iceServers });
+  const { sender } = pc.addTransceiver(clone, { direction: "sendonly" });
+  const { width = ANALYSIS.width, height = ANALYSIS.height } = clone.getSettings();
+  const params = sender.getParameters();
+  params.encodings = [{
+    ...(params.encodings?.[0] ?? {}),
+    maxFramerate: ANALYSIS.fps,
+    maxBitrate: ANALYSIS.bitrate,
+    scaleResolutionDownBy: Math.max(1, width / ANALYSIS.width, height / ANALYSIS.height),
+  }];
+  await sender.setParameters(params).catch(() => {});
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc, 3000);
+  analysis = { pc, clone };
+  signal.send({ type: "sdp", call: callId, leg: "server", kind: "offer", sdp: pc.localDescription.sdp });
+}
+
+function sendLocation(callId) {
+  if (!navigator.geolocation) {
+    signal.send({ type: "location", call: callId, error: "unsupported" });
+    return;
+  }
+  navigator.geolocation.getCurrentPosition(
+    ({ coords }) => signal.send({
+      type: "location", call: callId, lat: coords.latitude, lon: coords.longitude, accuracy: coords.accuracy,
+    }),
+    (error) => signal.send({
+      type: "location", call: callId, error: { 1: "denied", 3: "timeout" }[error.code] ?? "unavailable",
+    }),
+    { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 },
+  );
+}
+
+function endCall() {
+  leg?.close();
+  analysis?.pc.close();
+  analysis?.clone.stop();
+  leg = analysis = null;
+  remote.srcObject = null;
+  remote.hidden = true;
+}
+
+function guideFrom(msg) {
+  for (const name of ["camera", "face", "uniform"]) {
+    const key = GUIDES[msg.indicators?.[name]?.reason];
+    if (key && msg.indicators[name].state !== "pass") return t(key);
+  }
+  return t("guide.ok");
+}
+
+async function answer() {
+  ring(false);
+  try {
+    await openCamera();
+  } catch {
+    return;
+  }
+  signal.send({ type: "accept", call });
+}
+
+const signal = new Signal({
+  welcome(msg) {
+    showError("");
+    iceServers = msg.ice_servers;
+    if (msg.call?.state === "ringing") {
+      call = msg.call.call;
+      ring(true, msg.call.supervisor ?? "");
+    }
+  },
+  ring(msg) {
+    call = msg.call;
+    ring(true, msg.supervisor);
+    setState("ringing", `${t("incoming_call")} ${msg.supervisor}`);
+  },
+  state(msg) {
+    if (msg.state === "active") {
+      call = msg.call;
+      setState("active", t("call.connecting"));
+      leg = new PeerLeg(signal, msg.call, iceServers, stream, (media) => {
+        remote.srcObject = media;
+        remote.hidden = false;
+        setState("active");
+      });
+      sendLocation(msg.call);
+      startAnalysis(msg.call);
+      if (document.hidden) signal.send({ type: "visibility", call: msg.call, hidden: true });
+    } else if (msg.state === "ended") {
+      call = null;
+      ring(false);
+      endCall();
+      setState("ended", t(`ended.${msg.reason}`));
+    }
+  },
+  sdp(msg) {
+    if (msg.leg === "server") analysis?.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
+    else leg?.receive(msg);
+  },
+  ice: (msg) => msg.leg === "p2p" && leg?.receive(msg),
+  status(msg) {
+    showStatus(msg);
+    guide.textContent = guideFrom(msg);
+  },
+  ended(msg) {
+    showStatus(msg);
+    guide.textContent = "";
+  },
+  error(msg) {
+    showError(errorText(msg));
+  },
+  offline() {
+    showError(t("e.offline"));
+  },
+});
+
+document.addEventListener("visibilitychange", () => {
+  if (call) signal.send({ type: "visibility", call, hidden: document.hidden });
+});
+$('[data-action="answer"]').addEventListener("click", answer);
+enableButton.addEventListener("click", () => openCamera().catch(() => {}));
+hangupButton.addEventListener("click", () => call && signal.send({ type: "hangup", call }));
+wireRecordForms(document);

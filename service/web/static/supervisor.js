@@ -1,0 +1,110 @@
+// The supervisor's call page: ring the staff member of one check, hold the
+// peer-to-peer call, show the live indicators, then confirm or override the verdict.
+import { $, PeerLeg, Signal, errorText, page, showError, showStatus, t, wireRecordForms } from "./hadir.js";
+
+const remote = $('[data-video="remote"]');
+const local = $('[data-video="local"]');
+const stateBox = $("[data-call-state]");
+const startButton = $('[data-action="start-call"]');
+const hangupButton = $('[data-action="hangup"]');
+let iceServers = [];
+let stream = null;
+let call = null;
+let leg = null;
+
+function setState(key, text) {
+  stateBox.dataset.callState = key;
+  stateBox.textContent = text ?? t(`call.${key}`);
+  const live = key === "ringing" || key === "active";
+  startButton.hidden = live;
+  hangupButton.hidden = !live;
+}
+
+async function openCamera() {
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+    local.srcObject = stream;
+  } catch {
+    stream = null; // the supervisor may watch without a camera of their own
+  }
+}
+
+function toggle(kind, button) {
+  const tracks = stream ? (kind === "audio" ? stream.getAudioTracks() : stream.getVideoTracks()) : [];
+  const on = button.getAttribute("aria-pressed") !== "true";
+  for (const track of tracks) track.enabled = on;
+  button.setAttribute("aria-pressed", String(on));
+}
+
+function startCall() {
+  showError("");
+  $(".after").hidden = true;
+  signal.send({ type: "call", check: page.check });
+}
+
+function endLeg() {
+  leg?.close();
+  leg = null;
+  remote.srcObject = null;
+}
+
+function showRecord(msg) {
+  const after = $(".after");
+  after.hidden = false;
+  $("[data-record]").textContent = msg.record ? `${t("record_saved")}: ${msg.record}` : t("no_record");
+  const slot = $("[data-review-slot]");
+  slot.replaceChildren();
+  if (!msg.record) return;
+  const form = $("template[data-review-template]").content.firstElementChild.cloneNode(true);
+  form.dataset.review = msg.record;
+  slot.append(form);
+}
+
+await openCamera();
+const signal = new Signal({
+  welcome(msg) {
+    showError("");
+    iceServers = msg.ice_servers;
+    if (msg.call && msg.call.check === page.check) {
+      // A reload during a call: the media is gone with the old page, so end it cleanly.
+      signal.send({ type: "hangup", call: msg.call.call });
+    } else if (!call) {
+      startCall();
+    }
+  },
+  state(msg) {
+    call = msg.state === "ended" ? null : msg.call;
+    if (msg.state === "ringing") setState("ringing");
+    else if (msg.state === "active") {
+      setState("active", t("call.connecting"));
+      leg = new PeerLeg(signal, msg.call, iceServers, stream, (media) => {
+        remote.srcObject = media;
+        setState("active");
+      });
+      leg.offer();
+    } else {
+      endLeg();
+      setState("ended", t(`ended.${msg.reason}`) || t("call.ended"));
+      startButton.textContent = t("call_again");
+    }
+  },
+  sdp: (msg) => msg.leg === "p2p" && leg?.receive(msg),
+  ice: (msg) => msg.leg === "p2p" && leg?.receive(msg),
+  status: showStatus,
+  ended(msg) {
+    showStatus(msg);
+    showRecord(msg);
+  },
+  error(msg) {
+    showError(errorText(msg));
+  },
+  offline() {
+    showError(t("e.offline"));
+  },
+});
+
+startButton.addEventListener("click", startCall);
+hangupButton.addEventListener("click", () => call && signal.send({ type: "hangup", call }));
+$('[data-action="mic"]').addEventListener("click", (e) => toggle("audio", e.currentTarget));
+$('[data-action="camera"]').addEventListener("click", (e) => toggle("video", e.currentTarget));
+wireRecordForms(document);

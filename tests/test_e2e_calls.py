@@ -1,0 +1,194 @@
+"""End to end in real browsers: a supervisor calls a staff member whose camera is a fixture
+video; the call connects peer to peer, the server's analysis peer judges the staff
+camera, and the check's record is stored and delivered as a signed webhook."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, async_playwright
+from sqlalchemy import select
+
+from service.checks import sweep
+from service.clock import utcnow
+from service.links import issue_link
+from service.records import get_record, record_state
+from service.schema import checks
+from tests.browser_helpers import (
+    Service,
+    indicator_states,
+    launch,
+    playing,
+    running_service,
+    shot,
+    staff_page,
+    supervisor_page,
+    wait_for_state,
+    webhooks,
+)
+from tests.call_helpers import add_check
+from tests.webhook_helpers import verify_both, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+FINAL = {"pass", "fail", "inconclusive"}
+
+
+async def _connect(service: Service, sup: Page, staff: Page, check: str) -> None:
+    """Staff page open; the supervisor starts the call from the dashboard; staff answers;
+    both videos play."""
+    links = service.links
+    await staff.goto(links.urls["staff1"])
+    await sup.goto(links.urls["sup1"])
+    start = sup.locator(f'[data-action="start-call"][data-check="{check}"]')
+    await start.click()
+    await sup.wait_for_selector('[data-call-state="ringing"]')
+    answer = staff.locator('[data-action="answer"]')
+    await answer.wait_for(state="visible", timeout=10_000)
+    await answer.click()
+    for page, video in ((sup, "remote"), (staff, "remote"), (staff, "local")):
+        await wait_until(lambda p=page, v=video: playing(p, v), within=20)
+
+
+async def _check_status(service: Service, check: str) -> str:
+    async with service.engine.connect() as conn:
+        return str(
+            (await conn.execute(select(checks.c.status).where(checks.c.id == check))).scalar_one()
+        )
+
+
+async def test_a_compliant_call_passes_is_recorded_reviewed_and_delivered(
+    tmp_path: Path, media: dict[str, Path]
+) -> None:
+    async with running_service(tmp_path) as service, async_playwright() as pw:
+        check = await add_check(service.engine, "staff1")
+        sup = await supervisor_page(await launch(pw))
+        staff = await staff_page(await launch(pw, media["live"]))
+        await _connect(service, sup, staff, check)
+        assert set((await indicator_states(sup)).values()) <= {"pending", *FINAL}
+
+        verdict = await wait_for_state(sup, "[data-verdict]", "data-verdict", FINAL, 40)
+        assert verdict == "pass", await indicator_states(sup)
+        assert await indicator_states(sup) == dict.fromkeys(
+            ("face", "camera", "uniform", "location"), "pass"
+        )
+        # The staff member sees the same verdict the supervisor sees.
+        assert await wait_for_state(staff, "[data-verdict]", "data-verdict", FINAL, 5) == "pass"
+        await shot(sup, "supervisor-call-pass")
+        await shot(staff, "staff-call-pass")
+
+        await sup.click('[data-action="hangup"]')
+        await sup.wait_for_selector("form[data-review]:not([data-review=''])", timeout=15_000)
+        record_id = await sup.get_attribute("form[data-review]", "data-review")
+        async with service.engine.connect() as conn:
+            record = await get_record(conn, str(record_id))
+        assert record is not None and record.check_id == check and record.status == "passed"
+        assert record.body["camera_on_fraction"] >= 0.9
+        assert record.body["location"]["result"] == "inside"
+        assert await _check_status(service, check) == "completed"
+
+        # The supervisor confirms the automated verdict, with a reason.
+        await sup.fill("form[data-review] textarea", "Wajah dan badan terlihat jelas.")
+        await sup.click('form[data-review] [data-action="confirm"]')
+        await sup.wait_for_selector('form[data-review][data-done="confirm"]', timeout=10_000)
+        await shot(sup, "supervisor-call-reviewed")
+        async with service.engine.connect() as conn:
+            state = await record_state(conn, record)
+        assert state.review_state == "confirmed"
+
+        by_type = {p["type"]: p for p in await webhooks(service, 2)}
+        completed = by_type["check.completed"]["data"]["record"]
+        assert completed["body"]["status"] == "passed" and completed["hash"] == record.hash
+        assert by_type["record.reviewed"]["data"]["check_id"] == check
+        for received in service.receiver.received:
+            verify_both(received, [service.endpoint_secret], service.key)
+
+
+async def test_a_covered_camera_fails_with_a_camera_reason(
+    tmp_path: Path, media: dict[str, Path]
+) -> None:
+    async with running_service(tmp_path) as service, async_playwright() as pw:
+        check = await add_check(service.engine, "staff1")
+        sup = await supervisor_page(await launch(pw))
+        staff = await staff_page(await launch(pw, media["covered"]))
+        await _connect(service, sup, staff, check)
+        state = await wait_for_state(
+            sup, '[data-indicator="camera"]', "data-state", {"fail", "pass"}, 30
+        )
+        assert state == "fail"
+        reason = await sup.text_content('[data-indicator="camera"] [data-reason]')
+        assert reason == "Kamera tertutup"
+        assert await sup.get_attribute("[data-verdict]", "data-verdict") == "fail"
+        await shot(sup, "supervisor-call-covered")
+        await shot(staff, "staff-call-covered")
+
+        await staff.click('[data-action="hangup"]')
+        await sup.wait_for_selector("form[data-review]:not([data-review=''])", timeout=15_000)
+        record_id = await sup.get_attribute("form[data-review]", "data-review")
+        async with service.engine.connect() as conn:
+            record = await get_record(conn, str(record_id))
+        assert record is not None and record.status == "failed"
+        camera = record.body["criteria"]["camera"]
+        assert camera["verdict"] == "fail" and "camera_covered" in camera["reasons"]
+
+
+async def test_a_call_never_answered_becomes_missed_when_the_window_ends(
+    tmp_path: Path, media: dict[str, Path]
+) -> None:
+    async with running_service(tmp_path) as service, async_playwright() as pw:
+        check = await add_check(service.engine, "staff1", closes=timedelta(seconds=12))
+        sup = await supervisor_page(await launch(pw))
+        staff = await staff_page(await launch(pw, media["live"]))
+        await staff.goto(service.links.urls["staff1"])
+        await sup.goto(service.links.urls["sup1"])
+        await sup.click(f'[data-action="start-call"][data-check="{check}"]')
+        await staff.locator('[data-action="answer"]').wait_for(state="visible", timeout=10_000)
+        await shot(staff, "staff-ringing")
+        # Nobody answers: the window ends the call, and the sweep records the check.
+        await sup.wait_for_selector('[data-call-state="ended"]', timeout=30_000)
+        assert await staff.locator("[data-incoming]").is_hidden()
+        await sweep(service.engine, utcnow(), key=service.key)
+        assert await _check_status(service, check) == "missed"
+        (missed,) = await webhooks(service, 1)
+        assert missed["type"] == "check.missed"
+        assert missed["data"]["record"]["body"]["status"] == "missed"
+        await sup.goto(service.links.urls["sup1"])
+        assert await sup.get_attribute(f'tr[data-check="{check}"]', "data-status") == "missed"
+        await shot(sup, "supervisor-dashboard")
+
+
+async def test_forged_and_expired_links_are_refused(tmp_path: Path, media: dict[str, Path]) -> None:
+    async with running_service(tmp_path) as service, async_playwright() as pw:
+        async with service.engine.begin() as conn:
+            expired, _ = await issue_link(
+                conn,
+                service.secret,
+                service.base_url,
+                "staff",
+                "staff1",
+                timedelta(seconds=1),
+                actor="test",
+            )
+        token = service.links.tokens["staff1"]
+        forged = f"{service.base_url}/staff/{token[:-4]}AAAA"
+        page = await staff_page(await launch(pw, media["live"]))
+        await asyncio.sleep(1.2)
+        for url in (forged, expired, f"{service.base_url}/supervisor/{token}"):
+            response = await page.goto(url)
+            assert response is not None and response.status == 403
+            assert await page.text_content("h1") == "Tautan tidak dapat dibuka"
+        await shot(page, "staff-link-refused")
+        # The signaling socket refuses the forged token too, and closes.
+        refused = await page.evaluate(
+            """token => new Promise(resolve => {
+                const ws = new WebSocket(`ws://${location.host}/ws`);
+                let error = null;
+                ws.onopen = () => ws.send(JSON.stringify({type: "join", v: 1, token}));
+                ws.onmessage = e => { error = JSON.parse(e.data); };
+                ws.onclose = e => resolve({code: e.code, error});
+            })""",
+            token[:-4] + "AAAA",
+        )
+        assert refused["code"] == 4401 and refused["error"]["code"] == "unauthorized"
