@@ -46,6 +46,10 @@ async def _print_urls(app: web.Application, demo: bool) -> None:
         links = await load_demo(app[ENGINE], app[LINK_SECRET], config.public_url, ttl)
         lines.append(f"  supervisor: {links.supervisor}")
         lines += [f"  staff {sid}: {url}" for sid, url in links.staff.items()]
+        lines.append(
+            f"  ({links.spot_checks} demo spot checks are open for the next 30 minutes: "
+            "open the supervisor link and start a call)"
+        )
     if not config.server.http:
         lines.append(
             "  (self-signed certificate unless server.tls_cert is set: "
