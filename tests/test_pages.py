@@ -1,0 +1,134 @@
+"""The pages as served: who sees what, the hooks the scripts and tests rely on, and text."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from service.app import create_app
+from service.clock import utcnow
+from service.config import Config
+from service.records import CallResult, complete_check
+from service.state import ENGINE, LINK_SECRET, SIGNING_KEY
+from service.web.i18n import MESSAGES
+from service.web.pages import render
+from signaling.indicators import NAMES
+from tests.call_helpers import Links, add_check, seed_org
+from vision.verdict import Reason
+
+
+@pytest.fixture
+async def client(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(create_app(config))) as client:
+        yield client
+
+
+@pytest.fixture
+async def links(client: TestClient[Any, Any], tmp_path: Path) -> Links:
+    return await seed_org(client.app[ENGINE], tmp_path, client.app[LINK_SECRET])
+
+
+def page_data(html: str) -> dict[str, Any]:
+    found = re.search(r'<script id="page-data" type="application/json">(.*?)</script>', html)
+    assert found is not None
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
+
+
+def test_both_languages_say_everything() -> None:
+    assert MESSAGES["id"].keys() == MESSAGES["en"].keys()
+    for reason in Reason:
+        assert f"r.{reason.value}" in MESSAGES["id"], reason
+    for name in NAMES:
+        assert f"ind.{name}" in MESSAGES["id"]
+
+
+async def test_dashboard_shows_own_staff_and_opens_calls_only_inside_the_window(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    engine = client.app[ENGINE]
+    open_now = await add_check(engine, "staff1")
+    later = await add_check(
+        engine, "staff1", opens=timedelta(minutes=30), closes=timedelta(minutes=45)
+    )
+    others = await add_check(engine, "staff2")
+    response = await client.get(f"/supervisor/{links.tokens['sup1']}")
+    html = await response.text()
+    assert response.status == 200
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert f'data-action="start-call" data-check="{open_now}"' in html
+    assert f'tr data-check="{later}" data-status="scheduled"' in html
+    assert f'data-check="{later}" href' not in html  # not yet open: no button
+    assert others not in html  # staff2 belongs to the other supervisor
+    assert "Siti Rahmawati" in html and "Andi Pratama" not in html
+    data = page_data(html)
+    assert data["token"] == links.tokens["sup1"] and data["t"]["start_call"] == "Mulai panggilan"
+
+
+async def test_records_waiting_for_review_carry_a_review_form(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    engine = client.app[ENGINE]
+    check = await add_check(engine, "staff1")
+    record = await complete_check(
+        engine,
+        check,
+        CallResult(
+            started_at=utcnow() - timedelta(minutes=2),
+            ended_at=utcnow(),
+            verdict={"verdict": "inconclusive", "reasons": ["low_light"], "criteria": {}},
+            camera_on_fraction=1.0,
+            location=None,
+        ),
+        key=client.app[SIGNING_KEY],
+    )
+    html = await (await client.get(f"/supervisor/{links.tokens['sup1']}?lang=en")).text()
+    review = html.split('data-section="review"')[1].split("</section>")[0]
+    assert f'data-review="{record.id}"' in review
+    assert 'data-action="confirm"' in review and 'data-action="override"' in review
+    assert "Too dark" in review  # the reason, in the chosen language
+    staff_html = await (await client.get(f"/staff/{links.tokens['staff1']}")).text()
+    assert f'data-objection="{record.id}"' in staff_html
+    other_staff = await (await client.get(f"/staff/{links.tokens['staff2']}")).text()
+    assert record.id not in other_staff
+
+
+async def test_call_page_only_for_the_supervisors_own_checks(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    engine = client.app[ENGINE]
+    own = await add_check(engine, "staff1")
+    other = await add_check(engine, "staff2")
+    response = await client.get(f"/supervisor/{links.tokens['sup1']}/call/{own}")
+    html = await response.text()
+    assert response.status == 200
+    for name in NAMES:
+        assert f'data-indicator="{name}" data-state="pending"' in html
+    assert 'data-verdict="pending"' in html and 'data-action="hangup"' in html
+    assert page_data(html)["check"] == own
+    refused = await client.get(f"/supervisor/{links.tokens['sup1']}/call/{other}")
+    assert refused.status == 404
+    staff_token = await client.get(f"/supervisor/{links.tokens['staff1']}/call/{own}")
+    assert staff_token.status == 403
+
+
+async def test_static_files_and_no_way_out_of_them(client: TestClient[Any, Any]) -> None:
+    script = await client.get("/static/hadir.js")
+    assert script.status == 200 and "javascript" in script.headers["Content-Type"]
+    for name in ("..%2Fpages.py", "nothere.js", "%2E%2E%2Fi18n.py"):
+        assert (await client.get(f"/static/{name}")).status == 404
+
+
+def test_page_data_cannot_close_its_script_element() -> None:
+    response = render("id", "", script="staff.js", data={"token": "</script><b>x</b>"})
+    assert response.text is not None
+    block = response.text.split('type="application/json">')[1].split("</script>")[0]
+    assert "<" not in block and json.loads(block)["token"] == "</script><b>x</b>"
