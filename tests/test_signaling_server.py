@@ -240,3 +240,29 @@ async def test_a_call_still_ringing_ends_with_the_window(
     async with engine.connect() as conn:
         status = (await conn.execute(select(checks.c.status).where(checks.c.id == check))).one()
     assert status[0] == "missed"
+
+
+async def test_a_malformed_analysis_offer_is_refused_and_the_call_goes_on(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    check = await add_check(client.app[ENGINE], "staff1")
+    sup1 = await joined(client, links.tokens["sup1"])
+    staff1 = await joined(client, links.tokens["staff1"])
+    await sup1.send_json({"type": "call", "check": check})
+    call = (await recv(staff1, "ring"))["call"]
+    await staff1.send_json({"type": "accept", "call": call})
+    await recv(sup1, "state")
+    for sdp in ("v=0\r\n", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 x 0\r\n"):
+        offer = {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": sdp}
+        await staff1.send_json(offer)
+        error = await recv(staff1, "error")
+        assert (error["code"], error["ref"]) == ("invalid", "sdp")
+    # The supervisor cannot send the analysis leg, and the call is still live.
+    await sup1.send_json(
+        {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": "x"}
+    )
+    assert (await recv(sup1, "error"))["code"] == "forbidden"
+    status = await recv(sup1, "status", wait_s=3)
+    assert status["call"] == call
+    await staff1.send_json({"type": "hangup", "call": call})
+    assert (await recv(sup1, "ended"))["reason"] == "hangup"
