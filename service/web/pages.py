@@ -384,9 +384,9 @@ async def staff_page(request: web.Request) -> web.Response:
         f"{escape(t(lang, 'hangup'))}</button></div></div>"
         f'<div class="card panel"><h1>{escape(v.person.name)}</h1><p class="muted">'
         f"{escape(v.person.unit_name)}</p><p>{escape(t(lang, 'staff_intro'))}</p>"
-        f"{_indicators(lang)}{_verdict_box(lang)}"
+        f'<div class="live" data-live hidden>{_indicators(lang)}{_verdict_box(lang)}</div>'
         '<p class="error" role="alert" data-error hidden></p>'
-        f'<details class="why"><summary>{escape(t(lang, "why_title"))}</summary>'
+        f'<details class="why" open><summary>{escape(t(lang, "why_title"))}</summary>'
         f"<p>{escape(t(lang, 'why_camera'))}</p><p>{escape(t(lang, 'why_location'))}</p>"
         "</details></div>"
         f'<div class="card" data-section="records"><h2>{escape(t(lang, "your_records"))}</h2>'

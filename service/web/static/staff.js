@@ -28,16 +28,26 @@ let call = null;
 let leg = null;
 let analysis = null;
 let ringing = null;
+let opening = null;
 
 function setState(key, text) {
+  if (key === "active") $("[data-live]").hidden = false;
   stateBox.dataset.callState = key;
   stateBox.textContent = text ?? t(`call.${key}`);
   stage.classList.toggle("in-call", key === "active");
   hangupButton.hidden = key !== "active" && key !== "ringing";
 }
 
-async function openCamera() {
-  if (stream) return stream;
+// One getUserMedia at a time: the permission check, the button and Answer may all ask.
+function openCamera() {
+  opening ??= askCamera().catch((error) => {
+    opening = null;
+    throw error;
+  });
+  return opening;
+}
+
+async function askCamera() {
   try {
     stream = await navigator.mediaDevices.getUserMedia({
       video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } },
@@ -49,6 +59,7 @@ async function openCamera() {
   }
   local.srcObject = stream;
   enableButton.hidden = true;
+  $("details.why").open = false;
   const [track] = stream.getVideoTracks();
   for (const [event, state] of [["mute", "muted"], ["unmute", "live"], ["ended", "ended"]]) {
     track.addEventListener(event, () => call && signal.send({ type: "track", call, state }));
@@ -234,3 +245,7 @@ $('[data-action="answer"]').addEventListener("click", answer);
 enableButton.addEventListener("click", () => openCamera().catch(() => {}));
 hangupButton.addEventListener("click", () => call && signal.send({ type: "hangup", call }));
 wireRecordForms(document);
+// Once the camera was allowed, the preview opens by itself on later visits.
+navigator.permissions?.query({ name: "camera" })
+  .then((status) => status.state === "granted" && openCamera())
+  .catch(() => {});
