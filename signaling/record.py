@@ -19,7 +19,7 @@ from av import VideoFrame
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.records import CallResult, Location, RecordError, complete_check
+from service.records import CallResult, Location, Record, RecordError, complete_check
 from service.schema import calls
 from signaling.indicators import FAIL, INCONCLUSIVE, PASS, Indicator, overall
 from signaling.location import LocationResult
@@ -96,10 +96,10 @@ async def open_call(engine: AsyncEngine, room: Room) -> None:
 
 async def close_call(
     engine: AsyncEngine, key: Ed25519PrivateKey, room: Room, outcome: CallOutcome | None
-) -> str | None:
+) -> Record | None:
     """Close the call's row and, for an answered call, write the check's record; returns
-    the record's id, or None when there is none (never answered, or the check had
-    already been closed)."""
+    the record, or None when there is none (never answered, or the check had already
+    been closed)."""
     location = record_location(outcome.location) if outcome else None
     result = None
     if outcome is not None and room.answered_at is not None and room.ended_at is not None:
@@ -115,12 +115,12 @@ async def close_call(
             still=still,
             call_id=room.id,
         )
-    record_id = None
+    record = None
     async with engine.begin() as conn:
         if result is not None:
             # complete_check takes the chain lock: it must be the transaction's first write.
             try:
-                record_id = (await complete_check(conn, room.check_id, result, key=key)).id
+                record = await complete_check(conn, room.check_id, result, key=key)
             except RecordError as exc:
                 log.warning(
                     "call not recorded", extra={"fields": {"call": room.id, "error": str(exc)}}
@@ -136,4 +136,4 @@ async def close_call(
                 location_result=location.result if location else None,
             )
         )
-    return record_id
+    return record

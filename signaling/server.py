@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.clock import utcnow
+from service.records import Record
 from signaling import messages as m
 from signaling.analysis import AnalyzerPool
 from signaling.auth import AuthError, Identity, call_target, identify, require_member
@@ -254,7 +255,7 @@ class Hub:
         self.rooms.discard(room.id)
         log.info(
             "call ended",
-            extra={"fields": {"call": room.id, "reason": reason, "record": record}},
+            extra={"fields": {"call": room.id, "reason": reason, "record": record and record.id}},
         )
 
     async def leave(self, conn: Connection) -> None:
@@ -279,7 +280,7 @@ class Hub:
             await self.end(room, "server_shutdown")
 
 
-def _ended(outcome: CallOutcome, reason: str, record: str | None) -> dict[str, Any]:
+def _ended(outcome: CallOutcome, reason: str, record: Record | None) -> dict[str, Any]:
     return {
         "type": "ended",
         "call": outcome.room.id,
@@ -288,7 +289,8 @@ def _ended(outcome: CallOutcome, reason: str, record: str | None) -> dict[str, A
         "camera_on": outcome.camera_on_fraction,
         "indicators": outcome.indicators,
         "verdict": outcome.verdict,
-        "record": record,
+        "record": record and record.id,
+        "status": record and record.status,
     }
 
 

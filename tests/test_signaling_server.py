@@ -214,6 +214,7 @@ async def test_a_call_rings_connects_reports_and_ends(
     assert "lat" not in row._mapping and row.status == "hangup" and row.ended_at is not None
     # The answered call became the check's record, with its webhook event, at once.
     assert record is not None and record.check_id == check and record.status == "failed"
+    assert ended["status"] == "failed"
     assert record.body["criteria"]["camera"]["verdict"] == "fail"
     assert record.body["location"]["result"] == "inside"
     assert record.body["call"]["id"] == call

@@ -57,6 +57,7 @@ function showRecord(msg) {
   if (!msg.record) return;
   const form = $("template[data-review-template]").content.firstElementChild.cloneNode(true);
   form.dataset.review = msg.record;
+  form.querySelector(`option[value="${msg.status}"]`)?.remove();
   slot.append(form);
 }
 
