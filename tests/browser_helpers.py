@@ -112,6 +112,15 @@ async def staff_page(browser: Browser, *, at_home: bool = True) -> Page:
     return await context.new_page()
 
 
+async def participants(pw: Playwright, camera: Path, *, at_home: bool = True) -> tuple[Page, Page]:
+    """The supervisor's desktop page and the staff member's phone page, whose camera
+    plays ``camera``."""
+    return (
+        await supervisor_page(await launch(pw)),
+        await staff_page(await launch(pw, camera), at_home=at_home),
+    )
+
+
 async def shot(page: Page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

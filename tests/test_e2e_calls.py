@@ -21,11 +21,11 @@ from tests.browser_helpers import (
     Service,
     indicator_states,
     launch,
+    participants,
     playing,
     running_service,
     shot,
     staff_page,
-    supervisor_page,
     wait_for_state,
     webhooks,
 )
@@ -64,8 +64,7 @@ async def test_a_compliant_call_passes_is_recorded_reviewed_and_delivered(
 ) -> None:
     async with running_service(tmp_path) as service, async_playwright() as pw:
         check = await add_check(service.engine, "staff1")
-        sup = await supervisor_page(await launch(pw))
-        staff = await staff_page(await launch(pw, media["live"]))
+        sup, staff = await participants(pw, media["live"])
         await _connect(service, sup, staff, check)
         assert set((await indicator_states(sup)).values()) <= {"pending", *FINAL}
 
@@ -111,8 +110,7 @@ async def test_a_covered_camera_fails_with_a_camera_reason(
 ) -> None:
     async with running_service(tmp_path) as service, async_playwright() as pw:
         check = await add_check(service.engine, "staff1")
-        sup = await supervisor_page(await launch(pw))
-        staff = await staff_page(await launch(pw, media["covered"]))
+        sup, staff = await participants(pw, media["covered"])
         await _connect(service, sup, staff, check)
         state = await wait_for_state(
             sup, '[data-indicator="camera"]', "data-state", {"fail", "pass"}, 30
@@ -139,8 +137,7 @@ async def test_a_call_never_answered_becomes_missed_when_the_window_ends(
 ) -> None:
     async with running_service(tmp_path) as service, async_playwright() as pw:
         check = await add_check(service.engine, "staff1", closes=timedelta(seconds=12))
-        sup = await supervisor_page(await launch(pw))
-        staff = await staff_page(await launch(pw, media["live"]))
+        sup, staff = await participants(pw, media["live"])
         await staff.goto(service.links.urls["staff1"])
         await sup.goto(service.links.urls["sup1"])
         await sup.click(f'[data-action="start-call"][data-check="{check}"]')
