@@ -66,8 +66,21 @@ def indicators(
     *,
     min_camera_on: float,
     final: bool,
+    analysed: bool = True,
 ) -> dict[str, Indicator]:
-    """The indicators from ``CheckVerdict.to_dict()`` (or None before any sample)."""
+    """The indicators from ``CheckVerdict.to_dict()`` (or None before any sample).
+
+    ``analysed`` is False when the server refused the analysis leg (capacity full):
+    nothing was watched, so the picture criteria are inconclusive, never failed.
+    """
+    if not analysed:
+        unwatched = Indicator(INCONCLUSIVE, "analysis_unavailable")
+        return {
+            "face": unwatched,
+            "camera": unwatched,
+            "uniform": unwatched,
+            "location": _location(location, final),
+        }
     criteria = vision["criteria"] if vision else {}
     face = _criterion("face", criteria.get("face"), final)
     camera = _criterion("camera", criteria.get("camera"), final)

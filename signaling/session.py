@@ -77,6 +77,7 @@ class CallSession:
         self.location: LocationResult | None = None
         self.peer: AnalysisPeer | None = None
         self.vision: dict[str, Any] | None = None
+        self.analysed = True  # False once the analysis leg was refused for capacity
         self._t0: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -99,6 +100,7 @@ class CallSession:
         if self.peer is not None:
             raise RoomError("bad_state", "the analysis leg is already connected")
         if not self.pool.admit():
+            self.analysed = False
             raise RoomError("busy", "analysis capacity is full")
         self.peer = AnalysisPeer(
             self.settings.ice_servers,
@@ -182,6 +184,7 @@ class CallSession:
             self.location,
             min_camera_on=self.settings.min_camera_on,
             final=final,
+            analysed=self.analysed,
         )
         return {
             "type": "status",

@@ -25,6 +25,7 @@ from service.schema import calls, checks, outbox
 from service.state import CONFIG, ENGINE, LINK_SECRET, SIGNING_KEY
 from service.store import create_engine, migrate
 from signaling import routes
+from signaling.server import HUB
 from tests.call_helpers import HOME, Links, add_check, seed_org
 
 SECRET = secrets.token_bytes(32)
@@ -267,3 +268,31 @@ async def test_a_malformed_analysis_offer_is_refused_and_the_call_goes_on(
     assert status["call"] == call
     await staff1.send_json({"type": "hangup", "call": call})
     assert (await recv(sup1, "ended"))["reason"] == "hangup"
+
+
+async def test_a_refused_analysis_leg_never_fails_the_staff_member(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    """Capacity full: the call goes on peer to peer, and the record says nothing was
+    watched (inconclusive) instead of blaming the camera."""
+    client.app[HUB].pool.max_peers = 0
+    check = await add_check(client.app[ENGINE], "staff1")
+    sup1 = await joined(client, links.tokens["sup1"])
+    staff1 = await joined(client, links.tokens["staff1"])
+    await sup1.send_json({"type": "call", "check": check})
+    call = (await recv(staff1, "ring"))["call"]
+    await staff1.send_json({"type": "accept", "call": call})
+    offer = {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": "v=0\r\n"}
+    await staff1.send_json(offer)
+    assert (await recv(staff1, "error"))["code"] == "busy"
+    status = await recv(sup1, "status", wait_s=3)
+    assert status["indicators"]["camera"] == {
+        "state": "inconclusive",
+        "reason": "analysis_unavailable",
+    }
+    await sup1.send_json({"type": "hangup", "call": call})
+    ended = await recv(sup1, "ended")
+    assert ended["verdict"] == "inconclusive" and ended["status"] == "inconclusive"
+    assert all(
+        ended["indicators"][n]["state"] == "inconclusive" for n in ("face", "camera", "uniform")
+    )

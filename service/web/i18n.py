@@ -155,6 +155,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "r.waiting": "Menunggu lokasi",
         "r.not_sent": "Lokasi tidak dikirim",
         "r.no_call": "Tidak ada panggilan",
+        "r.analysis_unavailable": "Server sedang penuh: tidak dianalisis",
         # errors the server sends
         "e.busy": "Pegawai sedang dalam panggilan lain, atau kapasitas analisis penuh.",
         "e.outside_window": "Di luar waktu pemeriksaan.",
@@ -301,6 +302,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "r.waiting": "Waiting for location",
         "r.not_sent": "Location not sent",
         "r.no_call": "No call",
+        "r.analysis_unavailable": "Server busy: not analysed",
         "e.busy": "The staff member is in another call, or analysis capacity is full.",
         "e.outside_window": "Outside the check window.",
         "e.not_found": "Check not found.",
