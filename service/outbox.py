@@ -3,15 +3,21 @@ that caused it, with one delivery row per endpoint subscribed to its type.
 
 A relay (``service.webhooks``) later claims due deliveries and sends them, so a
 committed record always gets its webhooks and a rolled-back one never does.
+
+Enqueueing is two statements however many events and endpoints there are: the events
+at once, then their deliveries in one ``INSERT … SELECT`` that joins the events to
+the subscribed endpoints inside the database.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, cast, exists, func, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.clock import utcnow
@@ -24,39 +30,61 @@ def new_event_id() -> str:
     return f"msg_{secrets.token_hex(12)}"
 
 
+def _subscribed(dialect: str) -> ColumnElement[bool]:
+    """The endpoint's ``events`` list holds the outbox row's type."""
+    if dialect == "postgresql":
+        return cast(webhook_endpoints.c.events, JSONB).contains(
+            func.jsonb_build_array(outbox.c.event_type)
+        )
+    listed = func.json_each(webhook_endpoints.c.events).table_valued("value")
+    return exists().where(listed.c.value == outbox.c.event_type)
+
+
 async def enqueue(conn: AsyncConnection, event_type: str, data: dict[str, Any]) -> str:
     """Store the event and its pending deliveries in the caller's transaction; return its id."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {event_type!r}")
+    (event_id,) = await enqueue_many(conn, [(event_type, data)])
+    return event_id
+
+
+async def enqueue_many(
+    conn: AsyncConnection, events: Sequence[tuple[str, dict[str, Any]]]
+) -> list[str]:
+    """``enqueue`` for several events (type, data) in two statements; their ids in order."""
+    for event_type, _ in events:
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {event_type!r}")
+    if not events:
+        return []
     now = utcnow()
-    event_id = new_event_id()
-    payload = {"type": event_type, "timestamp": now.isoformat(), "data": data}
-    await conn.execute(
-        outbox.insert().values(
-            id=event_id,
-            event_type=event_type,
-            created_at=now,
-            payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
-        )
-    )
-    endpoints = (
-        await conn.execute(
-            select(webhook_endpoints.c.id, webhook_endpoints.c.events).where(
-                webhook_endpoints.c.disabled_at.is_(None)
-            )
-        )
-    ).all()
+    ids = [new_event_id() for _ in events]
     rows = [
         {
-            "event_id": event_id,
-            "endpoint_id": e.id,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
+            "id": event_id,
+            "event_type": event_type,
+            "created_at": now,
+            "payload": json.dumps(
+                {"type": event_type, "timestamp": now.isoformat(), "data": data},
+                separators=(",", ":"),
+                ensure_ascii=False,
+            ),
         }
-        for e in endpoints
-        if event_type in e.events
+        for event_id, (event_type, data) in zip(ids, events, strict=True)
     ]
-    if rows:
-        await conn.execute(deliveries.insert(), rows)
-    return event_id
+    await conn.execute(outbox.insert(), rows)
+    pending = (
+        select(
+            outbox.c.id,
+            webhook_endpoints.c.id,
+            literal("pending"),
+            literal(0),
+            literal(now, deliveries.c.next_attempt_at.type),
+        )
+        .select_from(outbox.join(webhook_endpoints, _subscribed(conn.dialect.name)))
+        .where(outbox.c.id.in_(ids), webhook_endpoints.c.disabled_at.is_(None))
+    )
+    await conn.execute(
+        deliveries.insert().from_select(
+            ["event_id", "endpoint_id", "status", "attempts", "next_attempt_at"], pending
+        )
+    )
+    return ids

@@ -11,6 +11,12 @@ Appends are serialized, or two writers would both chain onto the same head: on
 PostgreSQL the appending transaction takes ``pg_advisory_xact_lock(CHAIN_LOCK)`` as
 its first statement (a fixed lock order, so it cannot deadlock with the row locks
 taken after it); SQLite's ``BEGIN IMMEDIATE`` already admits one writer at a time.
+
+Each statement costs about a millisecond through the async drivers, so the head is
+not read before every append: the last head this process wrote is remembered per
+engine, and the first INSERT of an append only takes effect if that head is still
+the chain's head (``_guard``). Another node's append or a rolled-back transaction
+makes the guard fail; then the head is read and the entries chained again.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import hashlib
 import json
 import math
 import secrets
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,13 +40,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from sqlalchemy import Row, select, text
+from sqlalchemy import ColumnElement, Engine, Row, and_, exists, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.clock import utcnow
 from service.evidence import EvidenceRef, downscale_still, store_still
 from service.org import load_policy
-from service.outbox import enqueue
+from service.outbox import enqueue, enqueue_many
 from service.schema import checks, records
 
 BODY_VERSION = 1
@@ -64,7 +71,23 @@ Target = AsyncEngine | AsyncConnection
 
 
 class RecordError(ValueError):
-    """A request the records cannot honour (unknown record, closed check, no reason…)."""
+    """A request the records cannot honour; ``field`` names the bad input, if one is."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class RecordNotFound(RecordError):
+    """No such record or check."""
+
+
+class RecordConflict(RecordError):
+    """Well formed, but not possible in the record's or check's current state."""
+
+
+class RecordForbidden(RecordError):
+    """The person is not allowed to act on this record."""
 
 
 @dataclass(frozen=True)
@@ -138,12 +161,33 @@ class RecordPage:
 
 @dataclass(frozen=True)
 class ChainReport:
+    """``head_*`` is the last good entry; ``broken_*`` the first entry that is not."""
+
     ok: bool
     checked: int
     head_seq: int
     head_hash: str
     broken_seq: int | None = None
+    broken_id: str | None = None
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An entry before it is chained: everything but seq, id, time and hashes."""
+
+    kind: str
+    check_id: str
+    staff_id: str
+    unit_id: str
+    status: str
+    content: Mapping[str, Any]
 
 
 # --- pure: canonical form, hashing, signing ---------------------------------------
@@ -170,16 +214,19 @@ def check_entry(
 ) -> str | None:
     """Why ``entry`` does not continue the chain at ``expected_seq``, or None if it does."""
     if entry.seq != expected_seq:
-        return f"seq {expected_seq} is missing (next present is {entry.seq}): a row was deleted"
+        return (
+            f"gap: seq {expected_seq} is missing before this entry (a row was deleted)"
+            if entry.seq > expected_seq
+            else f"seq {entry.seq} out of order (expected {expected_seq})"
+        )
     if entry.prev_hash != prev_hash:
-        return "prev_hash does not match the previous entry's hash"
+        return "prev_hash mismatch: it is not the previous entry's hash"
     if chain_hash(prev_hash, canonical(entry.body)) != entry.hash:
-        return "hash mismatch: the body was edited"
+        return "body hash mismatch: the body was edited"
     try:
         public_key.verify(base64.b64decode(entry.signature), bytes.fromhex(entry.hash))
     except (InvalidSignature, ValueError):
         return "bad signature"
-    body = entry.body
     columns = {
         "seq": entry.seq,
         "id": entry.id,
@@ -191,8 +238,8 @@ def check_entry(
         "created_at": iso(entry.created_at),
     }
     for name, value in columns.items():
-        if body.get(name) != value:
-            return f"column {name} disagrees with the signed body: the row was edited"
+        if entry.body.get(name) != value:
+            return f"column {name} mismatch: it disagrees with the signed body (the row was edited)"
     return None
 
 
@@ -347,72 +394,113 @@ def _record(row: Row[Any]) -> Record:
     )
 
 
-async def _append(
-    conn: AsyncConnection,
-    key: Ed25519PrivateKey,
-    kind: str,
-    *,
-    check_id: str,
-    staff_id: str,
-    unit_id: str,
-    status: str,
-    content: Mapping[str, Any],
-) -> Record:
-    """Chain one entry onto the head; the caller holds ``lock_chain``."""
+def chain_rows(
+    head: ChainHead, drafts: Sequence[Draft], key: Ed25519PrivateKey, now: datetime
+) -> list[dict[str, Any]]:
+    """The table rows of ``drafts`` chained one after another onto ``head``."""
+    rows = []
+    seq, prev_hash = head.seq, head.hash
+    for draft in drafts:
+        seq += 1
+        entry_id = f"rec_{secrets.token_hex(12)}"
+        columns = {
+            "seq": seq,
+            "id": entry_id,
+            "kind": draft.kind,
+            "check_id": draft.check_id,
+            "staff_id": draft.staff_id,
+            "unit_id": draft.unit_id,
+            "status": draft.status,
+        }
+        raw = canonical({"v": BODY_VERSION, **columns, "created_at": iso(now), **draft.content})
+        digest = chain_hash(prev_hash, raw)
+        rows.append(
+            {
+                **columns,
+                "created_at": now,
+                "body": raw.decode("utf-8"),
+                "prev_hash": prev_hash,
+                "hash": digest,
+                "signature": sign_hash(key, digest),
+            }
+        )
+        prev_hash = digest
+    return rows
+
+
+# The last head each engine (i.e. database) appended in this process; see the module doc.
+_heads: weakref.WeakKeyDictionary[Engine, ChainHead] = weakref.WeakKeyDictionary()
+
+
+async def _read_head(conn: AsyncConnection) -> ChainHead:
     head = (
         await conn.execute(
             select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
         )
     ).first()
-    seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+    return ChainHead(head.seq, head.hash) if head else ChainHead(0, GENESIS_HASH)
+
+
+def _guard(head: ChainHead) -> ColumnElement[bool]:
+    """True while ``head`` is the newest entry of the chain."""
+    newer = exists().where(records.c.seq > head.seq)
+    if head.seq == 0:
+        return ~newer
+    return and_(exists().where(records.c.seq == head.seq, records.c.hash == head.hash), ~newer)
+
+
+async def _insert_if_head(conn: AsyncConnection, head: ChainHead, row: Mapping[str, Any]) -> bool:
+    """Insert ``row`` only if ``head`` is still the head: one statement, no head read."""
+    values = select(*(literal(row[c.name], c.type) for c in records.c)).where(_guard(head))
+    inserted = await conn.execute(
+        records.insert().from_select(list(records.c), values).returning(records.c.seq)
+    )
+    return inserted.first() is not None
+
+
+async def _append_all(
+    conn: AsyncConnection, key: Ed25519PrivateKey, drafts: Sequence[Draft]
+) -> list[Record]:
+    """Chain ``drafts`` onto the head in order; the caller holds ``lock_chain``.
+
+    Two statements for any number of entries when the remembered head is current (the
+    guarded first row, then the rest at once); one more read when it is not.
+    """
+    if not drafts:
+        return []
+    engine = conn.sync_engine
     now = utcnow()
-    entry_id = f"rec_{secrets.token_hex(12)}"
-    body = {
-        "v": BODY_VERSION,
-        "seq": seq,
-        "id": entry_id,
-        "kind": kind,
-        "check_id": check_id,
-        "staff_id": staff_id,
-        "unit_id": unit_id,
-        "status": status,
-        "created_at": iso(now),
-        **content,
-    }
-    raw = canonical(body)
-    digest = chain_hash(prev_hash, raw)
-    row = {
-        "seq": seq,
-        "id": entry_id,
-        "kind": kind,
-        "check_id": check_id,
-        "staff_id": staff_id,
-        "unit_id": unit_id,
-        "status": status,
-        "created_at": now,
-        "body": raw.decode("utf-8"),
-        "prev_hash": prev_hash,
-        "hash": digest,
-        "signature": sign_hash(key, digest),
-    }
-    await conn.execute(records.insert().values(**row))
-    return Record(**{**row, "body": json.loads(raw)})
+    head = _heads.get(engine)
+    rows = chain_rows(head, drafts, key, now) if head else []
+    if head is None or not await _insert_if_head(conn, head, rows[0]):
+        head = await _read_head(conn)
+        rows = chain_rows(head, drafts, key, now)
+        if not await _insert_if_head(conn, head, rows[0]):
+            raise RuntimeError("the chain head moved while the chain lock was held")
+    if len(rows) > 1:
+        await conn.execute(records.insert(), rows[1:])
+    _heads[engine] = ChainHead(rows[-1]["seq"], rows[-1]["hash"])
+    return [Record(**{**row, "body": json.loads(row["body"])}) for row in rows]
 
 
-async def _close_check(conn: AsyncConnection, check_id: str, status: str) -> Row[Any] | None:
-    """Move a scheduled check to ``status``; None if it was not scheduled (or absent).
+async def _close_checks(
+    conn: AsyncConnection, check_ids: Sequence[str], status: str
+) -> list[Row[Any]]:
+    """Move the scheduled ones of ``check_ids`` to ``status``, in the order given.
 
     The conditional UPDATE is what makes closing safe with several workers: only the
-    one whose statement changed the row writes the record.
+    one whose statement changed a row writes its record.
     """
-    return (
+    closed = (
         await conn.execute(
             checks.update()
-            .where(checks.c.id == check_id, checks.c.status == "scheduled")
+            .where(checks.c.id.in_(check_ids), checks.c.status == "scheduled")
             .values(status=status)
             .returning(*checks.c)
         )
-    ).first()
+    ).all()
+    order = {check_id: i for i, check_id in enumerate(check_ids)}
+    return sorted(closed, key=lambda row: order[row.id])
 
 
 async def complete_check(
@@ -428,16 +516,15 @@ async def complete_check(
     still = await asyncio.to_thread(downscale_still, result.still) if result.still else None
     async with _transaction(target) as conn:
         await lock_chain(conn)
-        check = await _close_check(conn, check_id, "completed")
-        if check is None:
+        closed = await _close_checks(conn, [check_id], "completed")
+        if not closed:
             current = (
                 await conn.execute(select(checks.c.status).where(checks.c.id == check_id))
             ).scalar_one_or_none()
-            raise RecordError(
-                f"no check {check_id!r}"
-                if current is None
-                else f"check {check_id!r} is already {current}"
-            )
+            if current is None:
+                raise RecordNotFound(f"no check {check_id!r}")
+            raise RecordConflict(f"check {check_id!r} is already {current}")
+        check = dict(closed[0]._mapping)
         policy = await load_policy(conn)
         ref = None
         if still is not None and policy.evidence_stills:
@@ -448,7 +535,8 @@ async def complete_check(
                 now=utcnow(),
                 retention_days=policy.evidence_retention_days,
             )
-        record = await _append_verification(conn, key, dict(check._mapping), status, result, ref)
+        draft = verification_draft(check, status, result, ref)
+        (record,) = await _append_all(conn, key, [draft])
         await enqueue(conn, "check.completed", event_data(record))
     return record
 
@@ -456,30 +544,37 @@ async def complete_check(
 async def record_missed(
     conn: AsyncConnection, check_id: str, *, key: Ed25519PrivateKey
 ) -> Record | None:
-    """Close a check no call fulfilled as MISSED, with its entry and ``check.missed``.
+    """Close one check no call fulfilled as MISSED (see ``record_missed_many``); None
+    when it was no longer scheduled (a call or another worker closed it first)."""
+    closed = await record_missed_many(conn, [check_id], key=key)
+    return closed[0] if closed else None
 
-    Runs in the caller's transaction, which holds ``lock_chain``; returns None when the
-    check was no longer scheduled (a call or another worker closed it first).
+
+async def record_missed_many(
+    conn: AsyncConnection, check_ids: Sequence[str], *, key: Ed25519PrivateKey
+) -> list[Record]:
+    """Close the still scheduled ones of ``check_ids`` as MISSED, each with its entry
+    and ``check.missed`` event, in about five statements however many there are.
+
+    Runs in the caller's transaction, which holds ``lock_chain``; returns the entries
+    written, in the order of ``check_ids`` (checks closed meanwhile are left out).
     """
-    check = await _close_check(conn, check_id, "missed")
-    if check is None:
-        return None
-    record = await _append_verification(conn, key, dict(check._mapping), "missed", None, None)
-    await enqueue(conn, "check.missed", event_data(record))
-    return record
+    if not check_ids:
+        return []
+    closed = await _close_checks(conn, check_ids, "missed")
+    drafts = [verification_draft(dict(c._mapping), "missed", None, None) for c in closed]
+    written = await _append_all(conn, key, drafts)
+    await enqueue_many(conn, [("check.missed", event_data(r)) for r in written])
+    return written
 
 
-async def _append_verification(
-    conn: AsyncConnection,
-    key: Ed25519PrivateKey,
+def verification_draft(
     check: Mapping[str, Any],
     status: str,
     result: CallResult | None,
     ref: EvidenceRef | None,
-) -> Record:
-    return await _append(
-        conn,
-        key,
+) -> Draft:
+    return Draft(
         "verification",
         check_id=check["id"],
         staff_id=check["staff_id"],
@@ -497,19 +592,37 @@ def event_data(record: Record) -> dict[str, Any]:
 def _reason(reason: str) -> str:
     reason = reason.strip()
     if not reason:
-        raise RecordError("a reason is required")
+        raise RecordError("a reason is required", field="reason")
     if len(reason) > MAX_REASON:
-        raise RecordError(f"reason too long (at most {MAX_REASON} characters)")
+        raise RecordError(f"at most {MAX_REASON} characters", field="reason")
     return reason
 
 
 async def _state_for_update(conn: AsyncConnection, record_id: str) -> RecordState:
     verification = await get_record(conn, record_id)
     if verification is None:
-        raise RecordError(f"no record {record_id!r}")
+        raise RecordNotFound(f"no record {record_id!r}")
     if verification.kind != "verification":
-        raise RecordError(f"record {record_id!r} is a {verification.kind}, not a verification")
+        raise RecordConflict(f"record {record_id!r} is a {verification.kind}, not a verification")
     return await record_state(conn, verification)
+
+
+def review_status(state: RecordState, decision: str, status: str | None) -> str:
+    """The status a review leaves the record in, or why the review cannot be made."""
+    if decision == "confirm":
+        if status not in (None, state.status):
+            raise RecordConflict(
+                f"the record is {state.status}; a confirmation keeps it (use override)",
+                field="status",
+            )
+        if state.review_state == "confirmed":
+            raise RecordConflict(f"the record is already confirmed as {state.status}")
+        return state.status
+    if status is None:
+        raise RecordError("required for override", field="status")
+    if status == state.status:
+        raise RecordConflict(f"the record is already {status}; use confirm", field="status")
+    return status
 
 
 async def review_record(
@@ -525,32 +638,22 @@ async def review_record(
     """A supervisor confirms the current status or overrides it (to ``status``), with a
     reason; appended as a ``review`` entry and announced as ``record.reviewed``."""
     if decision not in DECISIONS:
-        raise RecordError(f"decision must be one of {', '.join(DECISIONS)}")
+        raise RecordError(f"one of {', '.join(DECISIONS)}", field="decision")
+    if status is not None and status not in STATUSES:
+        raise RecordError(f"one of {', '.join(STATUSES)}", field="status")
     reason = _reason(reason)
     if not reviewer.strip():
-        raise RecordError("a reviewer is required")
+        raise RecordError("a reviewer is required", field="reviewer")
     async with _transaction(target) as conn:
         await lock_chain(conn)
         state = await _state_for_update(conn, record_id)
-        if decision == "confirm":
-            if status not in (None, state.status):
-                raise RecordError("a confirmation keeps the current status; use override")
-            new_status = state.status
-        else:
-            if status not in STATUSES:
-                raise RecordError(f"override needs a status: one of {', '.join(STATUSES)}")
-            if status == state.status:
-                raise RecordError(f"the record is already {status}; use confirm")
-            new_status = status
         verification = state.record
-        record = await _append(
-            conn,
-            key,
+        draft = Draft(
             "review",
             check_id=verification.check_id,
             staff_id=verification.staff_id,
             unit_id=verification.unit_id,
-            status=new_status,
+            status=review_status(state, decision, status),
             content={
                 "record_id": verification.id,
                 "record_seq": verification.seq,
@@ -560,6 +663,7 @@ async def review_record(
                 "reason": reason,
             },
         )
+        (record,) = await _append_all(conn, key, [draft])
         await enqueue(conn, "record.reviewed", event_data(record))
     return record
 
@@ -576,10 +680,10 @@ async def object_to_record(
         state = await _state_for_update(conn, record_id)
         verification = state.record
         if verification.staff_id != staff_id:
-            raise RecordError("staff can only object to their own records")
-        return await _append(
-            conn,
-            key,
+            raise RecordForbidden("staff can only object to their own records")
+        if state.review_state == "objected":
+            raise RecordConflict("an objection to this record is already waiting for review")
+        draft = Draft(
             "objection",
             check_id=verification.check_id,
             staff_id=verification.staff_id,
@@ -592,6 +696,8 @@ async def object_to_record(
                 "reason": reason,
             },
         )
+        (record,) = await _append_all(conn, key, [draft])
+    return record
 
 
 async def get_record(conn: AsyncConnection, record_id: str) -> Record | None:
@@ -677,12 +783,24 @@ async def verify_chain(
         if not rows:
             return ChainReport(True, checked, expected - 1, prev_hash)
         for row in rows:
-            try:
-                entry = _record(row)
-            except json.JSONDecodeError:
-                problem: str | None = "body is not valid JSON: the row was edited"
-            else:
-                problem = check_entry(entry, expected, prev_hash, public_key)
+            problem = _row_problem(row, expected, prev_hash, public_key)
             if problem is not None:
-                return ChainReport(False, checked, expected - 1, prev_hash, expected, problem)
-            expected, prev_hash, checked = expected + 1, entry.hash, checked + 1
+                return ChainReport(
+                    False, checked, expected - 1, prev_hash, row.seq, row.id, problem
+                )
+            expected, prev_hash, checked = expected + 1, row.hash, checked + 1
+
+
+def _row_problem(
+    row: Row[Any], expected: int, prev_hash: str, public_key: Ed25519PublicKey
+) -> str | None:
+    try:
+        entry = _record(row)
+    except ValueError:
+        return "body is not valid JSON: the row was edited"
+    if not isinstance(entry.body, dict):
+        return "body is not a JSON object: the row was edited"
+    try:
+        return check_entry(entry, expected, prev_hash, public_key)
+    except (ValueError, TypeError) as exc:  # e.g. a float RFC 8785 cannot encode
+        return f"body cannot be canonicalized ({exc}): the row was edited"
