@@ -700,6 +700,16 @@ async def object_to_record(
     return record
 
 
+async def find_state(conn: AsyncConnection, record_id: str) -> RecordState:
+    """The state of the verification ``record_id`` is, or that it reviews or objects to."""
+    entry = await get_record(conn, record_id)
+    if entry is not None and entry.kind != "verification":
+        entry = await get_record(conn, str(entry.body.get("record_id")))
+    if entry is None:
+        raise RecordNotFound(f"no record {record_id!r}")
+    return await record_state(conn, entry)
+
+
 async def get_record(conn: AsyncConnection, record_id: str) -> Record | None:
     row = (await conn.execute(select(records).where(records.c.id == record_id))).first()
     return _record(row) if row else None

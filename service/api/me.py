@@ -1,15 +1,36 @@
 """Endpoints for the bearer of a personal link (``Authorization: Link <token>``):
-staff read their own records, supervisors the records of their staff."""
+staff read their own records and object to them, supervisors read the records of
+their staff and confirm or override them."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from service.api.auth import LINK
-from service.api.queries import Filters, page_records, record_json
-from service.api.records import seq_cursor
-from service.api.routes import CURSOR, LIMIT, QUERY, QueryParam, Route, page
-from service.state import ENGINE
+from service.api.queries import Filters, page_records, record_json, state_json, supervises
+from service.api.records import (
+    CONFLICT,
+    JSON,
+    record_api_error,
+    review,
+    seq_cursor,
+    text_fields,
+)
+from service.api.routes import (
+    CURSOR,
+    LIMIT,
+    QUERY,
+    ApiError,
+    QueryParam,
+    Route,
+    json_body,
+    json_response,
+    page,
+)
+from service.records import RecordError, RecordState, find_state, object_to_record
+from service.state import ENGINE, SIGNING_KEY
+
+FORBIDDEN = ("not the bearer's own record, nor one of their staff's", "Error")
 
 
 async def my_records(request: web.Request) -> web.Response:
@@ -28,6 +49,54 @@ async def my_records(request: web.Request) -> web.Response:
     return page([record_json(r) for r in rows], last)
 
 
+async def _visible_state(request: web.Request, role: str | None = None) -> RecordState:
+    """The record's state if the bearer may see it (and has ``role``, if given)."""
+    claims = request[LINK]
+    if role is not None and claims.role != role:
+        raise ApiError(403, "forbidden", f"only a {role} may do this")
+    async with request.config_dict[ENGINE].connect() as conn:
+        try:
+            state = await find_state(conn, request.match_info["record_id"])
+        except RecordError as exc:
+            raise record_api_error(exc) from None
+        staff_id = state.record.staff_id
+        if claims.role == "staff":
+            mine = staff_id == claims.subject
+        else:
+            mine = await supervises(conn, claims.subject, staff_id)
+    if not mine:
+        raise ApiError(403, "forbidden", "this record is not yours or your staff's")
+    return state
+
+
+async def my_record(request: web.Request) -> web.Response:
+    return json_response(state_json(await _visible_state(request)))
+
+
+async def review_my_staff(request: web.Request) -> web.Response:
+    await _visible_state(request, "supervisor")
+    return await review(request, f"supervisor:{request[LINK].subject}")
+
+
+async def object_to_mine(request: web.Request) -> web.Response:
+    fields = text_fields(await json_body(request), ("reason",))
+    state = await _visible_state(request, "staff")
+    engine = request.config_dict[ENGINE]
+    try:
+        await object_to_record(
+            engine,
+            request.match_info["record_id"],
+            staff_id=request[LINK].subject,
+            reason=str(fields["reason"]),
+            key=request.config_dict[SIGNING_KEY],
+        )
+        async with engine.connect() as conn:
+            state = await find_state(conn, state.record.id)
+    except RecordError as exc:
+        raise record_api_error(exc) from None
+    return json_response(state_json(state), status=201)
+
+
 ROUTES = (
     Route(
         "GET",
@@ -42,6 +111,35 @@ ROUTES = (
             CURSOR,
             LIMIT,
         ),
+        tags=("me",),
+    ),
+    Route(
+        "GET",
+        "/me/records/{record_id}",
+        my_record,
+        "link",
+        "One verification as it stands, with its reviews and objections",
+        {200: ("the record as it stands", "RecordState"), 403: FORBIDDEN},
+        tags=("me",),
+    ),
+    Route(
+        "POST",
+        "/me/records/{record_id}/review",
+        review_my_staff,
+        "link",
+        "Supervisors: confirm or override a staff member's verification, with a reason",
+        {201: ("the record as it now stands", "RecordState"), 403: FORBIDDEN, 409: CONFLICT},
+        body={JSON: {"schema": {"$ref": "#/components/schemas/Review"}}},
+        tags=("me",),
+    ),
+    Route(
+        "POST",
+        "/me/records/{record_id}/objection",
+        object_to_mine,
+        "link",
+        "Staff: object to a decision about them (UU 27/2022), with a reason",
+        {201: ("the record as it now stands", "RecordState"), 403: FORBIDDEN, 409: CONFLICT},
+        body={JSON: {"schema": {"$ref": "#/components/schemas/Objection"}}},
         tags=("me",),
     ),
 )

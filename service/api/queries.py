@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.records import Record, RecordState
 from service.schema import checks, records, staff
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -55,7 +56,8 @@ def _filtered(query: Select[Any], table: Any, filters: Filters, instant: Any) ->
     return query.where(*conds)
 
 
-def record_json(row: Row[Any]) -> dict[str, Any]:
+def record_json(row: Row[Any] | Record) -> dict[str, Any]:
+    """A stored row, or an entry just read or written (whose body is already parsed)."""
     return {
         "seq": row.seq,
         "id": row.id,
@@ -65,11 +67,29 @@ def record_json(row: Row[Any]) -> dict[str, Any]:
         "unit_id": row.unit_id,
         "status": row.status,
         "created_at": row.created_at.isoformat(),
-        "body": json.loads(row.body),
+        "body": row.body if isinstance(row, Record) else json.loads(row.body),
         "prev_hash": row.prev_hash,
         "hash": row.hash,
         "signature": row.signature,
     }
+
+
+def state_json(state: RecordState) -> dict[str, Any]:
+    """A verification as it stands: its effective status, and every entry in order."""
+    return {
+        "record_id": state.record.id,
+        "status": state.status,
+        "review_state": state.review_state,
+        "entries": [record_json(e) for e in state.entries],
+    }
+
+
+async def supervises(conn: AsyncConnection, supervisor_id: str, staff_id: str) -> bool:
+    """Is ``staff_id`` on ``supervisor_id``'s team in the current roster?"""
+    found = await conn.execute(
+        select(staff.c.id).where(staff.c.id == staff_id, staff.c.supervisor_id == supervisor_id)
+    )
+    return found.first() is not None
 
 
 async def page_records(

@@ -1,4 +1,6 @@
-"""Records (one page, one record, CSV) and checks, for API keys with ``records:read``."""
+"""Records (one page, one record, CSV) and checks, for API keys with ``records:read``;
+an admin's review of a record. The review and objection bodies are parsed here for
+``me`` as well, so both audiences get the same rules and errors."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from service.api.auth import API_KEY
 from service.api.queries import (
     Filters,
     check_json,
@@ -16,20 +19,34 @@ from service.api.queries import (
     page_checks,
     page_records,
     record_json,
+    state_json,
 )
 from service.api.routes import (
     CURSOR,
     LIMIT,
     QUERY,
+    ApiError,
     QueryParam,
     Route,
+    bad_parameter,
+    json_body,
     json_response,
     not_found,
     page,
 )
-from service.state import ENGINE
+from service.records import (
+    RecordConflict,
+    RecordError,
+    RecordForbidden,
+    RecordNotFound,
+    find_state,
+    review_record,
+)
+from service.state import ENGINE, SIGNING_KEY
 
 SCOPE = "records:read"
+JSON = "application/json"
+CONFLICT = ("the record's state does not allow it (e.g. already confirmed)", "Error")
 FILTERS = (
     QueryParam("from", "date", "First Jakarta calendar day (inclusive)."),
     QueryParam("to", "date", "Last Jakarta calendar day (inclusive)."),
@@ -112,6 +129,60 @@ async def show_record(request: web.Request) -> web.Response:
     return json_response(record_json(row))
 
 
+def record_api_error(exc: RecordError) -> ApiError:
+    if isinstance(exc, RecordNotFound):
+        return not_found("record")
+    if isinstance(exc, RecordForbidden):
+        return ApiError(403, "forbidden", str(exc))
+    if isinstance(exc, RecordConflict):
+        return ApiError(409, "conflict", str(exc))
+    return bad_parameter(exc.field or "body", str(exc))
+
+
+def text_fields(
+    body: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> dict[str, str | None]:
+    """The body's string fields by name (None when an optional one is absent)."""
+    unknown = set(body) - {*required, *optional}
+    if unknown:
+        raise bad_parameter(sorted(unknown)[0], "unknown field")
+    out: dict[str, str | None] = {}
+    for name in (*required, *optional):
+        value = body.get(name)
+        if value is None and name in required:
+            raise bad_parameter(name, "required")
+        if value is not None and not isinstance(value, str):
+            raise bad_parameter(name, "expected a string")
+        out[name] = value
+    return out
+
+
+async def review(request: web.Request, reviewer: str) -> web.Response:
+    """Append a review of ``record_id`` by ``reviewer``; answer with the new state."""
+    fields = text_fields(await json_body(request), ("decision", "reason"), ("status",))
+    record_id = request.match_info["record_id"]
+    engine = request.config_dict[ENGINE]
+    try:
+        await review_record(
+            engine,
+            record_id,
+            reviewer=reviewer,
+            decision=str(fields["decision"]),
+            reason=str(fields["reason"]),
+            status=fields["status"],
+            key=request.config_dict[SIGNING_KEY],
+        )
+        async with engine.connect() as conn:
+            state = await find_state(conn, record_id)
+    except RecordError as exc:
+        raise record_api_error(exc) from None
+    return json_response(state_json(state), status=201)
+
+
+async def review_as_admin(request: web.Request) -> web.Response:
+    return await review(request, f"apikey:{request[API_KEY].id}")
+
+
 async def list_checks(request: web.Request) -> web.Response:
     query = request[QUERY]
     after = None
@@ -153,6 +224,16 @@ ROUTES = (
         SCOPE,
         "One record",
         {200: ("the record", "Record")},
+        tags=("records",),
+    ),
+    Route(
+        "POST",
+        "/records/{record_id}/review",
+        review_as_admin,
+        "admin",
+        "Confirm or override a verification, with a reason (a new chained entry)",
+        {201: ("the record as it now stands", "RecordState"), 409: CONFLICT},
+        body={JSON: {"schema": {"$ref": "#/components/schemas/Review"}}},
         tags=("records",),
     ),
     Route(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.outbox import EVENT_TYPES
+from service.records import DECISIONS, MAX_REASON, STATUSES
 from service.webhooks.ssrf import MAX_URL_LENGTH, URL_PATTERN
 
 INSTANT = {"type": "string", "format": "date-time"}
@@ -16,6 +17,13 @@ URL = {
     "webhooks.allow_private_addresses is set.",
 }
 NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
+REASON = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_REASON,
+    "pattern": r"\S",
+    "description": "Why; always required, kept in the signed entry.",
+}
 
 
 def _object(properties: dict[str, Any], *, optional: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -59,6 +67,43 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "signature": {"type": "string"},
         }
     ),
+    "RecordState": _object(
+        {
+            "record_id": {"type": "string", "description": "the verification entry"},
+            "status": {"type": "string", "description": "after every review"},
+            "review_state": {
+                "type": "string",
+                "enum": ["unreviewed", "confirmed", "overridden", "objected"],
+            },
+            "entries": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Record"},
+                "description": "the verification, then its reviews and objections in order",
+            },
+        }
+    ),
+    "Review": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "decision": {"type": "string", "enum": list(DECISIONS)},
+            "status": {
+                "type": "string",
+                "enum": list(STATUSES),
+                "description": "The new status; required to override.",
+            },
+            "reason": REASON,
+        },
+        "required": ["decision", "reason"],
+        "if": {"properties": {"decision": {"const": "override"}}},
+        "then": {"required": ["status"]},
+    },
+    "Objection": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"reason": REASON},
+        "required": ["reason"],
+    },
     "Check": _object(
         {
             "id": {"type": "string"},

@@ -1,0 +1,163 @@
+"""Reviews and objections over the API, on both dialects: supervisors and staff with
+their personal links, admins with a key; each a new chained entry, never an edit."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.keys import LINK_SECRET_FILE, load_or_create_secret, load_or_create_signing_key
+from service.links import issue_link
+from service.records import lock_chain, record_missed_many, verify_chain
+from service.schema import deliveries, outbox
+from service.webhooks.endpoints import create_endpoint
+from tests.api_helpers import api_client, api_config, bearer, new_key
+from tests.records_helpers import seed_checks
+
+
+async def _setup(store: AsyncEngine, data_dir: Path) -> dict[str, str]:
+    """Day-0 records for s1, s2 (team sup1) and s3 (team sup2); returns staff → record id."""
+    ids = await seed_checks(store, days=1)
+    key = load_or_create_signing_key(data_dir)
+    async with store.begin() as conn:
+        await lock_chain(conn)
+        written = await record_missed_many(conn, ids, key=key)
+    return {r.staff_id: r.id for r in written}
+
+
+async def _link(store: AsyncEngine, data_dir: Path, role: str, subject: str) -> dict[str, str]:
+    secret = load_or_create_secret(data_dir, LINK_SECRET_FILE)
+    async with store.begin() as conn:
+        url, _ = await issue_link(
+            conn, secret, "http://x", role, subject, timedelta(hours=1), actor="t"
+        )
+    return {"Authorization": f"Link {url.rsplit('/', 1)[1]}"}
+
+
+async def test_supervisor_reviews_and_staff_objects_with_their_links(
+    store, store_target, tmp_path
+) -> None:
+    config = api_config(tmp_path, store_target.url)
+    rec = await _setup(store, config.data_dir)
+    async with store.begin() as conn:
+        hook = await create_endpoint(conn, "http://127.0.0.1:9/h", ["record.reviewed"], actor="t")
+    sup = await _link(store, config.data_dir, "supervisor", "sup1")
+    siti = await _link(store, config.data_dir, "staff", "s1")
+    base = "/api/v1/me/records"
+    async with api_client(config) as client:
+
+        async def post(path: str, headers: dict[str, str], body: object) -> tuple[int, dict]:
+            r = await client.post(f"{base}/{path}", json=body, headers=headers)
+            return r.status, await r.json()
+
+        r = await client.get(f"{base}/{rec['s1']}", headers=sup)
+        state = await r.json()
+        assert r.status == 200
+        assert (state["record_id"], state["status"], state["review_state"]) == (
+            rec["s1"],
+            "missed",
+            "unreviewed",
+        )
+        assert [e["kind"] for e in state["entries"]] == ["verification"]
+        assert (await client.get(f"{base}/{rec['s1']}", headers=siti)).status == 200
+        for headers, other in ((sup, "s3"), (siti, "s2")):
+            r = await client.get(f"{base}/{rec[other]}", headers=headers)
+            assert r.status == 403 and (await r.json())["error"]["code"] == "forbidden"
+        r = await client.get(f"{base}/rec_absent", headers=sup)
+        assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
+
+        review = f"{rec['s1']}/review"
+        for body, field in (
+            ({"decision": "confirm"}, "reason"),
+            ({"decision": "confirm", "reason": "  "}, "reason"),
+            ({"decision": "confirm", "reason": 7}, "reason"),
+            ({"decision": "override", "reason": "x"}, "status"),
+            ({"decision": "override", "reason": "x", "status": "great"}, "status"),
+            ({"decision": "maybe", "reason": "x"}, "decision"),
+            ({"decision": "confirm", "reason": "x", "by": "me"}, "by"),
+        ):
+            status, answer = await post(review, sup, body)
+            assert status == 400, body
+            assert answer["error"]["code"] == "bad_parameter"
+            assert answer["error"]["message"].startswith(f"{field}:"), answer
+        r = await client.post(f"{base}/{review}", data="reason=x", headers=sup)
+        assert r.status == 415
+        ok = {"decision": "confirm", "reason": "seen on the call"}
+        assert (await post(f"{rec['s3']}/review", sup, ok))[0] == 403
+        assert (await post(review, siti, ok))[0] == 403  # staff do not review
+
+        override = {"decision": "override", "status": "passed", "reason": "called by phone"}
+        status, state = await post(review, sup, override)
+        assert status == 201
+        assert (state["status"], state["review_state"]) == ("passed", "overridden")
+        entry = state["entries"][-1]
+        assert entry["kind"] == "review" and entry["status"] == "passed"
+        assert entry["body"]["reviewer"] == "supervisor:sup1"
+        assert entry["body"]["reason"] == "called by phone"
+        status, answer = await post(review, sup, override)
+        assert status == 409 and answer["error"]["code"] == "conflict"
+
+        objection = {"reason": "Saya hadir, sinyal buruk"}
+        assert (await post(f"{rec['s2']}/objection", siti, objection))[0] == 403
+        assert (await post(f"{rec['s1']}/objection", sup, objection))[0] == 403
+        status, answer = await post(f"{rec['s1']}/objection", siti, {"reason": ""})
+        assert status == 400 and answer["error"]["message"].startswith("reason:")
+        status, state = await post(f"{rec['s1']}/objection", siti, objection)
+        assert status == 201 and state["review_state"] == "objected"
+        assert state["entries"][-1]["body"]["reason"] == objection["reason"]
+        assert (await post(f"{rec['s1']}/objection", siti, objection))[0] == 409
+        status, state = await post(review, sup, ok)
+        assert status == 201 and (state["status"], state["review_state"]) == (
+            "passed",
+            "confirmed",
+        )
+        assert [e["kind"] for e in state["entries"]] == [
+            "verification",
+            "review",
+            "objection",
+            "review",
+        ]
+
+    async with store.connect() as conn:
+        events = (
+            await conn.execute(
+                select(outbox.c.id, outbox.c.payload).where(
+                    outbox.c.event_type == "record.reviewed"
+                )
+            )
+        ).all()
+        sent_to = (
+            await conn.execute(select(deliveries.c.event_id, deliveries.c.endpoint_id))
+        ).all()
+    decisions = [json.loads(p)["data"]["record"]["body"]["decision"] for _, p in events]
+    assert sorted(decisions) == ["confirm", "override"]
+    assert sorted(sent_to) == sorted((event_id, hook.id) for event_id, _ in events)
+    report = await verify_chain(store, load_or_create_signing_key(config.data_dir).public_key())
+    assert report.ok and report.checked == 3 + 3
+
+
+async def test_admin_reviews_with_a_key(store, store_target, tmp_path) -> None:
+    config = api_config(tmp_path, store_target.url)
+    rec = await _setup(store, config.data_dir)
+    admin = await new_key(store_target.url, "admin")
+    reader = await new_key(store_target.url, "records:read")
+    body = {"decision": "confirm", "reason": "matches the roster"}
+    async with api_client(config) as client:
+        path = f"/api/v1/records/{rec['s3']}/review"
+        assert (await client.post(path, json=body)).status == 401
+        assert (await client.post(path, json=body, headers=bearer(reader))).status == 403
+        r = await client.post(path, json=body, headers=bearer(admin))
+        state = await r.json()
+        assert r.status == 201 and state["review_state"] == "confirmed"
+        review_id = state["entries"][-1]["id"]
+        assert state["entries"][-1]["body"]["reviewer"].startswith("apikey:key_")
+        r = await client.post(
+            f"/api/v1/records/{review_id}/review", json=body, headers=bearer(admin)
+        )
+        assert r.status == 409 and "not a verification" in (await r.json())["error"]["message"]
+        r = await client.post("/api/v1/records/rec_absent/review", json=body, headers=bearer(admin))
+        assert r.status == 404
