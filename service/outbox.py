@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, cast, exists, func, literal, select
+from sqlalchemy import ColumnElement, Insert, bindparam, cast, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -38,6 +39,29 @@ def _subscribed(dialect: str) -> ColumnElement[bool]:
         )
     listed = func.json_each(webhook_endpoints.c.events).table_valued("value")
     return exists().where(listed.c.value == outbox.c.event_type)
+
+
+@cache
+def _insert_deliveries(dialect: str) -> Insert:
+    """One pending delivery per event in ``ids`` and enabled endpoint subscribed to it
+    (built once per dialect: building Core statements costs more than running them)."""
+    pending = (
+        select(
+            outbox.c.id,
+            webhook_endpoints.c.id,
+            literal("pending"),
+            literal(0),
+            bindparam("now", type_=deliveries.c.next_attempt_at.type),
+        )
+        .select_from(outbox.join(webhook_endpoints, _subscribed(dialect)))
+        .where(
+            outbox.c.id.in_(bindparam("ids", expanding=True)),
+            webhook_endpoints.c.disabled_at.is_(None),
+        )
+    )
+    return deliveries.insert().from_select(
+        ["event_id", "endpoint_id", "status", "attempts", "next_attempt_at"], pending
+    )
 
 
 async def enqueue(conn: AsyncConnection, event_type: str, data: dict[str, Any]) -> str:
@@ -71,20 +95,5 @@ async def enqueue_many(
         for event_id, (event_type, data) in zip(ids, events, strict=True)
     ]
     await conn.execute(outbox.insert(), rows)
-    pending = (
-        select(
-            outbox.c.id,
-            webhook_endpoints.c.id,
-            literal("pending"),
-            literal(0),
-            literal(now, deliveries.c.next_attempt_at.type),
-        )
-        .select_from(outbox.join(webhook_endpoints, _subscribed(conn.dialect.name)))
-        .where(outbox.c.id.in_(ids), webhook_endpoints.c.disabled_at.is_(None))
-    )
-    await conn.execute(
-        deliveries.insert().from_select(
-            ["event_id", "endpoint_id", "status", "attempts", "next_attempt_at"], pending
-        )
-    )
+    await conn.execute(_insert_deliveries(conn.dialect.name), {"ids": ids, "now": now})
     return ids

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from sqlalchemy import ColumnElement, Engine, Row, and_, exists, literal, select, text
+from sqlalchemy import Engine, Row, bindparam, exists, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.clock import utcnow
@@ -441,19 +441,32 @@ async def _read_head(conn: AsyncConnection) -> ChainHead:
     return ChainHead(head.seq, head.hash) if head else ChainHead(0, GENESIS_HASH)
 
 
-def _guard(head: ChainHead) -> ColumnElement[bool]:
-    """True while ``head`` is the newest entry of the chain."""
-    newer = exists().where(records.c.seq > head.seq)
-    if head.seq == 0:
-        return ~newer
-    return and_(exists().where(records.c.seq == head.seq, records.c.hash == head.hash), ~newer)
+_HEAD_SEQ = bindparam("head_seq", type_=records.c.seq.type)
+# Statements are built once: building Core objects per call costs more than running them.
+_INSERT_IF_HEAD = (
+    records.insert()
+    .from_select(
+        list(records.c),
+        select(*(bindparam(f"v_{c.name}", type_=c.type) for c in records.c)).where(
+            # the remembered head is the newest entry (or the chain is empty and it is genesis)
+            or_(
+                _HEAD_SEQ == 0,
+                exists().where(
+                    records.c.seq == _HEAD_SEQ, records.c.hash == bindparam("head_hash")
+                ),
+            ),
+            ~exists().where(records.c.seq > _HEAD_SEQ),
+        ),
+    )
+    .returning(records.c.seq)
+)
 
 
 async def _insert_if_head(conn: AsyncConnection, head: ChainHead, row: Mapping[str, Any]) -> bool:
     """Insert ``row`` only if ``head`` is still the head: one statement, no head read."""
-    values = select(*(literal(row[c.name], c.type) for c in records.c)).where(_guard(head))
+    params = {f"v_{name}": value for name, value in row.items()}
     inserted = await conn.execute(
-        records.insert().from_select(list(records.c), values).returning(records.c.seq)
+        _INSERT_IF_HEAD, {**params, "head_seq": head.seq, "head_hash": head.hash}
     )
     return inserted.first() is not None
 
@@ -483,6 +496,14 @@ async def _append_all(
     return [Record(**{**row, "body": json.loads(row["body"])}) for row in rows]
 
 
+_CLOSE_CHECKS = (
+    checks.update()
+    .where(checks.c.id.in_(bindparam("ids", expanding=True)), checks.c.status == "scheduled")
+    .values(status=bindparam("to"))
+    .returning(*checks.c)
+)
+
+
 async def _close_checks(
     conn: AsyncConnection, check_ids: Sequence[str], status: str
 ) -> list[Row[Any]]:
@@ -491,14 +512,7 @@ async def _close_checks(
     The conditional UPDATE is what makes closing safe with several workers: only the
     one whose statement changed a row writes its record.
     """
-    closed = (
-        await conn.execute(
-            checks.update()
-            .where(checks.c.id.in_(check_ids), checks.c.status == "scheduled")
-            .values(status=status)
-            .returning(*checks.c)
-        )
-    ).all()
+    closed = (await conn.execute(_CLOSE_CHECKS, {"ids": check_ids, "to": status})).all()
     order = {check_id: i for i, check_id in enumerate(check_ids)}
     return sorted(closed, key=lambda row: order[row.id])
 

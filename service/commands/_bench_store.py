@@ -1,10 +1,14 @@
 """``hadir bench store [--json]``: records written per second, and webhook deliveries
-per second to a local receiver, on a fresh SQLite database in a temporary directory.
+per second to a local receiver, on a fresh SQLite database in a temporary directory
+(or on an empty database given with ``--database-url``, e.g. PostgreSQL, which the
+bench empties again afterwards).
 
-Records go through the real write path: each is its own transaction that closes a
-check, appends the signed hash-chain entry and enqueues its ``check.missed`` event with
-one delivery row. The receiver runs in another process (the machine's other core), and
-the dispatcher sends every delivery with its real signing and outcome recording.
+Records go through the real write path. The live figure is one record per
+transaction, as a call's end writes it: close the check, append the signed hash-chain
+entry, enqueue its ``check.missed`` event with one delivery row. The batched figure is
+the sweep's way: ``SWEEP_BATCH`` checks closed in one transaction. The receiver runs in
+another process (the machine's other core), and the dispatcher sends every delivery
+with its real signing and outcome recording.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ from typing import Any
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.checks import SWEEP_BATCH
 from service.clock import utcnow
 from service.commands.bench import report
 from service.errors import UsageError
 from service.org import import_roster_text
-from service.schema import checks, deliveries
+from service.records import lock_chain, record_missed, record_missed_many
+from service.schema import checks, deliveries, metadata
 from service.store import create_engine, migrate
 from service.webhooks.dispatcher import Dispatcher, DispatcherSettings
 from service.webhooks.endpoints import create_endpoint
@@ -36,9 +43,16 @@ from service.webhooks.retry import RetrySchedule
 
 
 def register_bench(group: Any) -> None:
-    parser = group.add_parser("store", help="records written/s and webhook deliveries/s on SQLite")
+    parser = group.add_parser("store", help="records written/s and webhook deliveries/s")
     parser.add_argument("--json", action="store_true", help="print figures as JSON")
-    parser.add_argument("--records", type=int, default=3000, help="records to write (3000)")
+    parser.add_argument(
+        "--records", type=int, default=3000, help="records to write each way (3000)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="an empty database to run on instead of a fresh SQLite file (emptied afterwards)",
+    )
     parser.set_defaults(handler=run_store)
 
 
@@ -90,49 +104,72 @@ async def _seed(engine: Any, n: int) -> None:
         )
 
 
-async def _bench(n: int, port: int) -> dict[str, Any]:
-    from service.records import lock_chain, record_missed
-
-    key = Ed25519PrivateKey.generate()
+async def _bench(n: int, port: int, url: str) -> dict[str, Any]:
+    if url:
+        return await _bench_on(create_engine(url), n, port, drop=True)
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-        try:
-            await migrate(engine)
-            await _seed(engine, n)
-            async with engine.begin() as conn:
-                await create_endpoint(
-                    conn, f"http://127.0.0.1:{port}/hook", ["check.missed"], actor="bench"
-                )
-            start = time.perf_counter()
-            for i in range(n):
-                async with engine.begin() as conn:
-                    await lock_chain(conn)
-                    await record_missed(conn, f"chk_{i}", key=key)
-            records_s = time.perf_counter() - start
+        return await _bench_on(engine, n, port, drop=False)
 
-            settings = DispatcherSettings(
-                schedule=RetrySchedule((0.0, 1.0)),
-                concurrency=64,
-                poll_interval_s=0.05,
-                allow_private=True,
+
+async def _bench_on(engine: AsyncEngine, n: int, port: int, *, drop: bool) -> dict[str, Any]:
+    key = Ed25519PrivateKey.generate()
+    try:
+        async with engine.connect() as conn:
+            if await conn.run_sync(lambda sync: inspect(sync).get_table_names()):
+                raise UsageError("--database-url must name an empty database")
+        await migrate(engine)
+        await _seed(engine, 2 * n)
+        async with engine.begin() as conn:
+            await create_endpoint(
+                conn, f"http://127.0.0.1:{port}/hook", ["check.missed"], actor="bench"
             )
-            dispatcher = Dispatcher(engine, key, settings)
-            start = time.perf_counter()
-            task = asyncio.create_task(dispatcher.run())
-            while await _delivered(engine) < n:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.05)
-            deliveries_s = time.perf_counter() - start
-            dispatcher.stop()
-            await task
-        finally:
-            await engine.dispose()
+        start = time.perf_counter()
+        for i in range(n):
+            async with engine.begin() as conn:
+                await lock_chain(conn)
+                await record_missed(conn, f"chk_{i}", key=key)
+        single_s = time.perf_counter() - start
+
+        start = time.perf_counter()
+        for first in range(n, 2 * n, SWEEP_BATCH):
+            batch = [f"chk_{i}" for i in range(first, min(first + SWEEP_BATCH, 2 * n))]
+            async with engine.begin() as conn:
+                await lock_chain(conn)
+                await record_missed_many(conn, batch, key=key)
+        batched_s = time.perf_counter() - start
+
+        settings = DispatcherSettings(
+            schedule=RetrySchedule((0.0, 1.0)),
+            concurrency=64,
+            poll_interval_s=0.05,
+            allow_private=True,
+        )
+        dispatcher = Dispatcher(engine, key, settings)
+        start = time.perf_counter()
+        task = asyncio.create_task(dispatcher.run())
+        while await _delivered(engine) < 2 * n:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        deliveries_s = time.perf_counter() - start
+        dispatcher.stop()
+        await task
+        if drop:
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.drop_all)
+                await conn.execute(text("DROP TABLE alembic_version"))
+    finally:
+        await engine.dispose()
     return {
+        "database": engine.dialect.name,
         "records": n,
-        "records_per_s": n / records_s,
-        "deliveries": n,
-        "deliveries_per_s": n / deliveries_s,
+        "records_per_s": n / single_s,
+        "records_batched": n,
+        "records_batched_per_s": n / batched_s,
+        "batch": SWEEP_BATCH,
+        "deliveries": 2 * n,
+        "deliveries_per_s": 2 * n / deliveries_s,
         "dispatcher_concurrency": settings.concurrency,
     }
 
@@ -158,9 +195,10 @@ def run_store(args: argparse.Namespace) -> int:
     try:
         if not ready.wait(30):
             raise UsageError("the local receiver did not start")
-        figures = asyncio.run(_bench(args.records, port))
+        figures = asyncio.run(_bench(args.records, port, args.database_url))
     finally:
         receiver.terminate()
         receiver.join(10)
-    report("store", figures, args.json, note="SQLite, fresh database, local receiver")
+    where = "given database" if args.database_url else "SQLite, fresh database"
+    report("store", figures, args.json, note=f"{where}, local receiver")
     return 0
