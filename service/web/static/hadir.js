@@ -148,7 +148,7 @@ export function wireRecordForms(root) {
     } else {
       const problem = await response.json().catch(() => ({}));
       note.className = "form-msg bad";
-      note.textContent = `${t("review_failed")}: ${problem.message ?? response.status}`;
+      note.textContent = `${t("review_failed")}: ${problem.error?.message ?? response.status}`;
     }
   });
 }

@@ -11,12 +11,13 @@ let iceServers = [];
 let stream = null;
 let call = null;
 let leg = null;
+let recorded = false; // the check has its record: there is nothing left to call for
 
 function setState(key, text) {
   stateBox.dataset.callState = key;
   stateBox.textContent = text ?? t(`call.${key}`);
   const live = key === "ringing" || key === "active";
-  startButton.hidden = live;
+  startButton.hidden = live || recorded;
   hangupButton.hidden = !live;
 }
 
@@ -93,6 +94,8 @@ const signal = new Signal({
   ice: (msg) => msg.leg === "p2p" && leg?.receive(msg),
   status: showStatus,
   ended(msg) {
+    recorded = Boolean(msg.record);
+    startButton.hidden = recorded;
     showStatus(msg);
     showRecord(msg);
   },
