@@ -227,6 +227,7 @@ async def supervisor_page(request: web.Request) -> web.Response:
         names = await staff_of(conn, v.person.id)
         today = await checks_of_day(conn, names, now.astimezone(zone).date(), zone)
         states = await record_states(conn, list(names), now - timedelta(days=RECENT_DAYS))
+    local = now.astimezone(zone)
     rows = "".join(_check_row(v, c, now, zone) for c in today)
     table = (
         f'<table class="checks"><thead><tr><th>{escape(t(lang, "col.time"))}</th>'
@@ -258,7 +259,8 @@ async def supervisor_page(request: web.Request) -> web.Response:
     body = (
         f'<section class="card" data-section="today"><div class="row spread"><div><h1>'
         f'{escape(t(lang, "today_checks"))}</h1><p class="muted">'
-        f"{escape(long_date(lang, now.astimezone(zone)))} · {escape(v.person.unit_name)}</p>"
+        f"{escape(long_date(lang, local))} ({escape(local.tzname() or '')})"
+        f" · {escape(v.person.unit_name)}</p>"
         f'</div><a class="btn" href="">{escape(t(lang, "refresh"))}</a></div>{table}</section>'
         f'<section class="card" data-section="review"><h2>{escape(t(lang, "awaiting_review"))}'
         f' <span class="count">{len(waiting)}</span></h2>'
