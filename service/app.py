@@ -7,9 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from service import api
+from service.checks import JoinLinks
 from service.config import Config
+from service.jobs import Scheduler, scheduler_jobs
 from service.keys import LINK_SECRET_FILE, load_or_create_secret, load_or_create_signing_key
 from service.state import CONFIG, DISPATCHER, ENGINE, LINK_SECRET, SIGNING_KEY
 from service.store import create_engine, migrate
@@ -44,10 +47,21 @@ async def _webhook_dispatcher(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _jobs(app: web.Application) -> AsyncIterator[None]:
+    """Make checks, close missed ones and purge evidence in the background."""
+    config = app[CONFIG]
+    scheduler = None
+    if config.jobs.enabled:
+        links = JoinLinks(app[LINK_SECRET], config.public_url)
+        jobs = scheduler_jobs(app[ENGINE], app[SIGNING_KEY], links, config.jobs)
+        scheduler = Scheduler(jobs)
+    yield
+    if scheduler is not None:
+        await scheduler.stop()
+
+
 @web.middleware
-async def _security_headers(
-    request: web.Request, handler: web.RequestHandler
-) -> web.StreamResponse:
+async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     # Links carry tokens in their path: never leak them through Referer.
     response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -62,6 +76,7 @@ def create_app(config: Config) -> web.Application:
     app[SIGNING_KEY] = load_or_create_signing_key(config.data_dir)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_webhook_dispatcher)
+    app.cleanup_ctx.append(_jobs)
     health.setup(app)
     pages.setup(app)
     signaling.setup(app)

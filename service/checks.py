@@ -81,15 +81,14 @@ async def _candidates(
     weekday = str(day.isoweekday())
     people = (
         await conn.execute(
-            select(staff.c.id, staff.c.unit_id, staff.c.supervisor_id)
+            select(staff.c.id, staff.c.unit_id, staff.c.supervisor_id, staff.c.wfh_days)
             .where(staff.c.active.is_(True))
             .order_by(staff.c.id)
         )
     ).all()
     out = []
     for person in people:
-        wfh = (await conn.execute(select(staff.c.wfh_days).where(staff.c.id == person.id))).scalar()
-        if weekday not in (wfh or "").split(","):
+        if weekday not in (person.wfh_days or "").split(","):
             continue
         schedule = by_unit.get(person.unit_id, by_unit[None])
         for slot in slots_for(day, person.id, schedule, policy, key):

@@ -144,6 +144,25 @@ class CallsConfig:
 
 
 @dataclass(frozen=True)
+class JobsConfig:
+    enabled: bool = _opt(
+        True,
+        "Run the background jobs in this process: make checks ahead of time, close ended "
+        "ones as MISSED, delete expired evidence (safe on several nodes at once).",
+    )
+    generate_interval_s: float = _opt(
+        600.0, "Seconds between runs of check generation (idempotent).", min=1, max=86400
+    )
+    days_ahead: int = _opt(1, "Days after today whose checks are made in advance.", min=0, max=14)
+    sweep_interval_s: float = _opt(
+        30.0, "Seconds between looks for checks whose window ended unanswered.", min=0.1, max=3600
+    )
+    purge_interval_s: float = _opt(
+        3600.0, "Seconds between deletions of evidence past its retention.", min=1, max=86400
+    )
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = _opt("INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     format: str = _opt(
@@ -161,6 +180,7 @@ class Config:
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     ice: IceConfig = field(default_factory=IceConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property

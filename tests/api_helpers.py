@@ -39,6 +39,7 @@ def api_config(tmp_path: Path, database_url: str, **webhooks: object) -> Config:
             "storage": {"data_dir": str(tmp_path / "data"), "database_url": database_url},
             "server": {"http": True, "host": "127.0.0.1"},
             "webhooks": {"allow_private_addresses": True, "dispatcher": False, **webhooks},
+            "jobs": {"enabled": False},
         },
     )
 

@@ -65,6 +65,8 @@ async def running_service(tmp_path: Path) -> AsyncIterator[Service]:
             "storage": {"data_dir": str(tmp_path / "data")},
             "server": {"http": True, "host": "127.0.0.1", "port": port, "public_url": base_url},
             "webhooks": {"allow_private_addresses": True, "poll_interval_s": 0.1},
+            # The service's own jobs close unanswered checks, as in production.
+            "jobs": {"sweep_interval_s": 0.5},
             "log": {"format": "text"},
         },
     )
@@ -158,15 +160,19 @@ async def playing(page: Page, video: str) -> bool:
     return bool(result)
 
 
-def payloads(service: Service) -> list[dict[str, Any]]:
-    return [json.loads(r.body) for r in service.receiver.received if r.path == "/hook"]
+def payloads(service: Service, check: str) -> list[dict[str, Any]]:
+    """The events about one check the receiver got (the jobs make checks of their own)."""
+    events = [json.loads(r.body) for r in service.receiver.received if r.path == "/hook"]
+    return [e for e in events if e["data"].get("check_id") == check]
 
 
-async def webhooks(service: Service, count: int, within_s: float = 20) -> list[dict[str, Any]]:
-    """The events delivered to the receiver, once there are at least ``count``."""
+async def webhooks(
+    service: Service, check: str, count: int, within_s: float = 20
+) -> list[dict[str, Any]]:
+    """The events about ``check`` delivered to the receiver, once there are ``count``."""
 
     async def enough() -> bool:
-        return len(payloads(service)) >= count
+        return len(payloads(service, check)) >= count
 
     await wait_until(enough, within=within_s)
-    return payloads(service)
+    return payloads(service, check)

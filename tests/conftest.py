@@ -84,6 +84,7 @@ def config(tmp_path: Path) -> Config:
         overrides={
             "storage": {"data_dir": str(tmp_path / "data")},
             "server": {"http": True, "host": "127.0.0.1"},
+            "jobs": {"enabled": False},  # tests that want the jobs run them themselves
         },
     )
 

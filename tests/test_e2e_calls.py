@@ -12,8 +12,6 @@ import pytest
 from playwright.async_api import Page, async_playwright
 from sqlalchemy import select
 
-from service.checks import sweep
-from service.clock import utcnow
 from service.links import issue_link
 from service.records import get_record, record_state
 from service.schema import checks
@@ -97,7 +95,7 @@ async def test_a_compliant_call_passes_is_recorded_reviewed_and_delivered(
             state = await record_state(conn, record)
         assert state.review_state == "confirmed"
 
-        by_type = {p["type"]: p for p in await webhooks(service, 2)}
+        by_type = {p["type"]: p for p in await webhooks(service, check, 2)}
         completed = by_type["check.completed"]["data"]["record"]
         assert completed["body"]["status"] == "passed" and completed["hash"] == record.hash
         assert by_type["record.reviewed"]["data"]["check_id"] == check
@@ -143,12 +141,12 @@ async def test_a_call_never_answered_becomes_missed_when_the_window_ends(
         await sup.click(f'[data-action="start-call"][data-check="{check}"]')
         await staff.locator('[data-action="answer"]').wait_for(state="visible", timeout=10_000)
         await shot(staff, "staff-ringing")
-        # Nobody answers: the window ends the call, and the sweep records the check.
+        # Nobody answers: the window ends the call, and the service's sweep job records
+        # the check as MISSED.
         await sup.wait_for_selector('[data-call-state="ended"]', timeout=30_000)
         assert await staff.locator("[data-incoming]").is_hidden()
-        await sweep(service.engine, utcnow(), key=service.key)
+        (missed,) = await webhooks(service, check, 1)
         assert await _check_status(service, check) == "missed"
-        (missed,) = await webhooks(service, 1)
         assert missed["type"] == "check.missed"
         assert missed["data"]["record"]["body"]["status"] == "missed"
         await sup.goto(service.links.urls["sup1"])

@@ -37,8 +37,9 @@ def test_serve_demo_health_links_and_graceful_stop(tmp_path: Path) -> None:
 
         status, page = get(supervisor_url)
         assert status == 200 and "Budi Santoso" in page and 'lang="id"' in page
-        # The demo's spot checks are open now: each staff member can be called at once.
-        assert page.count('data-action="start-call"') == 3
+        # The demo's spot checks are open now: each staff member can be called at once
+        # (a scheduled check may be open as well, at check times).
+        assert page.count('data-action="start-call"') >= 3
         status, page = get(staff_url + "?lang=en")
         assert status == 200 and "Siti Rahmawati" in page and "Staff member" in page
         # A staff token does not open the supervisor page, and a forged one opens nothing.

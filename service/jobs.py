@@ -1,0 +1,92 @@
+"""The background jobs ``hadir serve`` runs: make checks ahead of time, close the ones
+whose window ended unanswered as MISSED, delete evidence past its retention.
+
+Every job is idempotent and safe on several nodes at once (``service.checks`` inserts
+with ON CONFLICT DO NOTHING and closes checks with a conditional UPDATE), so each node
+may run them all. A round that fails is logged and tried again at the next interval;
+a node that was down catches up on its first round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.checks import JoinLinks, generate_checks, sweep
+from service.clock import utcnow
+from service.config import JobsConfig
+from service.evidence import purge_evidence
+from service.org import load_policy
+
+log = logging.getLogger("hadir.jobs")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval_s: float
+    run: Callable[[], Awaitable[object]]
+
+
+def scheduler_jobs(
+    engine: AsyncEngine,
+    key: Ed25519PrivateKey,
+    links: JoinLinks,
+    config: JobsConfig,
+    clock: Callable[[], datetime] = utcnow,
+) -> list[Job]:
+    async def generate() -> int:
+        async with engine.connect() as conn:
+            policy = await load_policy(conn)
+        today = clock().astimezone(policy.zone).date()
+        created = 0
+        for ahead in range(config.days_ahead + 1):
+            summary = await generate_checks(
+                engine, today + timedelta(days=ahead), links=links, now=clock()
+            )
+            created += summary.created
+        return created
+
+    async def close_missed() -> int:
+        return await sweep(engine, clock(), key=key)
+
+    async def purge() -> int:
+        return await purge_evidence(engine, clock())
+
+    return [
+        Job("generate_checks", config.generate_interval_s, generate),
+        Job("sweep_missed", config.sweep_interval_s, close_missed),
+        Job("purge_evidence", config.purge_interval_s, purge),
+    ]
+
+
+async def _every(job: Job, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            done = await job.run()
+            if done:
+                log.info("job ran", extra={"fields": {"job": job.name, "count": done}})
+        except Exception:
+            log.exception("job failed", extra={"fields": {"job": job.name}})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), job.interval_s)
+
+
+class Scheduler:
+    """Runs each job now and then every ``interval_s`` until ``stop``; a round in
+    progress finishes (each round is one or a few short transactions)."""
+
+    def __init__(self, jobs: list[Job]) -> None:
+        self._stop = asyncio.Event()
+        self._tasks = [asyncio.create_task(_every(job, self._stop)) for job in jobs]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
