@@ -1,0 +1,92 @@
+"""``hadir calendar``: the admin's days off and extra working days, and what a day is.
+
+Holidays and collective leave come from the ``holidays`` package; dates of years not
+yet decreed are estimates, so an admin adds or removes days here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import date
+
+from service.calendar import Override, day_status
+from service.commands._args import day_arg
+from service.context import config_from_args, open_store
+from service.org import load_policy
+from service.overrides import get_override, list_overrides, remove_override, set_override
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("calendar", help="days off and extra working days")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = actions.add_parser("add", help="make a day a day off, or a working day")
+    a.add_argument("date", type=day_arg)
+    kind = a.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--off", action="store_false", dest="workday", help="no checks that day")
+    kind.add_argument("--workday", action="store_true", dest="workday", help="checks that day")
+    a.add_argument("--note", default="", help="why, e.g. 'Cuti bersama Natal'")
+    a.set_defaults(handler=handle_add)
+    r = actions.add_parser("remove", help="forget the override of a day")
+    r.add_argument("date", type=day_arg)
+    r.set_defaults(handler=handle_remove)
+    s = actions.add_parser("show", help="whether a day has checks, and why")
+    s.add_argument("date", type=day_arg)
+    s.set_defaults(handler=handle_show)
+    ls = actions.add_parser("list", help="the overrides of a year")
+    ls.add_argument("--year", type=int, default=None)
+    ls.set_defaults(handler=handle_list)
+
+
+def handle_add(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    override = Override(args.date, args.workday, args.note.strip())
+
+    async def run() -> None:
+        async with open_store(config) as engine, engine.begin() as conn:
+            await set_override(conn, override, actor="cli")
+
+    asyncio.run(run())
+    print(f"{args.date}: {'working day' if args.workday else 'day off'}")
+    return 0
+
+
+def handle_remove(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+
+    async def run() -> bool:
+        async with open_store(config) as engine, engine.begin() as conn:
+            return await remove_override(conn, args.date, actor="cli")
+
+    removed = asyncio.run(run())
+    print(f"{args.date}: override removed" if removed else f"{args.date}: no override")
+    return 0 if removed else 1
+
+
+def handle_show(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+
+    async def run() -> str:
+        async with open_store(config) as engine, engine.connect() as conn:
+            status = day_status(
+                args.date, await load_policy(conn), await get_override(conn, args.date)
+            )
+        return f"{args.date}: {'checks' if status.working else 'no checks'} ({status.reason})"
+
+    print(asyncio.run(run()))
+    return 0
+
+
+def handle_list(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    year = args.year
+    start, end = (date(year, 1, 1), date(year, 12, 31)) if year else (None, None)
+
+    async def run() -> list[Override]:
+        async with open_store(config) as engine, engine.connect() as conn:
+            return await list_overrides(conn, start, end)
+
+    for o in asyncio.run(run()):
+        kind = "working day" if o.is_workday else "day off"
+        print(f"{o.day}  {kind}" + (f"  {o.note}" if o.note else ""))
+    return 0

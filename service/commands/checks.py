@@ -1,0 +1,72 @@
+"""``hadir checks generate|sweep``: make a day's checks now; close ended ones as MISSED.
+
+The server's jobs do both on their own; these commands are for an admin catching up
+after downtime, or preparing a day ahead. Both are idempotent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from service.checks import JoinLinks, generate_checks, sweep
+from service.clock import utcnow
+from service.commands._args import day_arg, instant_arg
+from service.context import config_from_args, open_store
+from service.errors import UsageError
+from service.keys import LINK_SECRET_FILE, load_or_create_secret, load_or_create_signing_key
+from service.org import load_policy
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("checks", help="make or close scheduled checks")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    g = actions.add_parser("generate", help="make the checks of a day (default: today)")
+    g.add_argument("--date", type=day_arg, help="YYYY-MM-DD, in the policy's time zone")
+    g.set_defaults(handler=handle_generate)
+    s = actions.add_parser("sweep", help="close checks whose window ended as MISSED")
+    s.add_argument(
+        "--at",
+        type=instant_arg,
+        help="ISO instant with its offset, e.g. 2026-11-24T16:30:00+07:00 (default: now)",
+    )
+    s.set_defaults(handler=handle_sweep)
+
+
+def handle_generate(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    links = JoinLinks(load_or_create_secret(config.data_dir, LINK_SECRET_FILE), config.public_url)
+
+    async def run() -> str:
+        async with open_store(config) as engine:
+            day = args.date
+            if day is None:
+                async with engine.connect() as conn:
+                    day = utcnow().astimezone((await load_policy(conn)).zone).date()
+            summary = await generate_checks(engine, day, links=links)
+        status = summary.day
+        if not status.working:
+            return f"{day}: no checks ({status.reason})"
+        return (
+            f"{day}: {summary.created} check(s) made, {summary.existing} already there, "
+            f"{summary.past} skipped (window already over)"
+        )
+
+    print(asyncio.run(run()))
+    return 0
+
+
+def handle_sweep(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    at = args.at or utcnow()
+    if at > utcnow():
+        raise UsageError("--at is in the future: checks can only be closed once their window ended")
+    key = load_or_create_signing_key(config.data_dir)
+
+    async def run() -> int:
+        async with open_store(config) as engine:
+            return await sweep(engine, at, key=key)
+
+    closed = asyncio.run(run())
+    print(f"{closed} check(s) closed as missed (windows ended before {at.isoformat()})")
+    return 0

@@ -1,0 +1,160 @@
+"""Scheduled checks in Asia/Jakarta: working days, holidays, collective leave, overrides,
+idempotent generation on several workers, spot-check offsets, and the missed sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import secrets
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.calendar import Override
+from service.checks import JoinLinks, generate_checks, sweep
+from service.links import check_token
+from service.org import import_roster, save_policy
+from service.overrides import set_override
+from service.policy import Policy
+from service.records import verify_chain
+from service.schema import checks, outbox
+from tests.call_helpers import ROSTER
+
+SECRET = secrets.token_bytes(32)
+KEY = Ed25519PrivateKey.generate()
+LINKS = JoinLinks(SECRET, "https://hadir.example.go.id")
+TUESDAY = date(2026, 11, 24)
+EARLY = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # Tue 00:00 WIB: every slot ahead
+
+
+async def _org(engine: AsyncEngine, tmp_path: Path) -> None:
+    roster = copy.deepcopy(ROSTER)
+    roster["staff"][0]["wfh_days"] = ["mon", "tue", "wed", "thu", "fri"]  # staff1
+    roster["staff"][1]["wfh_days"] = ["mon"]  # staff2 works at the office on Tuesdays
+    path = tmp_path / "roster.json"
+    path.write_text(json.dumps(roster))
+    await import_roster(engine, path, actor="test")
+
+
+async def _rows(engine: AsyncEngine) -> list[dict[str, object]]:
+    async with engine.connect() as conn:
+        result = await conn.execute(select(checks).order_by(checks.c.due_at))
+        return [dict(r._mapping) for r in result]
+
+
+async def test_a_working_day_gets_three_checks_in_wib_for_wfh_staff_only(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    await _org(store, tmp_path)
+    summary = await generate_checks(store, TUESDAY, links=LINKS, now=EARLY)
+    assert summary.day.working and (summary.created, summary.existing, summary.past) == (3, 0, 0)
+    rows = await _rows(store)
+    assert {r["staff_id"] for r in rows} == {"staff1"}
+    # 10:00, 14:00 and 16:00 WIB are 03:00, 07:00 and 09:00 UTC, each with a ±15 min window.
+    due = [r["due_at"] for r in rows]
+    assert due == [datetime(2026, 11, 24, h, tzinfo=UTC) for h in (3, 7, 9)]
+    assert all(r["window_end"] - r["window_start"] == timedelta(minutes=30) for r in rows)
+    assert {r["uniform_policy"] for r in rows} == {"solid:khaki"}  # Tuesday: PDH khaki
+    async with store.connect() as conn:
+        events = [json.loads(p) for p in (await conn.execute(select(outbox.c.payload))).scalars()]
+        assert len(events) == 3
+        # check.scheduled carries a join link that opens the staff member's page.
+        token = events[0]["data"]["join_url"].rsplit("/", 1)[1]
+        claims = await check_token(conn, SECRET, token)
+    assert claims.role == "staff" and claims.subject == "staff1"
+    assert events[0]["data"]["uniform"] == {"policy": "solid:khaki", "label": "PDH khaki"}
+
+
+async def test_weekend_public_holiday_and_collective_leave_have_no_checks(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    await _org(store, tmp_path)
+    days = {
+        date(2026, 11, 28): "not a work day (sat)",
+        date(2026, 11, 29): "not a work day (sun)",
+        date(2026, 8, 17): "holiday: Independence Day",
+        date(2026, 12, 24): "holiday: Christmas Joint Holiday",  # cuti bersama (GOVERNMENT)
+    }
+    for day, reason in days.items():
+        summary = await generate_checks(store, day, links=LINKS, now=EARLY - timedelta(days=200))
+        assert not summary.day.working and summary.day.reason == reason
+    assert await _rows(store) == []
+
+
+async def test_admin_overrides_beat_the_calendar_both_ways(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    await _org(store, tmp_path)
+    long_ago = EARLY - timedelta(days=200)
+    async with store.begin() as conn:
+        await set_override(conn, Override(date(2026, 8, 17), True, "lembur"), actor="test")
+        await set_override(conn, Override(TUESDAY, False, "Pilkada"), actor="test")
+    made = await generate_checks(store, date(2026, 8, 17), links=LINKS, now=long_ago)
+    assert made.day.working and made.created == 6  # a Monday: staff2 works from home too
+    off = await generate_checks(store, TUESDAY, links=LINKS, now=EARLY)
+    assert not off.day.working and off.day.reason == "override, day off: Pilkada"
+
+
+async def test_generation_is_idempotent_even_on_concurrent_workers(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    await _org(store, tmp_path)
+    results = await asyncio.gather(
+        *(generate_checks(store, TUESDAY, links=LINKS, now=EARLY) for _ in range(3))
+    )
+    assert sum(r.created for r in results) == 3
+    again = await generate_checks(store, TUESDAY, links=LINKS, now=EARLY)
+    assert (again.created, again.existing) == (0, 3)
+    async with store.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(checks))).scalar() == 3
+        # Only the inserting worker announced a check: one event each.
+        assert (await conn.execute(select(func.count()).select_from(outbox))).scalar() == 3
+
+
+async def test_a_slot_whose_window_is_over_is_never_made(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    await _org(store, tmp_path)
+    after_two = datetime(2026, 11, 24, 7, 30, tzinfo=UTC)  # 14:30 WIB
+    summary = await generate_checks(store, TUESDAY, links=LINKS, now=after_two)
+    assert (summary.created, summary.past) == (1, 2)
+    assert [r["due_at"] for r in await _rows(store)] == [datetime(2026, 11, 24, 9, tzinfo=UTC)]
+
+
+async def test_spot_check_offsets_stay_in_bounds_and_are_stable(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    await _org(store, tmp_path)
+    async with store.begin() as conn:
+        await save_policy(conn, Policy(random_offset_minutes=45), actor="test")
+    await generate_checks(store, TUESDAY, links=LINKS, now=EARLY)
+    first = {r["id"]: r["due_at"] for r in await _rows(store)}
+    nominal = [datetime.combine(TUESDAY, time(h), UTC) - timedelta(hours=7) for h in (10, 14, 16)]
+    for due, planned in zip(sorted(first.values()), nominal, strict=True):
+        assert abs(due - planned) <= timedelta(minutes=45)
+        # never after the end of the working day (16:00 WIB)
+        assert due <= datetime(2026, 11, 24, 9, tzinfo=UTC)
+    # Another node (same secret) computes the very same instants: nothing new is made.
+    again = await generate_checks(store, TUESDAY, links=LINKS, now=EARLY)
+    assert again.created == 0 and {r["id"]: r["due_at"] for r in await _rows(store)} == first
+
+
+async def test_the_sweep_records_ended_checks_as_missed_once(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    await _org(store, tmp_path)
+    await generate_checks(store, TUESDAY, links=LINKS, now=EARLY)
+    at = datetime(2026, 11, 24, 7, 20, tzinfo=UTC)  # 14:20 WIB: 10:00 and 14:00 are over
+    closed = await asyncio.gather(*(sweep(store, at, key=KEY) for _ in range(3)))
+    assert sum(closed) == 2
+    assert [r["status"] for r in await _rows(store)] == ["missed", "missed", "scheduled"]
+    async with store.connect() as conn:
+        types = list((await conn.execute(select(outbox.c.event_type))).scalars())
+    assert types.count("check.missed") == 2
+    report = await verify_chain(store, KEY.public_key())
+    assert report.ok and report.checked == 2
+    assert await sweep(store, at, key=KEY) == 0
