@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,6 +87,9 @@ def verify(
 
 def serve(port: int, secrets: Sequence[str], public_key: str | None) -> None:
     seen: set[str] = set()
+    # Requests are handled in threads: one at a time may check ``seen`` and print, or
+    # two deliveries of one id could both pass and two lines could interleave.
+    lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the http.server convention
@@ -98,9 +102,10 @@ def serve(port: int, secrets: Sequence[str], public_key: str | None) -> None:
                 self.wfile.write(str(exc).encode())
                 return
             msg_id = self.headers["webhook-id"]
-            if msg_id not in seen:  # a retry of something already handled: just ack it
-                seen.add(msg_id)
-                print(json.dumps({"webhook_id": msg_id, **event}), flush=True)
+            with lock:
+                if msg_id not in seen:  # a retry of something already handled: just ack it
+                    seen.add(msg_id)
+                    print(json.dumps({"webhook_id": msg_id, **event}), flush=True)
             self.send_response(204)
             self.end_headers()
 
