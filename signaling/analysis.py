@@ -26,6 +26,7 @@ class AnalyzerPool:
         self._local = threading.local()
         self._analyzers: list[FrameAnalyzer] = []
         self._lock = threading.Lock()
+        self.threads = threads
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="vision")
 
     def admit(self) -> bool:
@@ -46,6 +47,15 @@ class AnalyzerPool:
             with self._lock:
                 self._analyzers.append(analyzer)
         return analyzer
+
+    async def warm(self) -> None:
+        """Build the threads' analyzers now, so the first call does not pay for loading
+        the models (about 0.3 s each). Submitted together, the builds start one thread
+        each: the pool adds a thread while none is idle."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self._executor, self._analyzer) for _ in range(self.threads))
+        )
 
     def _run(self, frame: VideoFrame, t: float) -> SampleResult:
         return self._analyzer().analyze(frame.to_ndarray(format="rgb24"), t)

@@ -43,6 +43,7 @@ class AnalysisPeer:
         # An explicit (possibly empty) list: aiortc's default is a public STUN server.
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
         self.latest: VideoFrame | None = None
+        self.latest_at = 0.0  # event-loop time the latest frame arrived
         self.frames = 0
         self._on_frame = on_frame
         self._on_track_ended = on_track_ended
@@ -63,6 +64,7 @@ class AnalysisPeer:
                 return
             if isinstance(frame, VideoFrame):
                 self.latest = frame
+                self.latest_at = asyncio.get_running_loop().time()
                 self.frames += 1
                 self._on_frame()
 

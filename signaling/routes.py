@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -45,6 +46,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     vision = replace(DEFAULT_CONFIG, sample_interval_s=config.calls.sample_interval_s)
     pool = AnalyzerPool(config.calls.analysis_threads, config.calls.max_analysis_peers, vision)
+    warming = asyncio.create_task(pool.warm())  # in the background: startup stays quick
     settings = CallSettings(
         sample_interval_s=config.calls.sample_interval_s,
         min_camera_on=config.calls.min_camera_on_fraction,
@@ -61,6 +63,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     )
     app[HUB] = hub
     yield
+    await warming
     await hub.close()
     pool.close()
 

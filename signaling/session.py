@@ -32,6 +32,7 @@ from vision.uniform import parse_uniform_policy
 
 log = logging.getLogger("hadir.call")
 STATUS_INTERVAL_S = 1.0
+FIRST_SAMPLES_INTERVAL_S = 0.4  # until the check window has its minimum of samples
 _PICTURE_CAUSES = {CameraState.BLACK: "camera_black", CameraState.COVERED: "camera_covered"}
 
 
@@ -78,6 +79,7 @@ class CallSession:
         self.peer: AnalysisPeer | None = None
         self.vision: dict[str, Any] | None = None
         self.analysed = True  # False once the analysis leg was refused for capacity
+        self.sample_lag_s: float | None = None  # the last sample: frame arrival → analysed
         self._t0: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -150,18 +152,25 @@ class CallSession:
     # -- sampling and status ----------------------------------------------------------
 
     async def _sample_loop(self) -> None:
-        seen = 0
+        """Sample the latest frame every ``sample_interval_s``; the first few faster, so
+        the supervisor sees a live verdict within seconds of the camera connecting."""
+        seen = analysed = 0
         while True:
-            await asyncio.sleep(self.settings.sample_interval_s)
+            interval = self.settings.sample_interval_s
+            if analysed < self.pool.config.min_samples:
+                interval = min(interval, FIRST_SAMPLES_INTERVAL_S)
+            await asyncio.sleep(interval)
             peer = self.peer
             if peer is None or peer.latest is None or peer.frames == seen:
                 continue
-            seen, t = peer.frames, self.now()
+            seen, t, arrived = peer.frames, self.now(), peer.latest_at
             try:
                 sample = await self.pool.analyze(peer.latest, t)
             except ValueError as exc:  # a frame vision cannot use (e.g. tiny)
                 log.info("frame skipped", extra={"fields": {"error": str(exc)}})
                 continue
+            self.sample_lag_s = asyncio.get_running_loop().time() - arrived
+            analysed += 1
             self.window.add(sample)
             verdict = self.window.verdict().to_dict()
             self.vision = verdict
@@ -191,6 +200,7 @@ class CallSession:
             "call": self.room.id,
             "elapsed": round(t, 1),
             "camera_on": None if fraction is None else round(fraction, 3),
+            "sample_lag_s": None if self.sample_lag_s is None else round(self.sample_lag_s, 3),
             "indicators": {k: v.to_dict() for k, v in states.items()},
             "verdict": overall(states),
         }

@@ -1,0 +1,136 @@
+"""One synthetic call per stream: a supervisor at the signaling level and a staff member
+whose analysis leg is a real aiortc peer sending a pre-encoded VP8 file.
+
+Runs in worker processes apart from the server (``run_worker``); results travel back
+as plain dataclasses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaPlayer
+
+SETUP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    supervisor_token: str
+    staff_token: str
+    check_id: str
+
+
+@dataclass
+class StreamResult:
+    check_id: str
+    admitted: bool = False  # the server took the analysis leg
+    first_verdict_s: float | None = None  # analysis leg connected → first non-pending verdict
+    lags: list[float] = field(default_factory=list)  # sample_lag_s of every status seen
+    verdict: str | None = None  # the final verdict of ``ended``
+    record: str | None = None
+    error: str | None = None
+
+
+async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str, within: float) -> dict[str, Any]:
+    """The next message of ``kind``; an ``error`` from the server raises."""
+    async with asyncio.timeout(within):
+        while True:
+            msg = await ws.receive()
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"socket closed waiting for {kind}")
+            data: dict[str, Any] = msg.json()
+            if data["type"] == kind:
+                return data
+            if data["type"] == "error":
+                raise RuntimeError(f"{data['code']}: {data['message']}")
+
+
+async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
+    async for _ in ws:
+        pass
+
+
+async def _join(session: aiohttp.ClientSession, url: str, token: str) -> Any:
+    ws = await session.ws_connect(url)
+    await ws.send_json({"type": "join", "v": 1, "token": token})
+    await _next(ws, "welcome", SETUP_TIMEOUT_S)
+    return ws
+
+
+async def one_stream(
+    session: aiohttp.ClientSession, ws_url: str, spec: StreamSpec, media: str, seconds: float
+) -> StreamResult:
+    result = StreamResult(spec.check_id)
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    player = MediaPlayer(media, decode=False)
+    sup = await _join(session, ws_url, spec.supervisor_token)
+    staff = await _join(session, ws_url, spec.staff_token)
+    drain: asyncio.Task[None] | None = None
+    try:
+        await sup.send_json({"type": "call", "check": spec.check_id})
+        call = (await _next(staff, "ring", SETUP_TIMEOUT_S))["call"]
+        await staff.send_json({"type": "accept", "call": call})
+        # As the staff page does: the position once per call (Monas, Jakarta).
+        await staff.send_json(
+            {"type": "location", "call": call, "lat": -6.1754, "lon": 106.8272, "accuracy": 20}
+        )
+        assert player.video is not None
+        pc.addTrack(player.video)
+        await pc.setLocalDescription(await pc.createOffer())
+        offer = pc.localDescription.sdp
+        await staff.send_json(
+            {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": offer}
+        )
+        try:
+            answer = await _next(staff, "sdp", SETUP_TIMEOUT_S)
+        except RuntimeError as exc:  # busy: admission control refused the analysis leg
+            result.error = str(exc)
+        else:
+            result.admitted = True
+            await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        drain = asyncio.create_task(_drain(staff))
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            with contextlib.suppress(TimeoutError):
+                status = await _next(sup, "status", 2.0)
+                if status["sample_lag_s"] is not None:
+                    result.lags.append(status["sample_lag_s"])
+                if result.first_verdict_s is None and status["verdict"] != "pending":
+                    result.first_verdict_s = time.monotonic() - started
+        await sup.send_json({"type": "hangup", "call": call})
+        ended = await _next(sup, "ended", SETUP_TIMEOUT_S)
+        result.verdict, result.record = ended["verdict"], ended["record"]
+    except Exception as exc:  # a stream's failure is a figure, not the end of the run
+        result.error = result.error or f"{type(exc).__name__}: {exc}"
+    finally:
+        if drain is not None:
+            drain.cancel()
+        await pc.close()
+        await sup.close()
+        await staff.close()
+    return result
+
+
+async def _run(
+    ws_url: str, specs: list[StreamSpec], media: str, seconds: float, ramp_s: float
+) -> list[StreamResult]:
+    async def staggered(i: int, spec: StreamSpec) -> StreamResult:
+        await asyncio.sleep(ramp_s * i / max(1, len(specs)))
+        return await one_stream(session, ws_url, spec, media, seconds)
+
+    async with aiohttp.ClientSession() as session:
+        return list(await asyncio.gather(*(staggered(i, s) for i, s in enumerate(specs))))
+
+
+def run_worker(
+    ws_url: str, specs: list[StreamSpec], media: str, seconds: float, ramp_s: float
+) -> list[StreamResult]:
+    """A worker process's share of the streams, joined over ``ramp_s`` seconds."""
+    return asyncio.run(_run(ws_url, specs, media, seconds, ramp_s))
