@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,7 +40,7 @@ from service.clock import utcnow
 from service.errors import UsageError
 from service.keys import LINK_SECRET_FILE, load_or_create_secret
 from service.links import issue_link
-from service.loadgen.clients import StreamResult, StreamSpec, run_worker
+from service.loadgen.clients import HOME, StreamResult, StreamSpec, run_worker
 from service.loadgen.naive import run_naive_worker
 from service.org import import_roster
 from service.schema import checks
@@ -140,7 +141,15 @@ async def _seed(data_dir: Path, streams: int, seconds: float, hook_url: str) -> 
             {"id": f"s{i}", "name": f"Atasan {i}", "unit": "u1"} for i in range(streams)
         ],
         "staff": [
-            {"id": f"p{i}", "name": f"Pegawai {i}", "unit": "u1", "supervisor": f"s{i}"}
+            {
+                "id": f"p{i}",
+                "name": f"Pegawai {i}",
+                "unit": "u1",
+                "supervisor": f"s{i}",
+                "home_lat": HOME[0],
+                "home_lon": HOME[1],
+                "home_radius_m": 200,
+            }
             for i in range(streams)
         ],
     }
@@ -368,9 +377,9 @@ def _figures(
     delivered: int,
     naive_cpu: float | None,
 ) -> dict[str, Any]:
-    lags = [lag for r in results for lag in r.lags]
-    firsts = [r.first_verdict_s for r in results if r.first_verdict_s is not None]
     admitted = [r for r in results if r.admitted]
+    lags = [lag for r in admitted for lag in r.lags]
+    firsts = [r.first_verdict_s for r in admitted if r.first_verdict_s is not None]
     hadir_cpu = 1000 * steady.cpu_s / (len(admitted) * steady.seconds) if admitted else None
     errors = sorted({r.error for r in results if r.error})
     return {
@@ -387,7 +396,8 @@ def _figures(
         "sample_lag_max_s": _round(max(lags) if lags else None, 3),
         "first_verdict_p50_s": _round(percentile(firsts, 0.5)),
         "first_verdict_p95_s": _round(percentile(firsts, 0.95)),
-        "streams_with_verdict": len(firsts),
+        "streams_with_verdict": len(firsts),  # of those analysed
+        "final_verdicts": dict(sorted(Counter(str(r.verdict) for r in results).items())),
         "records_written": sum(1 for r in results if r.record),
         "webhooks_delivered": delivered,
         "naive_cpu_ms_per_stream_s": _round(naive_cpu),

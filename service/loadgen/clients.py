@@ -18,6 +18,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
 SETUP_TIMEOUT_S = 30.0
+HOME = (-6.1754, 106.8272)  # where every synthetic staff member lives and works (Monas)
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,9 @@ async def one_stream(
         await sup.send_json({"type": "call", "check": spec.check_id})
         call = (await _next(staff, "ring", SETUP_TIMEOUT_S))["call"]
         await staff.send_json({"type": "accept", "call": call})
-        # As the staff page does: the position once per call (Monas, Jakarta).
+        # As the staff page does: the position once per call.
         await staff.send_json(
-            {"type": "location", "call": call, "lat": -6.1754, "lon": 106.8272, "accuracy": 20}
+            {"type": "location", "call": call, "lat": HOME[0], "lon": HOME[1], "accuracy": 20}
         )
         assert player.video is not None
         pc.addTrack(player.video)
