@@ -26,7 +26,7 @@ from service.org import load_policy
 from service.outbox import enqueue
 from service.overrides import get_override
 from service.policy import Policy
-from service.records import iso, lock_chain, record_missed
+from service.records import iso, lock_chain, record_missed_many
 from service.scheduling import Schedule, offset_key, slots_for
 from service.schema import calls, checks, schedules, staff
 
@@ -203,8 +203,6 @@ async def sweep(
         async with engine.begin() as conn:
             await lock_chain(conn)
             ids = list((await conn.execute(due)).scalars())
-            for check_id in ids:
-                if await record_missed(conn, check_id, key=key) is not None:
-                    closed += 1
+            closed += len(await record_missed_many(conn, ids, key=key))
         if len(ids) < SWEEP_BATCH:
             return closed
