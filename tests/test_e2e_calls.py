@@ -13,7 +13,7 @@ from playwright.async_api import Page, async_playwright
 from sqlalchemy import select
 
 from service.links import issue_link
-from service.records import get_record, record_state
+from service.records import Record, get_record, record_state
 from service.schema import checks
 from tests.browser_helpers import (
     Service,
@@ -50,6 +50,17 @@ async def _connect(service: Service, sup: Page, staff: Page, check: str) -> None
         await wait_until(lambda p=page, v=video: playing(p, v), within=20)
 
 
+async def _hang_up(service: Service, by: Page, sup: Page) -> Record:
+    """Hang up from ``by``; the supervisor's page then offers the call's record for review."""
+    await by.click('[data-action="hangup"]')
+    await sup.wait_for_selector("form[data-review]:not([data-review=''])", timeout=15_000)
+    record_id = await sup.get_attribute("form[data-review]", "data-review")
+    async with service.engine.connect() as conn:
+        record = await get_record(conn, str(record_id))
+    assert record is not None
+    return record
+
+
 async def _check_status(service: Service, check: str) -> str:
     async with service.engine.connect() as conn:
         return str(
@@ -76,12 +87,8 @@ async def test_a_compliant_call_passes_is_recorded_reviewed_and_delivered(
         await shot(sup, "supervisor-call-pass")
         await shot(staff, "staff-call-pass")
 
-        await sup.click('[data-action="hangup"]')
-        await sup.wait_for_selector("form[data-review]:not([data-review=''])", timeout=15_000)
-        record_id = await sup.get_attribute("form[data-review]", "data-review")
-        async with service.engine.connect() as conn:
-            record = await get_record(conn, str(record_id))
-        assert record is not None and record.check_id == check and record.status == "passed"
+        record = await _hang_up(service, sup, sup)
+        assert record.check_id == check and record.status == "passed"
         assert record.body["camera_on_fraction"] >= 0.9
         assert record.body["location"]["result"] == "inside"
         assert await _check_status(service, check) == "completed"
@@ -120,12 +127,8 @@ async def test_a_covered_camera_fails_with_a_camera_reason(
         await shot(sup, "supervisor-call-covered")
         await shot(staff, "staff-call-covered")
 
-        await staff.click('[data-action="hangup"]')
-        await sup.wait_for_selector("form[data-review]:not([data-review=''])", timeout=15_000)
-        record_id = await sup.get_attribute("form[data-review]", "data-review")
-        async with service.engine.connect() as conn:
-            record = await get_record(conn, str(record_id))
-        assert record is not None and record.status == "failed"
+        record = await _hang_up(service, staff, sup)
+        assert record.status == "failed"
         camera = record.body["criteria"]["camera"]
         assert camera["verdict"] == "fail" and "camera_covered" in camera["reasons"]
 

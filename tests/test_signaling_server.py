@@ -244,15 +244,23 @@ async def test_a_call_still_ringing_ends_with_the_window(
     assert status[0] == "missed"
 
 
-async def test_a_malformed_analysis_offer_is_refused_and_the_call_goes_on(
+async def answered(
     client: TestClient[Any, Any], links: Links
-) -> None:
+) -> tuple[ClientWebSocketResponse, ClientWebSocketResponse, str]:
+    """sup1 calls staff1 about a check in its window and staff1 answers."""
     check = await add_check(client.app[ENGINE], "staff1")
     sup1 = await joined(client, links.tokens["sup1"])
     staff1 = await joined(client, links.tokens["staff1"])
     await sup1.send_json({"type": "call", "check": check})
     call = (await recv(staff1, "ring"))["call"]
     await staff1.send_json({"type": "accept", "call": call})
+    return sup1, staff1, call
+
+
+async def test_a_malformed_analysis_offer_is_refused_and_the_call_goes_on(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    sup1, staff1, call = await answered(client, links)
     await recv(sup1, "state")
     for sdp in ("v=0\r\n", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 x 0\r\n"):
         offer = {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": sdp}
@@ -276,12 +284,7 @@ async def test_a_refused_analysis_leg_never_fails_the_staff_member(
     """Capacity full: the call goes on peer to peer, and the record says nothing was
     watched (inconclusive) instead of blaming the camera."""
     client.app[HUB].pool.max_peers = 0
-    check = await add_check(client.app[ENGINE], "staff1")
-    sup1 = await joined(client, links.tokens["sup1"])
-    staff1 = await joined(client, links.tokens["staff1"])
-    await sup1.send_json({"type": "call", "check": check})
-    call = (await recv(staff1, "ring"))["call"]
-    await staff1.send_json({"type": "accept", "call": call})
+    sup1, staff1, call = await answered(client, links)
     offer = {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": "v=0\r\n"}
     await staff1.send_json(offer)
     assert (await recv(staff1, "error"))["code"] == "busy"
