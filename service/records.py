@@ -526,33 +526,72 @@ async def complete_check(
     Given a connection, this runs in the caller's transaction and must be its first
     write on PostgreSQL (the chain lock comes first in every appending transaction).
     """
-    status = overall_status(str(result.verdict.get("verdict")), result.location)
-    still = await asyncio.to_thread(downscale_still, result.still) if result.still else None
     async with _transaction(target) as conn:
         await lock_chain(conn)
-        closed = await _close_checks(conn, [check_id], "completed")
-        if not closed:
-            current = (
-                await conn.execute(select(checks.c.status).where(checks.c.id == check_id))
-            ).scalar_one_or_none()
-            if current is None:
-                raise RecordNotFound(f"no check {check_id!r}")
-            raise RecordConflict(f"check {check_id!r} is already {current}")
-        check = dict(closed[0]._mapping)
-        policy = await load_policy(conn)
+        (outcome,) = await complete_checks_many(conn, [(check_id, result)], key=key)
+    if isinstance(outcome, RecordError):
+        raise outcome
+    return outcome
+
+
+async def complete_checks_many(
+    conn: AsyncConnection,
+    calls: Sequence[tuple[str, CallResult]],
+    *,
+    key: Ed25519PrivateKey,
+) -> list[Record | RecordError]:
+    """Close many checks with their calls' results in a few statements however many
+    there are (calls that end together); per call, in order, its record or why none
+    was written (no such check, or already closed). Runs in the caller's transaction,
+    which holds ``lock_chain``."""
+    if not calls:
+        return []
+    stills = await asyncio.gather(
+        *(asyncio.to_thread(downscale_still, r.still) if r.still else _none() for _, r in calls)
+    )
+    closed = {
+        row.id: dict(row._mapping)
+        for row in await _close_checks(conn, [check_id for check_id, _ in calls], "completed")
+    }
+    policy = await load_policy(conn) if closed else None
+    drafts, order = [], []
+    for (check_id, result), still in zip(calls, stills, strict=True):
+        check = closed.pop(check_id, None)  # pop: the same check twice closes once
+        if check is None:
+            continue
         ref = None
-        if still is not None and policy.evidence_stills:
+        if still is not None and policy is not None and policy.evidence_stills:
             ref = await store_still(
-                conn,
-                check_id,
-                still,
-                now=utcnow(),
-                retention_days=policy.evidence_retention_days,
+                conn, check_id, still, now=utcnow(), retention_days=policy.evidence_retention_days
             )
-        draft = verification_draft(check, status, result, ref)
-        (record,) = await _append_all(conn, key, [draft])
-        await enqueue(conn, "check.completed", event_data(record))
-    return record
+        status = overall_status(str(result.verdict.get("verdict")), result.location)
+        drafts.append(verification_draft(check, status, result, ref))
+        order.append(check_id)
+    written = dict(zip(order, await _append_all(conn, key, drafts), strict=True))
+    if written:
+        await enqueue_many(conn, [("check.completed", event_data(r)) for r in written.values()])
+    missing = [c for c, _ in calls if c not in written]
+    current: dict[str, str] = {}
+    if missing:
+        rows = await conn.execute(
+            select(checks.c.id, checks.c.status).where(checks.c.id.in_(missing))
+        )
+        current = {r.id: r.status for r in rows}
+    current |= dict.fromkeys(written, "completed")  # a check given twice: the second is late
+    out: list[Record | RecordError] = []
+    for check_id, _ in calls:
+        record = written.pop(check_id, None)
+        if record is not None:
+            out.append(record)
+        elif check_id in current:
+            out.append(RecordConflict(f"check {check_id!r} is already {current[check_id]}"))
+        else:
+            out.append(RecordNotFound(f"no check {check_id!r}"))
+    return out
+
+
+async def _none() -> None:
+    return None
 
 
 async def record_missed(

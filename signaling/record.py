@@ -3,7 +3,8 @@
 The row is written when the call starts ringing, so the missed-check sweep leaves a
 check alone while a call for it is in progress; when the call ends the row is closed
 and, if the staff member answered, the check's verification record is written in the
-same transaction (``complete_check``), so its webhook follows through the outbox.
+same transaction (``service.record_writer``, which commits calls that end together as
+one group), so its webhook follows through the outbox.
 Only the distance to home and the location result are stored, never coordinates.
 """
 
@@ -16,10 +17,10 @@ from typing import Any
 
 import cv2
 from av import VideoFrame
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.records import CallResult, Location, Record, RecordError, complete_check
+from service.record_writer import CallEnd, RecordWriter
+from service.records import CallResult, Location, Record, RecordError
 from service.schema import calls
 from signaling.indicators import FAIL, INCONCLUSIVE, PASS, Indicator, overall
 from signaling.location import LocationResult
@@ -95,11 +96,11 @@ async def open_call(engine: AsyncEngine, room: Room) -> None:
 
 
 async def close_call(
-    engine: AsyncEngine, key: Ed25519PrivateKey, room: Room, outcome: CallOutcome | None
+    writer: RecordWriter, room: Room, outcome: CallOutcome | None
 ) -> Record | None:
-    """Close the call's row and, for an answered call, write the check's record; returns
-    the record, or None when there is none (never answered, or the check had already
-    been closed)."""
+    """Close the call's row and, for an answered call, write the check's record (through
+    the group-committing writer); returns the record, or None when there is none (never
+    answered, or the check had already been closed)."""
     location = record_location(outcome.location) if outcome else None
     result = None
     if outcome is not None and room.answered_at is not None and room.ended_at is not None:
@@ -115,25 +116,16 @@ async def close_call(
             still=still,
             call_id=room.id,
         )
-    record = None
-    async with engine.begin() as conn:
-        if result is not None:
-            # complete_check takes the chain lock: it must be the transaction's first write.
-            try:
-                record = await complete_check(conn, room.check_id, result, key=key)
-            except RecordError as exc:
-                log.warning(
-                    "call not recorded", extra={"fields": {"call": room.id, "error": str(exc)}}
-                )
-        await conn.execute(
-            calls.update()
-            .where(calls.c.id == room.id)
-            .values(
-                ended_at=room.ended_at,
-                status=room.end_reason or "ended",
-                camera_on_fraction=outcome.camera_on_fraction if outcome else None,
-                location_distance_m=location.distance_m if location else None,
-                location_result=location.result if location else None,
-            )
-        )
-    return record
+    end = CallEnd(
+        room.id,
+        room.ended_at,
+        room.end_reason or "ended",
+        outcome.camera_on_fraction if outcome else None,
+        location.distance_m if location else None,
+        location.result if location else None,
+    )
+    written = await writer.complete(room.check_id, result, end)
+    if isinstance(written, RecordError):
+        log.warning("call not recorded", extra={"fields": {"call": room.id, "error": str(written)}})
+        return None
+    return written

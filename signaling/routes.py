@@ -11,6 +11,7 @@ from aiohttp import web
 from aiortc import RTCIceServer
 
 from service.config import IceConfig
+from service.record_writer import RecordWriter
 from service.state import CONFIG, ENGINE, LINK_SECRET, SIGNING_KEY
 from signaling.analysis import AnalyzerPool
 from signaling.server import HUB, Hub, websocket
@@ -56,7 +57,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     hub = Hub(
         engine=app[ENGINE],
         secret=app[LINK_SECRET],
-        key=app[SIGNING_KEY],
+        writer=RecordWriter(app[ENGINE], app[SIGNING_KEY]),
         settings=settings,
         pool=pool,
         ice_servers_json=browser_ice_servers(config.ice),
@@ -65,6 +66,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     yield
     await warming
     await hub.close()
+    await hub.writer.close()
     pool.close()
 
 

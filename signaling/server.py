@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.clock import utcnow
+from service.record_writer import RecordWriter
 from service.records import Record
 from signaling import messages as m
 from signaling.analysis import AnalyzerPool
@@ -58,7 +58,7 @@ class Connection:
 class Hub:
     engine: AsyncEngine
     secret: bytes
-    key: Ed25519PrivateKey  # signs the verification records calls write
+    writer: RecordWriter  # writes the records calls end in, group-committed
     settings: CallSettings
     pool: AnalyzerPool
     ice_servers_json: list[dict[str, Any]]
@@ -247,7 +247,7 @@ class Hub:
         await self._to_room(room, m.encode("state", call=room.id, state=room.state, reason=reason))
         record = None
         try:
-            record = await close_call(self.engine, self.key, room, outcome)
+            record = await close_call(self.writer, room, outcome)
         except Exception:
             log.exception("call not stored", extra={"fields": {"call": room.id}})
         if outcome is not None:

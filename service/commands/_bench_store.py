@@ -34,7 +34,8 @@ from service.clock import utcnow
 from service.commands.bench import report
 from service.errors import UsageError
 from service.org import import_roster_text
-from service.records import lock_chain, record_missed, record_missed_many
+from service.record_writer import RecordWriter
+from service.records import CallResult, Record, lock_chain, record_missed, record_missed_many
 from service.schema import checks, deliveries, metadata
 from service.store import create_engine, migrate
 from service.webhooks.dispatcher import Dispatcher, DispatcherSettings
@@ -119,7 +120,7 @@ async def _bench_on(engine: AsyncEngine, n: int, port: int, *, drop: bool) -> di
             if await conn.run_sync(lambda sync: inspect(sync).get_table_names()):
                 raise UsageError("--database-url must name an empty database")
         await migrate(engine)
-        await _seed(engine, 2 * n)
+        await _seed(engine, 3 * n)
         async with engine.begin() as conn:
             await create_endpoint(
                 conn, f"http://127.0.0.1:{port}/hook", ["check.missed"], actor="bench"
@@ -138,6 +139,24 @@ async def _bench_on(engine: AsyncEngine, n: int, port: int, *, drop: bool) -> di
                 await lock_chain(conn)
                 await record_missed_many(conn, batch, key=key)
         batched_s = time.perf_counter() - start
+
+        # Calls that end together, each writing its record: group-committed.
+        writer = RecordWriter(engine, key)
+        result = CallResult(
+            started_at=utcnow() - timedelta(minutes=2),
+            ended_at=utcnow(),
+            verdict={"verdict": "pass", "reasons": [], "criteria": {}},
+            camera_on_fraction=1.0,
+            location=None,
+        )
+        start = time.perf_counter()
+        written = await asyncio.gather(
+            *(writer.complete(f"chk_{i}", result) for i in range(2 * n, 3 * n))
+        )
+        concurrent_s = time.perf_counter() - start
+        await writer.close()
+        if not all(isinstance(r, Record) for r in written):
+            raise RuntimeError("a concurrent completion was not written")
 
         settings = DispatcherSettings(
             schedule=RetrySchedule((0.0, 1.0)),
@@ -167,6 +186,8 @@ async def _bench_on(engine: AsyncEngine, n: int, port: int, *, drop: bool) -> di
         "records_per_s": n / single_s,
         "records_batched": n,
         "records_batched_per_s": n / batched_s,
+        "records_concurrent": n,
+        "records_concurrent_per_s": n / concurrent_s,
         "batch": SWEEP_BATCH,
         "deliveries": 2 * n,
         "deliveries_per_s": 2 * n / deliveries_s,
