@@ -1,43 +1,134 @@
-"""Frame analysis off the event loop: a small thread pool, one ``FrameAnalyzer`` per thread.
+"""Frame analysis off the event loop: a small thread pool fed fairly from every call.
 
 mediapipe graphs are not thread-safe, so each worker thread builds its own analyzer
-the first time it runs (about 0.3 s) and keeps it. The pool also admits analysis
-peers up to a limit, so a busy server refuses a new leg instead of falling behind.
+the first time it runs (about 0.3 s) and keeps it. The pool admits analysis peers up
+to a limit, so a busy server refuses a new leg instead of falling behind, and one
+dispatcher hands the admitted calls' latest frames to the threads in the order
+``signaling.sampler`` sets: a frame is picked only when a thread is free for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Protocol
 
 from av import VideoFrame
 
+from signaling.sampler import Cadence, StreamClock, next_up, next_wake
 from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.sample import SampleResult
+
+log = logging.getLogger("hadir.analysis")
+FIRST_SAMPLES_INTERVAL_S = 0.4  # until a call has its minimum of samples: a verdict in ~3 s
+
+
+class Sampled(Protocol):
+    """An admitted call, as the pool sees it."""
+
+    def latest_frame(self) -> tuple[VideoFrame, float] | None:
+        """The newest frame and the event-loop time it arrived."""
+
+    def now(self) -> float:
+        """Seconds into the call: the time a sample is stamped with."""
+
+    def take(self, sample: SampleResult, lag_s: float) -> None:
+        """A sample of the call, ``lag_s`` after its frame arrived."""
 
 
 class AnalyzerPool:
     def __init__(self, threads: int, max_peers: int, config: VisionConfig = DEFAULT_CONFIG) -> None:
         self.config = config
+        self.cadence = Cadence(
+            config.sample_interval_s, FIRST_SAMPLES_INTERVAL_S, config.min_samples
+        )
         self.max_peers = max_peers
-        self.peers = 0
+        self.threads = threads
+        self._streams: dict[Sampled, StreamClock] = {}  # in admission order: oldest first
+        self._busy = 0  # samples in the threads now
+        self._wake = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
         self._local = threading.local()
         self._analyzers: list[FrameAnalyzer] = []
         self._lock = threading.Lock()
-        self.threads = threads
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="vision")
 
-    def admit(self) -> bool:
-        """Reserve room for one more analysis peer; False when full."""
-        if self.peers >= self.max_peers:
+    @property
+    def peers(self) -> int:
+        return len(self._streams)
+
+    def admit(self, stream: Sampled) -> bool:
+        """Take one more call to sample; False when full (the call goes on unwatched)."""
+        if len(self._streams) >= self.max_peers:
             return False
-        self.peers += 1
+        self._streams[stream] = StreamClock(due=asyncio.get_running_loop().time())
+        if self._dispatcher is None:
+            self._dispatcher = asyncio.create_task(self._dispatch())
         return True
 
-    def release(self) -> None:
-        self.peers = max(0, self.peers - 1)
+    def release(self, stream: Sampled) -> None:
+        """Stop sampling a call; a sample of it still in a thread is dropped."""
+        self._streams.pop(stream, None)
+
+    def arrived(self, stream: Sampled) -> None:
+        """A new frame of ``stream``: wake the dispatcher if it was waiting for one."""
+        clock = self._streams.get(stream)
+        if clock is None:
+            return
+        clock.frame += 1
+        waiting = self._busy < self.threads and not clock.busy
+        if waiting and clock.due <= asyncio.get_running_loop().time():
+            self._wake.set()
+
+    async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            for stream in next_up(self._streams.items(), now, self.threads - self._busy):
+                self._start(stream, self._streams[stream], now)
+            wait = next_wake(self._streams.values(), now, self.threads - self._busy)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _start(self, stream: Sampled, clock: StreamClock, now: float) -> None:
+        latest = stream.latest_frame()
+        if latest is None:  # the peer is closing
+            clock.seen = clock.frame
+            return
+        frame, arrived = latest
+        clock.busy, clock.seen = True, clock.frame
+        clock.samples += 1
+        clock.due = self.cadence.after(now, clock.samples)
+        self._busy += 1
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self._run, frame, stream.now())
+        future.add_done_callback(partial(self._done, stream, clock, arrived))
+
+    def _done(
+        self,
+        stream: Sampled,
+        clock: StreamClock,
+        arrived: float,
+        future: asyncio.Future[SampleResult],
+    ) -> None:
+        self._busy -= 1
+        clock.busy = False
+        self._wake.set()
+        if future.cancelled() or self._streams.get(stream) is not clock:
+            return  # the pool is closing, or the call ended meanwhile
+        error = future.exception()
+        if isinstance(error, ValueError):  # a frame vision cannot use (e.g. tiny)
+            log.info("frame skipped", extra={"fields": {"error": str(error)}})
+        elif error is not None:
+            log.error("analysis failed", exc_info=error)
+        else:
+            stream.take(future.result(), asyncio.get_running_loop().time() - arrived)
 
     def _analyzer(self) -> FrameAnalyzer:
         analyzer: FrameAnalyzer | None = getattr(self._local, "analyzer", None)
@@ -60,11 +151,10 @@ class AnalyzerPool:
     def _run(self, frame: VideoFrame, t: float) -> SampleResult:
         return self._analyzer().analyze(frame.to_ndarray(format="rgb24"), t)
 
-    async def analyze(self, frame: VideoFrame, t: float) -> SampleResult:
-        """Analyse one frame taken ``t`` seconds into the call, in a worker thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, frame, t)
-
     def close(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+        self._streams.clear()
         self._executor.shutdown(wait=True, cancel_futures=True)
         for analyzer in self._analyzers:
             analyzer.close()

@@ -1,16 +1,15 @@
 """One call's live evidence: the analysis peer, samples, camera timeline and location.
 
 A ``CallSession`` is attached to a ``Room`` when the call starts. Once the staff
-member answers it samples the latest frame every ``sample_interval_s``, judges it
-in the analyzer pool, keeps the camera timeline, and reports ``status`` at least
-once a second; ``finish`` stops everything and returns the final ``CallOutcome``.
+member answers it keeps the camera timeline and reports ``status`` at least once a
+second; its analysis leg is sampled by the analyzer pool, which calls ``take`` with
+each judged frame; ``finish`` stops everything and returns the final ``CallOutcome``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +27,10 @@ from signaling.peer import AnalysisPeer, PeerError
 from signaling.rooms import Room, RoomError
 from vision.camera import CameraState
 from vision.check import CheckWindow
+from vision.sample import SampleResult
 from vision.uniform import parse_uniform_policy
 
-log = logging.getLogger("hadir.call")
 STATUS_INTERVAL_S = 1.0
-FIRST_SAMPLES_INTERVAL_S = 0.4  # until the check window has its minimum of samples
 _PICTURE_CAUSES = {CameraState.BLACK: "camera_black", CameraState.COVERED: "camera_covered"}
 
 
@@ -80,6 +78,7 @@ class CallSession:
         self.vision: dict[str, Any] | None = None
         self.analysed = True  # False once the analysis leg was refused for capacity
         self.sample_lag_s: float | None = None  # the last sample: frame arrival → analysed
+        self.samples = 0
         self._t0: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -89,10 +88,7 @@ class CallSession:
 
     def activate(self) -> None:
         self._t0 = asyncio.get_running_loop().time()
-        self._tasks = [
-            asyncio.create_task(self._sample_loop()),
-            asyncio.create_task(self._status_loop()),
-        ]
+        self._tasks = [asyncio.create_task(self._status_loop())]
 
     # -- the analysis leg -----------------------------------------------------------
 
@@ -101,12 +97,12 @@ class CallSession:
             raise RoomError("bad_state", "the call has not been answered")
         if self.peer is not None:
             raise RoomError("bad_state", "the analysis leg is already connected")
-        if not self.pool.admit():
+        if not self.pool.admit(self):
             self.analysed = False
             raise RoomError("busy", "analysis capacity is full")
         self.peer = AnalysisPeer(
             self.settings.ice_servers,
-            on_frame=lambda: self.watch.frame(self.now()),
+            on_frame=self._frame,
             on_track_ended=lambda: self.watch.set("ended", True, self.now()),
         )
         try:
@@ -123,7 +119,7 @@ class CallSession:
     async def _close_peer(self) -> None:
         if self.peer is not None:
             peer, self.peer = self.peer, None
-            self.pool.release()
+            self.pool.release(self)
             await peer.close()
 
     # -- what the staff page reports -------------------------------------------------
@@ -151,32 +147,26 @@ class CallSession:
 
     # -- sampling and status ----------------------------------------------------------
 
-    async def _sample_loop(self) -> None:
-        """Sample the latest frame every ``sample_interval_s``; the first few faster, so
-        the supervisor sees a live verdict within seconds of the camera connecting."""
-        seen = analysed = 0
-        while True:
-            interval = self.settings.sample_interval_s
-            if analysed < self.pool.config.min_samples:
-                interval = min(interval, FIRST_SAMPLES_INTERVAL_S)
-            await asyncio.sleep(interval)
-            peer = self.peer
-            if peer is None or peer.latest is None or peer.frames == seen:
-                continue
-            seen, t, arrived = peer.frames, self.now(), peer.latest_at
-            try:
-                sample = await self.pool.analyze(peer.latest, t)
-            except ValueError as exc:  # a frame vision cannot use (e.g. tiny)
-                log.info("frame skipped", extra={"fields": {"error": str(exc)}})
-                continue
-            self.sample_lag_s = asyncio.get_running_loop().time() - arrived
-            analysed += 1
-            self.window.add(sample)
-            verdict = self.window.verdict().to_dict()
-            self.vision = verdict
-            for state, cause in _PICTURE_CAUSES.items():
-                self.watch.set(cause, sample.camera.state is state, t)
-            self.watch.set("camera_frozen", bool(verdict["samples"][-1]["camera"]["frozen"]), t)
+    def _frame(self) -> None:
+        self.watch.frame(self.now())
+        self.pool.arrived(self)
+
+    def latest_frame(self) -> tuple[VideoFrame, float] | None:
+        peer = self.peer
+        return None if peer is None or peer.latest is None else (peer.latest, peer.latest_at)
+
+    def take(self, sample: SampleResult, lag_s: float) -> None:
+        """One judged frame from the pool: the verdict so far and the picture's causes of
+        camera off, stamped with the time the frame was picked."""
+        self.sample_lag_s = lag_s
+        self.samples += 1
+        self.window.add(sample)
+        verdict = self.window.verdict().to_dict()
+        self.vision = verdict
+        t = sample.t
+        for state, cause in _PICTURE_CAUSES.items():
+            self.watch.set(cause, sample.camera.state is state, t)
+        self.watch.set("camera_frozen", bool(verdict["samples"][-1]["camera"]["frozen"]), t)
 
     async def _status_loop(self) -> None:
         while True:
@@ -201,6 +191,7 @@ class CallSession:
             "elapsed": round(t, 1),
             "camera_on": None if fraction is None else round(fraction, 3),
             "sample_lag_s": None if self.sample_lag_s is None else round(self.sample_lag_s, 3),
+            "samples": self.samples,
             "indicators": {k: v.to_dict() for k, v in states.items()},
             "verdict": overall(states),
         }
