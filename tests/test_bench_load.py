@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.commands._bench_load import percentile
+from service.commands._bench_load import percentile, sample_rate
 from tests.cli_helpers import hadir, hadir_env
 
 FIELDS = (
@@ -57,6 +57,8 @@ def test_two_streams_are_watched_recorded_and_compared(tmp_path: Path) -> None:
         <= figures["sample_lag_max_s"]
         < 5
     )
+    # Far under capacity, every stream gets about the configured 1 sample a second.
+    assert 0.7 <= figures["sample_rate_min_hz"] <= figures["sample_rate_max_hz"] <= 1.3
     assert 0 < figures["server_cpu_ms_per_stream_s"] < 1000
     assert figures["ratio_vs_naive"] > 1  # decoding 15 fps and analysing every frame costs more
 
@@ -70,3 +72,10 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile([], 0.5) is None
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
     assert percentile([float(i) for i in range(1, 101)], 0.95) == 95.0
+
+
+def test_a_streams_sample_rate_is_read_past_its_first_samples() -> None:
+    points = [(1.0, 3), (2.0, 5), (4.0, 6), (5.0, 7), (8.0, 9)]
+    assert sample_rate(points) == 0.75  # (9 - 6) samples over 8 - 4 s
+    assert sample_rate(points[:3]) is None  # one report is not a rate
+    assert sample_rate([]) is None

@@ -52,6 +52,7 @@ WARM_UP_S = 3.0  # after the server is up: its analyzers finish loading
 SPAWN_S = 2.5  # a generator process starts (Python, aiortc) before its first call
 SETTLE_S = SPAWN_S + 3.0  # the last call of the ramp is answered and connected
 MIN_WINDOW_S = 5.0
+RATE_AFTER_S = 4.0  # a stream's own sample rate is read after its first samples
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,15 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def sample_rate(points: list[tuple[float, int]], after_s: float = RATE_AFTER_S) -> float | None:
+    """Samples per second a stream got, from its status reports (time, samples so far)
+    past its first ``after_s`` seconds (its fast first samples)."""
+    steady = [(t, n) for t, n in points if t >= after_s]
+    if len(steady) < 2 or steady[-1][0] == steady[0][0]:
+        return None
+    return (steady[-1][1] - steady[0][1]) / (steady[-1][0] - steady[0][0])
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -380,6 +390,7 @@ def _figures(
     admitted = [r for r in results if r.admitted]
     lags = [lag for r in admitted for lag in r.lags]
     firsts = [r.first_verdict_s for r in admitted if r.first_verdict_s is not None]
+    rates = [rate for r in admitted if (rate := sample_rate(r.samples)) is not None]
     hadir_cpu = 1000 * steady.cpu_s / (len(admitted) * steady.seconds) if admitted else None
     errors = sorted({r.error for r in results if r.error})
     return {
@@ -394,6 +405,9 @@ def _figures(
         "sample_lag_p50_s": _round(percentile(lags, 0.5), 3),
         "sample_lag_p95_s": _round(percentile(lags, 0.95), 3),
         "sample_lag_max_s": _round(max(lags) if lags else None, 3),
+        "sample_rate_min_hz": _round(min(rates) if rates else None),
+        "sample_rate_p50_hz": _round(percentile(rates, 0.5)),
+        "sample_rate_max_hz": _round(max(rates) if rates else None),
         "first_verdict_p50_s": _round(percentile(firsts, 0.5)),
         "first_verdict_p95_s": _round(percentile(firsts, 0.95)),
         "streams_with_verdict": len(firsts),  # of those analysed

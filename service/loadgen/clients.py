@@ -34,6 +34,7 @@ class StreamResult:
     admitted: bool = False  # the server took the analysis leg
     first_verdict_s: float | None = None  # analysis leg connected → first non-pending verdict
     lags: list[float] = field(default_factory=list)  # sample_lag_s of every status seen
+    samples: list[tuple[float, int]] = field(default_factory=list)  # (time, samples so far)
     verdict: str | None = None  # the final verdict of ``ended``
     record: str | None = None
     error: str | None = None
@@ -103,6 +104,7 @@ async def one_stream(
                 status = await _next(sup, "status", 2.0)
                 if status["sample_lag_s"] is not None:
                     result.lags.append(status["sample_lag_s"])
+                    result.samples.append((time.monotonic() - started, status["samples"]))
                 if result.first_verdict_s is None and status["verdict"] != "pending":
                     result.first_verdict_s = time.monotonic() - started
         await sup.send_json({"type": "hangup", "call": call})
