@@ -89,7 +89,9 @@ class AnalyzerPool:
         loop = asyncio.get_running_loop()
         while True:
             now = loop.time()
-            for stream in next_up(self._streams.items(), now, self.threads - self._busy):
+            free = self.threads - self._busy
+            first = self.cadence.first_samples
+            for stream in next_up(self._streams.items(), now, free, first):
                 self._start(stream, self._streams[stream], now)
             wait = next_wake(self._streams.values(), now, self.threads - self._busy)
             self._wake.clear()

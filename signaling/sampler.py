@@ -5,7 +5,10 @@ supervisor sees a verdict soon). When the threads cannot keep up, the stream who
 sample is the longest overdue goes first, and a frame is only picked when a thread is
 free to analyse it at once. So under load every stream's sample rate drops by the same
 amount, and a frame never waits in a queue: the sample lag stays short and no stream
-starves. Pure logic; ``signaling.analysis`` drives it.
+starves. A stream still taking its first samples goes before the rest, so a burst of
+new calls gets its first verdicts in seconds; that head start is bounded (a few
+samples per admitted call), so it slows the others down a little, never stops them.
+Pure logic; ``signaling.analysis`` drives it.
 """
 
 from __future__ import annotations
@@ -49,13 +52,20 @@ class StreamClock:
         return not self.busy and self.frame > self.seen
 
 
-def next_up(clocks: Iterable[tuple[K, StreamClock]], now: float, free: int) -> list[K]:
+def next_up(
+    clocks: Iterable[tuple[K, StreamClock]], now: float, free: int, first_samples: int = 0
+) -> list[K]:
     """The streams to sample now, at most ``free`` (idle threads): those ready and due,
-    the longest overdue first (ties in the order given, i.e. the oldest stream)."""
+    those with fewer than ``first_samples`` first, then the longest overdue first (ties
+    in the order given, i.e. the oldest stream)."""
     if free <= 0:
         return []
-    due = [(clock.due, i, key) for i, (key, clock) in enumerate(clocks) if clock.ready]
-    return [key for d, _, key in sorted(due) if d <= now][:free]
+    due = [
+        (clock.samples >= first_samples, clock.due, i, key)
+        for i, (key, clock) in enumerate(clocks)
+        if clock.ready and clock.due <= now
+    ]
+    return [key for *_, key in sorted(due)][:free]
 
 
 def next_wake(clocks: Iterable[StreamClock], now: float, free: int) -> float | None:
