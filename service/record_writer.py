@@ -7,7 +7,8 @@ per engine takes every completion waiting when the previous commit finished (a l
 one commits at once: nothing waits for company), closes all their checks with
 ``complete_checks_many`` (a few statements however many), closes their calls' rows
 with one executemany, and commits once. Each caller gets its own record, or its own
-reason why none was written, only after the commit.
+reason why none was written, only after the commit. Should the group's transaction
+fail, nothing of it was written and each completion is tried again alone.
 """
 
 from __future__ import annotations
@@ -110,18 +111,30 @@ class RecordWriter:
             while len(group) < MAX_GROUP and not self._queue.empty():
                 group.append(self._queue.get_nowait())
             try:
-                outcomes = await self._write(group)
-            except Exception as exc:  # the transaction failed: nothing of it was written
-                for item in group:
-                    if not item.done.done():
-                        item.done.set_exception(exc)
-            else:
-                for item, outcome in zip(group, outcomes, strict=True):
-                    if not item.done.done():
-                        item.done.set_result(outcome)
+                await self._settle(group)
             finally:
                 for _ in group:
                     self._queue.task_done()
+
+    async def _settle(self, group: list[_Completion]) -> None:
+        """Write ``group`` and give each caller its own outcome.
+
+        A failed transaction wrote nothing of the group; each of its completions is
+        then tried alone, so a failure that belongs to one caller (a fault in its
+        evidence, its row, a bug its data meets) reaches that caller only.
+        """
+        try:
+            outcomes = await self._write(group)
+        except Exception as exc:
+            if len(group) > 1:
+                for item in group:
+                    await self._settle([item])
+            elif not group[0].done.done():
+                group[0].done.set_exception(exc)
+            return
+        for item, outcome in zip(group, outcomes, strict=True):
+            if not item.done.done():
+                item.done.set_result(outcome)
 
     async def _write(self, group: list[_Completion]) -> list[Record | RecordError | None]:
         answered = [(i.check_id, i.result) for i in group if i.result is not None]

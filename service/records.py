@@ -542,35 +542,37 @@ async def complete_checks_many(
 ) -> list[Record | RecordError]:
     """Close many checks with their calls' results in a few statements however many
     there are (calls that end together); per call, in order, its record or why none
-    was written (no such check, or already closed). Runs in the caller's transaction,
-    which holds ``lock_chain``."""
+    was written (a verdict or still it cannot record, no such check, or already
+    closed). Runs in the caller's transaction, which holds ``lock_chain``.
+
+    Every way one call can fail is decided before its check is touched or by the
+    conditional UPDATE, so one call's problem never rolls back the others'."""
     if not calls:
         return []
-    stills = await asyncio.gather(
-        *(asyncio.to_thread(downscale_still, r.still) if r.still else _none() for _, r in calls)
-    )
+    prepared = await asyncio.gather(*(_prepare(result) for _, result in calls))
+    valid = [c for (c, _), ready in zip(calls, prepared, strict=True) if isinstance(ready, tuple)]
     closed = {
         row.id: dict(row._mapping)
-        for row in await _close_checks(conn, [check_id for check_id, _ in calls], "completed")
+        for row in (await _close_checks(conn, valid, "completed") if valid else [])
     }
     policy = await load_policy(conn) if closed else None
     drafts, order = [], []
-    for (check_id, result), still in zip(calls, stills, strict=True):
+    for (check_id, result), ready in zip(calls, prepared, strict=True):
         check = closed.pop(check_id, None)  # pop: the same check twice closes once
-        if check is None:
+        if check is None or not isinstance(ready, tuple):
             continue
+        status, still = ready
         ref = None
         if still is not None and policy is not None and policy.evidence_stills:
             ref = await store_still(
                 conn, check_id, still, now=utcnow(), retention_days=policy.evidence_retention_days
             )
-        status = overall_status(str(result.verdict.get("verdict")), result.location)
         drafts.append(verification_draft(check, status, result, ref))
         order.append(check_id)
     written = dict(zip(order, await _append_all(conn, key, drafts), strict=True))
     if written:
         await enqueue_many(conn, [("check.completed", event_data(r)) for r in written.values()])
-    missing = [c for c, _ in calls if c not in written]
+    missing = [c for c in valid if c not in written]
     current: dict[str, str] = {}
     if missing:
         rows = await conn.execute(
@@ -579,9 +581,10 @@ async def complete_checks_many(
         current = {r.id: r.status for r in rows}
     current |= dict.fromkeys(written, "completed")  # a check given twice: the second is late
     out: list[Record | RecordError] = []
-    for check_id, _ in calls:
-        record = written.pop(check_id, None)
-        if record is not None:
+    for (check_id, _), ready in zip(calls, prepared, strict=True):
+        if isinstance(ready, RecordError):
+            out.append(ready)
+        elif (record := written.pop(check_id, None)) is not None:
             out.append(record)
         elif check_id in current:
             out.append(RecordConflict(f"check {check_id!r} is already {current[check_id]}"))
@@ -590,8 +593,18 @@ async def complete_checks_many(
     return out
 
 
-async def _none() -> None:
-    return None
+async def _prepare(result: CallResult) -> tuple[str, bytes | None] | RecordError:
+    """A call's status and downscaled still, or why it cannot be recorded."""
+    try:
+        status = overall_status(str(result.verdict.get("verdict")), result.location)
+    except RecordError as exc:
+        return exc
+    if not result.still:
+        return status, None
+    try:
+        return status, await asyncio.to_thread(downscale_still, result.still)
+    except ValueError as exc:
+        return RecordError(str(exc), field="still")
 
 
 async def record_missed(

@@ -1,33 +1,70 @@
 """Group commit of call completions: many callers at once, each its own record or reason,
-one gapless chain; on SQLite and PostgreSQL."""
+one gapless chain, nothing half-written when a group fails; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import service.records
 from service.clock import utcnow
 from service.record_writer import CallEnd, RecordWriter
-from service.records import CallResult, Record, RecordConflict, RecordNotFound, verify_chain
-from service.schema import calls, checks, outbox
+from service.records import (
+    CallResult,
+    Record,
+    RecordConflict,
+    RecordError,
+    RecordNotFound,
+    verification_draft,
+    verify_chain,
+)
+from service.schema import calls, checks, outbox, records
 from tests.records_helpers import seed_checks
 
 KEY = Ed25519PrivateKey.generate()
 
 
-def _result(verdict: str = "pass") -> CallResult:
+def _result(verdict: str = "pass", still: bytes | None = None) -> CallResult:
     return CallResult(
         started_at=utcnow() - timedelta(minutes=3),
         ended_at=utcnow(),
         verdict={"verdict": verdict, "reasons": [], "criteria": {}},
         camera_on_fraction=1.0,
         location=None,
+        still=still,
     )
+
+
+async def _complete_all(writer: RecordWriter, ids: list[str]) -> list[Any]:
+    """Complete ``ids`` concurrently; each caller's outcome, or the exception it got."""
+    try:
+        return await asyncio.gather(
+            *(writer.complete(c, _result()) for c in ids), return_exceptions=True
+        )
+    finally:
+        await writer.close()
+
+
+async def _stored(engine: AsyncEngine) -> tuple[dict[str, str], list[str], list[str]]:
+    """Each check's status, the records' check ids in chain order, and the chain hashes
+    of the records the outbox's events carry."""
+    async with engine.connect() as conn:
+        status = dict((await conn.execute(select(checks.c.id, checks.c.status))).all())
+        recorded = list(
+            (await conn.execute(select(records.c.check_id).order_by(records.c.seq))).scalars()
+        )
+        payloads = (await conn.execute(select(outbox.c.payload))).scalars()
+        announced = [json.loads(p)["data"]["record"]["hash"] for p in payloads]
+    return status, recorded, announced
 
 
 async def _open_call(engine: AsyncEngine, check_id: str) -> str:
@@ -67,11 +104,12 @@ async def test_calls_ending_together_each_get_their_record(store: AsyncEngine) -
     assert [r.check_id for r in written if isinstance(r, Record)] == ids
     report = await verify_chain(store, KEY.public_key())
     assert report.ok and report.checked == len(ids)
+    assert [r.seq for r in written if isinstance(r, Record)] == list(range(1, len(ids) + 1))
+    status, _, announced = await _stored(store)
+    assert set(status.values()) == {"completed"}
+    assert sorted(announced) == sorted(r.hash for r in written if isinstance(r, Record))
     async with store.connect() as conn:
-        events = (await conn.execute(select(func.count()).select_from(outbox))).scalar()
         closed = list((await conn.execute(select(calls.c.status, calls.c.ended_at))).all())
-        statuses = set((await conn.execute(select(checks.c.status))).scalars())
-    assert events == len(ids) and statuses == {"completed"}
     assert all(status == "hangup" and ended is not None for status, ended in closed)
 
 
@@ -97,3 +135,79 @@ async def test_one_callers_problem_is_its_own(store: AsyncEngine) -> None:
         status = dict((await conn.execute(select(checks.c.id, checks.c.status))).all())
     assert status[ids[1]] == "scheduled" and status[ids[0]] == status[ids[2]] == "completed"
     assert (await verify_chain(store, KEY.public_key())).checked == 2
+
+
+async def test_a_call_that_cannot_be_recorded_fails_alone(store: AsyncEngine) -> None:
+    ids = await seed_checks(store, days=2)
+    writer = RecordWriter(store, KEY)
+    try:
+        good, bad_verdict, bad_still, other = await asyncio.gather(
+            writer.complete(ids[0], _result()),
+            writer.complete(ids[1], _result("maybe")),
+            writer.complete(ids[2], _result(still=b"not an image")),
+            writer.complete(ids[3], _result("fail")),
+        )
+    finally:
+        await writer.close()
+    assert writer.groups == 1  # one transaction: the bad ones did not roll it back
+    assert isinstance(good, Record) and isinstance(other, Record) and other.status == "failed"
+    assert isinstance(bad_verdict, RecordError) and "unknown vision verdict" in str(bad_verdict)
+    assert isinstance(bad_still, RecordError) and bad_still.field == "still"
+    status, recorded, announced = await _stored(store)
+    assert status[ids[1]] == status[ids[2]] == "scheduled"
+    assert sorted(recorded) == sorted([ids[0], ids[3]])
+    assert sorted(announced) == sorted([good.hash, other.hash])
+    assert (await verify_chain(store, KEY.public_key())).checked == 2
+
+
+async def test_a_fault_mid_group_reaches_only_its_caller(
+    store: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = (await seed_checks(store, days=2))[:6]
+    faulty = ids[2]
+
+    def draft(check: Mapping[str, Any], *args: Any) -> Any:
+        if check["id"] == faulty:  # after the group's UPDATE closed every check
+            raise RuntimeError("fault in one caller's work")
+        return verification_draft(check, *args)
+
+    monkeypatch.setattr(service.records, "verification_draft", draft)
+    writer = RecordWriter(store, KEY)
+    outcomes = await _complete_all(writer, ids)
+    assert isinstance(outcomes[2], RuntimeError)
+    assert all(isinstance(o, Record) for i, o in enumerate(outcomes) if i != 2)
+    assert writer.groups == len(ids) - 1  # the group rolled back, each then alone
+    status, recorded, announced = await _stored(store)
+    assert status[faulty] == "scheduled" and faulty not in recorded
+    assert sorted(recorded) == sorted(c for c in ids if c != faulty)
+    assert sorted(announced) == sorted(o.hash for o in outcomes if isinstance(o, Record))
+    report = await verify_chain(store, KEY.public_key())
+    assert report.ok and report.checked == len(ids) - 1
+
+
+async def test_a_failed_group_loses_no_committed_record_and_leaves_no_half(
+    store: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await seed_checks(store, days=4)
+    first, second = ids[:4], ids[4:10]
+    committed = await _complete_all(RecordWriter(store, KEY), first)
+    assert all(isinstance(r, Record) for r in committed)
+
+    async def crash(*args: Any) -> None:  # the entries are inserted, the outbox is not
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(service.records, "enqueue_many", crash)
+    failed = await _complete_all(RecordWriter(store, KEY), second)
+    assert all(isinstance(o, ConnectionError) for o in failed)
+    status, recorded, announced = await _stored(store)
+    assert recorded == first and sorted(announced) == sorted(r.hash for r in committed)
+    assert all(status[c] == "scheduled" for c in second)
+    report = await verify_chain(store, KEY.public_key())
+    assert report.ok and report.checked == len(first)
+    assert report.head_hash == committed[-1].hash
+
+    monkeypatch.undo()  # the database is back: the same checks now commit, chained on
+    again = await _complete_all(RecordWriter(store, KEY), second)
+    assert [r.seq for r in again] == list(range(len(first) + 1, len(first) + len(second) + 1))
+    report = await verify_chain(store, KEY.public_key())
+    assert report.ok and report.checked == len(first) + len(second)
