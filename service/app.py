@@ -54,7 +54,7 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
     if config.jobs.enabled:
         links = JoinLinks(app[LINK_SECRET], config.public_url)
         jobs = scheduler_jobs(app[ENGINE], app[SIGNING_KEY], links, config.jobs)
-        scheduler = Scheduler(jobs)
+        scheduler = Scheduler(jobs, grace_s=config.server.shutdown_timeout_s)
     yield
     if scheduler is not None:
         await scheduler.stop()

@@ -80,13 +80,22 @@ async def _every(job: Job, stop: asyncio.Event) -> None:
 
 
 class Scheduler:
-    """Runs each job now and then every ``interval_s`` until ``stop``; a round in
-    progress finishes (each round is one or a few short transactions)."""
+    """Runs each job now and then every ``interval_s`` until ``stop``.
 
-    def __init__(self, jobs: list[Job]) -> None:
+    On ``stop`` a waiting job ends at once and a round in progress gets ``grace_s`` to
+    finish (a round is one or a few short transactions); one stuck on an unreachable
+    database is cancelled, which rolls its transaction back, so shutdown stays bounded.
+    """
+
+    def __init__(self, jobs: list[Job], grace_s: float = 10.0) -> None:
         self._stop = asyncio.Event()
-        self._tasks = [asyncio.create_task(_every(job, self._stop)) for job in jobs]
+        self._grace_s = grace_s
+        self._tasks = [asyncio.create_task(_every(job, self._stop), name=job.name) for job in jobs]
 
     async def stop(self) -> None:
         self._stop.set()
-        await asyncio.gather(*self._tasks)
+        _, stuck = await asyncio.wait(self._tasks, timeout=self._grace_s)
+        for task in stuck:
+            log.warning("job cancelled on shutdown", extra={"fields": {"job": task.get_name()}})
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

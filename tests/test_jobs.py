@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.checks import JoinLinks
 from service.config import JobsConfig
+from service.evidence import store_still
 from service.jobs import Job, Scheduler, scheduler_jobs
 from service.org import import_roster
-from service.schema import checks
-from tests.call_helpers import ROSTER
+from service.schema import checks, evidence
+from tests.call_helpers import ROSTER, add_check
 from tests.webhook_helpers import wait_until
 
 KEY = Ed25519PrivateKey.generate()
@@ -71,3 +72,55 @@ async def test_a_failing_round_is_logged_and_retried() -> None:
     stopped_at = len(calls)
     await asyncio.sleep(0.05)
     assert len(calls) == stopped_at  # stop means stop
+
+
+async def test_the_purge_job_deletes_only_expired_evidence(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    path = tmp_path / "roster.json"
+    path.write_text(json.dumps(ROSTER))
+    await import_roster(store, path, actor="test")
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    for content, age in ((b"old", 31), (b"new", 1)):
+        stored_at = now - timedelta(days=age)
+        check_id = await add_check(store, "staff1", now=stored_at)
+        async with store.begin() as conn:
+            await store_still(conn, check_id, content, now=stored_at, retention_days=30)
+    config = JobsConfig(purge_interval_s=0.05)
+    jobs = scheduler_jobs(store, KEY, LINKS, config, clock=lambda: now)
+    scheduler = Scheduler([j for j in jobs if j.name == "purge_evidence"])
+
+    async def kept() -> list[bytes]:
+        async with store.connect() as conn:
+            return [bytes(c) for c in (await conn.execute(select(evidence.c.content))).scalars()]
+
+    async def purged() -> bool:
+        return await kept() == [b"new"]
+
+    try:
+        await wait_until(purged, within=10)
+    finally:
+        await scheduler.stop()
+
+
+async def test_stop_is_prompt_even_with_a_round_stuck() -> None:
+    never = asyncio.Event()
+    cancelled: list[str] = []
+
+    async def idle() -> int:
+        return 0
+
+    async def stuck() -> int:
+        try:
+            await never.wait()  # a database that stopped answering
+        except asyncio.CancelledError:
+            cancelled.append("stuck")
+            raise
+        return 0
+
+    scheduler = Scheduler([Job("idle", 3600, idle), Job("stuck", 1, stuck)], grace_s=0.2)
+    await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+    await scheduler.stop()
+    took = asyncio.get_running_loop().time() - started
+    assert cancelled == ["stuck"] and 0.2 <= took < 1.0
