@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from service.calendar import day_status
+from service.checks import JoinLinks, generate_checks
+from service.policy import Policy
+from service.schema import checks
+from service.store import migrate
 from tests.call_helpers import ROSTER
 from tests.cli_helpers import hadir, hadir_env
 from tests.conftest import StoreTarget
@@ -25,8 +34,8 @@ def test_generate_a_day_then_sweep_it(env: dict[str, str]) -> None:
     made = hadir("checks", "generate", "--date", "2099-01-05", env=env)  # a Monday, ahead
     assert made.returncode == 0, made.stderr
     assert (
-        made.stdout.strip()
-        == "2099-01-05: 6 check(s) made, 0 already there, 0 skipped (window already over)"
+        made.stdout.strip() == "2099-01-05 (working day): 6 check(s) made, 0 already there, "
+        "0 skipped (window already over)"
     )
     again = hadir("checks", "generate", "--date", "2099-01-05", env=env)
     assert "0 check(s) made, 6 already there" in again.stdout
@@ -59,3 +68,52 @@ def test_calendar_overrides_decide_whether_a_day_has_checks(env: dict[str, str])
     assert made.stdout.strip() == "2026-11-25: no checks (override, day off: Pilkada)"
     assert hadir("calendar", "remove", "2026-11-25", env=env).returncode == 0
     assert hadir("calendar", "remove", "2026-11-25", env=env).returncode == 1
+
+
+def test_generate_defaults_to_today_in_jakarta_and_names_the_day(env: dict[str, str]) -> None:
+    today = datetime.now(Policy().zone).date()
+    made = hadir("checks", "generate", env=env)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith(f"{today}") and day_status(today, Policy()).reason in made.stdout
+    holiday = hadir("checks", "generate", "--date", "2026-08-17", env=env)
+    assert holiday.stdout.strip() == "2026-08-17: no checks (holiday: Independence Day)"
+    weekend = hadir("checks", "generate", "--date", "2026-11-28", env=env)
+    assert weekend.stdout.strip() == "2026-11-28: no checks (not a work day (sat))"
+
+
+def test_sweep_catches_up_after_downtime(env: dict[str, str], store_target: StoreTarget) -> None:
+    """Checks made before the node went down are closed as MISSED by a later sweep, up
+    to the instant given, and the records it writes keep the chain valid."""
+
+    async def make_checks() -> list[str]:
+        engine = store_target.engine()
+        try:
+            await migrate(engine)
+            links = JoinLinks(secrets.token_bytes(32), "https://hadir.example.go.id")
+            early = datetime(2026, 8, 9, tzinfo=UTC)
+            await generate_checks(engine, date(2026, 8, 10), links=links, now=early)
+            async with engine.connect() as conn:
+                return list((await conn.execute(select(checks.c.status))).scalars())
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(make_checks()) == ["scheduled"] * 6  # Monday: 2 staff x 3 slots
+    # 14:20 WIB: the 10:00 and 14:00 windows have ended, the 16:00 one has not.
+    part = hadir("checks", "sweep", "--at", "2026-08-10T14:20:00+07:00", env=env)
+    assert part.returncode == 0, part.stderr
+    assert part.stdout.startswith("4 check(s) closed as missed")
+    rest = hadir("checks", "sweep", env=env)
+    assert rest.stdout.startswith("2 check(s) closed as missed")
+    assert hadir("checks", "sweep", env=env).stdout.startswith("0 check(s) closed")
+    verified = hadir("records", "verify", env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_calendar_refuses_a_bad_year_or_an_overlong_note(env: dict[str, str]) -> None:
+    year = hadir("calendar", "list", "--year", "0", env=env)
+    assert year.returncode == 2 and "not a year between 1 and 9999: 0" in year.stderr
+    long = hadir("calendar", "add", "2026-11-25", "--off", "--note", "x" * 201, env=env)
+    assert long.returncode == 2 and "at most 200 characters (201 given)" in long.stderr
+    assert hadir("calendar", "list", env=env).stdout == ""  # nothing was stored
+    widest = hadir("calendar", "add", "2026-11-25", "--off", "--note", "x" * 200, env=env)
+    assert widest.returncode == 0, widest.stderr  # the column holds it, on PostgreSQL too

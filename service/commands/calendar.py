@@ -8,13 +8,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import date
+from datetime import MAXYEAR, MINYEAR, date
 
 from service.calendar import Override, day_status
 from service.commands._args import day_arg
 from service.context import config_from_args, open_store
 from service.org import load_policy
 from service.overrides import get_override, list_overrides, remove_override, set_override
+
+NOTE_MAX = 200  # the width of calendar_overrides.note
+
+
+def _note(text: str) -> str:
+    note = text.strip()
+    if len(note) > NOTE_MAX:
+        raise argparse.ArgumentTypeError(f"at most {NOTE_MAX} characters ({len(note)} given)")
+    return note
+
+
+def _year(text: str) -> int:
+    try:
+        year = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a year: {text!r}") from None
+    if not MINYEAR <= year <= MAXYEAR:
+        raise argparse.ArgumentTypeError(f"not a year between {MINYEAR} and {MAXYEAR}: {year}")
+    return year
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,7 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kind = a.add_mutually_exclusive_group(required=True)
     kind.add_argument("--off", action="store_false", dest="workday", help="no checks that day")
     kind.add_argument("--workday", action="store_true", dest="workday", help="checks that day")
-    a.add_argument("--note", default="", help="why, e.g. 'Cuti bersama Natal'")
+    a.add_argument("--note", type=_note, default="", help="why, e.g. 'Cuti bersama Natal'")
     a.set_defaults(handler=handle_add)
     r = actions.add_parser("remove", help="forget the override of a day")
     r.add_argument("date", type=day_arg)
@@ -34,13 +53,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("date", type=day_arg)
     s.set_defaults(handler=handle_show)
     ls = actions.add_parser("list", help="the overrides of a year")
-    ls.add_argument("--year", type=int, default=None)
+    ls.add_argument("--year", type=_year, default=None)
     ls.set_defaults(handler=handle_list)
 
 
 def handle_add(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    override = Override(args.date, args.workday, args.note.strip())
+    override = Override(args.date, args.workday, args.note)
 
     async def run() -> None:
         async with open_store(config) as engine, engine.begin() as conn:

@@ -48,8 +48,8 @@ def handle_generate(args: argparse.Namespace) -> int:
         if not status.working:
             return f"{day}: no checks ({status.reason})"
         return (
-            f"{day}: {summary.created} check(s) made, {summary.existing} already there, "
-            f"{summary.past} skipped (window already over)"
+            f"{day} ({status.reason}): {summary.created} check(s) made, "
+            f"{summary.existing} already there, {summary.past} skipped (window already over)"
         )
 
     print(asyncio.run(run()))
