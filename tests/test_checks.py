@@ -21,7 +21,7 @@ from service.org import import_roster, save_policy
 from service.overrides import set_override
 from service.policy import Policy
 from service.records import verify_chain
-from service.schema import checks, outbox
+from service.schema import calls, checks, outbox
 from tests.call_helpers import ROSTER
 
 SECRET = secrets.token_bytes(32)
@@ -83,6 +83,29 @@ async def test_weekend_public_holiday_and_collective_leave_have_no_checks(
         summary = await generate_checks(store, day, links=LINKS, now=EARLY - timedelta(days=200))
         assert not summary.day.working and summary.day.reason == reason
     assert await _rows(store) == []
+
+
+async def test_the_lebaran_fortnight_has_checks_on_its_five_working_days_only(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    """16-29 March 2026: Nyepi (public) and Idul Fitri with its cuti bersama (government)
+    either side of a weekend leave five working days."""
+    await _org(store, tmp_path)
+    reasons = {}
+    for n in range(14):
+        day = date(2026, 3, 16) + timedelta(days=n)
+        summary = await generate_checks(store, day, links=LINKS, now=EARLY - timedelta(days=300))
+        reasons[day.day] = summary.day.reason
+    assert [d for d, reason in reasons.items() if reason == "working day"] == [16, 17, 25, 26, 27]
+    assert reasons[18] == "holiday: Day of Silence Joint Holiday"
+    assert reasons[19] == "holiday: Day of Silence"
+    assert reasons[20] == "holiday: Eid al-Fitr Joint Holiday"
+    assert reasons[21] == "not a work day (sat)"  # also Idul Fitri: the weekday rule comes first
+    assert reasons[23] == reasons[24] == "holiday: Eid al-Fitr Joint Holiday"
+    rows = await _rows(store)
+    # staff1 on five days, staff2 only on Monday the 16th (the 23rd is cuti bersama).
+    assert len(rows) == 5 * 3 + 3
+    assert {r["due_at"].date().day for r in rows if r["staff_id"] == "staff2"} == {16}
 
 
 async def test_admin_overrides_beat_the_calendar_both_ways(
@@ -158,3 +181,30 @@ async def test_the_sweep_records_ended_checks_as_missed_once(
     report = await verify_chain(store, KEY.public_key())
     assert report.ok and report.checked == 2
     assert await sweep(store, at, key=KEY) == 0
+
+
+async def test_the_sweep_leaves_open_windows_and_live_calls_alone(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    await _org(store, tmp_path)
+    await generate_checks(store, TUESDAY, links=LINKS, now=EARLY)
+    ten = datetime(2026, 11, 24, 3, tzinfo=UTC)  # 10:00 WIB, window 09:45-10:15
+    assert await sweep(store, ten + timedelta(minutes=10), key=KEY) == 0
+    first = (await _rows(store))[0]["id"]
+    async with store.begin() as conn:
+        await conn.execute(
+            calls.insert().values(
+                id="call_1",
+                check_id=first,
+                staff_id="staff1",
+                supervisor_id="sup1",
+                started_at=ten + timedelta(minutes=12),
+                status="active",
+            )
+        )
+    # The call runs past the window's end: its check is not missed while it lasts.
+    assert await sweep(store, ten + timedelta(minutes=25), key=KEY) == 0
+    assert (await _rows(store))[0]["status"] == "scheduled"
+    # A call row left open far longer than any call (its node died) no longer holds it.
+    assert await sweep(store, ten + timedelta(minutes=43), key=KEY) == 1
+    assert [r["status"] for r in await _rows(store)] == ["missed", "scheduled", "scheduled"]
