@@ -61,23 +61,29 @@ def _minutes(t: time) -> int:
     return t.hour * 60 + t.minute
 
 
+def _midpoint(a: int, b: int) -> int:
+    return -(-(a + b) // 2)  # ceil: the boundary between neighbouring slots' ranges
+
+
 def offset_bounds(schedule: Schedule, policy: Policy, index: int) -> tuple[int, int]:
     """The range of offsets (minutes) slot ``index`` may take.
 
-    At most ±random_offset_minutes, inside working hours, and on its own side of the
-    midpoint to each neighbouring slot, so slots keep their order and never collide
-    on one instant (which UNIQUE(staff_id, due_at) would silently merge). A check time
-    an admin set outside working hours keeps its time.
+    At most ±random_offset_minutes, inside working hours, and with its whole window on
+    its own side of the midpoint to each neighbouring slot: slots keep their order,
+    two checks of one person are never open at once (so one call cannot leave the
+    other missed), and never fall on one instant (which UNIQUE(staff_id, due_at) would
+    silently merge). A slot with no room to move, e.g. a check time an admin set
+    outside working hours, keeps its time.
     """
-    limit = schedule.random_offset_minutes
+    limit, window = schedule.random_offset_minutes, schedule.window_minutes
     minutes = [_minutes(t) for t in schedule.check_times]
     at = minutes[index]
     lo = max(at - limit, _minutes(policy.work_start))
     hi = min(at + limit, _minutes(policy.work_end))
     if index > 0:
-        lo = max(lo, -(-(minutes[index - 1] + at) // 2))  # ceil of the midpoint
+        lo = max(lo, _midpoint(minutes[index - 1], at) + window)
     if index + 1 < len(minutes):
-        hi = min(hi, -(-(at + minutes[index + 1]) // 2) - 1)
+        hi = min(hi, _midpoint(at, minutes[index + 1]) - window - 1)
     return min(lo, at) - at, max(hi, at) - at
 
 

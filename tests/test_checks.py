@@ -8,6 +8,7 @@ import copy
 import json
 import secrets
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,7 +22,8 @@ from service.org import import_roster, save_policy
 from service.overrides import set_override
 from service.policy import Policy
 from service.records import verify_chain
-from service.schema import calls, checks, outbox
+from service.scheduling import Schedule, offset_bounds, offset_key, slots_for
+from service.schema import calls, checks, outbox, schedules
 from tests.call_helpers import ROSTER
 
 SECRET = secrets.token_bytes(32)
@@ -164,6 +166,44 @@ async def test_spot_check_offsets_stay_in_bounds_and_are_stable(
     # Another node (same secret) computes the very same instants: nothing new is made.
     again = await generate_checks(store, TUESDAY, links=LINKS, now=EARLY)
     assert again.created == 0 and {r["id"]: r["due_at"] for r in await _rows(store)} == first
+
+
+def test_offsets_keep_every_window_inside_its_half_of_the_day() -> None:
+    policy = Policy(random_offset_minutes=120)
+    schedule = Schedule.from_policy(policy)
+    # 10:00 may go back to 08:00 but forward only to 11:44, so its window closes before
+    # the 12:00 midpoint, where 14:00's may open; 16:00 stays inside the working day.
+    bounds = [offset_bounds(schedule, policy, i) for i in range(3)]
+    assert bounds == [(-120, 104), (-105, 44), (-45, 0)]
+    key = offset_key(SECRET)
+    seen: set[int] = set()
+    for n in range(200):
+        slots = slots_for(TUESDAY + timedelta(days=n), f"staff{n}", schedule, policy, key)
+        for (lo, hi), slot in zip(bounds, slots, strict=True):
+            assert lo <= slot.offset_minutes <= hi
+        assert all(a.window_end < b.window_start for a, b in pairwise(slots))
+        seen.add(slots[1].offset_minutes)
+    assert len(seen) > 100  # spread over the range, not a handful of values
+
+
+async def test_a_units_own_schedule_replaces_the_policys(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    await _org(store, tmp_path)
+    async with store.begin() as conn:
+        await conn.execute(
+            schedules.insert().values(
+                unit_id="u1",
+                check_times=["09:00"],
+                window_minutes=20,
+                random_offset_minutes=0,
+                updated_at=EARLY,
+            )
+        )
+    await generate_checks(store, TUESDAY, links=LINKS, now=EARLY)
+    [row] = await _rows(store)
+    assert row["due_at"] == datetime(2026, 11, 24, 2, tzinfo=UTC)  # 09:00 WIB
+    assert row["window_end"] - row["window_start"] == timedelta(minutes=40)
 
 
 async def test_the_sweep_records_ended_checks_as_missed_once(
