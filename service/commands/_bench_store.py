@@ -6,9 +6,11 @@ bench empties again afterwards).
 Records go through the real write path. The live figure is one record per
 transaction, as a call's end writes it: close the check, append the signed hash-chain
 entry, enqueue its ``check.missed`` event with one delivery row. The batched figure is
-the sweep's way: ``SWEEP_BATCH`` checks closed in one transaction. The receiver runs in
-another process (the machine's other core), and the dispatcher sends every delivery
-with its real signing and outcome recording.
+the sweep's way: ``SWEEP_BATCH`` checks closed in one transaction. The concurrent
+figure is calls ending together: ``--callers`` tasks, each completing one check after
+another and waiting for each record, through the group-committing ``RecordWriter``.
+The receiver runs in another process (the machine's other core), and the dispatcher
+sends every delivery with its real signing and outcome recording.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ def register_bench(group: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print figures as JSON")
     parser.add_argument(
         "--records", type=int, default=3000, help="records to write each way (3000)"
+    )
+    parser.add_argument(
+        "--callers", type=int, default=64, help="concurrent callers completing checks (64)"
     )
     parser.add_argument(
         "--database-url",
@@ -105,15 +110,24 @@ async def _seed(engine: Any, n: int) -> None:
         )
 
 
-async def _bench(n: int, port: int, url: str) -> dict[str, Any]:
+async def _bench(n: int, callers: int, port: int, url: str) -> dict[str, Any]:
     if url:
-        return await _bench_on(create_engine(url), n, port, drop=True)
+        return await _bench_on(create_engine(url), n, callers, port, drop=True)
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-        return await _bench_on(engine, n, port, drop=False)
+        return await _bench_on(engine, n, callers, port, drop=False)
 
 
-async def _bench_on(engine: AsyncEngine, n: int, port: int, *, drop: bool) -> dict[str, Any]:
+async def _complete_in_turn(writer: RecordWriter, check_ids: range, result: CallResult) -> None:
+    """One caller: each check's record written before the next is completed."""
+    for i in check_ids:
+        if not isinstance(await writer.complete(f"chk_{i}", result), Record):
+            raise RuntimeError(f"check chk_{i} was not recorded")
+
+
+async def _bench_on(
+    engine: AsyncEngine, n: int, callers: int, port: int, *, drop: bool
+) -> dict[str, Any]:
     key = Ed25519PrivateKey.generate()
     try:
         async with engine.connect() as conn:
@@ -140,7 +154,7 @@ async def _bench_on(engine: AsyncEngine, n: int, port: int, *, drop: bool) -> di
                 await record_missed_many(conn, batch, key=key)
         batched_s = time.perf_counter() - start
 
-        # Calls that end together, each writing its record: group-committed.
+        # Calls that end together, each caller waiting for its record: group-committed.
         writer = RecordWriter(engine, key)
         result = CallResult(
             started_at=utcnow() - timedelta(minutes=2),
@@ -150,13 +164,14 @@ async def _bench_on(engine: AsyncEngine, n: int, port: int, *, drop: bool) -> di
             location=None,
         )
         start = time.perf_counter()
-        written = await asyncio.gather(
-            *(writer.complete(f"chk_{i}", result) for i in range(2 * n, 3 * n))
+        await asyncio.gather(
+            *(
+                _complete_in_turn(writer, range(2 * n + c, 3 * n, callers), result)
+                for c in range(callers)
+            )
         )
         concurrent_s = time.perf_counter() - start
         await writer.close()
-        if not all(isinstance(r, Record) for r in written):
-            raise RuntimeError("a concurrent completion was not written")
 
         settings = DispatcherSettings(
             schedule=RetrySchedule((0.0, 1.0)),
@@ -188,6 +203,8 @@ async def _bench_on(engine: AsyncEngine, n: int, port: int, *, drop: bool) -> di
         "records_batched_per_s": n / batched_s,
         "records_concurrent": n,
         "records_concurrent_per_s": n / concurrent_s,
+        "concurrent_callers": min(callers, n),
+        "concurrent_transactions": writer.groups,
         "batch": SWEEP_BATCH,
         "deliveries": 2 * n,
         "deliveries_per_s": 2 * n / deliveries_s,
@@ -207,6 +224,8 @@ async def _delivered(engine: Any) -> int:
 def run_store(args: argparse.Namespace) -> int:
     if args.records < 10:
         raise UsageError("--records must be at least 10")
+    if args.callers < 1:
+        raise UsageError("--callers must be at least 1")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -216,7 +235,7 @@ def run_store(args: argparse.Namespace) -> int:
     try:
         if not ready.wait(30):
             raise UsageError("the local receiver did not start")
-        figures = asyncio.run(_bench(args.records, port, args.database_url))
+        figures = asyncio.run(_bench(args.records, args.callers, port, args.database_url))
     finally:
         receiver.terminate()
         receiver.join(10)
