@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,13 +31,18 @@ def env(store_target: StoreTarget, tmp_path: Path) -> dict[str, str]:
 
 
 def test_generate_a_day_then_sweep_it(env: dict[str, str]) -> None:
-    made = hadir("checks", "generate", "--date", "2099-01-05", env=env)  # a Monday, ahead
+    today = datetime.now(Policy().zone).date()
+    monday = today + timedelta(days=14 - today.weekday())  # 8 to 14 days ahead
+    day = monday.isoformat()
+    # A holiday may fall on it: the override makes it a working day whatever the year.
+    assert hadir("calendar", "add", day, "--workday", "--note", "test", env=env).returncode == 0
+    made = hadir("checks", "generate", "--date", day, env=env)
     assert made.returncode == 0, made.stderr
-    assert (
-        made.stdout.strip() == "2099-01-05 (working day): 6 check(s) made, 0 already there, "
+    assert made.stdout.strip() == (
+        f"{day} (override, working day: test): 6 check(s) made, 0 already there, "
         "0 skipped (window already over)"
     )
-    again = hadir("checks", "generate", "--date", "2099-01-05", env=env)
+    again = hadir("checks", "generate", "--date", day, env=env)
     assert "0 check(s) made, 6 already there" in again.stdout
     swept = hadir("checks", "sweep", "--at", "2026-01-01T00:00:00+07:00", env=env)
     assert swept.returncode == 0 and swept.stdout.startswith("0 check(s) closed")
@@ -50,6 +55,8 @@ def test_bad_dates_and_instants_are_refused_clearly(env: dict[str, str]) -> None
     assert naive.returncode == 2 and "has no UTC offset" in naive.stderr
     future = hadir("checks", "sweep", "--at", "2999-01-01T00:00:00Z", env=env)
     assert future.returncode == 2 and "in the future" in future.stderr
+    far = hadir("checks", "generate", "--date", "9999-12-31", env=env)
+    assert far.returncode == 2 and "more than 31 days ahead" in far.stderr
 
 
 def test_calendar_overrides_decide_whether_a_day_has_checks(env: dict[str, str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from datetime import timedelta
 
 from service.checks import JoinLinks, generate_checks, sweep
 from service.clock import utcnow
@@ -16,6 +17,10 @@ from service.context import config_from_args, open_store
 from service.errors import UsageError
 from service.keys import LINK_SECRET_FILE, load_or_create_secret, load_or_create_signing_key
 from service.org import load_policy
+
+# Checks carry join links valid until their window ends, and holidays of later years
+# are estimates: a day further ahead is almost surely a typo.
+MAX_DAYS_AHEAD = 31
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,10 +44,14 @@ def handle_generate(args: argparse.Namespace) -> int:
 
     async def run() -> str:
         async with open_store(config) as engine:
-            day = args.date
-            if day is None:
-                async with engine.connect() as conn:
-                    day = utcnow().astimezone((await load_policy(conn)).zone).date()
+            async with engine.connect() as conn:
+                today = utcnow().astimezone((await load_policy(conn)).zone).date()
+            day = args.date or today
+            if day > today + timedelta(days=MAX_DAYS_AHEAD):
+                raise UsageError(
+                    f"--date {day} is more than {MAX_DAYS_AHEAD} days ahead: the join links "
+                    "sent with its checks would stay valid until then"
+                )
             summary = await generate_checks(engine, day, links=links)
         status = summary.day
         if not status.working:
