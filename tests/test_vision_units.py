@@ -258,3 +258,25 @@ def test_config_version_changes_with_any_threshold() -> None:
     assert other.version != DEFAULT_CONFIG.version
     assert DEFAULT_CONFIG.version.startswith("1+")
     assert VisionConfig().version == DEFAULT_CONFIG.version
+
+
+def test_black_start_of_a_call_is_too_few_samples_not_fail() -> None:
+    # A phone camera's first frames are often black: too little evidence to fail.
+    w = CheckWindow(DEFAULT_CONFIG, parse_uniform_policy("any"))
+    for i in range(DEFAULT_CONFIG.min_samples - 1):
+        w.add(_sample(float(i), state=CameraState.BLACK))
+        v = w.verdict()
+        assert v.camera.verdict is Verdict.INCONCLUSIVE
+        assert v.camera.reasons == (Reason.TOO_FEW_SAMPLES,)
+        assert v.camera.evidence["camera_black"] == tuple(float(j) for j in range(i + 1))
+    w.add(_sample(float(DEFAULT_CONFIG.min_samples), state=CameraState.BLACK))
+    assert w.verdict().camera.reasons == (Reason.CAMERA_BLACK,)
+    assert w.verdict().camera.verdict is Verdict.FAIL
+
+
+def test_single_black_image_is_single_image_not_fail() -> None:
+    w = CheckWindow(DEFAULT_CONFIG, parse_uniform_policy("any"), still_image=True)
+    w.add(_sample(0.0, state=CameraState.COVERED, face=FaceStatus.NONE))
+    camera = w.verdict().camera
+    assert camera.verdict is Verdict.INCONCLUSIVE and camera.reasons == (Reason.SINGLE_IMAGE,)
+    assert camera.evidence["camera_covered"] == (0.0,)

@@ -132,17 +132,20 @@ class CheckWindow:
         if dark:
             evidence[Reason.LOW_LIGHT.value] = _times(dark)
         times = _times(entries)
-        if fails:
-            return CriterionVerdict(Verdict.FAIL, tuple(fails), scores, times, evidence)
+        # A photograph, or a check too short to judge, never fails; what it showed stays
+        # in the evidence. (A phone camera's first frames are often black while it
+        # starts: the first black samples of a live call must not fail it.)
         if self.still_image:
             return CriterionVerdict(
                 Verdict.INCONCLUSIVE, (Reason.SINGLE_IMAGE,), scores, times, evidence
             )
-        ok = sum(1 for e in entries if self._usable(e))
         if n < cfg.min_samples:
             return CriterionVerdict(
                 Verdict.INCONCLUSIVE, (Reason.TOO_FEW_SAMPLES,), scores, times, evidence
             )
+        if fails:
+            return CriterionVerdict(Verdict.FAIL, tuple(fails), scores, times, evidence)
+        ok = sum(1 for e in entries if self._usable(e))
         if _share(ok, n) >= cfg.camera_ok_fraction:
             return CriterionVerdict(Verdict.PASS, (), scores, times, evidence)
         reason = Reason.LOW_LIGHT if dark else Reason.TOO_FEW_SAMPLES
