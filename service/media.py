@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+TRUNCATION_TOLERANCE_S = 0.5
+"""Frames may end this much before the declared length (rounding, a longer audio track)."""
 
 
 class MediaError(Exception):
@@ -67,22 +70,20 @@ def _video_samples(
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError) as exc:
-        raise MediaError(f"{path}: cannot read as video or image ({exc})") from None
+        raise MediaError(f"{path}: cannot read as video or image ({_why(exc)})") from None
     with container:
         if not container.streams.video:
             raise MediaError(f"{path}: has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        rate = float(stream.average_rate or 15)
         start: float | None = None
+        raw_t = 0.0
         next_t = 0.0
         index = 0
         try:
             for frame in container.decode(stream):
-                if frame.time is not None:
-                    raw_t = float(frame.time)
-                else:
-                    rate = float(stream.average_rate or 15)
-                    raw_t = index / rate
+                raw_t = float(frame.time) if frame.time is not None else index / rate
                 index += 1
                 if start is None:
                     start = raw_t
@@ -96,7 +97,35 @@ def _video_samples(
                 rgb = frame.to_ndarray(format="rgb24")
                 yield TimedFrame(round(t, 6), np.ascontiguousarray(rgb, dtype=np.uint8))
         except av.FFmpegError as exc:
-            raise MediaError(f"{path}: video is damaged ({exc})") from None
+            raise MediaError(f"{path}: video is damaged ({_why(exc)})") from None
+        if start is not None:
+            _check_complete(path, container, stream, raw_t + 1 / rate)
+
+
+def _why(exc: Exception) -> str:
+    """FFmpeg's own words without the errno and path PyAV adds around them."""
+    return str(getattr(exc, "strerror", None) or exc)
+
+
+def _check_complete(path: Path, container: Any, stream: Any, end_t: float) -> None:
+    """Raise if the frames stop well before the length the header declares.
+
+    A truncated upload (a WebM cut off mid-transfer) otherwise decodes cleanly up to
+    the cut, and would be judged on a fraction of the call as if it were all of it.
+    """
+    if stream.duration is not None and stream.time_base is not None:
+        declared = float(stream.duration * stream.time_base)
+        first = float((stream.start_time or 0) * stream.time_base)
+    elif container.duration is not None:
+        declared = container.duration / 1e6
+        first = (container.start_time or 0) / 1e6
+    else:
+        return  # no declared length (e.g. a live recording's WebM): nothing to compare
+    if end_t - first < declared - TRUNCATION_TOLERANCE_S:
+        raise MediaError(
+            f"{path}: file is truncated: video stops at {end_t - first:.1f} s "
+            f"of the {declared:.1f} s its header declares"
+        )
 
 
 def open_media(path: str | Path, interval_s: float) -> Media:

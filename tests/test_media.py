@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixtures.generate import Y4M_HEADER, frames
+from fixtures.generate import Y4M_HEADER, build, frames
 from service.media import MediaError, open_media
 
 
@@ -23,8 +23,7 @@ def test_video_is_sampled_every_interval(media: dict[str, Path], name: str) -> N
     m = open_media(media[name], 1.0)
     got = list(m.samples())
     assert not m.still
-    expected = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] if name == "live" else [0.0, 1.0, 2.0]
-    assert [f.t for f in got] == pytest.approx(expected, abs=1e-3)
+    assert [f.t for f in got] == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], abs=1e-3)
     assert all(f.rgb.shape == (480, 640, 3) and f.rgb.dtype == np.uint8 for f in got)
 
 
@@ -47,15 +46,37 @@ def test_image_is_one_still_frame(media: dict[str, Path]) -> None:
     assert m.still and len(got) == 1 and got[0].t == 0.0 and got[0].rgb.shape == (480, 640, 3)
 
 
+def test_generator_is_deterministic(tmp_path: Path, media: dict[str, Path]) -> None:
+    # A fresh build in another directory gives the very bytes of the cached one.
+    fresh = build(tmp_path, ["short"])["short"]
+    assert fresh.read_bytes() == media["short"].read_bytes()
+
+
+def test_truncated_video_is_an_error(tmp_path: Path, media: dict[str, Path]) -> None:
+    # Cut off mid-upload: the frames decode cleanly up to the cut, then stop early.
+    data = media["live.webm"].read_bytes()
+    cut = tmp_path / "cut.webm"
+    cut.write_bytes(data[: len(data) // 2])
+    m = open_media(cut, 1.0)
+    with pytest.raises(MediaError, match=r"truncated: video stops at [0-9.]+ s of the 6.0 s"):
+        list(m.samples())
+
+
 def test_errors(tmp_path: Path) -> None:
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
+    empty_y4m = tmp_path / "empty.y4m"
+    empty_y4m.write_bytes(b"")
+    text = tmp_path / "notes.mp4"
+    text.write_text("minutes of the meeting, not a video\n")
     junk = tmp_path / "junk.webm"
     junk.write_bytes(np.random.default_rng(3).integers(0, 256, 4000, np.uint8).tobytes())
     bad_png = tmp_path / "bad.png"
     bad_png.write_bytes(b"not a png at all")
     for path, message in [
         (empty, "empty"),
+        (empty_y4m, "empty"),
+        (text, r"cannot read as video or image \(Invalid data found when processing input\)$"),
         (junk, "cannot read"),
         (bad_png, "cannot read|damaged"),
         (tmp_path / "missing.y4m", "no such file"),
