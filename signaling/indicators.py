@@ -46,7 +46,8 @@ def _camera(
     if not final and off_causes:
         return Indicator(FAIL, sorted(off_causes)[0])
     if final and on_fraction is not None and on_fraction < min_on:
-        return Indicator(FAIL, "camera_off")
+        # Still off at the end: say why (covered, hidden...), not only that it was off.
+        return Indicator(FAIL, sorted(off_causes)[0] if off_causes else "camera_off")
     if final and on_fraction is None:
         return Indicator(FAIL, "no_frames")
     return vision

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from signaling.indicators import indicators
 from signaling.location import LocationResult
 from signaling.record import call_verdict, record_location
 
@@ -62,3 +63,13 @@ def test_location_maps_to_the_records_results_without_coordinates() -> None:
         "unavailable",
         "permission_denied",
     )
+
+
+def test_a_camera_still_off_at_the_end_fails_with_its_cause() -> None:
+    vision = {
+        "criteria": {n: {"verdict": "pass", "reasons": []} for n in ("face", "camera", "uniform")}
+    }
+    covered = indicators(vision, {"camera_covered"}, 0.4, None, min_camera_on=0.9, final=True)
+    assert (covered["camera"].state, covered["camera"].reason) == ("fail", "camera_covered")
+    back_on = indicators(vision, set(), 0.4, None, min_camera_on=0.9, final=True)
+    assert (back_on["camera"].state, back_on["camera"].reason) == ("fail", "camera_off")
