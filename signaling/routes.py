@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -47,7 +46,9 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     vision = replace(DEFAULT_CONFIG, sample_interval_s=config.calls.sample_interval_s)
     pool = AnalyzerPool(config.calls.analysis_threads, config.calls.max_analysis_peers, vision)
-    warming = asyncio.create_task(pool.warm())  # in the background: startup stays quick
+    # Load the models before serving: building them holds the GIL, so doing it in the
+    # background would stall the event loop of a server already taking calls.
+    await pool.warm()
     settings = CallSettings(
         sample_interval_s=config.calls.sample_interval_s,
         min_camera_on=config.calls.min_camera_on_fraction,
@@ -64,7 +65,6 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     )
     app[HUB] = hub
     yield
-    await warming
     await hub.close()
     await hub.writer.close()
     pool.close()
