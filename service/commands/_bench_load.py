@@ -48,7 +48,7 @@ from service.store import create_engine, migrate
 from service.webhooks.endpoints import create_endpoint
 
 ANALYSIS_FPS, NAIVE_FPS = 5, 15
-WARM_UP_S = 3.0  # after the server is up: its analyzers finish loading
+WARM_UP_S = 3.0  # after the server is up: its jobs run their first round, memory settles
 SPAWN_S = 2.5  # a generator process starts (Python, aiortc) before its first call
 SETTLE_S = SPAWN_S + 3.0  # the last call of the ramp is answered and connected
 MIN_WINDOW_S = 5.0
@@ -302,7 +302,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
             "Hadir is running",
         )
         try:
-            await asyncio.sleep(WARM_UP_S)  # the analyzers load in the background
+            await asyncio.sleep(WARM_UP_S)  # then the idle baseline
             idle_rss, t0 = rss_mb(server.pid), time.monotonic()
             generating = asyncio.create_task(
                 _generate(
