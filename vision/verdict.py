@@ -25,6 +25,7 @@ class Reason(StrEnum):
     """Reason codes; the value is what records and JSON carry."""
 
     NO_FACE = "no_face"
+    FACE_NOT_FOUND = "face_not_found"
     MULTIPLE_FACES = "multiple_faces"
     FACE_TOO_SMALL = "face_too_small"
     CAMERA_BLACK = "camera_black"
