@@ -36,7 +36,8 @@ class Criterion:
 
     verdict: Verdict
     reasons: tuple[str, ...] = ()
-    """Reason codes, the leading one first; none on a pass (a pending one names what it waits on)."""
+    """Reason codes, the leading one first; none on a pass unless pending (then what
+    it waits on)."""
     ok: str = ""
     """The code a page shows when it passes (``face_ok``, ``at_home``)."""
     pending: bool = False
