@@ -286,9 +286,7 @@ def _ended(outcome: CallOutcome, reason: str, record: Record | None) -> dict[str
         "call": outcome.room.id,
         "reason": reason,
         "elapsed": round(outcome.duration_s, 1),
-        "camera_on": outcome.camera_on_fraction,
-        "indicators": outcome.indicators,
-        "verdict": outcome.verdict,
+        **outcome.verdict.status_fields(),
         "record": record and record.id,
         "status": record and record.status,
     }

@@ -19,9 +19,9 @@ from service.records import CallResult, complete_check
 from service.state import ENGINE, LINK_SECRET, SIGNING_KEY
 from service.web.i18n import MESSAGES
 from service.web.pages import render
-from signaling.indicators import NAMES
+from signaling.verdict import NAMES, CallVerdict, Criterion
 from tests.call_helpers import Links, add_check, seed_org
-from vision.verdict import Reason
+from vision.verdict import Reason, Verdict
 
 
 @pytest.fixture
@@ -78,15 +78,14 @@ async def test_records_waiting_for_review_carry_a_review_form(
 ) -> None:
     engine = client.app[ENGINE]
     check = await add_check(engine, "staff1")
+    dark, ok = Criterion(Verdict.INCONCLUSIVE, ("low_light",)), Criterion(Verdict.PASS)
     record = await complete_check(
         engine,
         check,
         CallResult(
             started_at=utcnow() - timedelta(minutes=2),
             ended_at=utcnow(),
-            verdict={"verdict": "inconclusive", "reasons": ["low_light"], "criteria": {}},
-            camera_on_fraction=1.0,
-            location=None,
+            verdict=CallVerdict(dark, ok, ok, ok, camera_on=1.0),
         ),
         key=client.app[SIGNING_KEY],
     )

@@ -1,4 +1,4 @@
-"""The pure parts of a call: rate limit, rooms, camera timeline, location, indicators."""
+"""The pure parts of a call: rate limit, rooms, camera timeline, location, the verdict."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from signaling.camera_watch import CameraWatch
-from signaling.indicators import indicators, overall
 from signaling.location import LocationResult, haversine_m, judge_error, judge_position
 from signaling.ratelimit import TokenBucket
 from signaling.rooms import ACTIVE, ENDED, RoomError, Rooms
+from signaling.verdict import NAMES, CameraTimeline, judge
+from vision.verdict import CheckVerdict, CriterionVerdict, Reason, Verdict
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 
@@ -112,31 +113,29 @@ def test_location_distance_and_verdicts() -> None:
     assert set(far.to_dict()) == {"result", "reason", "distance_m"}  # never coordinates
 
 
-def _criterion(verdict: str, *reasons: str) -> dict[str, object]:
-    return {"verdict": verdict, "reasons": list(reasons)}
-
-
 def test_indicators_pending_while_live_then_final() -> None:
-    live = indicators(None, set(), None, None, min_camera_on=0.9, final=False)
-    assert {k: v.state for k, v in live.items()} == dict.fromkeys(live, "pending")
-    assert overall(live) == "pending"
-    final = indicators(None, set(), None, None, min_camera_on=0.9, final=True)
-    assert final["face"].state == "inconclusive" and final["camera"].reason == "no_frames"
+    live = judge(None, CameraTimeline(None), None, min_camera_on=0.9, final=False)
+    assert {k: v.state for k, v in live.criteria.items()} == dict.fromkeys(NAMES, "pending")
+    assert live.status_fields()["verdict"] == "pending"
+    final = judge(None, CameraTimeline(None), None, min_camera_on=0.9, final=True)
+    assert final.face.state == "inconclusive" and final.camera.reason == "no_frames"
 
-    vision = {
-        "criteria": {
-            "face": _criterion("pass"),
-            "camera": _criterion("pass"),
-            "uniform": _criterion("pass"),
-        }
-    }
-    at_home = LocationResult("pass", "at_home", 12.0)
-    ok = indicators(vision, set(), 1.0, at_home, min_camera_on=0.9, final=True)
-    assert overall(ok) == "pass" and ok["face"].reason == "face_ok"
-    hidden = indicators(vision, {"page_hidden"}, 1.0, at_home, min_camera_on=0.9, final=False)
-    assert (hidden["camera"].state, hidden["camera"].reason) == ("fail", "page_hidden")
-    off = indicators(vision, set(), 0.5, at_home, min_camera_on=0.9, final=True)
-    assert (off["camera"].state, off["camera"].reason) == ("fail", "camera_off")
-    vision["criteria"]["camera"] = _criterion("fail", "camera_covered")
-    covered = indicators(vision, set(), 1.0, at_home, min_camera_on=0.9, final=True)
-    assert covered["camera"].reason == "camera_covered" and overall(covered) == "fail"
+    def vision(camera: Verdict = Verdict.PASS, *reasons: Reason) -> CheckVerdict:
+        ok = CriterionVerdict(Verdict.PASS, (), {}, ())
+        return CheckVerdict(
+            camera, ok, CriterionVerdict(camera, reasons, {}, ()), ok, reasons, (), "1", "any"
+        )
+
+    at_home = LocationResult(Verdict.PASS, "at_home", 12.0)
+    on = CameraTimeline(1.0)
+    ok = judge(vision(), on, at_home, min_camera_on=0.9, final=True)
+    assert ok.state == "pass" and ok.face.reason == "face_ok"
+    hidden = CameraTimeline(1.0, frozenset({"page_hidden"}))
+    live = judge(vision(), hidden, at_home, min_camera_on=0.9, final=False)
+    assert live.camera.indicator() == {"state": "pending", "reason": "page_hidden"}
+    off = judge(vision(), CameraTimeline(0.5), at_home, min_camera_on=0.9, final=True)
+    assert off.camera.indicator() == {"state": "fail", "reason": "camera_off"}
+    covered = judge(
+        vision(Verdict.FAIL, Reason.CAMERA_COVERED), on, at_home, min_camera_on=0.9, final=True
+    )
+    assert covered.camera.reason == "camera_covered" and covered.state == "fail"

@@ -31,7 +31,7 @@ from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face import FaceStatus
 from vision.sample import SampleResult
 from vision.uniform import UniformKind, UniformPolicy, parse_uniform_policy
-from vision.verdict import CheckVerdict, CriterionVerdict, Reason, Verdict, combine
+from vision.verdict import CheckVerdict, CriterionVerdict, JudgedSample, Reason, Verdict, combine
 
 _CAMERA_FAIL = {
     CameraState.BLACK: Reason.CAMERA_BLACK,
@@ -312,19 +312,14 @@ class CheckWindow:
             for r in c.reasons:
                 if r not in reasons:
                     reasons.append(r)
-        samples = []
-        for e in self._entries:
-            d = e.sample.to_dict()
-            d["camera"]["frozen"] = e.frozen
-            d["camera"]["difference"] = None if e.difference is None else round(e.difference, 3)
-            samples.append(d)
+        samples = tuple(JudgedSample(e.sample, e.frozen, e.difference) for e in self._entries)
         return CheckVerdict(
             verdict=combine((face.verdict, camera.verdict, uniform.verdict)),
             face=face,
             camera=camera,
             uniform=uniform,
             reasons=tuple(reasons),
-            samples=tuple(samples),
+            samples=samples,
             version=self.config.version,
             policy=self.policy.text,
         )

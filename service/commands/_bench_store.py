@@ -43,6 +43,8 @@ from service.store import create_engine, migrate
 from service.webhooks.dispatcher import Dispatcher, DispatcherSettings
 from service.webhooks.endpoints import create_endpoint
 from service.webhooks.retry import RetrySchedule
+from signaling.verdict import CallVerdict, Criterion
+from vision.verdict import Verdict
 
 
 def register_bench(group: Any) -> None:
@@ -156,12 +158,11 @@ async def _bench_on(
 
         # Calls that end together, each caller waiting for its record: group-committed.
         writer = RecordWriter(engine, key)
+        ok = Criterion(Verdict.PASS)
         result = CallResult(
             started_at=utcnow() - timedelta(minutes=2),
             ended_at=utcnow(),
-            verdict={"verdict": "pass", "reasons": [], "criteria": {}},
-            camera_on_fraction=1.0,
-            location=None,
+            verdict=CallVerdict(ok, ok, ok, ok, camera_on=1.0),
         )
         start = time.perf_counter()
         await asyncio.gather(
