@@ -127,7 +127,7 @@ class FrameAnalyzer:
         torso = None
         if camera.state not in _NO_PICTURE:
             s = time.process_time_ns()
-            face, cpu["landmarks"] = self._verified(rgb, track if track is not None else FaceTrack())
+            face, cpu["landmarks"] = self._verified(rgb, track or FaceTrack())
             cpu["face"] = _ms(s) - cpu["landmarks"]
             s = time.process_time_ns()
             mask = self._torso.segment(rgb)

@@ -32,7 +32,7 @@ def crop_around(rgb: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.uint8]:
     x1, y1 = x0 + int(round(side)), y0 + int(round(side))
     pad = max(0, -x0, -y0, x1 - w, y1 - h)
     if pad:
-        rgb = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        rgb = np.pad(rgb, ((pad, pad), (pad, pad), (0, 0)))
         x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
     crop = cv2.resize(rgb[y0:y1, x0:x1], (CROP_SIDE, CROP_SIDE), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(crop, dtype=np.uint8)
