@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.clock import utcnow
 from service.record_writer import RecordWriter
 from service.records import Record
+from service.store import read_only
 from signaling import messages as m
 from signaling.analysis import AnalyzerPool
 from signaling.auth import AuthError, Identity, call_target, identify, require_member
@@ -148,7 +149,7 @@ class Hub:
     async def _join(self, conn: Connection, msg: m.Join) -> None:
         if conn.who is not None:
             raise ProtocolError("invalid", "already joined", "join")
-        async with self.engine.connect() as db:
+        async with read_only(self.engine).connect() as db:
             try:
                 who = await identify(db, self.secret, msg.token)
             except AuthError as exc:
@@ -185,7 +186,7 @@ class Hub:
 
     async def _start(self, conn: Connection, who: Identity, check_id: str) -> None:
         now = utcnow()
-        async with self.engine.connect() as db:
+        async with read_only(self.engine).connect() as db:
             target = await call_target(db, who, check_id, now)
         room = self.rooms.open(target.check_id, target.staff_id, who.id, target.window_end, now)
         try:

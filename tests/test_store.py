@@ -1,3 +1,4 @@
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -6,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
 
 from service.schema import audit_log, metadata
-from service.store import create_engine, migrate, readiness
+from service.store import create_engine, migrate, read_only, readiness
 
 
 async def test_migrations_create_exactly_the_declared_schema(store) -> None:
@@ -62,6 +63,22 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
         fks = (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
     await engine.dispose()
     assert (mode, fks) == ("wal", 1)
+
+
+async def test_sqlite_reads_do_not_wait_for_a_writer(store) -> None:
+    """A writer holding the lock delays other writers, never a read-only transaction."""
+    async with store.begin() as writer:
+        await writer.execute(
+            text(
+                "INSERT INTO audit_log (at, actor, action, subject, detail) "
+                "VALUES ('2026-01-01 00:00:00', 'a', 'b', '', '{}')"
+            )
+        )
+        started = time.monotonic()
+        async with read_only(store).connect() as reader:
+            seen = (await reader.execute(select(audit_log.c.id))).all()
+        waited = time.monotonic() - started
+    assert seen == [] and waited < 1.0  # the reader saw the last committed state at once
 
 
 def test_unsupported_database_is_refused() -> None:

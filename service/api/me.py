@@ -29,6 +29,7 @@ from service.api.routes import (
 )
 from service.records import RecordError, RecordState, find_state, object_to_record
 from service.state import ENGINE, SIGNING_KEY
+from service.store import read_only
 
 FORBIDDEN = ("not the bearer's own record, nor one of their staff's", "Error")
 
@@ -38,7 +39,7 @@ async def my_records(request: web.Request) -> web.Response:
     query = request[QUERY]
     own = claims.role == "staff"
     filters = Filters(query["from"], query["to"], staff=claims.subject if own else None)
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         rows, last = await page_records(
             conn,
             filters,
@@ -54,7 +55,7 @@ async def _visible_state(request: web.Request, role: str | None = None) -> Recor
     claims = request[LINK]
     if role is not None and claims.role != role:
         raise ApiError(403, "forbidden", f"only a {role} may do this")
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         try:
             state = await find_state(conn, request.match_info["record_id"])
         except RecordError as exc:
@@ -90,7 +91,7 @@ async def object_to_mine(request: web.Request) -> web.Response:
             reason=str(fields["reason"]),
             key=request.config_dict[SIGNING_KEY],
         )
-        async with engine.connect() as conn:
+        async with read_only(engine).connect() as conn:
             state = await find_state(conn, state.record.id)
     except RecordError as exc:
         raise record_api_error(exc) from None

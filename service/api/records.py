@@ -43,6 +43,7 @@ from service.records import (
     review_record,
 )
 from service.state import ENGINE, SIGNING_KEY
+from service.store import read_only
 
 SCOPE = "records:read"
 JSON = "application/json"
@@ -84,7 +85,7 @@ def seq_cursor(query: dict[str, Any]) -> int | None:
 
 async def list_records(request: web.Request) -> web.Response:
     query = request[QUERY]
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         rows, last = await page_records(
             conn, filters_from(query), seq_cursor(query), query["limit"]
         )
@@ -106,7 +107,7 @@ async def export_records(request: web.Request) -> web.StreamResponse:
     writer.writerow(CSV_COLUMNS)
     after: int | None = None
     while True:
-        async with request.config_dict[ENGINE].connect() as conn:
+        async with read_only(request.config_dict[ENGINE]).connect() as conn:
             rows, last = await page_records(conn, filters, after, CSV_PAGE)
         for row in rows:
             item = record_json(row)
@@ -122,7 +123,7 @@ async def export_records(request: web.Request) -> web.StreamResponse:
 
 
 async def show_record(request: web.Request) -> web.Response:
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         row = await get_record(conn, request.match_info["record_id"])
     if row is None:
         raise not_found("record")
@@ -172,7 +173,7 @@ async def review(request: web.Request, reviewer: str) -> web.Response:
             status=fields["status"],
             key=request.config_dict[SIGNING_KEY],
         )
-        async with engine.connect() as conn:
+        async with read_only(engine).connect() as conn:
             state = await find_state(conn, record_id)
     except RecordError as exc:
         raise record_api_error(exc) from None
@@ -189,7 +190,7 @@ async def list_checks(request: web.Request) -> web.Response:
     if query["cursor"] is not None:
         micros, check_id = query["cursor"].split("_", 1)
         after = (datetime.fromtimestamp(int(micros) / 1e6, UTC), check_id)
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         rows, last = await page_checks(conn, filters_from(query), after, query["limit"])
     cursor = f"{round(last[0].timestamp() * 1e6)}_{last[1]}" if last else None
     return page([check_json(r) for r in rows], cursor)

@@ -23,6 +23,7 @@ from service.api.routes import (
     page,
 )
 from service.state import CONFIG, DISPATCHER, ENGINE
+from service.store import read_only
 from service.webhooks import endpoints
 from service.webhooks.deliveries import get_delivery, page_deliveries, redeliver, replay
 from service.webhooks.endpoints import Endpoint, EndpointError, validate_events
@@ -50,7 +51,7 @@ async def _checked_url(request: web.Request, url: Any) -> str:
 
 
 async def _endpoint(request: web.Request) -> Endpoint:
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         found = await endpoints.get_endpoint(conn, request.match_info["endpoint_id"])
     if found is None:
         raise not_found("webhook endpoint")
@@ -80,7 +81,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         found = await endpoints.list_endpoints(conn)
     return json_response({"data": [e.to_json() for e in found]})
 
@@ -138,7 +139,7 @@ async def log(request: web.Request) -> web.Response:
     endpoint = await _endpoint(request)
     query = request[QUERY]
     before = None if query["cursor"] is None else int(query["cursor"])
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         items, last = await page_deliveries(
             conn, endpoint.id, status=query["status"], before_id=before, limit=query["limit"]
         )

@@ -25,6 +25,7 @@ from service.org import Person, find_person, load_policy
 from service.records import RecordState
 from service.schema import checks
 from service.state import ENGINE, LINK_SECRET
+from service.store import read_only
 from service.tokens import TokenError
 from service.web.dashboard import (
     RECENT_DAYS,
@@ -120,7 +121,7 @@ async def _visitor(request: web.Request, role: str) -> Visitor | web.Response:
     """The link's holder, or the page that says why the link does not open."""
     lang = pick_lang(request)
     token = request.match_info["token"]
-    async with request.app[ENGINE].connect() as conn:
+    async with read_only(request.app[ENGINE]).connect() as conn:
         try:
             claims = await check_token(conn, request.app[LINK_SECRET], token)
         except TokenError:
@@ -222,7 +223,7 @@ async def supervisor_page(request: web.Request) -> web.Response:
     if isinstance(v, web.Response):
         return v
     lang, now = v.lang, utcnow()
-    async with request.app[ENGINE].connect() as conn:
+    async with read_only(request.app[ENGINE]).connect() as conn:
         zone = (await load_policy(conn)).zone
         names = await staff_of(conn, v.person.id)
         today = await checks_of_day(conn, names, now.astimezone(zone).date(), zone)
@@ -303,7 +304,7 @@ async def call_page(request: web.Request) -> web.Response:
         return v
     lang = v.lang
     check_id = request.match_info["check"]
-    async with request.app[ENGINE].connect() as conn:
+    async with read_only(request.app[ENGINE]).connect() as conn:
         zone = (await load_policy(conn)).zone
         names = await staff_of(conn, v.person.id)
         row = (await conn.execute(select(checks).where(checks.c.id == check_id))).first()
@@ -350,7 +351,7 @@ async def staff_page(request: web.Request) -> web.Response:
     if isinstance(v, web.Response):
         return v
     lang, now = v.lang, utcnow()
-    async with request.app[ENGINE].connect() as conn:
+    async with read_only(request.app[ENGINE]).connect() as conn:
         zone = (await load_policy(conn)).zone
         states = await record_states(conn, [v.person.id], now - timedelta(days=RECENT_DAYS))
     names = {v.person.id: v.person.name}
