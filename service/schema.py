@@ -207,6 +207,9 @@ webhook_endpoints = Table(
     Column("disabled_at", UTCDateTime),
     Column("disabled_reason", String(200)),
     Column("created_at", UTCDateTime, nullable=False),
+    # The API key that made it: only that key (or an admin key) sees it, and its scopes
+    # decide what is delivered. NULL (made before owners existed) delivers nothing.
+    Column("owner_key_id", String(40), index=True),
 )
 
 outbox = Table(

@@ -44,7 +44,9 @@ async def test_supervisor_reviews_and_staff_objects_with_their_links(
     config = api_config(tmp_path, store_target.url)
     rec = await _setup(store, config.data_dir)
     async with store.begin() as conn:
-        hook = await create_endpoint(conn, "http://127.0.0.1:9/h", ["record.reviewed"], actor="t")
+        hook = await create_endpoint(
+            conn, "http://127.0.0.1:9/h", ["record.reviewed"], owner_key_id="key_t", actor="t"
+        )
     sup = await _link(store, config.data_dir, "supervisor", "sup1")
     siti = await _link(store, config.data_dir, "staff", "s1")
     base = "/api/v1/me/records"
