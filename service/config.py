@@ -141,6 +141,16 @@ class CallsConfig:
     camera_gap_s: float = _opt(
         2.0, "Seconds without a frame after which the camera counts as off.", min=0.5, max=30
     )
+    join_timeout_s: float = _opt(
+        10.0, "Seconds a page may keep a /ws socket open without joining.", min=1, max=300
+    )
+    link_check_s: float = _opt(
+        5.0,
+        "Seconds between checks that open pages' links are not revoked (a revoked link's "
+        "pages are closed and its calls end).",
+        min=0.5,
+        max=300,
+    )
 
 
 @dataclass(frozen=True)
