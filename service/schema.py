@@ -283,3 +283,15 @@ audit_log = Table(
     Column("subject", String(120), nullable=False, default=""),
     Column("detail", JSON, nullable=False),
 )
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # Who sent the key ("apikey:<id>", "supervisor:<id>", "staff:<id>"): keys are theirs.
+    Column("actor", String(120), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+)

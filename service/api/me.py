@@ -4,9 +4,13 @@ their staff and confirm or override them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.auth import LINK
+from service.api.idempotency import once
 from service.api.queries import Filters, page_records, record_json, state_json, supervises
 from service.api.records import (
     CONFLICT,
@@ -82,20 +86,22 @@ async def review_my_staff(request: web.Request) -> web.Response:
 async def object_to_mine(request: web.Request) -> web.Response:
     fields = text_fields(await json_body(request), ("reason",))
     state = await _visible_state(request, "staff")
-    engine = request.config_dict[ENGINE]
-    try:
+    staff_id = request[LINK].subject
+
+    async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
         await object_to_record(
-            engine,
+            conn,
             request.match_info["record_id"],
-            staff_id=request[LINK].subject,
+            staff_id=staff_id,
             reason=str(fields["reason"]),
             key=request.config_dict[SIGNING_KEY],
         )
-        async with read_only(engine).connect() as conn:
-            state = await find_state(conn, state.record.id)
+        return 201, state_json(await find_state(conn, state.record.id))
+
+    try:
+        return await once(request, f"staff:{staff_id}", fields, work)
     except RecordError as exc:
         raise record_api_error(exc) from None
-    return json_response(state_json(state), status=201)
 
 
 ROUTES = (
@@ -132,6 +138,7 @@ ROUTES = (
         {201: ("the record as it now stands", "RecordState"), 403: FORBIDDEN, 409: CONFLICT},
         body={JSON: {"schema": {"$ref": "#/components/schemas/Review"}}},
         tags=("me",),
+        idempotent=True,
     ),
     Route(
         "POST",
@@ -142,5 +149,6 @@ ROUTES = (
         {201: ("the record as it now stands", "RecordState"), 403: FORBIDDEN, 409: CONFLICT},
         body={JSON: {"schema": {"$ref": "#/components/schemas/Objection"}}},
         tags=("me",),
+        idempotent=True,
     ),
 )

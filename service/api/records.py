@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.auth import API_KEY
+from service.api.idempotency import once
 from service.api.queries import (
     Filters,
     check_json,
@@ -162,10 +164,10 @@ async def review(request: web.Request, reviewer: str) -> web.Response:
     """Append a review of ``record_id`` by ``reviewer``; answer with the new state."""
     fields = text_fields(await json_body(request), ("decision", "reason"), ("status",))
     record_id = request.match_info["record_id"]
-    engine = request.config_dict[ENGINE]
-    try:
+
+    async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
         await review_record(
-            engine,
+            conn,
             record_id,
             reviewer=reviewer,
             decision=str(fields["decision"]),
@@ -173,11 +175,12 @@ async def review(request: web.Request, reviewer: str) -> web.Response:
             status=fields["status"],
             key=request.config_dict[SIGNING_KEY],
         )
-        async with read_only(engine).connect() as conn:
-            state = await find_state(conn, record_id)
+        return 201, state_json(await find_state(conn, record_id))
+
+    try:
+        return await once(request, reviewer, fields, work)
     except RecordError as exc:
         raise record_api_error(exc) from None
-    return json_response(state_json(state), status=201)
 
 
 async def review_as_admin(request: web.Request) -> web.Response:
@@ -236,6 +239,7 @@ ROUTES = (
         {201: ("the record as it now stands", "RecordState"), 409: CONFLICT},
         body={JSON: {"schema": {"$ref": "#/components/schemas/Review"}}},
         tags=("records",),
+        idempotent=True,
     ),
     Route(
         "GET",

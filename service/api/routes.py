@@ -112,6 +112,7 @@ class Route:
     body: Mapping[str, Any] | None = None  # requestBody content, by media type
     content_type: str = "application/json"  # of the success response
     tags: tuple[str, ...] = field(default_factory=tuple)
+    idempotent: bool = False  # takes an Idempotency-Key header (service.api.idempotency)
 
     @property
     def path_params(self) -> list[str]:
