@@ -51,6 +51,13 @@ class ServerConfig:
         "Serve plain HTTP (localhost, or behind a TLS proxy). "
         "Phones only open the camera on HTTPS pages.",
     )
+    bulk_reads: int = _opt(
+        2,
+        "List reads (records, checks) this process serves at once; more wait their turn, "
+        "so a crowd of readers cannot keep writes (reviews, calls) off the event loop.",
+        min=1,
+        max=64,
+    )
     tls_cert: str = _opt("", "PEM certificate; empty generates a self-signed one in the data dir.")
     tls_key: str = _opt("", "PEM private key for tls_cert.")
     public_url: str = _opt(

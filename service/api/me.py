@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.auth import LINK
 from service.api.idempotency import once
-from service.api.queries import Filters, page_records, record_json, state_json, supervises
+from service.api.queries import Filters, page_records, records_page, state_json, supervises
 from service.api.records import (
     CONFLICT,
     JSON,
@@ -29,7 +29,6 @@ from service.api.routes import (
     Route,
     json_body,
     json_response,
-    page,
 )
 from service.records import RecordError, RecordState, find_state, object_to_record
 from service.state import ENGINE, SIGNING_KEY
@@ -51,7 +50,7 @@ async def my_records(request: web.Request) -> web.Response:
             query["limit"],
             supervisor=None if own else claims.subject,
         )
-    return page([record_json(r) for r in rows], last)
+    return await records_page(rows, last)
 
 
 async def _visible_state(request: web.Request, role: str | None = None) -> RecordState:
@@ -119,6 +118,7 @@ ROUTES = (
             LIMIT,
         ),
         tags=("me",),
+        bulk=True,
     ),
     Route(
         "GET",

@@ -21,6 +21,7 @@ from service.api.queries import (
     page_checks,
     page_records,
     record_json,
+    records_page,
     state_json,
 )
 from service.api.routes import (
@@ -91,7 +92,7 @@ async def list_records(request: web.Request) -> web.Response:
         rows, last = await page_records(
             conn, filters_from(query), seq_cursor(query), query["limit"]
         )
-    return page([record_json(r) for r in rows], last)
+    return await records_page(rows, last)
 
 
 async def export_records(request: web.Request) -> web.StreamResponse:
@@ -209,6 +210,7 @@ ROUTES = (
         {200: ("a page of records", "RecordPage")},
         query=(*FILTERS, CURSOR, LIMIT),
         tags=("records",),
+        bulk=True,
     ),
     Route(
         "GET",
@@ -250,5 +252,6 @@ ROUTES = (
         {200: ("a page of checks", "CheckPage")},
         query=(*FILTERS, CHECK_CURSOR, LIMIT),
         tags=("checks",),
+        bulk=True,
     ),
 )
