@@ -114,14 +114,18 @@ class Hub:
 
     async def _drop_revoked(self, conns: list[Connection]) -> set[Connection]:
         """Close the pages whose link is revoked or expired; return them."""
-        joined = [c for c in conns if c.who is not None]
+        joined = {c: c.who for c in conns if c.who is not None}
+        if not joined:
+            return set()
         async with read_only(self.engine).connect() as db:
-            revoked = await revoked_among(db, {c.who.link_id for c in joined if c.who})
+            revoked = await revoked_among(db, {who.link_id for who in joined.values()})
         now = utcnow()
         dropped = {
-            c for c in joined if c.who and (c.who.link_id in revoked or c.who.expires_at <= now)
+            c for c, who in joined.items() if who.link_id in revoked or who.expires_at <= now
         }
         for conn in dropped:
+            if conn.ws.closed:
+                continue  # told already, closing
             await conn.send(m.error("unauthorized", "link revoked or expired"))
             # Closing waits for the page's answer: never hold up the caller for it.
             self._spawn(conn.ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized"))
