@@ -1,9 +1,14 @@
 """The REST API under ``/api/v1``: a sub-application whose routes and OpenAPI document
 are built from the same declarations (``service.api.routes.Route``).
+
+List reads (``Route.bulk``) take turns for ``server.bulk_reads`` slots: building a page
+of 500 records is CPU work on the event loop, and fifty of them at once would make
+every write wait behind all of them at each of its steps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -11,6 +16,7 @@ from aiohttp import web
 from service.api import keys, me, openapi, records, roster, webhooks
 from service.api.auth import authorize
 from service.api.routes import QUERY, ApiError, Handler, Route, parse_query
+from service.state import CONFIG
 
 PREFIX = "/api/v1"
 ROUTES: tuple[Route, ...] = (
@@ -21,6 +27,7 @@ ROUTES: tuple[Route, ...] = (
     *keys.ROUTES,
     *openapi.ROUTES,
 )
+BULK_SLOTS = web.AppKey("bulk_slots", asyncio.Semaphore)
 log = logging.getLogger("hadir.api")
 
 
@@ -28,7 +35,10 @@ def _bind(route: Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         await authorize(route, request)
         request[QUERY] = parse_query(route, request)
-        return await route.handler(request)
+        if not route.bulk:
+            return await route.handler(request)
+        async with request.app[BULK_SLOTS]:
+            return await route.handler(request)
 
     return handle
 
@@ -62,4 +72,5 @@ def setup(app: web.Application) -> None:
     for route in ROUTES:
         api.router.add_route(route.method, route.path, _bind(route))
     api[openapi.DOCUMENT] = openapi.document(ROUTES, PREFIX)
+    api[BULK_SLOTS] = asyncio.Semaphore(app[CONFIG].server.bulk_reads)
     app.add_subapp(PREFIX, api)

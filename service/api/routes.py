@@ -112,6 +112,8 @@ class Route:
     body: Mapping[str, Any] | None = None  # requestBody content, by media type
     content_type: str = "application/json"  # of the success response
     tags: tuple[str, ...] = field(default_factory=tuple)
+    idempotent: bool = False  # takes an Idempotency-Key header (service.api.idempotency)
+    bulk: bool = False  # a list read: waits for one of ``server.bulk_reads`` slots
 
     @property
     def path_params(self) -> list[str]:
@@ -146,7 +148,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
+    return web.json_response(data, status=status, dumps=compact_json)
 
 
 def page(items: list[dict[str, Any]], last: object) -> web.Response:
@@ -154,5 +156,5 @@ def page(items: list[dict[str, Any]], last: object) -> web.Response:
     return json_response({"data": items, "next_cursor": None if last is None else str(last)})
 
 
-def _dumps(data: Any) -> str:
+def compact_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

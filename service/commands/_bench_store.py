@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.apikeys import create_key
 from service.checks import SWEEP_BATCH
 from service.clock import utcnow
 from service.commands.bench import report
@@ -138,8 +139,13 @@ async def _bench_on(
         await migrate(engine)
         await _seed(engine, 3 * n)
         async with engine.begin() as conn:
+            _, owner = await create_key(conn, "bench", ["records:read"], actor="bench")
             await create_endpoint(
-                conn, f"http://127.0.0.1:{port}/hook", ["check.missed"], actor="bench"
+                conn,
+                f"http://127.0.0.1:{port}/hook",
+                ["check.missed"],
+                owner_key_id=owner.id,
+                actor="bench",
             )
         start = time.perf_counter()
         for i in range(n):

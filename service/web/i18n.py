@@ -44,6 +44,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "recent_records": "Catatan terbaru",
         "no_records": "Belum ada catatan.",
         "refresh": "Perbarui",
+        "more": "Lebih banyak",
         # check and record states
         "check.scheduled": "Terjadwal",
         "check.completed": "Selesai",
@@ -197,6 +198,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "recent_records": "Recent records",
         "no_records": "No records yet.",
         "refresh": "Refresh",
+        "more": "More",
         "check.scheduled": "Scheduled",
         "check.completed": "Completed",
         "check.missed": "Missed",
