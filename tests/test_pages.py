@@ -16,6 +16,7 @@ from service.app import create_app
 from service.clock import utcnow
 from service.config import Config
 from service.records import CallResult, complete_check
+from service.schema import checks
 from service.state import ENGINE, LINK_SECRET, SIGNING_KEY
 from service.web.i18n import MESSAGES
 from service.web.pages import render
@@ -132,3 +133,17 @@ def test_page_data_cannot_close_its_script_element() -> None:
     assert response.text is not None
     block = response.text.split('type="application/json">')[1].split("</script>")[0]
     assert "<" not in block and json.loads(block)["token"] == "</script><b>x</b>"
+
+
+async def test_a_cancelled_check_shows_as_cancelled_without_a_call_button(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    engine = client.app[ENGINE]
+    check_id = await add_check(engine, "staff1")
+    async with engine.begin() as conn:
+        await conn.execute(checks.update().values(status="cancelled"))
+    response = await client.get(f"/supervisor/{links.tokens['sup1']}")
+    html = await response.text()
+    assert response.status == 200
+    assert f'tr data-check="{check_id}" data-status="cancelled"' in html
+    assert "Dibatalkan" in html and 'data-action="start-call"' not in html

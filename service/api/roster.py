@@ -6,9 +6,10 @@ from aiohttp import web
 
 from service.api.auth import API_KEY
 from service.api.routes import ApiError, Route, json_response
+from service.checks import JoinLinks, reconcile_checks
 from service.org import import_roster_text
 from service.roster import MAX_FILE_BYTES, RosterError
-from service.state import ENGINE
+from service.state import CONFIG, ENGINE, LINK_SECRET
 
 FORMATS = {"text/csv": "csv", "application/json": "json"}
 
@@ -23,9 +24,10 @@ async def import_roster(request: web.Request) -> web.Response:
         text = (await request.read()).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ApiError(400, "bad_request", "the roster is not UTF-8 text") from None
+    engine, config = request.config_dict[ENGINE], request.config_dict[CONFIG]
     try:
         summary = await import_roster_text(
-            request.config_dict[ENGINE],
+            engine,
             text,
             fmt,
             source=f"api.{fmt}",
@@ -33,6 +35,9 @@ async def import_roster(request: web.Request) -> web.Response:
         )
     except RosterError as exc:
         raise ApiError(400, "invalid_roster", str(exc)) from None
+    await reconcile_checks(
+        engine, links=JoinLinks(request.config_dict[LINK_SECRET], config.public_url)
+    )
     return json_response(summary.__dict__)
 
 
