@@ -5,9 +5,11 @@ reason, and the caller writes nothing unless the whole file is valid. The import
 itself (all or nothing, in one transaction) is ``service.org.import_roster``.
 
 CSV: one file, a ``kind`` column saying ``unit``, ``supervisor`` or ``staff`` and the
-columns ``id,name,unit,supervisor,email,home_lat,home_lon,home_radius_m,wfh_days``
+columns ``id,name,unit,supervisor,email,home_lat,home_lon,home_radius_m,wfh_days,active``
 (unused columns left empty). JSON: ``{"units": [...], "supervisors": [...],
-"staff": [...]}`` with the same field names.
+"staff": [...]}`` with the same field names, each of its JSON type: a value of another
+type is refused, never converted. An import adds and updates, it never deletes (a file
+may cover one unit): a staff member leaves with ``active`` false.
 """
 
 from __future__ import annotations
@@ -38,8 +40,14 @@ CSV_COLUMNS = (
     "home_lon",
     "home_radius_m",
     "wfh_days",
+    "active",
 )
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# Text a name or id may not hold: control characters (NUL among them, which PostgreSQL
+# refuses) and lone surrogates (which no database encoding can store).
+FORBIDDEN_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+TRUE_WORDS = {"true": True, "yes": True, "ya": True, "1": True}
+BOOL_WORDS = {**TRUE_WORDS, "false": False, "no": False, "tidak": False, "0": False}
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,7 @@ class StaffMember:
     home_lat: float | None = None
     home_lon: float | None = None
     home_radius_m: float | None = None
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -97,10 +106,15 @@ class RosterError(ValueError):
 
 
 class _Row:
-    """One input row with its line number; field readers record their own errors."""
+    """One input row with its line number; field readers record their own errors.
 
-    def __init__(self, data: dict[str, Any], line: int, errors: list[RowError]) -> None:
-        self.data, self.line, self.errors = data, line, errors
+    A JSON row is ``typed``: each field must already be of its JSON type. A CSV row is
+    all text, read as each field's type."""
+
+    def __init__(
+        self, data: dict[str, Any], line: int, errors: list[RowError], *, typed: bool = False
+    ) -> None:
+        self.data, self.line, self.errors, self.typed = data, line, errors, typed
         self.ok = True
 
     def fail(self, message: str) -> None:
@@ -116,20 +130,28 @@ class _Row:
         max_len: int = 200,
     ) -> str | None:
         raw = self.data.get(key)
-        value = "" if raw is None else str(raw).strip()
+        if raw is not None and not isinstance(raw, str):
+            self.fail(f"{key}: expected a string, got {type(raw).__name__}")
+            return None
+        value = "" if raw is None else raw.strip()
         if not value:
             if required:
                 self.fail(f"{key}: required")
             return None
         if len(value) > max_len:
             self.fail(f"{key}: longer than {max_len} characters")
+        elif FORBIDDEN_TEXT.search(value):
+            self.fail(f"{key}: holds a control character or a lone surrogate")
         elif pattern is not None and not pattern.match(value):
             self.fail(f"{key}: invalid value {value!r}")
         return value
 
     def number(self, key: str, lo: float, hi: float) -> float | None:
         raw = self.data.get(key)
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if raw is None or (not self.typed and isinstance(raw, str) and not raw.strip()):
+            return None
+        if self.typed and (isinstance(raw, bool) or not isinstance(raw, int | float)):
+            self.fail(f"{key}: expected a number, got {type(raw).__name__}")
             return None
         try:
             value = float(raw)
@@ -140,6 +162,33 @@ class _Row:
             self.fail(f"{key}: must be between {lo:g} and {hi:g}, got {value:g}")
             return None
         return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        raw = self.data.get(key)
+        if raw is None or (not self.typed and isinstance(raw, str) and not raw.strip()):
+            return default
+        if isinstance(raw, bool):
+            return raw
+        if not self.typed and isinstance(raw, str) and raw.strip().lower() in BOOL_WORDS:
+            return BOOL_WORDS[raw.strip().lower()]
+        self.fail(f"{key}: expected true or false, got {raw!r}")
+        return default
+
+    def weekdays(self, key: str) -> tuple[int, ...]:
+        raw = self.data.get(key)
+        if raw in (None, ""):
+            return ()
+        if self.typed and not (
+            isinstance(raw, str)
+            or (isinstance(raw, list) and all(isinstance(d, str | int) for d in raw))
+        ):
+            self.fail(f"{key}: expected a list of weekdays or a comma list, got {raw!r}")
+            return ()
+        try:
+            return parse_weekdays(key, raw)
+        except PolicyError as exc:
+            self.fail(str(exc))
+            return ()
 
 
 def _unit(row: _Row) -> Unit | None:
@@ -167,15 +216,10 @@ def _staff(row: _Row) -> StaffMember | None:
         row.fail("home_lat and home_lon: give both or neither")
     if radius is not None and lat is None:
         row.fail("home_radius_m: given without home_lat and home_lon")
-    raw_days = row.data.get("wfh_days")
-    days: tuple[int, ...] = ()
-    if raw_days not in (None, ""):
-        try:
-            days = parse_weekdays("wfh_days", raw_days)
-        except PolicyError as exc:
-            row.fail(str(exc))
+    days = row.weekdays("wfh_days")
+    active = row.flag("active", True)
     if row.ok and sid and name and unit and supervisor:
-        return StaffMember(sid, name, unit, supervisor, days, lat, lon, radius)
+        return StaffMember(sid, name, unit, supervisor, days, lat, lon, radius, active)
     return None
 
 
@@ -238,6 +282,9 @@ def _rows_from_json(text: str, errors: list[RowError]) -> list[tuple[str, int, d
     except json.JSONDecodeError as exc:
         errors.append(RowError(exc.lineno, f"invalid JSON: {exc.msg}"))
         return []
+    except RecursionError:
+        errors.append(RowError(1, "invalid JSON: nested too deeply"))
+        return []
     if not isinstance(doc, _Located) or set(doc) - {"units", "supervisors", "staff"}:
         errors.append(RowError(1, 'expected an object with "units", "supervisors" and "staff"'))
         return []
@@ -269,7 +316,7 @@ def parse_roster(
     roster = Roster()
     seen: dict[tuple[str, str], int] = {}
     for kind, line, data in rows:
-        row = _Row(data, line, errors)
+        row = _Row(data, line, errors, typed=fmt == "json")
         builder = _BUILDERS.get(kind)
         if builder is None:
             row.fail(f"kind: expected unit, supervisor or staff, got {kind!r}")
