@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from service.policy import PolicyError, parse_weekdays
+from service.validation import Schema
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -46,8 +47,63 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 # Text a name or id may not hold: control characters (NUL among them, which PostgreSQL
 # refuses) and lone surrogates (which no database encoding can store).
 FORBIDDEN_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-TRUE_WORDS = {"true": True, "yes": True, "ya": True, "1": True}
-BOOL_WORDS = {**TRUE_WORDS, "false": False, "no": False, "tidak": False, "0": False}
+BOOL_WORDS = {"true": True, "yes": True, "ya": True, "1": True}
+BOOL_WORDS |= {"false": False, "no": False, "tidak": False, "0": False}
+
+
+def _entry(properties: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "required": list(required),
+    }
+
+
+_TEXT = {"type": "string"}
+_OPTIONAL_TEXT = {"type": ["string", "null"]}
+_OPTIONAL_NUMBER = {"type": ["number", "null"]}
+# The JSON roster's shape, also the API's and the OpenAPI document's: types only; ids,
+# ranges and references are checked row by row below, each error with its line.
+ROSTER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "units": {"type": "array", "items": _entry({"id": _TEXT, "name": _TEXT}, ("id", "name"))},
+        "supervisors": {
+            "type": "array",
+            "items": _entry(
+                {"id": _TEXT, "name": _TEXT, "unit": _TEXT, "email": _OPTIONAL_TEXT},
+                ("id", "name", "unit"),
+            ),
+        },
+        "staff": {
+            "type": "array",
+            "items": _entry(
+                {
+                    "id": _TEXT,
+                    "name": _TEXT,
+                    "unit": _TEXT,
+                    "supervisor": _TEXT,
+                    "home_lat": _OPTIONAL_NUMBER,
+                    "home_lon": _OPTIONAL_NUMBER,
+                    "home_radius_m": _OPTIONAL_NUMBER,
+                    "wfh_days": {
+                        "type": ["string", "array", "null"],
+                        "items": {"type": ["string", "integer"]},
+                        "description": 'Weekdays: ["mon", "wed"], "sen,rab" or ISO 1..7.',
+                    },
+                    "active": {
+                        "type": "boolean",
+                        "description": "false takes the member off the roster (default true)",
+                    },
+                },
+                ("id", "name", "unit", "supervisor"),
+            ),
+        },
+    },
+}
+_ROSTER = Schema(ROSTER_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -108,13 +164,11 @@ class RosterError(ValueError):
 class _Row:
     """One input row with its line number; field readers record their own errors.
 
-    A JSON row is ``typed``: each field must already be of its JSON type. A CSV row is
-    all text, read as each field's type."""
+    A CSV row is all text; a JSON row has passed ``ROSTER_SCHEMA``, so each of its fields
+    already is of its JSON type."""
 
-    def __init__(
-        self, data: dict[str, Any], line: int, errors: list[RowError], *, typed: bool = False
-    ) -> None:
-        self.data, self.line, self.errors, self.typed = data, line, errors, typed
+    def __init__(self, data: dict[str, Any], line: int, errors: list[RowError]) -> None:
+        self.data, self.line, self.errors = data, line, errors
         self.ok = True
 
     def fail(self, message: str) -> None:
@@ -130,10 +184,7 @@ class _Row:
         max_len: int = 200,
     ) -> str | None:
         raw = self.data.get(key)
-        if raw is not None and not isinstance(raw, str):
-            self.fail(f"{key}: expected a string, got {type(raw).__name__}")
-            return None
-        value = "" if raw is None else raw.strip()
+        value = "" if raw is None else str(raw).strip()
         if not value:
             if required:
                 self.fail(f"{key}: required")
@@ -148,10 +199,7 @@ class _Row:
 
     def number(self, key: str, lo: float, hi: float) -> float | None:
         raw = self.data.get(key)
-        if raw is None or (not self.typed and isinstance(raw, str) and not raw.strip()):
-            return None
-        if self.typed and (isinstance(raw, bool) or not isinstance(raw, int | float)):
-            self.fail(f"{key}: expected a number, got {type(raw).__name__}")
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
             return None
         try:
             value = float(raw)
@@ -165,11 +213,11 @@ class _Row:
 
     def flag(self, key: str, default: bool) -> bool:
         raw = self.data.get(key)
-        if raw is None or (not self.typed and isinstance(raw, str) and not raw.strip()):
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
             return default
         if isinstance(raw, bool):
             return raw
-        if not self.typed and isinstance(raw, str) and raw.strip().lower() in BOOL_WORDS:
+        if isinstance(raw, str) and raw.strip().lower() in BOOL_WORDS:
             return BOOL_WORDS[raw.strip().lower()]
         self.fail(f"{key}: expected true or false, got {raw!r}")
         return default
@@ -177,12 +225,6 @@ class _Row:
     def weekdays(self, key: str) -> tuple[int, ...]:
         raw = self.data.get(key)
         if raw in (None, ""):
-            return ()
-        if self.typed and not (
-            isinstance(raw, str)
-            or (isinstance(raw, list) and all(isinstance(d, str | int) for d in raw))
-        ):
-            self.fail(f"{key}: expected a list of weekdays or a comma list, got {raw!r}")
             return ()
         try:
             return parse_weekdays(key, raw)
@@ -285,21 +327,32 @@ def _rows_from_json(text: str, errors: list[RowError]) -> list[tuple[str, int, d
     except RecursionError:
         errors.append(RowError(1, "invalid JSON: nested too deeply"))
         return []
-    if not isinstance(doc, _Located) or set(doc) - {"units", "supervisors", "staff"}:
+    if not isinstance(doc, _Located):
         errors.append(RowError(1, 'expected an object with "units", "supervisors" and "staff"'))
         return []
-    rows = []
-    for section, kind in (("units", "unit"), ("supervisors", "supervisor"), ("staff", "staff")):
-        items = doc.get(section, [])
-        if not isinstance(items, list):
-            errors.append(RowError(doc.line, f"{section}: expected a list"))
-            continue
-        for item in items:
-            if not isinstance(item, _Located):
-                errors.append(RowError(doc.line, f"{section}: every entry must be an object"))
-                continue
-            rows.append((kind, item.line, dict(item)))
-    return rows
+    problems = [(_line_of(doc, p.path), str(p)) for p in _ROSTER.problems(doc)]
+    if problems:
+        errors.extend(RowError(line, message) for line, message in problems)
+        return []
+    return [
+        (kind, item.line, dict(item))
+        for section, kind in (("units", "unit"), ("supervisors", "supervisor"), ("staff", "staff"))
+        for item in doc.get(section, [])
+    ]
+
+
+def _line_of(doc: _Located, path: tuple[str | int, ...]) -> int:
+    """The line of the innermost object on ``path``."""
+    value: Any
+    line, value = doc.line, doc
+    for key in path:
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(value, _Located):
+            line = value.line
+    return line
 
 
 def parse_roster(
@@ -316,7 +369,7 @@ def parse_roster(
     roster = Roster()
     seen: dict[tuple[str, str], int] = {}
     for kind, line, data in rows:
-        row = _Row(data, line, errors, typed=fmt == "json")
+        row = _Row(data, line, errors)
         builder = _BUILDERS.get(kind)
         if builder is None:
             row.fail(f"kind: expected unit, supervisor or staff, got {kind!r}")

@@ -136,12 +136,12 @@ def _json_roster(**member: object) -> str:
 @pytest.mark.parametrize(
     ("member", "reason"),
     [
-        ({"name": ["a"]}, "name: expected a string, got list"),
-        ({"id": 7}, "id: expected a string, got int"),
-        ({"home_lat": "-6.2", "home_lon": 106.8}, "home_lat: expected a number, got str"),
-        ({"home_lat": True, "home_lon": 106.8}, "home_lat: expected a number, got bool"),
-        ({"wfh_days": {"mon": 1}}, "wfh_days: expected a list of weekdays"),
-        ({"active": "no"}, "active: expected true or false"),
+        ({"name": ["a"]}, "staff[0].name: expected string, got array"),
+        ({"id": 7}, "staff[0].id: expected string, got integer"),
+        ({"home_lat": "-6.2", "home_lon": 106.8}, "home_lat: expected number or null, got string"),
+        ({"home_lat": True, "home_lon": 106.8}, "home_lat: expected number or null, got boolean"),
+        ({"wfh_days": {"mon": 1}}, "wfh_days: expected string or array or null, got object"),
+        ({"active": "no"}, "staff[0].active: expected boolean, got string"),
         ({"name": "Siti\x00"}, "name: holds a control character or a lone surrogate"),
         ({"name": "Siti\ud800"}, "name: holds a control character or a lone surrogate"),
     ],
