@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.api.auth import LINK
+from service.api.bodies import BODY
 from service.api.queries import Filters, page_records, record_json, state_json, supervises
 from service.api.records import (
     CONFLICT,
@@ -14,7 +15,6 @@ from service.api.records import (
     record_api_error,
     review,
     seq_cursor,
-    text_fields,
 )
 from service.api.routes import (
     CURSOR,
@@ -23,7 +23,6 @@ from service.api.routes import (
     ApiError,
     QueryParam,
     Route,
-    json_body,
     json_response,
     page,
 )
@@ -79,7 +78,7 @@ async def review_my_staff(request: web.Request) -> web.Response:
 
 
 async def object_to_mine(request: web.Request) -> web.Response:
-    fields = text_fields(await json_body(request), ("reason",))
+    reason = request[BODY].value["reason"]  # a valid Objection
     state = await _visible_state(request, "staff")
     engine = request.config_dict[ENGINE]
     try:
@@ -87,7 +86,7 @@ async def object_to_mine(request: web.Request) -> web.Response:
             engine,
             request.match_info["record_id"],
             staff_id=request[LINK].subject,
-            reason=str(fields["reason"]),
+            reason=reason,
             key=request.config_dict[SIGNING_KEY],
         )
         async with engine.connect() as conn:

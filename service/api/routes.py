@@ -1,8 +1,9 @@
 """Declaring an API route once: its handler, who may call it, and its OpenAPI operation.
 
 The router and the OpenAPI document are both built from these declarations, so a
-route cannot exist undocumented, and its query parameters are parsed by the same
-``QueryParam`` values that describe them.
+route cannot exist undocumented, its query parameters are parsed by the same
+``QueryParam`` values that describe them, and its body is checked against the same
+schema the document shows (``service.api.bodies``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The largest body a route takes unless it declares its own (``Route.max_body``).
+MAX_BODY_BYTES = 1024 * 1024
 QUERY = web.RequestKey("query", dict)
 PATH_PARAM = re.compile(r"\{(\w+)\}")
 
@@ -110,6 +113,7 @@ class Route:
     responses: Mapping[int, tuple[str, str | None]]  # status → (description, schema name)
     query: tuple[QueryParam, ...] = ()
     body: Mapping[str, Any] | None = None  # requestBody content, by media type
+    max_body: int = MAX_BODY_BYTES  # bytes; more is refused with 413
     content_type: str = "application/json"  # of the success response
     tags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -131,18 +135,6 @@ def parse_query(route: Route, request: web.Request) -> dict[str, Any]:
             raise bad_parameter(param.name, "given more than once")
         values[param.name] = param.parse(given[0]) if given else param.default
     return values
-
-
-async def json_body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "bad_request", "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
-    return body
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -6,6 +6,7 @@ from typing import Any
 
 from service.outbox import EVENT_TYPES
 from service.records import DECISIONS, MAX_REASON, STATUSES
+from service.roster import ROSTER_SCHEMA
 from service.webhooks.ssrf import MAX_URL_LENGTH, URL_PATTERN
 
 INSTANT = {"type": "string", "format": "date-time"}
@@ -163,6 +164,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "webhook_public_key": {"type": "string", "pattern": "^whpk_"},
         }
     ),
+    "Roster": ROSTER_SCHEMA,
     "RosterImported": _object(
         {
             "units": {"type": "integer"},

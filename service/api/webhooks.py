@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from service.api.auth import API_KEY
+from service.api.bodies import BODY
 from service.api.routes import (
     CURSOR,
     LIMIT,
@@ -17,7 +18,6 @@ from service.api.routes import (
     QueryParam,
     Route,
     bad_parameter,
-    json_body,
     json_response,
     not_found,
     page,
@@ -65,13 +65,7 @@ def _events(body: dict[str, Any]) -> tuple[str, ...]:
 
 
 async def create(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    for name in ("url", "events"):
-        if name not in body:
-            raise bad_parameter(name, "required")
-    unknown = set(body) - {"url", "events"}
-    if unknown:
-        raise bad_parameter(sorted(unknown)[0], "unknown field")
+    body = request[BODY].value  # a valid NewEndpoint
     events = _events(body)
     url = await _checked_url(request, body["url"])
     async with request.config_dict[ENGINE].begin() as conn:
@@ -90,12 +84,7 @@ async def show(request: web.Request) -> web.Response:
 
 
 async def change(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    unknown = set(body) - {"url", "events", "enabled"}
-    if unknown:
-        raise bad_parameter(sorted(unknown)[0], "unknown field")
-    if "enabled" in body and not isinstance(body["enabled"], bool):
-        raise bad_parameter("enabled", "expected true or false")
+    body = request[BODY].value  # a valid EndpointChange
     events = _events(body) if "events" in body else None
     url = await _checked_url(request, body["url"]) if "url" in body else None
     async with request.config_dict[ENGINE].begin() as conn:
@@ -165,9 +154,7 @@ async def again(request: web.Request) -> web.Response:
 
 async def replay_events(request: web.Request) -> web.Response:
     endpoint = await _endpoint(request)
-    body = await json_body(request)
-    if set(body) - {"since", "event_id"}:
-        raise bad_parameter(sorted(set(body) - {"since", "event_id"})[0], "unknown field")
+    body = request[BODY].value  # a valid Replay
     if ("since" in body) == ("event_id" in body):
         raise bad_parameter("since", "give exactly one of since and event_id")
     since = None
@@ -178,8 +165,6 @@ async def replay_events(request: web.Request) -> web.Response:
             raise bad_parameter("since", "expected an ISO 8601 instant") from None
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-    elif not isinstance(body["event_id"], str):
-        raise bad_parameter("event_id", "expected a string")
     async with request.config_dict[ENGINE].begin() as conn:
         queued = await replay(conn, endpoint, since=since, event_id=body.get("event_id"))
     request.config_dict[DISPATCHER].wake()
