@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from service.policy import PolicyError, parse_weekdays
-from service.validation import Schema
+from service.validation import CONTROL_OR_SURROGATE, Schema
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -44,9 +44,6 @@ CSV_COLUMNS = (
     "active",
 )
 MAX_FILE_BYTES = 20 * 1024 * 1024
-# Text a name or id may not hold: control characters (NUL among them, which PostgreSQL
-# refuses) and lone surrogates (which no database encoding can store).
-FORBIDDEN_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 BOOL_WORDS = {"true": True, "yes": True, "ya": True, "1": True}
 BOOL_WORDS |= {"false": False, "no": False, "tidak": False, "0": False}
 
@@ -191,7 +188,7 @@ class _Row:
             return None
         if len(value) > max_len:
             self.fail(f"{key}: longer than {max_len} characters")
-        elif FORBIDDEN_TEXT.search(value):
+        elif CONTROL_OR_SURROGATE.search(value):
             self.fail(f"{key}: holds a control character or a lone surrogate")
         elif pattern is not None and not pattern.match(value):
             self.fail(f"{key}: invalid value {value!r}")

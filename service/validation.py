@@ -7,6 +7,7 @@ not fit it, so handlers and parsers do not repeat the type checks by hand.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+# Text no name, id or parameter may hold: control characters (NUL among them, which
+# PostgreSQL refuses in text) and lone surrogates (which no database encoding can store).
+CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 # In this order: a bool is an int to Python, not to JSON.
 JSON_TYPES: tuple[tuple[type, str], ...] = (
     (bool, "boolean"),

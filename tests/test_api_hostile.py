@@ -186,3 +186,19 @@ async def test_body_limits_are_the_routes_own(store, store_target, tmp_path) -> 
         body = json.dumps({"url": "http://127.0.0.1/", "events": ["check.missed"]})
         status, answer = await _post(client, "POST", "/api/v1/webhooks", body + padded, key)
         assert status == 413
+
+
+async def test_a_nul_in_a_query_parameter_or_a_path_id_is_a_4xx(
+    store, store_target, tmp_path
+) -> None:
+    """Found by the schemathesis run on PostgreSQL: a NUL reached the query (500)."""
+    config = api_config(tmp_path, store_target.url)
+    await seed_records(store_target.url)
+    key = bearer(await new_key(store_target.url, "admin"))
+    async with api_client(config) as client:
+        for path in ("/api/v1/records", "/api/v1/records.csv", "/api/v1/checks"):
+            r = await client.get(f"{path}?unit=u%001", headers=key)
+            assert r.status == 400 and (await r.json())["error"]["message"].startswith("unit:")
+        for path in ("/api/v1/records/rec%00", "/api/v1/webhooks/wh%00"):
+            r = await client.get(path, headers=key)
+            assert r.status == 404, path

@@ -11,7 +11,7 @@ from aiohttp import web
 from service.api import keys, me, openapi, records, roster, webhooks
 from service.api.auth import authorize
 from service.api.bodies import BODY, compile_schemas, read_body
-from service.api.routes import QUERY, ApiError, Handler, Route, parse_query
+from service.api.routes import QUERY, ApiError, Handler, Route, check_path, parse_query
 from service.validation import Schema
 
 PREFIX = "/api/v1"
@@ -31,6 +31,7 @@ log = logging.getLogger("hadir.api")
 def _bind(route: Route, schema: Schema | None) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         await authorize(route, request)
+        check_path(route, request)
         request[QUERY] = parse_query(route, request)
         if route.body is not None:
             request[BODY] = await read_body(route, request, schema)

@@ -17,10 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
+from service.validation import CONTROL_OR_SURROGATE
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # The largest body a route takes unless it declares its own (``Route.max_body``).
 MAX_BODY_BYTES = 1024 * 1024
 QUERY = web.RequestKey("query", dict)
+# A string parameter: no control characters (a NUL would reach PostgreSQL's query).
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
 PATH_PARAM = re.compile(r"\{(\w+)\}")
 
 
@@ -67,7 +71,7 @@ class QueryParam:
             return {"type": "string", "enum": list(self.choices)}
         if self.pattern is not None:
             return {"type": "string", "pattern": self.pattern}
-        return {"type": "string", "minLength": 1, "maxLength": 200}
+        return {"type": "string", "minLength": 1, "maxLength": 200, "pattern": PLAIN_TEXT}
 
     def parse(self, raw: str) -> Any:
         if self.kind == "date":
@@ -91,6 +95,8 @@ class QueryParam:
             return raw
         if not 1 <= len(raw) <= 200:
             raise bad_parameter(self.name, "expected 1 to 200 characters")
+        if not re.search(PLAIN_TEXT, raw):
+            raise bad_parameter(self.name, "holds a control character")
         return raw
 
 
@@ -120,6 +126,14 @@ class Route:
     @property
     def path_params(self) -> list[str]:
         return PATH_PARAM.findall(self.path)
+
+
+def check_path(route: Route, request: web.Request) -> None:
+    """An id in the path with a control character names nothing (and PostgreSQL would
+    refuse a NUL in the query that looks it up)."""
+    for name in route.path_params:
+        if CONTROL_OR_SURROGATE.search(request.match_info[name]):
+            raise not_found(name.removesuffix("_id").replace("_", " "))
 
 
 def parse_query(route: Route, request: web.Request) -> dict[str, Any]:
