@@ -80,6 +80,8 @@ def handle_set(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: file not found") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{args.file}: invalid JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{args.file}: invalid JSON: nested too deeply") from None
     except PolicyError as exc:
         raise UsageError(f"{args.file}: {exc}") from None
 
