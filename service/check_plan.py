@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from service.calendar import DayStatus
-from service.policy import Policy
+from service.policy import MAX_RANDOM_OFFSET, Policy
 from service.scheduling import Schedule, Slot, slots_for
 
 ANY_UNIFORM = "any"
@@ -47,6 +47,18 @@ def check_id_for(staff_id: str, day: date, nominal: time) -> str:
     """One id per (staff, day, slot): a changed offset cannot add a second check."""
     digest = hashlib.sha256(f"{staff_id}\x1f{day.isoformat()}\x1f{nominal:%H:%M}".encode())
     return f"chk_{digest.hexdigest()[:32]}"
+
+
+def planned_id(check_id: str, staff_id: str, day: date, local_due: datetime) -> bool:
+    """Was this check made by a plan (for some check time of some past schedule)? Its
+    nominal time is its due time less an offset of at most ``MAX_RANDOM_OFFSET``. A
+    check made another way (a demo's spot check) answers to the calendar and the roster,
+    not to the schedule."""
+    for minutes in range(-MAX_RANDOM_OFFSET, MAX_RANDOM_OFFSET + 1):
+        nominal = local_due + timedelta(minutes=minutes)
+        if nominal.date() == day and check_id == check_id_for(staff_id, day, nominal.time()):
+            return True
+    return False
 
 
 def absence(day: DayStatus, person: Rostered | None) -> str | None:
@@ -88,6 +100,7 @@ class DayPlan:
 
     status: DayStatus
     now: datetime
+    zone: tzinfo
     checks: tuple[PlannedCheck, ...] = ()
     absent: Mapping[str, str] = field(default_factory=dict)  # staff id → reason
 
@@ -101,11 +114,17 @@ class DayPlan:
         nobody could have been told about must not become a MISSED record)."""
         return [c for c in self.checks if c.slot.window_end > self.now]
 
-    def cancel_reason(self, staff_id: str) -> str:
-        """Why a scheduled check of ``staff_id`` that this plan does not hold must go."""
+    def cancel_reason(self, check_id: str, staff_id: str, due_at: datetime) -> str | None:
+        """Why a scheduled check of this day must go, or None when it stays: one the
+        plan holds, or one no plan made (its staff member still works from home)."""
+        if check_id in self.ids:
+            return None
         if not self.status.working:
             return DAY_OFF
-        return self.absent.get(staff_id, SCHEDULE_CHANGED)
+        if staff_id in self.absent:
+            return self.absent[staff_id]
+        local = due_at.astimezone(self.zone).replace(tzinfo=None)
+        return SCHEDULE_CHANGED if planned_id(check_id, staff_id, self.status.day, local) else None
 
 
 def plan_day(
@@ -133,4 +152,4 @@ def plan_day(
             planned.append(
                 PlannedCheck(check_id_for(person.id, day, slot.nominal), person, slot, uniform)
             )
-    return DayPlan(status, now, tuple(planned), absent)
+    return DayPlan(status, now, policy.zone, tuple(planned), absent)

@@ -247,12 +247,13 @@ async def generate_checks(
         start, end = _day_span(day, policy)
         scheduled = (
             await conn.execute(
-                select(checks.c.id, checks.c.staff_id).where(
+                select(checks.c.id, checks.c.staff_id, checks.c.due_at).where(
                     checks.c.status == "scheduled", checks.c.due_at >= start, checks.c.due_at < end
                 )
             )
         ).all()
-    unwanted = {r.id: plan.cancel_reason(r.staff_id) for r in scheduled if r.id not in plan.ids}
+    reasons = {r.id: plan.cancel_reason(r.id, r.staff_id, r.due_at) for r in scheduled}
+    unwanted = {check_id: reason for check_id, reason in reasons.items() if reason is not None}
     cancelled = 0
     if unwanted:
         async with engine.begin() as conn:

@@ -23,16 +23,17 @@ from service.check_plan import (
     SCHEDULE_CHANGED,
     Rostered,
     absence,
+    check_id_for,
     plan_day,
 )
 from service.checks import JoinLinks, generate_checks, reconcile_checks, sweep
 from service.org import import_roster, save_policy
 from service.overrides import remove_override, set_override
-from service.policy import Policy
+from service.policy import MAX_RANDOM_OFFSET, Policy
 from service.scheduling import Schedule
 from service.schema import calls, checks, outbox
 from tests.api_helpers import api_client, api_config, bearer, new_key
-from tests.call_helpers import ROSTER
+from tests.call_helpers import ROSTER, add_check
 from tests.conftest import StoreTarget
 from tests.test_checks import EARLY, KEY, LINKS, TUESDAY, _org, _rows
 
@@ -74,8 +75,18 @@ def test_the_plan_says_why_a_person_has_no_checks() -> None:
     people = [home, Rostered("b", "u1", "sup1", frozenset({1}))]
     plan = plan_day(working, policy, people, {None: Schedule.from_policy(policy)}, b"k", EARLY)
     assert [c.person.id for c in plan.checks] == ["a"] * 3
-    assert plan.cancel_reason("b") == NOT_WORKING_FROM_HOME
-    assert plan.cancel_reason("a") == SCHEDULE_CHANGED
+    kept = plan.checks[0]
+    assert plan.cancel_reason(kept.id, "a", kept.slot.due_at) is None
+    assert plan.cancel_reason("chk_x", "b", kept.slot.due_at) == NOT_WORKING_FROM_HOME
+    # A check another schedule made (09:00, moved by up to the largest offset) goes...
+    for moved in (-MAX_RANDOM_OFFSET, 0, MAX_RANDOM_OFFSET):
+        old = check_id_for("a", TUESDAY, time(9))
+        due = datetime(2026, 11, 24, 2, tzinfo=UTC) + timedelta(minutes=moved)
+        assert plan.cancel_reason(old, "a", due) == SCHEDULE_CHANGED, moved
+    # ...but a check no plan made (a demo's spot check) answers to the calendar only.
+    assert plan.cancel_reason("chk_demo_1", "a", kept.slot.due_at) is None
+    off = replace(plan, status=DayStatus(TUESDAY, False, "holiday"))
+    assert off.cancel_reason("chk_demo_1", "a", kept.slot.due_at) == DAY_OFF
     # Time passed in: at 14:20 WIB only the 16:00 check may still be made.
     later = replace(plan, now=datetime(2026, 11, 24, 7, 20, tzinfo=UTC))
     assert [f"{c.slot.nominal:%H:%M}" for c in later.open] == ["16:00"]
@@ -237,3 +248,25 @@ async def test_a_roster_import_over_the_api_reconciles_too(
     staff1 = {str(r["status"]) for r in await _rows(store) if r["staff_id"] == "staff1"}
     assert staff1 == {"cancelled"}
     assert {e["reason"] for e in await _events(store, "check.cancelled")} == {NOT_ON_ROSTER}
+
+
+async def test_a_check_no_plan_made_stays_through_a_schedule_change(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    """A demo's spot check or a test's: reconciling generated checks leaves it alone,
+    a day off still cancels it."""
+    await _org(store, tmp_path)
+    await generate_checks(store, TUESDAY, links=LINKS, now=EARLY)
+    due = datetime(2026, 11, 24, 4, tzinfo=UTC)  # 11:00 WIB
+    spot = await add_check(
+        store, "staff1", opens=timedelta(0), closes=timedelta(minutes=15), now=due
+    )
+    async with store.begin() as conn:
+        await save_policy(conn, replace(Policy(), check_times=(time(10),)), actor="test")
+    await reconcile_checks(store, links=LINKS, now=EARLY)
+    statuses = {r["id"]: r["status"] for r in await _rows(store)}
+    assert statuses[spot] == "scheduled" and list(statuses.values()).count("cancelled") == 2
+    async with store.begin() as conn:
+        await set_override(conn, Override(TUESDAY, False), actor="test")
+    await reconcile_checks(store, links=LINKS, day=TUESDAY, now=EARLY)
+    assert {r["status"] for r in await _rows(store)} == {"cancelled"}
