@@ -51,6 +51,13 @@ class ServerConfig:
         "Serve plain HTTP (localhost, or behind a TLS proxy). "
         "Phones only open the camera on HTTPS pages.",
     )
+    bulk_reads: int = _opt(
+        2,
+        "List reads (records, checks) this process serves at once; more wait their turn, "
+        "so a crowd of readers cannot keep writes (reviews, calls) off the event loop.",
+        min=1,
+        max=64,
+    )
     tls_cert: str = _opt("", "PEM certificate; empty generates a self-signed one in the data dir.")
     tls_key: str = _opt("", "PEM private key for tls_cert.")
     public_url: str = _opt(
@@ -140,6 +147,16 @@ class CallsConfig:
     )
     camera_gap_s: float = _opt(
         2.0, "Seconds without a frame after which the camera counts as off.", min=0.5, max=30
+    )
+    join_timeout_s: float = _opt(
+        10.0, "Seconds a page may keep a /ws socket open without joining.", min=1, max=300
+    )
+    link_check_s: float = _opt(
+        5.0,
+        "Seconds between checks that open pages' links are not revoked (a revoked link's "
+        "pages are closed and its calls end).",
+        min=0.5,
+        max=300,
     )
 
 

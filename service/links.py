@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -61,6 +62,19 @@ async def check_token(conn: AsyncConnection, secret: bytes, token: str) -> LinkC
     if row.revoked_at is not None:
         raise TokenError("token revoked")
     return claims
+
+
+async def revoked_among(conn: AsyncConnection, link_ids: Iterable[str]) -> set[str]:
+    """Which of these token ids are revoked (or unknown): their pages must be closed."""
+    wanted = set(link_ids)
+    if not wanted:
+        return set()
+    live = await conn.execute(
+        select(link_tokens.c.jti).where(
+            link_tokens.c.jti.in_(wanted), link_tokens.c.revoked_at.is_(None)
+        )
+    )
+    return wanted - set(live.scalars())
 
 
 async def revoke(

@@ -48,6 +48,8 @@ from service.evidence import EvidenceRef, downscale_still, store_still
 from service.org import load_policy
 from service.outbox import enqueue, enqueue_many
 from service.schema import checks, records
+from signaling.verdict import CallVerdict, Criterion
+from vision.verdict import Verdict
 
 BODY_VERSION = 1
 GENESIS_HASH = "0" * 64
@@ -55,16 +57,13 @@ CHAIN_LOCK = int.from_bytes(b"hadirrec", "big")  # the advisory lock key of the 
 KINDS = ("verification", "review", "objection")
 STATUSES = ("passed", "failed", "inconclusive", "missed")
 DECISIONS = ("confirm", "override")
-VERDICT_STATUS = {"pass": "passed", "fail": "failed", "inconclusive": "inconclusive"}
-# How a location result counts towards the verdict; reasons come from the caller.
-LOCATION_STATUS = {
-    "inside": "passed",
-    "not_required": "passed",
-    "unavailable": "inconclusive",
-    "outside": "failed",
+# The call's verdict as a record's status, and the location's verdict as its result.
+STATUS = {Verdict.PASS: "passed", Verdict.FAIL: "failed", Verdict.INCONCLUSIVE: "inconclusive"}
+LOCATION_RESULT = {
+    Verdict.PASS: "inside",
+    Verdict.FAIL: "outside",
+    Verdict.INCONCLUSIVE: "unavailable",
 }
-SEVERITY = ("passed", "inconclusive", "failed")
-CRITERIA = ("face", "camera", "uniform")
 MAX_REASON = 2000
 
 Target = AsyncEngine | AsyncConnection
@@ -91,29 +90,18 @@ class RecordForbidden(RecordError):
 
 
 @dataclass(frozen=True)
-class Location:
-    """The location check as recorded: a distance and a result, never coordinates."""
-
-    distance_m: float | None
-    result: str  # one of LOCATION_STATUS
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
 class CallResult:
     """What a finished call hands to ``complete_check``.
 
-    ``verdict`` is the vision verdict dict (``CheckVerdict.to_dict()``); only verdicts,
-    reason codes, scalar scores and the uniform colour seen are copied into the record.
-    ``still`` is an encoded image (JPEG/PNG); it is downscaled and kept only where the
-    policy enables evidence stills.
+    ``verdict`` is the call's final verdict (``signaling.verdict.judge``); the record
+    keeps its verdicts, reason codes, scalar scores, camera-on share, location result
+    and distance, and the uniform colour seen. ``still`` is an encoded image
+    (JPEG/PNG); it is downscaled and kept only where the policy enables evidence stills.
     """
 
     started_at: datetime
     ended_at: datetime
-    verdict: Mapping[str, Any]
-    camera_on_fraction: float | None
-    location: Location | None
+    verdict: CallVerdict
     still: bytes | None = None
     call_id: str | None = None
 
@@ -243,22 +231,8 @@ def check_entry(
     return None
 
 
-def overall_status(verdict: str, location: Location | None) -> str:
-    """The vision verdict and the location result, the more severe one winning."""
-    if verdict not in VERDICT_STATUS:
-        raise RecordError(f"unknown vision verdict {verdict!r}")
-    statuses = [VERDICT_STATUS[verdict]]
-    if location is not None:
-        if location.result not in LOCATION_STATUS:
-            raise RecordError(f"unknown location result {location.result!r}")
-        statuses.append(LOCATION_STATUS[location.result])
-    return max(statuses, key=SEVERITY.index)
-
-
-def _scalar_scores(scores: Any) -> dict[str, float | int | str | bool | None]:
+def _scalar_scores(scores: Mapping[str, Any]) -> dict[str, float | int | str | bool | None]:
     # Scalars only: a vector (an embedding, a landmark list) never enters a record.
-    if not isinstance(scores, Mapping):
-        return {}
     out: dict[str, float | int | str | bool | None] = {}
     for name, value in scores.items():
         if isinstance(value, float) and not math.isfinite(value):
@@ -268,31 +242,27 @@ def _scalar_scores(scores: Any) -> dict[str, float | int | str | bool | None]:
     return out
 
 
-def summarize_verdict(verdict: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a vision verdict a record keeps: verdicts, reasons, scalar scores."""
-    criteria: dict[str, Any] = {}
-    for name in CRITERIA:
-        given = (verdict.get("criteria") or {}).get(name) or {}
-        criteria[name] = {
-            "verdict": given.get("verdict"),
-            "reasons": [str(r) for r in given.get("reasons", ())],
-            "scores": _scalar_scores(given.get("scores")),
-        }
+def _criterion(criterion: Criterion) -> dict[str, Any]:
     return {
-        "verdict": verdict.get("verdict"),
-        "criteria": criteria,
-        "reasons": [str(r) for r in verdict.get("reasons", ())],
-        "samples": len(verdict.get("samples", ())),
-        "version": verdict.get("version"),
+        "verdict": criterion.verdict.value,
+        "reasons": list(criterion.reasons),
+        "scores": _scalar_scores(criterion.scores),
     }
 
 
-def uniform_seen(verdict: Mapping[str, Any]) -> dict[str, Any] | None:
-    given = (verdict.get("criteria") or {}).get("uniform") or {}
-    seen = given.get("seen") or given.get("colour")
-    if not isinstance(seen, Mapping):
-        return None
-    return {"name": seen.get("name"), "hex": seen.get("hex")}
+def record_location(verdict: CallVerdict) -> dict[str, Any]:
+    """The location as recorded: a distance and a result, never coordinates."""
+    location = verdict.location
+    return {
+        "distance_m": verdict.distance_m,
+        "result": LOCATION_RESULT[location.verdict],
+        "reason": location.reason,
+    }
+
+
+def _uniform_seen(verdict: CallVerdict) -> dict[str, Any] | None:
+    seen = verdict.colour_seen
+    return None if seen is None else {"name": seen["name"], "hex": seen["hex"]}
 
 
 def verification_content(
@@ -302,11 +272,7 @@ def verification_content(
     evidence_ref: EvidenceRef | None,
 ) -> dict[str, Any]:
     """The body of a verification entry, less the chain fields ``_append`` adds."""
-    summary = summarize_verdict(result.verdict) if result else None
-    location = result.location if result else None
-    reasons = list(summary["reasons"]) if summary else ["no_call"]
-    if location is not None and location.reason and LOCATION_STATUS[location.result] != "passed":
-        reasons.append(location.reason)
+    verdict = result.verdict if result else None
     return {
         "supervisor_id": check["supervisor_id"],
         "scheduled": {
@@ -323,23 +289,23 @@ def verification_content(
             if result
             else None
         ),
-        "reasons": reasons,
-        "criteria": summary["criteria"] if summary else None,
-        "camera_on_fraction": result.camera_on_fraction if result else None,
-        "location": (
+        "reasons": list(verdict.reasons) if verdict else ["no_call"],
+        "criteria": (
             {
-                "distance_m": location.distance_m,
-                "result": location.result,
-                "reason": location.reason,
+                "face": _criterion(verdict.face),
+                "camera": _criterion(verdict.camera),
+                "uniform": _criterion(verdict.uniform),
             }
-            if location
+            if verdict
             else None
         ),
+        "camera_on_fraction": verdict.camera_on if verdict else None,
+        "location": record_location(verdict) if verdict else None,
         "uniform": {
             "expected": check["uniform_policy"],
-            "seen": uniform_seen(result.verdict) if result else None,
+            "seen": _uniform_seen(verdict) if verdict else None,
         },
-        "vision_version": summary["version"] if summary else None,
+        "vision_version": verdict.version if verdict else None,
         "evidence": evidence_ref.to_dict() if evidence_ref else None,
         "review_state": "unreviewed",
     }
@@ -542,7 +508,7 @@ async def complete_checks_many(
 ) -> list[Record | RecordError]:
     """Close many checks with their calls' results in a few statements however many
     there are (calls that end together); per call, in order, its record or why none
-    was written (a verdict or still it cannot record, no such check, or already
+    was written (a still it cannot record, no such check, or already
     closed). Runs in the caller's transaction, which holds ``lock_chain``.
 
     Every way one call can fail is decided before its check is touched or by the
@@ -595,10 +561,7 @@ async def complete_checks_many(
 
 async def _prepare(result: CallResult) -> tuple[str, bytes | None] | RecordError:
     """A call's status and downscaled still, or why it cannot be recorded."""
-    try:
-        status = overall_status(str(result.verdict.get("verdict")), result.location)
-    except RecordError as exc:
-        return exc
+    status = STATUS[result.verdict.verdict]
     if not result.still:
         return status, None
     try:

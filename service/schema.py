@@ -207,6 +207,9 @@ webhook_endpoints = Table(
     Column("disabled_at", UTCDateTime),
     Column("disabled_reason", String(200)),
     Column("created_at", UTCDateTime, nullable=False),
+    # The API key that made it: only that key (or an admin key) sees it, and its scopes
+    # decide what is delivered. NULL (made before owners existed) delivers nothing.
+    Column("owner_key_id", String(40), index=True),
 )
 
 outbox = Table(
@@ -279,4 +282,16 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("subject", String(120), nullable=False, default=""),
     Column("detail", JSON, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # Who sent the key ("apikey:<id>", "supervisor:<id>", "staff:<id>"): keys are theirs.
+    Column("actor", String(120), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
 )

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from service.access_log import AccessLogger
 from service.app import create_app
 from service.config import Config
 from service.tls import fingerprint, server_ssl_context
@@ -29,6 +30,7 @@ async def run_server(config: Config, on_ready: ReadyHook | None = None) -> None:
         app,
         shutdown_timeout=config.server.shutdown_timeout_s,
         access_log=logging.getLogger("hadir.access"),
+        access_log_class=AccessLogger,
     )
     await runner.setup()
     ssl_context = None

@@ -1,9 +1,11 @@
 """The database connection: one async engine per process, on SQLite or PostgreSQL.
 
-SQLite is the embedded default. It runs in WAL mode with foreign keys on, and every
-transaction starts with ``BEGIN IMMEDIATE``: SQLite allows one writer, and taking the
+SQLite is the embedded default. It runs in WAL mode with foreign keys on. A transaction
+that may write starts with ``BEGIN IMMEDIATE``: SQLite allows one writer, and taking the
 write lock up front turns the read-then-write upgrade deadlock (an instant
-``database is locked``) into an ordinary wait bounded by ``busy_timeout``.
+``database is locked``) into an ordinary wait bounded by ``busy_timeout``. Read-only
+work goes through ``read_only(engine)`` and starts with a plain ``BEGIN``: in WAL mode a
+reader reads a snapshot and never waits for the writer, nor makes it wait.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+READ_ONLY = "hadir_read_only"
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -59,7 +62,15 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine (and pool) for work that only reads: on SQLite its transactions
+    do not take the write lock. Never write through it: a deferred transaction that
+    reads and then writes can fail at once instead of waiting its turn."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -91,7 +102,7 @@ async def readiness(engine: AsyncEngine) -> Readiness:
     """Is the database reachable, and is its schema at the newest migration?"""
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     try:
-        async with engine.connect() as conn:
+        async with read_only(engine).connect() as conn:
             await conn.execute(text("SELECT 1"))
             current = await conn.run_sync(
                 lambda sync: MigrationContext.configure(sync).get_current_revision()

@@ -37,6 +37,8 @@ class Identity:
     role: str  # "supervisor" | "staff"
     id: str
     name: str
+    link_id: str  # the token's id: revoking it closes the page
+    expires_at: datetime
     supervisor_id: str | None = None
 
 
@@ -64,7 +66,9 @@ async def identify(conn: AsyncConnection, secret: bytes, token: str) -> Identity
     person = await find_person(conn, claims.role, claims.subject)
     if person is None:
         raise AuthError("unauthorized", "link refused: no longer on the roster")
-    return Identity(person.role, person.id, person.name, person.supervisor_id)
+    return Identity(
+        person.role, person.id, person.name, claims.jti, claims.expires_at, person.supervisor_id
+    )
 
 
 async def call_target(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from vision.verdict import Verdict
+
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
 
 
@@ -22,15 +24,15 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 @dataclass(frozen=True)
 class LocationResult:
-    """``state`` is pass, fail or inconclusive; ``reason`` a short code for people."""
+    """``state`` is the verdict on the location; ``reason`` a short code for people."""
 
-    state: str
+    state: Verdict
     reason: str
     distance_m: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         distance = None if self.distance_m is None else round(self.distance_m, 1)
-        return {"result": self.state, "reason": self.reason, "distance_m": distance}
+        return {"result": self.state.value, "reason": self.reason, "distance_m": distance}
 
 
 def judge_position(
@@ -42,17 +44,17 @@ def judge_position(
 ) -> LocationResult:
     """Pass inside the radius, fail outside it; a fix too coarse to tell is inconclusive."""
     if home is None:
-        return LocationResult("inconclusive", "no_home")
+        return LocationResult(Verdict.INCONCLUSIVE, "no_home")
     distance = haversine_m(lat, lon, home[0], home[1])
     if distance <= radius_m:
-        return LocationResult("pass", "at_home", distance)
+        return LocationResult(Verdict.PASS, "at_home", distance)
     if distance - accuracy_m > radius_m:
-        return LocationResult("fail", "outside_home", distance)
+        return LocationResult(Verdict.FAIL, "outside_home", distance)
     # Outside, but the phone's own error circle reaches home: a human decides.
-    return LocationResult("inconclusive", "inaccurate", distance)
+    return LocationResult(Verdict.INCONCLUSIVE, "inaccurate", distance)
 
 
 def judge_error(error: str) -> LocationResult:
     """The phone gave no position: ``permission_denied`` or ``location_unavailable``."""
     reason = "permission_denied" if error == "denied" else "location_unavailable"
-    return LocationResult("inconclusive", reason)
+    return LocationResult(Verdict.INCONCLUSIVE, reason)

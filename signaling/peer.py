@@ -4,6 +4,9 @@ aiortc decodes every frame into an unbounded queue whatever the consumer does, s
 the peer drains its track continuously and keeps only the latest frame; the browser
 caps the stream (≤640×480, ≤5 fps), which is what keeps the decoding cheap. Frames
 are analysed elsewhere (``signaling.analysis``), off the event loop.
+
+Remote candidates, in the offer or trickled, pass ``signaling.candidates`` first: the
+peer never sends STUN checks where a page should not aim it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
+    RTCIceCandidate,
     RTCIceServer,
     RTCPeerConnection,
     RTCSessionDescription,
@@ -23,6 +27,8 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 from av import VideoFrame
+
+from signaling.candidates import MAX_CANDIDATES, offered_candidates, refusal
 
 log = logging.getLogger("hadir.peer")
 
@@ -48,6 +54,7 @@ class AnalysisPeer:
         self._on_frame = on_frame
         self._on_track_ended = on_track_ended
         self._drain: asyncio.Task[None] | None = None
+        self._candidates = 0
         self.pc.on("track", self._track)
 
     def _track(self, track: MediaStreamTrack) -> None:
@@ -68,8 +75,24 @@ class AnalysisPeer:
                 self.frames += 1
                 self._on_frame()
 
+    def _admit(self, candidate: str) -> RTCIceCandidate:
+        """Parse a ``candidate:…`` value and count it, or refuse it with the reason."""
+        try:
+            parsed = candidate_from_sdp(candidate.split(":", 1)[1])
+        except (ValueError, IndexError):
+            raise PeerError("the candidate could not be parsed") from None
+        reason = refusal(parsed.ip)
+        if reason is not None:
+            raise PeerError(reason)
+        self._candidates += 1
+        if self._candidates > MAX_CANDIDATES:
+            raise PeerError(f"too many candidates: at most {MAX_CANDIDATES} per call")
+        return parsed
+
     async def answer(self, offer_sdp: str) -> str:
         """Accept the staff page's send-only offer and return the complete answer SDP."""
+        for candidate in offered_candidates(offer_sdp):
+            self._admit(candidate)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             if not any(t.kind == "video" for t in self.pc.getTransceivers()):
@@ -88,10 +111,7 @@ class AnalysisPeer:
         """A trickled remote candidate; an empty one ends the candidates."""
         if not candidate:
             return
-        try:
-            parsed = candidate_from_sdp(candidate.split(":", 1)[1])
-        except (ValueError, IndexError):
-            raise PeerError("the candidate could not be parsed") from None
+        parsed = self._admit(candidate)
         parsed.sdpMid, parsed.sdpMLineIndex = mid, index
         await self.pc.addIceCandidate(parsed)
 

@@ -12,63 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 import cv2
 from av import VideoFrame
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.record_writer import CallEnd, RecordWriter
-from service.records import CallResult, Location, Record, RecordError
+from service.records import CallResult, Record, RecordError, record_location
 from service.schema import calls
-from signaling.indicators import FAIL, INCONCLUSIVE, PASS, Indicator, overall
-from signaling.location import LocationResult
 from signaling.rooms import Room
 from signaling.session import CallOutcome
 
 log = logging.getLogger("hadir.call")
-CRITERIA = ("face", "camera", "uniform")
-# signaling's location states → the record's location results (service.records).
-_LOCATION_RESULT = {PASS: "inside", FAIL: "outside", INCONCLUSIVE: "unavailable"}
 STILL_JPEG_QUALITY = 80
-
-
-def call_verdict(
-    vision: Mapping[str, Any] | None, indicators: Mapping[str, Mapping[str, str]]
-) -> dict[str, Any]:
-    """The vision verdict as the call ended it.
-
-    The final indicators may be harsher than vision alone (the camera was off for too
-    much of the call, or no frame ever arrived): where a criterion's indicator differs,
-    its state wins and its reason leads. The overall verdict is then recomputed from
-    the three criteria; location is judged separately by the record.
-    """
-    given = dict(vision or {"reasons": [], "samples": [], "version": None})
-    criteria: dict[str, Any] = {}
-    for name in CRITERIA:
-        criterion = dict((given.get("criteria") or {}).get(name) or {})
-        shown = indicators[name]
-        reasons = [str(r) for r in criterion.get("reasons", ())]
-        if criterion.get("verdict") != shown["state"]:
-            criterion["verdict"] = shown["state"]
-            reasons = [shown["reason"], *(r for r in reasons if r != shown["reason"])]
-        criterion["reasons"] = reasons
-        criteria[name] = criterion
-    states = {n: Indicator(c["verdict"], "") for n, c in criteria.items()}
-    failing = [r for c in criteria.values() if c["verdict"] != PASS for r in c["reasons"]]
-    return {
-        **given,
-        "verdict": overall(states),
-        "criteria": criteria,
-        "reasons": list(dict.fromkeys(failing)),
-    }
-
-
-def record_location(result: LocationResult | None) -> Location | None:
-    if result is None:
-        return None
-    return Location(result.distance_m, _LOCATION_RESULT[result.state], result.reason)
 
 
 def encode_still(frame: VideoFrame) -> bytes:
@@ -101,7 +57,7 @@ async def close_call(
     """Close the call's row and, for an answered call, write the check's record (through
     the group-committing writer); returns the record, or None when there is none (never
     answered, or the check had already been closed)."""
-    location = record_location(outcome.location) if outcome else None
+    location = record_location(outcome.verdict) if outcome else None
     result = None
     if outcome is not None and room.answered_at is not None and room.ended_at is not None:
         still = None
@@ -110,9 +66,7 @@ async def close_call(
         result = CallResult(
             started_at=room.answered_at,
             ended_at=room.ended_at,
-            verdict=call_verdict(outcome.vision, outcome.indicators),
-            camera_on_fraction=outcome.camera_on_fraction,
-            location=location,
+            verdict=outcome.verdict,
             still=still,
             call_id=room.id,
         )
@@ -120,9 +74,9 @@ async def close_call(
         room.id,
         room.ended_at,
         room.end_reason or "ended",
-        outcome.camera_on_fraction if outcome else None,
-        location.distance_m if location else None,
-        location.result if location else None,
+        outcome.verdict.camera_on if outcome else None,
+        location["distance_m"] if location else None,
+        location["result"] if location else None,
     )
     written = await writer.complete(room.check_id, result, end)
     if isinstance(written, RecordError):

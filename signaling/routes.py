@@ -62,7 +62,10 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         settings=settings,
         pool=pool,
         ice_servers_json=browser_ice_servers(config.ice),
+        join_timeout_s=config.calls.join_timeout_s,
+        link_check_s=config.calls.link_check_s,
     )
+    hub.start()
     app[HUB] = hub
     yield
     await hub.close()

@@ -4,6 +4,10 @@ Every frame goes through the connection's rate limit and ``messages.parse`` befo
 anything else; a refused frame gets an ``error`` reply and changes nothing. Any
 unexpected exception while handling one message is logged and answered with
 ``internal``: it never ends the connection, the room or the server.
+
+A page that has not joined within ``join_timeout_s`` is closed. A page whose link is
+revoked or expires is closed (checked every ``link_check_s``, and again before a call
+starts or is answered), which ends its calls like any page that goes away.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +25,10 @@ from aiohttp import WSMsgType, web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.clock import utcnow
+from service.links import revoked_among
 from service.record_writer import RecordWriter
 from service.records import Record
+from service.store import read_only
 from signaling import messages as m
 from signaling.analysis import AnalyzerPool
 from signaling.auth import AuthError, Identity, call_target, identify, require_member
@@ -62,10 +69,22 @@ class Hub:
     settings: CallSettings
     pool: AnalyzerPool
     ice_servers_json: list[dict[str, Any]]
+    join_timeout_s: float = 10.0
+    link_check_s: float = 5.0
     rooms: Rooms = field(default_factory=Rooms)
     sessions: dict[str, CallSession] = field(default_factory=dict)
     connections: dict[tuple[str, str], set[Connection]] = field(default_factory=dict)
     _timers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _background: set[asyncio.Task[object]] = field(default_factory=set)
+
+    def start(self) -> None:
+        """Begin watching the links of open pages."""
+        self._spawn(self._watch_links())
+
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- delivery -------------------------------------------------------------------
 
@@ -82,6 +101,35 @@ class Hub:
             await self._to("supervisor", room.supervisor_id, text)
         else:
             await self._to("staff", room.staff_id, text)
+
+    # -- links --------------------------------------------------------------------
+
+    async def _watch_links(self) -> None:
+        while True:
+            await asyncio.sleep(self.link_check_s)
+            try:
+                await self._drop_revoked([c for cs in self.connections.values() for c in cs])
+            except Exception:  # the database may be briefly away; look again later
+                log.exception("checking links failed")
+
+    async def _drop_revoked(self, conns: list[Connection]) -> set[Connection]:
+        """Close the pages whose link is revoked or expired; return them."""
+        joined = {c: c.who for c in conns if c.who is not None}
+        if not joined:
+            return set()
+        async with read_only(self.engine).connect() as db:
+            revoked = await revoked_among(db, {who.link_id for who in joined.values()})
+        now = utcnow()
+        dropped = {
+            c for c, who in joined.items() if who.link_id in revoked or who.expires_at <= now
+        }
+        for conn in dropped:
+            if conn.ws.closed:
+                continue  # told already, closing
+            await conn.send(m.error("unauthorized", "link revoked or expired"))
+            # Closing waits for the page's answer: never hold up the caller for it.
+            self._spawn(conn.ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized"))
+        return dropped
 
     # -- one frame ----------------------------------------------------------------
 
@@ -126,6 +174,8 @@ class Hub:
         if isinstance(msg, m.Accept):
             if who.role != "staff":
                 raise AuthError("forbidden", "only the staff member answers")
+            if await self._drop_revoked([conn]):
+                return
             room.accept(utcnow())
             session.activate()
             await self._to_room(
@@ -148,7 +198,7 @@ class Hub:
     async def _join(self, conn: Connection, msg: m.Join) -> None:
         if conn.who is not None:
             raise ProtocolError("invalid", "already joined", "join")
-        async with self.engine.connect() as db:
+        async with read_only(self.engine).connect() as db:
             try:
                 who = await identify(db, self.secret, msg.token)
             except AuthError as exc:
@@ -184,9 +234,12 @@ class Hub:
         }
 
     async def _start(self, conn: Connection, who: Identity, check_id: str) -> None:
+        if await self._drop_revoked([conn]):
+            return
         now = utcnow()
-        async with self.engine.connect() as db:
+        async with read_only(self.engine).connect() as db:
             target = await call_target(db, who, check_id, now)
+        await self._drop_revoked(list(self.connections.get(("staff", target.staff_id), ())))
         room = self.rooms.open(target.check_id, target.staff_id, who.id, target.window_end, now)
         try:
             await open_call(self.engine, room)
@@ -276,6 +329,8 @@ class Hub:
                 await self.end(room, "disconnected")
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
         for room in list(self.rooms.by_id.values()):
             await self.end(room, "server_shutdown")
 
@@ -286,9 +341,7 @@ def _ended(outcome: CallOutcome, reason: str, record: Record | None) -> dict[str
         "call": outcome.room.id,
         "reason": reason,
         "elapsed": round(outcome.duration_s, 1),
-        "camera_on": outcome.camera_on_fraction,
-        "indicators": outcome.indicators,
-        "verdict": outcome.verdict,
+        **outcome.verdict.status_fields(),
         "record": record and record.id,
         "status": record and record.status,
     }
@@ -306,6 +359,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_FRAME_BYTES)
     await ws.prepare(request)
     conn = Connection(ws)
+    unjoined = asyncio.ensure_future(_close_unless_joined(conn, hub.join_timeout_s))
     try:
         async for frame in ws:
             if frame.type == WSMsgType.TEXT:
@@ -313,5 +367,13 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             elif frame.type == WSMsgType.BINARY:
                 await conn.send(m.error("invalid", "text frames only"))
     finally:
+        unjoined.cancel()
         await hub.leave(conn)
     return ws
+
+
+async def _close_unless_joined(conn: Connection, timeout_s: float) -> None:
+    await asyncio.sleep(timeout_s)
+    if conn.who is None:
+        await conn.send(m.error("not_joined", f"join within {timeout_s:g} s"))
+        await conn.ws.close(code=CLOSE_POLICY, message=b"join timeout")

@@ -20,15 +20,16 @@ from av import VideoFrame
 from signaling.analysis import AnalyzerPool
 from signaling.auth import CallTarget
 from signaling.camera_watch import CameraWatch
-from signaling.indicators import indicators, overall
 from signaling.location import LocationResult, judge_error, judge_position
 from signaling.messages import Location
 from signaling.peer import AnalysisPeer, PeerError
 from signaling.rooms import Room, RoomError
+from signaling.verdict import CallVerdict, CameraTimeline, judge
 from vision.camera import CameraState
 from vision.check import CheckWindow
 from vision.sample import SampleResult
 from vision.uniform import parse_uniform_policy
+from vision.verdict import CheckVerdict
 
 STATUS_INTERVAL_S = 1.0
 _PICTURE_CAUSES = {CameraState.BLACK: "camera_black", CameraState.COVERED: "camera_covered"}
@@ -48,12 +49,7 @@ class CallOutcome:
 
     room: Room
     duration_s: float
-    verdict: str
-    indicators: dict[str, dict[str, str]]
-    camera_on_fraction: float | None
-    off_periods: list[dict[str, object]]
-    location: LocationResult | None
-    vision: dict[str, Any] | None
+    verdict: CallVerdict
     last_frame: VideoFrame | None  # for the evidence still, kept only if the policy allows
 
 
@@ -75,7 +71,7 @@ class CallSession:
         self.window = CheckWindow(pool.config, parse_uniform_policy(target.uniform_policy))
         self.location: LocationResult | None = None
         self.peer: AnalysisPeer | None = None
-        self.vision: dict[str, Any] | None = None
+        self.vision: CheckVerdict | None = None
         self.analysed = True  # False once the analysis leg was refused for capacity
         self.sample_lag_s: float | None = None  # the last sample: frame arrival → analysed
         self.samples = 0
@@ -161,39 +157,39 @@ class CallSession:
         self.sample_lag_s = lag_s
         self.samples += 1
         self.window.add(sample)
-        verdict = self.window.verdict().to_dict()
-        self.vision = verdict
+        self.vision = self.window.verdict()
         t = sample.t
         for state, cause in _PICTURE_CAUSES.items():
             self.watch.set(cause, sample.camera.state is state, t)
-        self.watch.set("camera_frozen", bool(verdict["samples"][-1]["camera"]["frozen"]), t)
+        self.watch.set("camera_frozen", self.vision.samples[-1].frozen, t)
 
     async def _status_loop(self) -> None:
         while True:
-            await self.publish(self.status(final=False))
+            await self.publish(self.status())
             await asyncio.sleep(STATUS_INTERVAL_S)
 
-    def status(self, *, final: bool) -> dict[str, Any]:
-        t = self.now()
-        fraction = self.watch.on_fraction(t)
-        states = indicators(
+    def verdict(self, t: float, *, final: bool) -> CallVerdict:
+        """The call's verdict at ``t``: live, or as the record will have it (``final``)."""
+        timeline = CameraTimeline(self.watch.on_fraction(t), frozenset(self.watch.active))
+        return judge(
             self.vision,
-            set(self.watch.active),
-            fraction,
+            timeline,
             self.location,
             min_camera_on=self.settings.min_camera_on,
             final=final,
             analysed=self.analysed,
         )
+
+    def status(self) -> dict[str, Any]:
+        """The live ``status`` message."""
+        t = self.now()
         return {
             "type": "status",
             "call": self.room.id,
             "elapsed": round(t, 1),
-            "camera_on": None if fraction is None else round(fraction, 3),
             "sample_lag_s": None if self.sample_lag_s is None else round(self.sample_lag_s, 3),
             "samples": self.samples,
-            "indicators": {k: v.to_dict() for k, v in states.items()},
-            "verdict": overall(states),
+            **self.verdict(t, final=False).status_fields(),
         }
 
     async def finish(self) -> CallOutcome | None:
@@ -207,16 +203,5 @@ class CallSession:
         await self._close_peer()
         if self._t0 is None:
             return None
-        final = self.status(final=True)
         t = self.now()
-        return CallOutcome(
-            room=self.room,
-            duration_s=t,
-            verdict=final["verdict"],
-            indicators=final["indicators"],
-            camera_on_fraction=final["camera_on"],
-            off_periods=[p.to_dict() for p in self.watch.off_periods(t)],
-            location=self.location,
-            vision=self.vision,
-            last_frame=last_frame,
-        )
+        return CallOutcome(self.room, t, self.verdict(t, final=True), last_frame)

@@ -9,6 +9,7 @@ import json
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from service.api.queries import Filters, page_records, record_json, records_page
 from service.keys import load_or_create_signing_key
 from service.org import counts
 from tests.api_helpers import api_client, api_config, bearer, new_key, seed_records
@@ -126,3 +127,13 @@ async def test_roster_import_is_all_or_nothing(store, store_target, tmp_path) ->
         assert r.status == 200
     async with store.connect() as conn:
         assert await counts(conn) == {"units": 1, "supervisors": 1, "staff": 1}
+
+
+async def test_a_records_page_splices_the_stored_bodies_unchanged(store, store_target) -> None:
+    """The fast page says exactly what encoding each record would say."""
+    await seed_records(store_target.url, per_staff_days=5)
+    async with store.connect() as conn:
+        rows, last = await page_records(conn, Filters(), None, 7)
+    assert len(rows) == 7 and last is not None
+    fast = json.loads((await records_page(rows, last)).text or "")
+    assert fast == {"data": [record_json(r) for r in rows], "next_cursor": str(last)}

@@ -3,6 +3,7 @@ their personal links, admins with a key; each a new chained entry, never an edit
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.keys import LINK_SECRET_FILE, load_or_create_secret, load_or_create_signing_key
 from service.links import issue_link
 from service.records import lock_chain, record_missed_many, verify_chain
-from service.schema import deliveries, outbox
+from service.schema import deliveries, outbox, records
 from service.webhooks.endpoints import create_endpoint
 from tests.api_helpers import api_client, api_config, bearer, new_key
 from tests.records_helpers import seed_checks
@@ -44,7 +45,9 @@ async def test_supervisor_reviews_and_staff_objects_with_their_links(
     config = api_config(tmp_path, store_target.url)
     rec = await _setup(store, config.data_dir)
     async with store.begin() as conn:
-        hook = await create_endpoint(conn, "http://127.0.0.1:9/h", ["record.reviewed"], actor="t")
+        hook = await create_endpoint(
+            conn, "http://127.0.0.1:9/h", ["record.reviewed"], owner_key_id="key_t", actor="t"
+        )
     sup = await _link(store, config.data_dir, "supervisor", "sup1")
     siti = await _link(store, config.data_dir, "staff", "s1")
     base = "/api/v1/me/records"
@@ -161,3 +164,50 @@ async def test_admin_reviews_with_a_key(store, store_target, tmp_path) -> None:
         assert r.status == 409 and "not a verification" in (await r.json())["error"]["message"]
         r = await client.post("/api/v1/records/rec_absent/review", json=body, headers=bearer(admin))
         assert r.status == 404
+
+
+async def test_a_retried_review_or_objection_with_its_key_writes_once(
+    store, store_target, tmp_path
+) -> None:
+    config = api_config(tmp_path, store_target.url)
+    rec = await _setup(store, config.data_dir)
+    sup = await _link(store, config.data_dir, "supervisor", "sup1")
+    siti = await _link(store, config.data_dir, "staff", "s1")
+    admin = bearer(await new_key(store_target.url, "admin"))
+    base = "/api/v1/me/records"
+    ok = {"decision": "confirm", "reason": "seen on the call"}
+    async with api_client(config) as client:
+
+        async def post(path: str, headers: dict[str, str], body: object, key: str):
+            r = await client.post(path, json=body, headers={**headers, "Idempotency-Key": key})
+            return r.status, await r.json(), r.headers.get("Idempotent-Replayed")
+
+        first = await post(f"{base}/{rec['s1']}/review", sup, ok, "k-1")
+        again = await post(f"{base}/{rec['s1']}/review", sup, ok, "k-1")
+        assert first[:2] == again[:2] and first[0] == 201
+        assert (first[2], again[2]) == (None, "true")
+        status, answer, _ = await post(
+            f"{base}/{rec['s1']}/review", sup, {**ok, "reason": "other"}, "k-1"
+        )
+        assert status == 422 and answer["error"]["code"] == "idempotency_key_reused"
+        status, answer, _ = await post(f"{base}/{rec['s1']}/review", sup, ok, "x" * 201)
+        assert status == 400 and answer["error"]["message"].startswith("Idempotency-Key")
+
+        objection = {"reason": "Saya hadir"}
+        first = await post(f"{base}/{rec['s1']}/objection", siti, objection, "k-1")
+        again = await post(f"{base}/{rec['s1']}/objection", siti, objection, "k-1")
+        assert first[0] == again[0] == 201 and first[1] == again[1]  # not 409: a replay
+
+        # Twins sent at once (the client gave up on the first): one review is written.
+        twins = await asyncio.gather(
+            *(post(f"/api/v1/records/{rec['s2']}/review", admin, ok, "twin") for _ in range(5))
+        )
+        assert {t[0] for t in twins} == {201}
+        assert len({json.dumps(t[1], sort_keys=True) for t in twins}) == 1
+
+    async with store.connect() as conn:
+        kinds = (await conn.execute(select(records.c.kind))).scalars().all()
+        events = (await conn.execute(select(outbox.c.event_type))).scalars().all()
+    assert sorted(kinds).count("review") == 2 and kinds.count("objection") == 1
+    assert events.count("record.reviewed") == 2
+    assert (await verify_chain(store, load_or_create_signing_key(config.data_dir).public_key())).ok

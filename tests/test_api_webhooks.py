@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 
+from service.apikeys import revoke_key
+from service.schema import deliveries
 from service.store import create_engine
+from service.webhooks.deliveries import replay
 from service.webhooks.dispatcher import Dispatcher
 from tests.api_helpers import api_client, api_config, bearer, new_key
 from tests.webhook_helpers import (
     Receiver,
     Running,
+    endpoint_for,
     enqueue_many,
     fast_settings,
     statuses,
@@ -18,11 +25,12 @@ from tests.webhook_helpers import (
 )
 
 KEY = Ed25519PrivateKey.generate()
+SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 async def test_endpoint_crud_and_rotation(store, store_target, tmp_path) -> None:
     config = api_config(tmp_path, store_target.url)
-    key = bearer(await new_key(store_target.url, "webhooks:write"))
+    key = bearer(await new_key(store_target.url, "webhooks:write", "records:read"))
     async with api_client(config) as client:
         r = await client.post(
             "/api/v1/webhooks",
@@ -67,7 +75,7 @@ async def test_private_addresses_refused_at_registration_unless_allowed(
     store, store_target, tmp_path
 ) -> None:
     config = api_config(tmp_path, store_target.url, allow_private_addresses=False)
-    key = bearer(await new_key(store_target.url, "webhooks:write"))
+    key = bearer(await new_key(store_target.url, "webhooks:write", "records:read"))
     async with api_client(config) as client:
         for url in (
             "http://127.0.0.1/hook",
@@ -84,7 +92,7 @@ async def test_private_addresses_refused_at_registration_unless_allowed(
 
 async def test_delivery_log_redelivery_and_replay(store, store_target, tmp_path) -> None:
     config = api_config(tmp_path, store_target.url)
-    key = bearer(await new_key(store_target.url, "webhooks:write"))
+    key = bearer(await new_key(store_target.url, "webhooks:write", "records:read"))
     answer = [500]
 
     async def scripted(receiver: Receiver, request: web.Request) -> web.StreamResponse:
@@ -147,3 +155,105 @@ async def test_delivery_log_redelivery_and_replay(store, store_target, tmp_path)
 
 async def _has(engine, status: str, n: int) -> bool:
     return (await statuses(engine)).get(status, 0) == n
+
+
+async def test_subscribing_needs_the_scope_that_receiving_needs(
+    store, store_target, tmp_path
+) -> None:
+    config = api_config(tmp_path, store_target.url)
+    hooks_only = bearer(await new_key(store_target.url, "webhooks:write"))
+    records = bearer(await new_key(store_target.url, "webhooks:write", "records:read"))
+    links = bearer(await new_key(store_target.url, "webhooks:write", "links:read"))
+    url = "http://127.0.0.1:9/hook"
+    async with api_client(config) as client:
+        for key, events, status in (
+            (hooks_only, ["check.completed"], 403),
+            (hooks_only, ["record.reviewed"], 403),
+            (hooks_only, ["check.scheduled"], 403),
+            (records, ["check.completed", "check.missed", "record.reviewed"], 201),
+            (records, ["check.scheduled"], 403),
+            (links, ["check.scheduled"], 201),
+            (links, ["check.missed"], 403),
+        ):
+            r = await client.post(
+                "/api/v1/webhooks", json={"url": url, "events": events}, headers=key
+            )
+            assert r.status == status, (events, await r.text())
+            if status == 403:
+                assert "needs the scope" in (await r.json())["error"]["message"]
+            else:
+                made = await r.json()
+                r = await client.patch(
+                    f"/api/v1/webhooks/{made['id']}",
+                    json={"events": ["check.completed", "check.scheduled"]},
+                    headers=key,
+                )
+                assert r.status == 403  # neither key holds both scopes
+
+
+async def test_an_endpoint_belongs_to_the_key_that_made_it(store, store_target, tmp_path) -> None:
+    config = api_config(tmp_path, store_target.url)
+    mine = bearer(await new_key(store_target.url, "webhooks:write", "records:read"))
+    other = bearer(await new_key(store_target.url, "webhooks:write", "records:read"))
+    admin = bearer(await new_key(store_target.url, "admin"))
+    async with api_client(config) as client:
+        r = await client.post(
+            "/api/v1/webhooks",
+            json={"url": "http://127.0.0.1:9/hook", "events": ["check.missed"]},
+            headers=mine,
+        )
+        made = await r.json()
+        path = f"/api/v1/webhooks/{made['id']}"
+        for method, suffix, body in (
+            ("GET", "", None),
+            ("PATCH", "", {"url": "http://127.0.0.1:9/stolen"}),
+            ("DELETE", "", None),
+            ("POST", "/rotate", None),
+            ("GET", "/deliveries", None),
+            ("POST", "/replay", {"since": "2000-01-01T00:00:00Z"}),
+            ("POST", "/deliveries/1/redeliver", None),
+        ):
+            r = await client.request(method, path + suffix, json=body, headers=other)
+            assert r.status == 404, (method, suffix)
+        assert (await (await client.get("/api/v1/webhooks", headers=other)).json())["data"] == []
+        seen = await (await client.get("/api/v1/webhooks", headers=admin)).json()
+        assert [e["id"] for e in seen["data"]] == [made["id"]]
+        shown = await (await client.get(path, headers=mine)).json()
+        assert shown["url"] == "http://127.0.0.1:9/hook"  # unchanged by the other key
+        assert (await client.get(path, headers=admin)).status == 200
+
+
+async def test_deliveries_and_replays_follow_the_owner_key_at_send_time(
+    store, store_target, tmp_path
+) -> None:
+    """An endpoint whose key may not (or no longer) receive an event gets none of it."""
+    receiver = await Receiver().start()
+    engine = create_engine(store_target.url)
+    try:
+        narrow = await endpoint_for(engine, receiver.url, ["check.missed"], ("webhooks:write",))
+        await enqueue_many(engine, 2, "check.missed")
+        async with Running(Dispatcher(engine, KEY, fast_settings())):
+            await wait_until(lambda: _has(engine, "failed", 2))
+        assert receiver.received == []
+        async with engine.connect() as conn:
+            errors = (await conn.execute(select(deliveries.c.last_error))).scalars().all()
+        assert errors == ["refused: the endpoint's API key lacks records:read"] * 2
+        async with engine.begin() as conn:
+            queued = await replay(
+                conn, narrow, ("webhooks:write",), since=datetime(2000, 1, 1, tzinfo=UTC)
+            )
+        assert queued == 0
+
+        wide = await endpoint_for(engine, receiver.url, ["check.missed"])
+        async with engine.begin() as conn:
+            await revoke_key(conn, str(wide.owner_key_id), actor="test")
+            queued = await replay(
+                conn, wide, ("records:read",), since=datetime(2000, 1, 1, tzinfo=UTC)
+            )
+        assert queued == 2  # queued, but the revoked key's endpoint is refused when sent
+        async with Running(Dispatcher(engine, KEY, fast_settings())):
+            await wait_until(lambda: _has(engine, "failed", 4))
+        assert receiver.received == []
+    finally:
+        await receiver.stop()
+        await engine.dispose()

@@ -11,18 +11,28 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.app import create_app
 from service.clock import utcnow
 from service.config import Config
-from service.records import CallResult, complete_check
+from service.records import (
+    CallResult,
+    complete_check,
+    lock_chain,
+    object_to_record,
+    record_missed_many,
+    review_record,
+)
 from service.schema import checks
 from service.state import ENGINE, LINK_SECRET, SIGNING_KEY
+from service.web.dashboard import REVIEW_PAGE, awaiting_review, newest_records
 from service.web.i18n import MESSAGES
 from service.web.pages import render
-from signaling.indicators import NAMES
+from signaling.verdict import NAMES, CallVerdict, Criterion
 from tests.call_helpers import Links, add_check, seed_org
-from vision.verdict import Reason
+from vision.verdict import Reason, Verdict
 
 
 @pytest.fixture
@@ -79,15 +89,14 @@ async def test_records_waiting_for_review_carry_a_review_form(
 ) -> None:
     engine = client.app[ENGINE]
     check = await add_check(engine, "staff1")
+    dark, ok = Criterion(Verdict.INCONCLUSIVE, ("low_light",)), Criterion(Verdict.PASS)
     record = await complete_check(
         engine,
         check,
         CallResult(
             started_at=utcnow() - timedelta(minutes=2),
             ended_at=utcnow(),
-            verdict={"verdict": "inconclusive", "reasons": ["low_light"], "criteria": {}},
-            camera_on_fraction=1.0,
-            location=None,
+            verdict=CallVerdict(dark, ok, ok, ok, camera_on=1.0),
         ),
         key=client.app[SIGNING_KEY],
     )
@@ -147,3 +156,56 @@ async def test_a_cancelled_check_shows_as_cancelled_without_a_call_button(
     assert response.status == 200
     assert f'tr data-check="{check_id}" data-status="cancelled"' in html
     assert "Dibatalkan" in html and 'data-action="start-call"' not in html
+
+
+async def _backlog(engine: AsyncEngine, key: Ed25519PrivateKey) -> list[str]:
+    """Records waiting for review, oldest first: missed checks, two of them confirmed,
+    one of those objected to again (which reopens it)."""
+    ids = [
+        await add_check(engine, "staff1", opens=timedelta(hours=-2), closes=timedelta(hours=-1))
+        for _ in range(REVIEW_PAGE + 5)
+    ]
+    async with engine.begin() as conn:
+        await lock_chain(conn)
+        written = await record_missed_many(conn, ids, key=key)
+    for record in written[:2]:
+        await review_record(
+            engine, record.id, reviewer="supervisor:sup1", decision="confirm", reason="ok", key=key
+        )
+    await object_to_record(engine, written[1].id, staff_id="staff1", reason="hadir", key=key)
+    return [r.id for r in written if r is not written[0]]
+
+
+async def test_the_review_backlog_is_paged_oldest_first(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    waiting = await _backlog(client.app[ENGINE], client.app[SIGNING_KEY])
+
+    def section(html: str) -> str:
+        return html.split('data-section="review"')[1].split("</section>")[0]
+
+    base = f"/supervisor/{links.tokens['sup1']}"
+    first = section(await (await client.get(base)).text())
+    shown = re.findall(r'data-review="([^"]+)"', first)
+    assert f'<span class="count">{len(waiting)}</span>' in first
+    assert shown == waiting[:REVIEW_PAGE]
+    more = re.search(r'data-more href="([^"]+)"', first)
+    assert more is not None
+    rest = section(await (await client.get(base + more.group(1))).text())
+    assert shown + re.findall(r'data-review="([^"]+)"', rest) == waiting
+    assert "data-more" not in rest
+
+
+async def test_the_review_backlog_query_on_both_databases(store, tmp_path) -> None:
+    await seed_org(store, tmp_path, b"x" * 32)
+    waiting = await _backlog(store, Ed25519PrivateKey.generate())
+    since = utcnow() - timedelta(days=1)
+    async with store.connect() as conn:
+        first = await awaiting_review(conn, ["staff1", "staff2"], since, limit=10)
+        rest = await awaiting_review(conn, ["staff1"], since, after=first.next_after, limit=100)
+        newest = await newest_records(conn, ["staff1"], since, limit=3)
+    assert first.total == rest.total == len(waiting)
+    assert [s.record.id for s in first.states + rest.states] == waiting
+    assert rest.next_after is None
+    assert [s.review_state for s in first.states[:2]] == ["objected", "unreviewed"]
+    assert [s.record.id for s in newest] == waiting[::-1][:3]

@@ -28,18 +28,20 @@ from service.records import (
     verify_chain,
 )
 from service.schema import calls, checks, outbox, records
+from signaling.verdict import CallVerdict, Criterion
 from tests.records_helpers import seed_checks
+from vision.verdict import Verdict
 
 KEY = Ed25519PrivateKey.generate()
 
 
-def _result(verdict: str = "pass", still: bytes | None = None) -> CallResult:
+def _result(verdict: Verdict = Verdict.PASS, still: bytes | None = None) -> CallResult:
+    face = Criterion(verdict, () if verdict is Verdict.PASS else ("low_light",))
+    ok = Criterion(Verdict.PASS)
     return CallResult(
         started_at=utcnow() - timedelta(minutes=3),
         ended_at=utcnow(),
-        verdict={"verdict": verdict, "reasons": [], "criteria": {}},
-        camera_on_fraction=1.0,
-        location=None,
+        verdict=CallVerdict(face, ok, ok, ok, camera_on=1.0),
         still=still,
     )
 
@@ -119,10 +121,10 @@ async def test_one_callers_problem_is_its_own(store: AsyncEngine) -> None:
     try:
         first, twice, missing, unanswered, other = await asyncio.gather(
             writer.complete(ids[0], _result()),
-            writer.complete(ids[0], _result("fail")),  # the same check again
+            writer.complete(ids[0], _result(Verdict.FAIL)),  # the same check again
             writer.complete("chk_nothere", _result()),
             writer.complete(ids[1], None),  # never answered: no record, the sweep's job
-            writer.complete(ids[2], _result("inconclusive")),
+            writer.complete(ids[2], _result(Verdict.INCONCLUSIVE)),
         )
     finally:
         await writer.close()
@@ -141,17 +143,15 @@ async def test_a_call_that_cannot_be_recorded_fails_alone(store: AsyncEngine) ->
     ids = await seed_checks(store, days=2)
     writer = RecordWriter(store, KEY)
     try:
-        good, bad_verdict, bad_still, other = await asyncio.gather(
+        good, bad_still, other = await asyncio.gather(
             writer.complete(ids[0], _result()),
-            writer.complete(ids[1], _result("maybe")),
             writer.complete(ids[2], _result(still=b"not an image")),
-            writer.complete(ids[3], _result("fail")),
+            writer.complete(ids[3], _result(Verdict.FAIL)),
         )
     finally:
         await writer.close()
     assert writer.groups == 1  # one transaction: the bad ones did not roll it back
     assert isinstance(good, Record) and isinstance(other, Record) and other.status == "failed"
-    assert isinstance(bad_verdict, RecordError) and "unknown vision verdict" in str(bad_verdict)
     assert isinstance(bad_still, RecordError) and bad_still.field == "still"
     status, recorded, announced = await _stored(store)
     assert status[ids[1]] == status[ids[2]] == "scheduled"

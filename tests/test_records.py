@@ -64,9 +64,15 @@ async def test_a_batch_of_missed_checks_is_chained_and_enqueued_for_subscribers_
 ) -> None:
     ids = await seed_checks(store, days=2)
     async with store.begin() as conn:
-        wanted = await create_endpoint(conn, "http://127.0.0.1:9/a", ["check.missed"], actor="t")
-        await create_endpoint(conn, "http://127.0.0.1:9/b", ["check.completed"], actor="t")
-        off = await create_endpoint(conn, "http://127.0.0.1:9/c", ["check.missed"], actor="t")
+        wanted = await create_endpoint(
+            conn, "http://127.0.0.1:9/a", ["check.missed"], owner_key_id="key_t", actor="t"
+        )
+        await create_endpoint(
+            conn, "http://127.0.0.1:9/b", ["check.completed"], owner_key_id="key_t", actor="t"
+        )
+        off = await create_endpoint(
+            conn, "http://127.0.0.1:9/c", ["check.missed"], owner_key_id="key_t", actor="t"
+        )
         await update_endpoint(conn, off.id, actor="t", enabled=False)
 
     written = await _missed(store, ids)
@@ -88,7 +94,9 @@ async def test_a_batch_of_missed_checks_is_chained_and_enqueued_for_subscribers_
 async def test_statements_per_batch_do_not_grow_with_the_batch(store) -> None:
     ids = await seed_checks(store, days=4)
     async with store.begin() as conn:
-        await create_endpoint(conn, "http://127.0.0.1:9/a", ["check.missed"], actor="t")
+        await create_endpoint(
+            conn, "http://127.0.0.1:9/a", ["check.missed"], owner_key_id="key_t", actor="t"
+        )
     await _missed(store, ids[:1])  # the engine now knows the head
     with _statements(store) as one:
         await _missed(store, ids[1:2])

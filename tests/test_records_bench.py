@@ -24,3 +24,23 @@ def test_bench_store_groups_concurrent_callers(tmp_path: Path) -> None:
 def test_bench_store_refuses_no_callers(tmp_path: Path) -> None:
     result = hadir("bench", "store", "--callers", "0", env=hadir_env(tmp_path))
     assert result.returncode != 0 and "--callers must be at least 1" in result.stderr
+
+
+def test_bench_reads_times_reviews_beside_readers_without_errors(tmp_path: Path) -> None:
+    result = hadir(
+        "bench",
+        "reads",
+        "--json",
+        "--readers",
+        "3",
+        "--seconds",
+        "1",
+        "--records",
+        "30",
+        env=hadir_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["reviews"] > 0 and figures["reads"] > 0
+    assert figures["review_errors"] == figures["read_errors"] == 0
+    assert figures["review_p99_ms"] >= figures["review_p50_ms"] > 0

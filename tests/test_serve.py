@@ -4,6 +4,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from service.access_log import redact
 from tests.cli_helpers import ServiceProcess, free_port, hadir_env
 
 
@@ -53,6 +54,11 @@ def test_serve_demo_health_links_and_graceful_stop(tmp_path: Path) -> None:
         "shutting down",
         "stopped",
     ]
+    # Requests are logged, their link tokens never.
+    paths = [e["path"] for e in logs if e["logger"] == "hadir.access"]
+    assert "/staff/[redacted]?lang=en" in paths and "/supervisor/[redacted]" in paths
+    for url in (supervisor_url, staff_url):
+        assert url.rsplit("/", 1)[1] not in err
     assert (tmp_path / "data" / "hadir.db").exists()
 
 
@@ -106,3 +112,11 @@ def test_system_packages_for_the_tests_are_installed() -> None:
         [root / "scripts" / "system-deps.sh", "test", "--check"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_access_log_redaction_covers_every_token_shape() -> None:
+    token = "v1.eyJyIjoic3RhZmYifQ.c2lnbmF0dXJl"
+    assert redact(f"/staff/{token}") == "/staff/[redacted]"
+    assert redact(f"/supervisor/{token}/call/chk_1") == "/supervisor/[redacted]/call/chk_1"
+    assert redact(f"/static/x.js?from={token}") == "/static/x.js?from=[redacted]"
+    assert redact("/api/v1/records?limit=5") == "/api/v1/records?limit=5"

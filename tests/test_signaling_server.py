@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
+from aiortc import RTCPeerConnection
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
@@ -21,6 +24,7 @@ from service.calendar import Override
 from service.checks import sweep
 from service.clock import utcnow
 from service.config import Config
+from service.links import revoke
 from service.overrides import set_override
 from service.policy import Policy
 from service.records import get_record
@@ -28,6 +32,7 @@ from service.schema import calls, checks, outbox
 from service.state import CONFIG, ENGINE, LINK_SECRET, SIGNING_KEY
 from service.store import create_engine, migrate
 from signaling import routes
+from signaling.candidates import MAX_CANDIDATES
 from signaling.server import HUB
 from tests.call_helpers import HOME, Links, add_check, seed_org
 
@@ -43,8 +48,8 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-@pytest.fixture
-async def client(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
+@contextlib.asynccontextmanager
+async def _serve(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
     app = web.Application()
     app[CONFIG] = config
     app[LINK_SECRET] = SECRET
@@ -52,6 +57,20 @@ async def client(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
     app.cleanup_ctx.append(_store)
     routes.setup(app)
     async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+@pytest.fixture
+async def client(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
+    async with _serve(config) as client:
+        yield client
+
+
+@pytest.fixture
+async def quick(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
+    """A hub that closes unjoined pages after 1 s and looks at links every 0.2 s."""
+    calls = replace(config.calls, join_timeout_s=1.0, link_check_s=0.2)
+    async with _serve(replace(config, calls=calls)) as client:
         yield client
 
 
@@ -306,3 +325,110 @@ async def test_a_refused_analysis_leg_never_fails_the_staff_member(
     assert all(
         ended["indicators"][n]["state"] == "inconclusive" for n in ("face", "camera", "uniform")
     )
+
+
+async def closed_with(ws: ClientWebSocketResponse, code: str, close_code: int) -> list[str]:
+    """Read until the server closes: it sent an error ``code`` first; the types seen."""
+    seen: list[str] = []
+    async with asyncio.timeout(3):
+        while (msg := await ws.receive()).type == WSMsgType.TEXT:
+            seen.append(json.loads(msg.data)["type"])
+            if seen[-1] == "error":
+                assert json.loads(msg.data)["code"] == code
+    assert "error" in seen and ws.close_code == close_code
+    return seen
+
+
+async def test_a_page_that_never_joins_is_closed(quick: TestClient[Any, Any]) -> None:
+    ws = await quick.ws_connect("/ws")
+    await closed_with(ws, "not_joined", 1008)
+
+
+async def test_revoking_a_link_closes_its_open_page_and_ends_its_call(
+    quick: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    engine = quick.app[ENGINE]
+    links = await seed_org(engine, tmp_path, SECRET)
+    check = await add_check(engine, "staff1")
+    sup1 = await joined(quick, links.tokens["sup1"])
+    staff1 = await joined(quick, links.tokens["staff1"])
+    await sup1.send_json({"type": "call", "check": check})
+    call = (await recv(sup1, "state"))["call"]
+    await recv(staff1, "ring")
+    async with engine.begin() as conn:
+        await revoke(conn, actor="test", jti=links.jtis["staff1"])
+    await closed_with(staff1, "unauthorized", 4401)
+    ended = await recv(sup1, "state", wait_s=3)
+    assert (ended["call"], ended["state"]) == (call, "ended")
+    again = await quick.ws_connect("/ws")
+    await again.send_json({"type": "join", "v": 1, "token": links.tokens["staff1"]})
+    await closed_with(again, "unauthorized", 4401)
+
+
+async def test_a_revoked_link_is_not_rung(client: TestClient[Any, Any], links: Links) -> None:
+    engine = client.app[ENGINE]
+    check = await add_check(engine, "staff1")
+    sup1 = await joined(client, links.tokens["sup1"])
+    staff1 = await joined(client, links.tokens["staff1"])
+    async with engine.begin() as conn:
+        await revoke(conn, actor="test", jti=links.jtis["staff1"])
+    await sup1.send_json({"type": "call", "check": check})
+    assert "ring" not in await closed_with(staff1, "unauthorized", 4401)
+
+
+async def test_a_revoked_link_cannot_answer(client: TestClient[Any, Any], links: Links) -> None:
+    engine = client.app[ENGINE]
+    check = await add_check(engine, "staff1")
+    sup1 = await joined(client, links.tokens["sup1"])
+    staff1 = await joined(client, links.tokens["staff1"])
+    await sup1.send_json({"type": "call", "check": check})
+    call = (await recv(staff1, "ring"))["call"]
+    async with engine.begin() as conn:
+        await revoke(conn, actor="test", role="staff", subject="staff1")
+    await staff1.send_json({"type": "accept", "call": call})
+    await closed_with(staff1, "unauthorized", 4401)
+    states = [(await recv(sup1, "state"))["state"] for _ in range(2)]
+    assert states == ["ringing", "ended"]  # never active
+
+
+async def test_the_analysis_peer_refuses_candidates_it_must_not_probe(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    sup1, staff1, call = await answered(client, links)
+    page = RTCPeerConnection()
+    page.addTransceiver("video", direction="sendonly")
+    await page.setLocalDescription(await page.createOffer())
+    sdp = page.localDescription.sdp
+    await page.close()
+    leg = {"call": call, "leg": "server"}
+
+    loopback = sdp + "a=candidate:9 1 udp 1 127.0.0.1 4000 typ host\r\n"
+    await staff1.send_json({"type": "sdp", **leg, "kind": "offer", "sdp": loopback})
+    error = await recv(staff1, "error")
+    assert error["message"] == "candidate address 127.0.0.1 refused: loopback"
+
+    await staff1.send_json({"type": "sdp", **leg, "kind": "offer", "sdp": sdp})
+    await recv(staff1, "sdp")  # the clean offer is answered
+    for address, kind in (
+        ("::1", "loopback"),
+        ("169.254.1.1", "link-local"),
+        ("fe80::1", "link-local"),
+        ("224.0.0.251", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::ffff:127.0.0.1", "loopback"),
+    ):
+        ice = f"candidate:9 1 udp 1 {address} 4000 typ host"
+        await staff1.send_json({"type": "ice", **leg, "candidate": ice, "sdpMid": "0"})
+        assert (await recv(staff1, "error"))["message"].endswith(kind), address
+    for i in range(MAX_CANDIDATES + 1):
+        ice = f"candidate:{i} 1 udp 1 192.0.2.{i + 1} 4000 typ host"
+        await staff1.send_json({"type": "ice", **leg, "candidate": ice, "sdpMid": "0"})
+    await staff1.send_json({"type": "ping"})  # answered after every candidate above
+    refused = []
+    while (reply := await staff1.receive_json(timeout=3))["type"] != "pong":
+        if reply["type"] == "error":
+            refused.append(reply["message"])
+    assert refused and refused[0].startswith("too many candidates")
+    assert len(refused) < 8  # the offer's own candidates count too; then every one refused
+    status = await recv(sup1, "status", wait_s=3)
+    assert status["call"] == call  # the call goes on

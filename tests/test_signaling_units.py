@@ -1,4 +1,4 @@
-"""The pure parts of a call: rate limit, rooms, camera timeline, location, indicators."""
+"""The pure parts of a call: rate limit, rooms, camera timeline, location, the verdict."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from signaling.camera_watch import CameraWatch
-from signaling.indicators import indicators, overall
+from signaling.candidates import offered_candidates, refusal
 from signaling.location import LocationResult, haversine_m, judge_error, judge_position
 from signaling.ratelimit import TokenBucket
 from signaling.rooms import ACTIVE, ENDED, RoomError, Rooms
+from signaling.verdict import NAMES, CameraTimeline, judge
+from vision.verdict import CheckVerdict, CriterionVerdict, Reason, Verdict
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 
@@ -112,31 +114,64 @@ def test_location_distance_and_verdicts() -> None:
     assert set(far.to_dict()) == {"result", "reason", "distance_m"}  # never coordinates
 
 
-def _criterion(verdict: str, *reasons: str) -> dict[str, object]:
-    return {"verdict": verdict, "reasons": list(reasons)}
-
-
 def test_indicators_pending_while_live_then_final() -> None:
-    live = indicators(None, set(), None, None, min_camera_on=0.9, final=False)
-    assert {k: v.state for k, v in live.items()} == dict.fromkeys(live, "pending")
-    assert overall(live) == "pending"
-    final = indicators(None, set(), None, None, min_camera_on=0.9, final=True)
-    assert final["face"].state == "inconclusive" and final["camera"].reason == "no_frames"
+    live = judge(None, CameraTimeline(None), None, min_camera_on=0.9, final=False)
+    assert {k: v.state for k, v in live.criteria.items()} == dict.fromkeys(NAMES, "pending")
+    assert live.status_fields()["verdict"] == "pending"
+    final = judge(None, CameraTimeline(None), None, min_camera_on=0.9, final=True)
+    assert final.face.state == "inconclusive" and final.camera.reason == "no_frames"
 
-    vision = {
-        "criteria": {
-            "face": _criterion("pass"),
-            "camera": _criterion("pass"),
-            "uniform": _criterion("pass"),
-        }
-    }
-    at_home = LocationResult("pass", "at_home", 12.0)
-    ok = indicators(vision, set(), 1.0, at_home, min_camera_on=0.9, final=True)
-    assert overall(ok) == "pass" and ok["face"].reason == "face_ok"
-    hidden = indicators(vision, {"page_hidden"}, 1.0, at_home, min_camera_on=0.9, final=False)
-    assert (hidden["camera"].state, hidden["camera"].reason) == ("fail", "page_hidden")
-    off = indicators(vision, set(), 0.5, at_home, min_camera_on=0.9, final=True)
-    assert (off["camera"].state, off["camera"].reason) == ("fail", "camera_off")
-    vision["criteria"]["camera"] = _criterion("fail", "camera_covered")
-    covered = indicators(vision, set(), 1.0, at_home, min_camera_on=0.9, final=True)
-    assert covered["camera"].reason == "camera_covered" and overall(covered) == "fail"
+    def vision(camera: Verdict = Verdict.PASS, *reasons: Reason) -> CheckVerdict:
+        ok = CriterionVerdict(Verdict.PASS, (), {}, ())
+        return CheckVerdict(
+            camera, ok, CriterionVerdict(camera, reasons, {}, ()), ok, reasons, (), "1", "any"
+        )
+
+    at_home = LocationResult(Verdict.PASS, "at_home", 12.0)
+    on = CameraTimeline(1.0)
+    ok = judge(vision(), on, at_home, min_camera_on=0.9, final=True)
+    assert ok.state == "pass" and ok.face.reason == "face_ok"
+    hidden = CameraTimeline(1.0, frozenset({"page_hidden"}))
+    live = judge(vision(), hidden, at_home, min_camera_on=0.9, final=False)
+    assert live.camera.indicator() == {"state": "pending", "reason": "page_hidden"}
+    off = judge(vision(), CameraTimeline(0.5), at_home, min_camera_on=0.9, final=True)
+    assert off.camera.indicator() == {"state": "fail", "reason": "camera_off"}
+    covered = judge(
+        vision(Verdict.FAIL, Reason.CAMERA_COVERED), on, at_home, min_camera_on=0.9, final=True
+    )
+    assert covered.camera.reason == "camera_covered" and covered.state == "fail"
+
+
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("192.168.1.20", None),
+        ("10.0.0.7", None),
+        ("203.0.113.9", None),
+        ("2001:db8::1", None),
+        ("4f3c9a1e-1b2c.local", None),
+        ("127.0.0.1", "loopback"),
+        ("127.9.9.9", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("239.255.255.250", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("240.0.0.1", "reserved"),
+        ("metadata.internal", "not an IP address"),
+    ],
+)
+def test_candidate_addresses_the_peer_may_not_probe(address: str, refused: str | None) -> None:
+    reason = refusal(address)
+    assert reason == refused if refused is None else refused in str(reason)
+
+
+def test_offered_candidates_are_read_from_every_media_section() -> None:
+    sdp = "v=0\r\nm=video 9 x 96\r\na=candidate:1 1 udp 1 10.0.0.1 9 typ host\r\na=mid:0\r\n"
+    assert offered_candidates(sdp + "a=candidate:2 1 udp 1 ::1 9 typ host\r\n") == [
+        "candidate:1 1 udp 1 10.0.0.1 9 typ host",
+        "candidate:2 1 udp 1 ::1 9 typ host",
+    ]

@@ -1,12 +1,14 @@
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
 
 from service.schema import audit_log, metadata
-from service.store import create_engine, migrate, readiness
+from service.store import _alembic_config, create_engine, migrate, read_only, readiness
 
 
 async def test_migrations_create_exactly_the_declared_schema(store) -> None:
@@ -64,6 +66,53 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
     assert (mode, fks) == ("wal", 1)
 
 
+async def test_sqlite_reads_do_not_wait_for_a_writer(store) -> None:
+    """A writer holding the lock delays other writers, never a read-only transaction."""
+    async with store.begin() as writer:
+        await writer.execute(
+            text(
+                "INSERT INTO audit_log (at, actor, action, subject, detail) "
+                "VALUES ('2026-01-01 00:00:00', 'a', 'b', '', '{}')"
+            )
+        )
+        started = time.monotonic()
+        async with read_only(store).connect() as reader:
+            seen = (await reader.execute(select(audit_log.c.id))).all()
+        waited = time.monotonic() - started
+    assert seen == [] and waited < 1.0  # the reader saw the last committed state at once
+
+
 def test_unsupported_database_is_refused() -> None:
     with pytest.raises(ValueError, match="unsupported database"):
         create_engine("mysql+aiomysql://x@y/z")
+
+
+async def test_endpoints_made_before_owners_take_their_owner_from_the_audit_log(
+    store_target,
+) -> None:
+    engine = create_engine(store_target.url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "0003"))
+            for endpoint, actor in (("ep_a", "apikey:key_a"), ("ep_b", "cli")):
+                await conn.execute(
+                    text(
+                        "INSERT INTO webhook_endpoints (id, url, events, secret, created_at) "
+                        "VALUES (:id, 'http://x/', '[]', 's', '2026-01-01 00:00:00')"
+                    ),
+                    {"id": endpoint},
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO audit_log (at, actor, action, subject, detail) "
+                        "VALUES ('2026-01-01 00:00:00', :actor, 'webhook.created', :id, '{}')"
+                    ),
+                    {"actor": actor, "id": endpoint},
+                )
+        await migrate(engine)
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT id, owner_key_id FROM webhook_endpoints"))
+            owners = {r.id: r.owner_key_id for r in rows}
+    finally:
+        await engine.dispose()
+    assert owners == {"ep_a": "key_a", "ep_b": None}

@@ -148,25 +148,28 @@ def _sample(
     lab: tuple[float, float, float] | None = (73.0, 2.0, 18.0),
     solid: bool = True,
     thumb_seed: int | None = None,
+    person: float = 0.3,
 ) -> SampleResult:
     rng = np.random.default_rng(int(t * 1000) if thumb_seed is None else thumb_seed)
     thumb = rng.normal(128, 3, (120, 160)).astype(np.float32)
     camera = CameraObservation(state, 120.0, 40.0, 3.0, 0.3, thumb)
-    fo = FaceObservation(face, 1, 1, Face(Box(250, 80, 120, 120), 0.9), "short")
+    fo = FaceObservation(face, 1, 1, Face(Box(250, 80, 120, 120), 0.9, 130.0), "short")
     torso = TorsoObservation(
         lab is not None,
         None if lab else "too_few_pixels",
-        1.0,
-        0.8,
+        9000,
         0.0,
+        2.0 if solid else 12.0,
         solid if lab else None,
         0.8 if solid else 0.3,
         lab,
     )
+    picture = state is not CameraState.BLACK
     return SampleResult(
         t,
-        fo if state is not CameraState.BLACK else None,
+        fo if picture else None,
         camera,
+        person if picture else None,
         torso if face is FaceStatus.OK else None,
     )
 
@@ -214,7 +217,7 @@ def test_colour_between_thresholds_is_uncertain() -> None:
 
 def test_frozen_run_needs_the_minimum_duration() -> None:
     live = [_sample(float(i)) for i in range(3)]
-    same = [_sample(float(i), thumb_seed=99) for i in range(3, 6)]  # 3 identical: 2 s
+    same = [_sample(float(i), thumb_seed=99) for i in range(3, 5)]  # 2 identical: 1 s
     v = _window(live + same).verdict()
     assert Reason.CAMERA_FROZEN not in v.reasons
     more = [_sample(float(i), thumb_seed=99) for i in range(3, 9)]  # 6 identical: 5 s
@@ -241,10 +244,23 @@ def test_low_light_is_never_fail() -> None:
 
 def test_intermittent_face_is_inconclusive_not_fail() -> None:
     samples = [
-        _sample(float(i), face=FaceStatus.OK if i % 2 else FaceStatus.NONE) for i in range(10)
+        _sample(float(i), face=FaceStatus.OK if i % 2 else FaceStatus.NONE, person=0.0)
+        for i in range(10)
     ]
     v = _window(samples).verdict()
     assert v.face.verdict is Verdict.INCONCLUSIVE and Reason.NO_FACE in v.face.reasons
+
+
+def test_person_without_a_face_is_inconclusive_never_no_face() -> None:
+    # Segmentation sees a person the detector found no face on (standing back, turned
+    # away): inconclusive, for a human to look at, not FAIL no_face.
+    seen = [_sample(float(i), face=FaceStatus.NONE, person=0.2) for i in range(10)]
+    v = _window(seen).verdict()
+    assert (v.face.verdict, v.face.reasons) == (Verdict.INCONCLUSIVE, (Reason.FACE_NOT_FOUND,))
+    assert v.verdict is not Verdict.FAIL
+    nobody = [_sample(float(i), face=FaceStatus.NONE, person=0.01) for i in range(10)]
+    v = _window(nobody).verdict()
+    assert (v.face.verdict, v.face.reasons) == (Verdict.FAIL, (Reason.NO_FACE,))
 
 
 def test_samples_must_be_in_time_order() -> None:
@@ -256,7 +272,7 @@ def test_samples_must_be_in_time_order() -> None:
 def test_config_version_changes_with_any_threshold() -> None:
     other = replace(DEFAULT_CONFIG, colour_match_delta_e=9.0)
     assert other.version != DEFAULT_CONFIG.version
-    assert DEFAULT_CONFIG.version.startswith("1+")
+    assert DEFAULT_CONFIG.version.startswith("2+")
     assert VisionConfig().version == DEFAULT_CONFIG.version
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
+from service.apikeys import create_key
 from service.outbox import enqueue
 from service.schema import deliveries
 from service.webhooks.dispatcher import Dispatcher, DispatcherSettings
@@ -102,9 +103,18 @@ def verify_both(received: Received, secrets: list[str], key: Ed25519PrivateKey) 
     return json.loads(received.body)
 
 
-async def endpoint_for(engine: AsyncEngine, url: str, events: list[str] | None = None) -> Endpoint:
+async def endpoint_for(
+    engine: AsyncEngine,
+    url: str,
+    events: list[str] | None = None,
+    scopes: tuple[str, ...] = ("records:read",),
+) -> Endpoint:
+    """An endpoint owned by a new API key holding ``scopes``."""
     async with engine.begin() as conn:
-        return await create_endpoint(conn, url, events or ["check.completed"], actor="test")
+        _, owner = await create_key(conn, "test", scopes, actor="test")
+        return await create_endpoint(
+            conn, url, events or ["check.completed"], owner_key_id=owner.id, actor="test"
+        )
 
 
 async def enqueue_many(

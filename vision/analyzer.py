@@ -4,15 +4,21 @@ Usage, identical for the offline CLI and the live call::
 
     analyzer = FrameAnalyzer(config)            # loads the mediapipe models (~0.3 s)
     window = CheckWindow(config, policy)        # one per check
+    track = FaceTrack()                         # one per check
     for t, rgb in frames:                       # sampled every config.sample_interval_s
-        window.add(analyzer.analyze(rgb, t))
+        window.add(analyzer.analyze(rgb, t, track))
         partial = window.verdict()              # any time
     analyzer.close()
 
 The analyzer owns the mediapipe graphs and is NOT thread-safe: keep one per worker
 thread and call it off the event loop. It holds no per-check state, so one analyzer
-can serve many checks in turn; the per-check state (frozen-feed comparison) lives in
-``CheckWindow``.
+can serve many checks in turn; the per-check state lives in ``CheckWindow`` (the
+frozen-feed comparison) and ``FaceTrack`` (faces already verified by the landmark
+model, which therefore runs once per face, not once per sample).
+
+Per sample with a picture: face detection, the landmark check of new faces, selfie
+segmentation (person present, and the garment), light judged on the face, and the
+garment below a single adequate face.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vision.camera import CameraState, observe
+from vision.camera import CameraState, observe, on_person
 from vision.config import DEFAULT_CONFIG, VisionConfig
-from vision.face import FaceDetector, FaceStatus
+from vision.face import Box, Face, FaceDetector, FaceObservation, FaceStatus, classify
+from vision.face_track import FaceTrack
+from vision.landmarks import FaceVerifier
 from vision.sample import SampleResult
 from vision.torso import TorsoAnalyzer
 
@@ -45,6 +53,17 @@ def prepare(frame_rgb: npt.NDArray[np.generic], max_side: int) -> npt.NDArray[np
     return rgb
 
 
+def face_luma(rgb: npt.NDArray[np.uint8], box: Box) -> float:
+    """Mean luma (Rec.601) of the middle of a face box: cheeks, nose, eyes."""
+    h, w = rgb.shape[:2]
+    x0, x1 = max(0, round(box.x + 0.25 * box.w)), min(w, round(box.x + 0.75 * box.w))
+    y0, y1 = max(0, round(box.y + 0.25 * box.h)), min(h, round(box.y + 0.8 * box.h))
+    patch = rgb[y0:y1:2, x0:x1:2].reshape(-1, 3).astype(np.float32)
+    if patch.size == 0:
+        return 0.0
+    return float((patch @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).mean())
+
+
 def _ms(start_ns: int) -> float:
     return (time.process_time_ns() - start_ns) / 1e6
 
@@ -55,11 +74,13 @@ class FrameAnalyzer:
     def __init__(self, config: VisionConfig = DEFAULT_CONFIG) -> None:
         self.config = config
         self._faces = FaceDetector(config)
+        self._verifier = FaceVerifier()
         self._torso = TorsoAnalyzer(config)
 
     def close(self) -> None:
         """Release the mediapipe graphs."""
         self._faces.close()
+        self._verifier.close()
         self._torso.close()
 
     def __enter__(self) -> FrameAnalyzer:
@@ -68,8 +89,31 @@ class FrameAnalyzer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def analyze(self, frame_rgb: npt.NDArray[np.generic], t: float) -> SampleResult:
-        """Analyse one RGB frame taken ``t`` seconds into the check."""
+    def _verified(
+        self, rgb: npt.NDArray[np.uint8], track: FaceTrack
+    ) -> tuple[FaceObservation, float]:
+        """The sample's faces once the landmark model vouched for each (a track's faces
+        are vouched for once), and the CPU ms the landmark model took."""
+        candidates, model = self._faces.detect(rgb)
+        faces: list[Face] = []
+        spent = 0.0
+        for face in candidates:
+            known = track.recall(face.box)
+            if known is None:
+                s = time.process_time_ns()
+                known = self._verifier.is_face(rgb, face.box)
+                spent += _ms(s)
+                track.remember(face.box, known)
+            if known:
+                faces.append(face)
+        rejected = len(candidates) - len(faces)
+        return classify(faces, rgb.shape[0], self.config, model, rejected), spent
+
+    def analyze(
+        self, frame_rgb: npt.NDArray[np.generic], t: float, track: FaceTrack | None = None
+    ) -> SampleResult:
+        """Analyse one RGB frame taken ``t`` seconds into the check; ``track`` is the
+        check's face track (a fresh one when the frame stands alone)."""
         start = time.process_time_ns()
         rgb = prepare(frame_rgb, self.config.max_side)
         cpu: dict[str, float] = {"prepare": _ms(start)}
@@ -79,15 +123,23 @@ class FrameAnalyzer:
         cpu["camera"] = _ms(s)
 
         face = None
+        person = None
+        torso = None
         if camera.state not in _NO_PICTURE:
             s = time.process_time_ns()
-            face = self._faces.detect(rgb)
-            cpu["face"] = _ms(s)
-
-        torso = None
-        if face is not None and face.status is FaceStatus.OK and face.largest is not None:
+            face, cpu["landmarks"] = self._verified(rgb, track or FaceTrack())
+            cpu["face"] = _ms(s) - cpu["landmarks"]
             s = time.process_time_ns()
-            torso = self._torso.observe(rgb, face.largest.box)
-            cpu["torso"] = _ms(s)
+            mask = self._torso.segment(rgb)
+            person = float((mask > self.config.segmentation_threshold).mean())
+            cpu["segmentation"] = _ms(s)
+            if face.largest is not None:
+                camera = on_person(camera, face_luma(rgb, face.largest.box), self.config)
+            if face.status is FaceStatus.OK and face.largest is not None:
+                s = time.process_time_ns()
+                torso = self._torso.observe(rgb, mask, face.largest)
+                cpu["torso"] = _ms(s)
         cpu["total"] = _ms(start)
-        return SampleResult(t=float(t), face=face, camera=camera, torso=torso, cpu_ms=cpu)
+        return SampleResult(
+            t=float(t), face=face, camera=camera, person=person, torso=torso, cpu_ms=cpu
+        )

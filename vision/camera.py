@@ -7,13 +7,17 @@ room still has them. So "dark with edges" is ``low_light`` (INCONCLUSIVE) and
 "no edges" is black or covered (a FAIL when it lasts). Black and covered differ by
 the sensor noise a real covered sensor still shows.
 
+Light is judged on the person when there is one (``on_person``): the analyzer passes
+the face's mean luma, so a lit face before a dark wall is usable and a face too dark
+to judge is ``low_light`` however bright the wall behind it.
+
 Frozen feeds need the previous sample, so that comparison lives in
 ``vision.check.CheckWindow``; this module only provides ``frame_difference``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -46,11 +50,14 @@ class CameraObservation:
     """Share of thumbnail pixels on a scene edge."""
     thumbnail: npt.NDArray[np.float32] = field(repr=False, compare=False)
     """Grey thumbnail, kept for the frozen-feed comparison with the next sample."""
+    person_luma: float | None = None
+    """Mean luma of the face the light was judged on, if one was found."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "state": self.state.value,
             "luma": round(self.luma, 2),
+            "person_luma": None if self.person_luma is None else round(self.person_luma, 2),
             "contrast": round(self.contrast, 2),
             "noise": round(self.noise, 3),
             "edges": round(self.edges, 4),
@@ -85,6 +92,20 @@ def observe(rgb: npt.NDArray[np.uint8], config: VisionConfig) -> CameraObservati
     else:
         state = CameraState.OK
     return CameraObservation(state, luma, contrast, noise, edges, thumb)
+
+
+def on_person(
+    observation: CameraObservation, person_luma: float, config: VisionConfig
+) -> CameraObservation:
+    """The observation with its light judged on the person (mean luma ``person_luma``).
+
+    Black and covered frames stay as they are: they have no person to judge.
+    """
+    if observation.state not in (CameraState.OK, CameraState.LOW_LIGHT):
+        return observation
+    dark = person_luma < config.person_min_luma
+    state = CameraState.LOW_LIGHT if dark else CameraState.OK
+    return replace(observation, state=state, person_luma=person_luma)
 
 
 def frame_difference(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:

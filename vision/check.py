@@ -31,7 +31,7 @@ from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face import FaceStatus
 from vision.sample import SampleResult
 from vision.uniform import UniformKind, UniformPolicy, parse_uniform_policy
-from vision.verdict import CheckVerdict, CriterionVerdict, Reason, Verdict, combine
+from vision.verdict import CheckVerdict, CriterionVerdict, JudgedSample, Reason, Verdict, combine
 
 _CAMERA_FAIL = {
     CameraState.BLACK: Reason.CAMERA_BLACK,
@@ -162,35 +162,38 @@ class CheckWindow:
         cfg = self.config
         usable = [e for e in self._entries if self._usable(e) and e.sample.face is not None]
         n = len(usable)
-        by_status: dict[FaceStatus, list[_Entry]] = {s: [] for s in FaceStatus}
+        # No face splits in two: nobody there (no_face, which may fail), or a person the
+        # detector did not find a face on (turned away, too dark, too far: inconclusive).
+        groups: dict[Reason | None, list[_Entry]] = {
+            None: [],
+            Reason.NO_FACE: [],
+            Reason.FACE_NOT_FOUND: [],
+            Reason.MULTIPLE_FACES: [],
+            Reason.FACE_TOO_SMALL: [],
+        }
         for e in usable:
-            assert e.sample.face is not None
-            by_status[e.sample.face.status].append(e)
+            groups[self._face_reason(e)].append(e)
         confidences = [
             e.sample.face.largest.confidence
             for e in usable
             if e.sample.face is not None and e.sample.face.largest is not None
         ]
-        heights = [
-            e.sample.face.largest.box.h
-            for e in by_status[FaceStatus.OK]
+        sizes = [
+            e.sample.face.largest.size
+            for e in groups[None]
             if e.sample.face is not None and e.sample.face.largest is not None
         ]
         scores: dict[str, Any] = {
             "usable_samples": n,
-            "present": _share(len(by_status[FaceStatus.OK]), n),
-            "absent": _share(len(by_status[FaceStatus.NONE]), n),
-            "multiple": _share(len(by_status[FaceStatus.MULTIPLE]), n),
-            "too_small": _share(len(by_status[FaceStatus.TOO_SMALL]), n),
+            "present": _share(len(groups[None]), n),
+            "absent": _share(len(groups[Reason.NO_FACE]), n),
+            "not_found": _share(len(groups[Reason.FACE_NOT_FOUND]), n),
+            "multiple": _share(len(groups[Reason.MULTIPLE_FACES]), n),
+            "too_small": _share(len(groups[Reason.FACE_TOO_SMALL]), n),
             "max_confidence": round(max(confidences), 3) if confidences else None,
-            "median_face_height": round(median(heights), 1) if heights else None,
+            "median_face_size": round(median(sizes), 1) if sizes else None,
         }
-        codes = {
-            FaceStatus.NONE: Reason.NO_FACE,
-            FaceStatus.MULTIPLE: Reason.MULTIPLE_FACES,
-            FaceStatus.TOO_SMALL: Reason.FACE_TOO_SMALL,
-        }
-        evidence = {codes[s].value: _times(v) for s, v in by_status.items() if s in codes and v}
+        evidence = {r.value: _times(v) for r, v in groups.items() if r is not None and v}
         times = _times(usable)
 
         def result(v: Verdict, *reasons: Reason) -> CriterionVerdict:
@@ -206,10 +209,23 @@ class CheckWindow:
             return result(Verdict.FAIL, Reason.NO_FACE)
         # Mixed evidence: name what was seen, largest share first, and let a human judge.
         ranked = sorted(
-            ((len(by_status[s]), codes[s]) for s in codes if by_status[s]),
+            ((len(v), r) for r, v in groups.items() if r is not None and v),
             key=lambda x: -x[0],
         )
         return result(Verdict.INCONCLUSIVE, *(r for _, r in ranked))
+
+    def _face_reason(self, e: _Entry) -> Reason | None:
+        """What one usable sample says about the face: None for one adequate face."""
+        face = e.sample.face
+        assert face is not None
+        if face.status is FaceStatus.OK:
+            return None
+        if face.status is FaceStatus.MULTIPLE:
+            return Reason.MULTIPLE_FACES
+        if face.status is FaceStatus.TOO_SMALL:
+            return Reason.FACE_TOO_SMALL
+        person = e.sample.person or 0.0
+        return Reason.FACE_NOT_FOUND if person >= self.config.person_min_share else Reason.NO_FACE
 
     def _uniform(self) -> CriterionVerdict:
         cfg, policy = self.config, self.policy
@@ -296,19 +312,14 @@ class CheckWindow:
             for r in c.reasons:
                 if r not in reasons:
                     reasons.append(r)
-        samples = []
-        for e in self._entries:
-            d = e.sample.to_dict()
-            d["camera"]["frozen"] = e.frozen
-            d["camera"]["difference"] = None if e.difference is None else round(e.difference, 3)
-            samples.append(d)
+        samples = tuple(JudgedSample(e.sample, e.frozen, e.difference) for e in self._entries)
         return CheckVerdict(
             verdict=combine((face.verdict, camera.verdict, uniform.verdict)),
             face=face,
             camera=camera,
             uniform=uniform,
             reasons=tuple(reasons),
-            samples=tuple(samples),
+            samples=samples,
             version=self.config.version,
             policy=self.policy.text,
         )

@@ -52,29 +52,30 @@ def kmeans(points: FloatArray, k: int, iterations: int) -> tuple[FloatArray, npt
 def colour_groups(
     points: FloatArray, k: int, iterations: int, merge_delta_e: float, k_l: float
 ) -> list[ColourGroup]:
-    """Cluster Lab pixels, merge clusters closer than ``merge_delta_e`` (ΔE2000 with
-    lightness weight ``k_l``), and return groups largest first."""
+    """Cluster Lab pixels and group clusters of one fabric; groups largest first.
+
+    Grouping does not chain: the largest cluster not yet grouped seeds a group, and
+    takes every other ungrouped cluster within ``merge_delta_e`` (ΔE2000 with lightness
+    weight ``k_l``) of *the seed*. So a check of two colours, each near a shade in
+    between, stays two groups instead of merging through the middle shade.
+    """
     if points.shape[0] == 0:
         return []
     centres, labels = kmeans(points, k, iterations)
     k_eff = centres.shape[0]
-    parent = list(range(k_eff))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
+    counts = np.bincount(labels, minlength=k_eff)
     d = delta_e_2000(centres[:, None, :], centres[None, :, :], k_l=k_l)
-    for i in range(k_eff):
-        for j in range(i + 1, k_eff):
-            if d[i, j] < merge_delta_e:
-                parent[root(j)] = root(i)
-    roots = np.array([root(int(lbl)) for lbl in range(k_eff)])[labels]
-    groups: list[ColourGroup] = []
+    group_of = np.full(k_eff, -1, dtype=np.intp)
+    for seed in np.argsort(-counts, kind="stable"):
+        if group_of[seed] >= 0 or counts[seed] == 0:
+            continue
+        members = (group_of < 0) & (d[seed] < merge_delta_e) & (counts > 0)
+        group_of[members] = seed
+    pixel_groups = group_of[labels]
     n = points.shape[0]
-    for r in np.unique(roots):
-        members = points[roots == r]
+    groups: list[ColourGroup] = []
+    for g in np.unique(pixel_groups):
+        members = points[pixel_groups == g]
         med = np.median(members, axis=0)
         groups.append(
             ColourGroup((float(med[0]), float(med[1]), float(med[2])), members.shape[0] / n)

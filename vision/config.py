@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-ALGORITHM_VERSION = "1"
+ALGORITHM_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,14 @@ class VisionConfig:
     face_full_range_fallback: bool = True
     """Run the full-range model when the short-range model finds nothing (faces
     below ~100 px at 640x480 are only found by full-range)."""
-    face_min_height: float = 0.15
-    """A face smaller than this fraction of the frame height is ``face_too_small``:
-    too far to judge, and its torso too small to colour."""
+    face_min_height: float = 0.09
+    """A face whose estimated height (``vision.face.Face.size``, the same whichever
+    model found it) is under this fraction of the frame height is ``face_too_small``:
+    INCONCLUSIVE, with guidance to come closer."""
+    person_min_share: float = 0.03
+    """Share of the frame that selfie segmentation must call person for a person to be
+    present without a face: no face then is INCONCLUSIVE (``face_not_found``), never
+    ``no_face``."""
     face_present_fraction: float = 0.6
     """Share of usable samples with exactly one adequate face for a PASS."""
     face_absent_fraction: float = 0.8
@@ -60,11 +65,15 @@ class VisionConfig:
     """Noise (luma std after removing the blurred image) at or under which a dark
     scene-less frame is black rather than a covered sensor."""
     low_light_max_luma: float = 40.0
-    """Mean luma under which a frame with a scene is ``low_light`` (INCONCLUSIVE)."""
-    frozen_max_mad: float = 0.25
+    """Mean luma under which a frame with a scene and nobody found in it is
+    ``low_light`` (INCONCLUSIVE)."""
+    person_min_luma: float = 35.0
+    """Mean luma of the face under which a sample is ``low_light``: light is judged on
+    the person when there is one, so a lit face before a dark wall is judged."""
+    frozen_max_mad: float = 1.0
     """Mean absolute luma difference between consecutive samples under which they
     count as identical: a live sensor always differs by its noise."""
-    frozen_min_seconds: float = 3.0
+    frozen_min_seconds: float = 2.0
     """A run of identical samples this long is a frozen feed or a still image."""
     camera_fail_fraction: float = 0.25
     """Share of samples black, covered or frozen that fails the camera criterion."""
@@ -72,20 +81,22 @@ class VisionConfig:
     """Share of samples with a good picture needed for a camera PASS."""
 
     # --- torso ----------------------------------------------------------------
-    torso_top: float = 0.6
-    """Top of the torso box, in face heights below the bottom of the face box."""
-    torso_bottom: float = 2.6
-    """Bottom of the torso box, in face heights below the bottom of the face box."""
-    torso_half_width: float = 1.2
-    """Half width of the torso box, in face widths either side of the face centre."""
-    torso_min_in_frame: float = 0.4
-    """Share of the torso box that must lie inside the frame."""
-    torso_min_pixels: float = 0.3
-    """Share of the torso crop that must be person (segmentation) and not skin."""
+    torso_top: float = 0.15
+    """Top of the garment region, in face heights below the bottom of the face box."""
+    torso_bottom: float = 2.0
+    """Bottom of the garment region (clipped to the frame), in face heights below the
+    bottom of the face box."""
+    torso_half_width: float = 0.9
+    """Half width of the garment region, in face heights either side of the face."""
+    torso_min_pixels: int = 1500
+    """Garment pixels (person, not skin) the region must hold at the analysed
+    resolution for the top to be judged."""
     segmentation_threshold: float = 0.5
     """Selfie-segmentation probability above which a pixel is the person."""
-    crop_size: int = 48
-    """Side of the square the torso is resampled to for colour analysis."""
+    texture_width: int = 128
+    """Width the garment region is resampled to (never up) for texture and colour."""
+    texture_max: float = 6.0
+    """High-pass energy of the fabric (Lab units) above which it is patterned."""
     skin_max_delta_e: float = 12.0
     """Torso pixels within this ΔE2000 of the face's own skin colour are skin."""
     skin_max_fraction: float = 0.35

@@ -22,6 +22,8 @@ class SampleResult:
     face: FaceObservation | None
     """None when the camera showed no usable picture, so faces were not looked for."""
     camera: CameraObservation
+    person: float | None
+    """Share of the frame selfie segmentation calls person; None without a picture."""
     torso: TorsoObservation | None
     """None unless exactly one adequate face was found."""
     cpu_ms: dict[str, float] = field(default_factory=dict, compare=False)
@@ -32,5 +34,6 @@ class SampleResult:
             "t": round(self.t, 3),
             "camera": self.camera.to_dict(),
             "face": self.face.to_dict() if self.face else None,
+            "person": None if self.person is None else round(self.person, 3),
             "torso": self.torso.to_dict() if self.torso else None,
         }

@@ -1,16 +1,24 @@
-"""Torso: where it is, whether it is visible, and what colour it is.
+"""Torso: the clothing visible below the chin, and whether it is one plain colour.
 
 Localisation is face geometry plus selfie segmentation, not pose: pose landmarks
 (model_complexity=1, the only one in the wheel) cost 24-42 ms per frame against
-~4.5 ms for the landscape segmentation model, and the budget for a whole sample is
-15 ms (docs/vision.md has the measurements). The torso box hangs below the face box
-in face-size units; segmentation removes the background inside it.
+~4.5 ms for the landscape segmentation model, which the analyzer runs once per sample
+and shares with the person-present test.
 
-Colour: grey-world white balance from the background pixels (gain capped), skin
-removed by distance to the person's own face colour (so it works for every skin
-tone), then k-means in Lab; clusters of the same fabric under different shading
-are merged with a lightness-discounted ΔE2000. One dominant group covering most of
-the torso means a solid colour; otherwise it is patterned or mixed.
+**The garment region** starts just under the chin and reaches down at most two face
+heights, clipped to the frame: a phone selfie shows only the upper chest, and that is
+judged as long as it holds ``torso_min_pixels`` of garment. Garment pixels are person
+(segmentation) and not skin (distance to the person's own face colour, so it works for
+every skin tone): bare arms, hands and the neck drop out.
+
+**Solid or patterned** is read from the fabric itself: texture is the mean high-pass
+energy of lightness and chroma inside the eroded garment mask, at a fixed resolution
+where a shirt's check or print is still resolved and its folds (low frequency) are
+not; colour spread is the share of garment pixels close to the dominant colour, with
+no chaining of clusters. A solid top has little texture and one colour.
+
+Colour: grey-world white balance from the scene's near-neutral background pixels
+(gain capped), then the median Lab of the dominant colour's pixels.
 
 ``TorsoAnalyzer`` owns a mediapipe graph and is not thread-safe.
 """
@@ -34,9 +42,10 @@ from vision.colour import (
     nearest_name,
 )
 from vision.config import VisionConfig
-from vision.face import Box
+from vision.face import Face
 
 FloatArray = npt.NDArray[np.float64]
+Mask = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -46,12 +55,15 @@ class TorsoObservation:
     visible: bool
     reason: str | None
     """Why not visible: ``out_of_frame`` or ``too_few_pixels``."""
-    in_frame: float
-    pixels: float
-    """Share of the torso crop that is person and not skin."""
+    pixels: int
+    """Garment pixels (person, not skin) in the region, at the analysed resolution."""
     skin: float
+    """Share of the region's person pixels that matched the face's skin colour."""
+    texture: float | None
+    """High-pass energy of the fabric (Lab units): prints and checks score high."""
     solid: bool | None
     solid_share: float | None
+    """Share of the garment within ``cluster_merge_delta_e`` of its dominant colour."""
     lab: tuple[float, float, float] | None
     groups: tuple[ColourGroup, ...] = ()
 
@@ -67,9 +79,9 @@ class TorsoObservation:
         return {
             "visible": self.visible,
             "reason": self.reason,
-            "in_frame": round(self.in_frame, 3),
-            "pixels": round(self.pixels, 3),
+            "pixels": self.pixels,
             "skin": round(self.skin, 3),
+            "texture": None if self.texture is None else round(self.texture, 2),
             "solid": self.solid,
             "solid_share": None if self.solid_share is None else round(self.solid_share, 3),
             "colour": None
@@ -83,29 +95,31 @@ class TorsoObservation:
         }
 
 
-def torso_box(face: Box, config: VisionConfig) -> Box:
-    """The nominal torso box below a face (may extend past the frame)."""
-    top = face.bottom + config.torso_top * face.h
-    bottom = face.bottom + config.torso_bottom * face.h
-    half = config.torso_half_width * face.w
-    return Box(face.cx - half, top, 2 * half, bottom - top)
-
-
-def _clip(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
-    x0, y0 = max(0, int(round(box.x))), max(0, int(round(box.y)))
-    x1 = min(width, int(round(box.x + box.w)))
-    y1 = min(height, int(round(box.y + box.h)))
+def garment_region(face: Face, width: int, height: int, config: VisionConfig) -> tuple[int, ...]:
+    """(x0, y0, x1, y1) of the clothing region below ``face``, clipped to the frame."""
+    s = face.size
+    top = face.box.bottom + config.torso_top * s
+    bottom = face.box.bottom + config.torso_bottom * s
+    half = config.torso_half_width * s
+    x0, x1 = max(0, round(face.box.cx - half)), min(width, round(face.box.cx + half))
+    y0, y1 = max(0, round(top)), min(height, round(bottom))
     return x0, y0, x1, y1
 
 
-def _not_visible(
-    reason: str, in_frame: float, pixels: float = 0.0, skin: float = 0.0
-) -> TorsoObservation:
-    return TorsoObservation(False, reason, in_frame, pixels, skin, None, None, None)
+def _not_visible(reason: str, pixels: int = 0, skin: float = 0.0) -> TorsoObservation:
+    return TorsoObservation(False, reason, pixels, skin, None, None, None, None)
+
+
+def texture_energy(lab: FloatArray, mask: npt.NDArray[np.bool_]) -> float:
+    """Mean high-pass energy (|x - blur(x)| over L, a and b) inside ``mask``."""
+    img = lab.astype(np.float32)
+    blurred = cv2.GaussianBlur(img, (0, 0), 2.0)
+    energy = np.abs(img - blurred).sum(axis=2)
+    return float(energy[mask].mean())
 
 
 class TorsoAnalyzer:
-    """Selfie segmentation (landscape model) plus the colour analysis of the torso."""
+    """Selfie segmentation (landscape model) plus the analysis of the garment."""
 
     def __init__(self, config: VisionConfig) -> None:
         import mediapipe as mp  # slow import: only when an analyzer is built
@@ -116,24 +130,21 @@ class TorsoAnalyzer:
     def close(self) -> None:
         self._segmenter.close()
 
-    def segment(self, rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    def segment(self, rgb: npt.NDArray[np.uint8]) -> Mask:
         """Person probability per pixel, same size as ``rgb``."""
         mask = self._segmenter.process(rgb).segmentation_mask
         return np.asarray(mask, dtype=np.float32)
 
-    def observe(self, rgb: npt.NDArray[np.uint8], face: Box) -> TorsoObservation:
-        """Locate and describe the torso below ``face``."""
+    def observe(self, rgb: npt.NDArray[np.uint8], mask: Mask, face: Face) -> TorsoObservation:
+        """Describe the garment below ``face``; ``mask`` is ``segment(rgb)``."""
         cfg = self._config
         h, w = rgb.shape[:2]
-        nominal = torso_box(face, cfg)
-        x0, y0, x1, y1 = _clip(nominal, w, h)
-        area = max(nominal.w * nominal.h, 1.0)
-        in_frame = max(0, x1 - x0) * max(0, y1 - y0) / area
-        if in_frame < cfg.torso_min_in_frame or x1 - x0 < 8 or y1 - y0 < 8:
-            return _not_visible("out_of_frame", in_frame)
-
-        mask = self.segment(rgb)
-        size = (cfg.crop_size, cfg.crop_size)
+        x0, y0, x1, y1 = garment_region(face, w, h, cfg)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return _not_visible("out_of_frame")
+        # A fixed working resolution: a check pattern stays resolved, folds do not.
+        scale = min(1.0, cfg.texture_width / (x1 - x0))
+        size = (max(8, round((x1 - x0) * scale)), max(8, round((y1 - y0) * scale)))
         crop = cv2.resize(rgb[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
         crop_mask = cv2.resize(mask[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
         person = crop_mask > cfg.segmentation_threshold
@@ -150,9 +161,9 @@ class TorsoAnalyzer:
         lab = linear_to_lab(np.clip(LINEAR_LUT[crop] * gains, 0.0, 1.0))
 
         # Skin: the person's own face colour (centre of the face box).
-        fx0, fy0, fx1, fy1 = _clip(
-            Box(face.x + face.w * 0.3, face.y + face.h * 0.45, face.w * 0.4, face.h * 0.35), w, h
-        )
+        box = face.box
+        fx0, fy0 = max(0, round(box.x + box.w * 0.3)), max(0, round(box.y + box.h * 0.45))
+        fx1, fy1 = min(w, round(box.x + box.w * 0.7)), min(h, round(box.y + box.h * 0.8))
         skin = np.zeros_like(person)
         if fx1 > fx0 and fy1 > fy0:
             face_px = LINEAR_LUT[rgb[fy0:fy1:2, fx0:fx1:2].reshape(-1, 3)] * gains
@@ -163,10 +174,12 @@ class TorsoAnalyzer:
         if skin_share > cfg.skin_max_fraction:
             skin = np.zeros_like(person)  # a skin-coloured garment, not skin
         keep = person & ~skin
-        pixels = float(keep.mean())
+        pixels = round(float(keep.sum()) / (scale * scale))
         if pixels < cfg.torso_min_pixels:
-            return _not_visible("too_few_pixels", in_frame, pixels, skin_share)
+            return _not_visible("too_few_pixels", pixels, skin_share)
 
+        inner = cv2.erode(keep.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0
+        texture = texture_energy(lab, inner) if inner.sum() >= 50 else None
         groups = colour_groups(
             lab[keep],
             cfg.kmeans_k,
@@ -175,13 +188,14 @@ class TorsoAnalyzer:
             cfg.lightness_weight,
         )
         top = groups[0]
+        plain = texture is not None and texture <= cfg.texture_max
         return TorsoObservation(
             visible=True,
             reason=None,
-            in_frame=in_frame,
             pixels=pixels,
             skin=skin_share,
-            solid=top.share >= cfg.solid_min_share,
+            texture=texture,
+            solid=plain and top.share >= cfg.solid_min_share,
             solid_share=top.share,
             lab=top.lab,
             groups=tuple(groups),

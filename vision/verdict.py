@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from vision.sample import SampleResult
+
 
 class Verdict(StrEnum):
     PASS = "pass"
@@ -25,6 +27,7 @@ class Reason(StrEnum):
     """Reason codes; the value is what records and JSON carry."""
 
     NO_FACE = "no_face"
+    FACE_NOT_FOUND = "face_not_found"
     MULTIPLE_FACES = "multiple_faces"
     FACE_TOO_SMALL = "face_too_small"
     CAMERA_BLACK = "camera_black"
@@ -79,6 +82,22 @@ class CriterionVerdict:
 
 
 @dataclass(frozen=True)
+class JudgedSample:
+    """One sample as the window saw it: the frozen test needs the samples around it."""
+
+    sample: SampleResult
+    frozen: bool
+    difference: float | None
+    """Mean absolute difference from the previous sample's thumbnail (None for the first)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.sample.to_dict()
+        d["camera"]["frozen"] = self.frozen
+        d["camera"]["difference"] = None if self.difference is None else round(self.difference, 3)
+        return d
+
+
+@dataclass(frozen=True)
 class CheckVerdict:
     """The verdict of a whole check: three criteria, the overall verdict, the version."""
 
@@ -87,7 +106,8 @@ class CheckVerdict:
     camera: CriterionVerdict
     uniform: CriterionVerdict
     reasons: tuple[Reason, ...]
-    samples: tuple[dict[str, Any], ...]
+    samples: tuple[JudgedSample, ...]
+    """Kept typed: per-sample JSON is built only by ``to_dict``, not on every live update."""
     version: str
     policy: str
 
@@ -101,7 +121,7 @@ class CheckVerdict:
                 "uniform": self.uniform.to_dict(),
             },
             "reasons": [r.value for r in self.reasons],
-            "samples": list(self.samples),
+            "samples": [s.to_dict() for s in self.samples],
             "version": self.version,
             "policy": self.policy,
         }

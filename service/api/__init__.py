@@ -1,9 +1,14 @@
 """The REST API under ``/api/v1``: a sub-application whose routes and OpenAPI document
 are built from the same declarations (``service.api.routes.Route``).
+
+List reads (``Route.bulk``) take turns for ``server.bulk_reads`` slots: building a page
+of 500 records is CPU work on the event loop, and fifty of them at once would make
+every write wait behind all of them at each of its steps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -12,6 +17,7 @@ from service.api import keys, me, openapi, records, roster, webhooks
 from service.api.auth import authorize
 from service.api.bodies import BODY, compile_schemas, read_body
 from service.api.routes import QUERY, ApiError, Handler, Route, check_path, parse_query
+from service.state import CONFIG
 from service.validation import Schema
 
 PREFIX = "/api/v1"
@@ -25,6 +31,7 @@ ROUTES: tuple[Route, ...] = (
 )
 # The application's own limit; each route refuses more than its ``max_body``.
 MAX_BODY_BYTES = max(route.max_body for route in ROUTES)
+BULK_SLOTS = web.AppKey("bulk_slots", asyncio.Semaphore)
 log = logging.getLogger("hadir.api")
 
 
@@ -35,7 +42,10 @@ def _bind(route: Route, schema: Schema | None) -> Handler:
         request[QUERY] = parse_query(route, request)
         if route.body is not None:
             request[BODY] = await read_body(route, request, schema)
-        return await route.handler(request)
+        if not route.bulk:
+            return await route.handler(request)
+        async with request.app[BULK_SLOTS]:
+            return await route.handler(request)
 
     return handle
 
@@ -72,4 +82,5 @@ def setup(app: web.Application) -> None:
             route.method, route.path, _bind(route, schemas.get((route.method, route.path)))
         )
     api[openapi.DOCUMENT] = openapi.document(ROUTES, PREFIX)
+    api[BULK_SLOTS] = asyncio.Semaphore(app[CONFIG].server.bulk_reads)
     app.add_subapp(PREFIX, api)

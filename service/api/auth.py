@@ -10,6 +10,7 @@ from service.api.routes import ApiError, Route
 from service.apikeys import ApiKey, authenticate
 from service.links import check_token
 from service.state import ENGINE, LINK_SECRET
+from service.store import read_only
 from service.tokens import LinkClaims, TokenError
 
 API_KEY = web.RequestKey("api_key", ApiKey)
@@ -31,14 +32,14 @@ async def authorize(route: Route, request: web.Request) -> None:
     engine = request.config_dict[ENGINE]
     if route.auth == "link":
         token = _credential(request, "Link")
-        async with engine.connect() as conn:
+        async with read_only(engine).connect() as conn:
             try:
                 request[LINK] = await check_token(conn, request.config_dict[LINK_SECRET], token)
             except TokenError as exc:
                 raise ApiError(401, "unauthorized", f"link token: {exc}") from None
         return
     key = _credential(request, "Bearer")
-    async with engine.connect() as conn:
+    async with read_only(engine).connect() as conn:
         found = await authenticate(conn, key)
     if found is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API key")

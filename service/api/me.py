@@ -4,11 +4,15 @@ their staff and confirm or override them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.auth import LINK
 from service.api.bodies import BODY
-from service.api.queries import Filters, page_records, record_json, state_json, supervises
+from service.api.idempotency import once
+from service.api.queries import Filters, page_records, records_page, state_json, supervises
 from service.api.records import (
     CONFLICT,
     JSON,
@@ -24,10 +28,10 @@ from service.api.routes import (
     QueryParam,
     Route,
     json_response,
-    page,
 )
 from service.records import RecordError, RecordState, find_state, object_to_record
 from service.state import ENGINE, SIGNING_KEY
+from service.store import read_only
 
 FORBIDDEN = ("not the bearer's own record, nor one of their staff's", "Error")
 
@@ -37,7 +41,7 @@ async def my_records(request: web.Request) -> web.Response:
     query = request[QUERY]
     own = claims.role == "staff"
     filters = Filters(query["from"], query["to"], staff=claims.subject if own else None)
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         rows, last = await page_records(
             conn,
             filters,
@@ -45,7 +49,7 @@ async def my_records(request: web.Request) -> web.Response:
             query["limit"],
             supervisor=None if own else claims.subject,
         )
-    return page([record_json(r) for r in rows], last)
+    return await records_page(rows, last)
 
 
 async def _visible_state(request: web.Request, role: str | None = None) -> RecordState:
@@ -53,7 +57,7 @@ async def _visible_state(request: web.Request, role: str | None = None) -> Recor
     claims = request[LINK]
     if role is not None and claims.role != role:
         raise ApiError(403, "forbidden", f"only a {role} may do this")
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         try:
             state = await find_state(conn, request.match_info["record_id"])
         except RecordError as exc:
@@ -78,22 +82,24 @@ async def review_my_staff(request: web.Request) -> web.Response:
 
 
 async def object_to_mine(request: web.Request) -> web.Response:
-    reason = request[BODY].value["reason"]  # a valid Objection
+    body = request[BODY].value  # a valid Objection
     state = await _visible_state(request, "staff")
-    engine = request.config_dict[ENGINE]
-    try:
+    staff_id = request[LINK].subject
+
+    async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
         await object_to_record(
-            engine,
+            conn,
             request.match_info["record_id"],
-            staff_id=request[LINK].subject,
-            reason=reason,
+            staff_id=staff_id,
+            reason=body["reason"],
             key=request.config_dict[SIGNING_KEY],
         )
-        async with engine.connect() as conn:
-            state = await find_state(conn, state.record.id)
+        return 201, state_json(await find_state(conn, state.record.id))
+
+    try:
+        return await once(request, f"staff:{staff_id}", body, work)
     except RecordError as exc:
         raise record_api_error(exc) from None
-    return json_response(state_json(state), status=201)
 
 
 ROUTES = (
@@ -111,6 +117,7 @@ ROUTES = (
             LIMIT,
         ),
         tags=("me",),
+        bulk=True,
     ),
     Route(
         "GET",
@@ -130,6 +137,7 @@ ROUTES = (
         {201: ("the record as it now stands", "RecordState"), 403: FORBIDDEN, 409: CONFLICT},
         body={JSON: {"schema": {"$ref": "#/components/schemas/Review"}}},
         tags=("me",),
+        idempotent=True,
     ),
     Route(
         "POST",
@@ -140,5 +148,6 @@ ROUTES = (
         {201: ("the record as it now stands", "RecordState"), 403: FORBIDDEN, 409: CONFLICT},
         body={JSON: {"schema": {"$ref": "#/components/schemas/Objection"}}},
         tags=("me",),
+        idempotent=True,
     ),
 )

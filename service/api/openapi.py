@@ -50,6 +50,16 @@ def document(routes: Sequence[Route], prefix: str) -> dict[str, Any]:
     }
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Retrying with the same key and request answers as the first time and "
+    "writes nothing (kept 24 h).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
 def _operation(route: Route) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": route.handler.__name__,
@@ -62,7 +72,8 @@ def _operation(route: Route) -> dict[str, Any]:
         + [
             {"name": p.name, "in": "query", "description": p.description, "schema": p.schema()}
             for p in route.query
-        ],
+        ]
+        + ([IDEMPOTENCY_KEY] if route.idempotent else []),
         "responses": {
             str(status): _response(route, status, description, schema)
             for status, (description, schema) in route.responses.items()
@@ -85,6 +96,11 @@ def _operation(route: Route) -> dict[str, Any]:
         op["responses"]["401"] = {"description": "no or bad credential", "content": ERROR}
     if route.query or route.body is not None:
         op["responses"]["400"] = {"description": "a bad parameter, named", "content": ERROR}
+    if route.idempotent:
+        op["responses"]["422"] = {
+            "description": "the Idempotency-Key was used for a different request",
+            "content": ERROR,
+        }
     if route.path_params:
         op["responses"]["404"] = {"description": "not found", "content": ERROR}
     if route.body is not None:

@@ -6,19 +6,23 @@ Pages are keyset pages (``WHERE key > last``), so a client that syncs with
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aiohttp import web
 from sqlalchemy import Row, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.api.routes import compact_json
 from service.records import Record, RecordState
 from service.schema import checks, records, staff
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
+PAGE_SLICE = 50  # records encoded between two returns to the event loop
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,14 @@ def _filtered(query: Select[Any], table: Any, filters: Filters, instant: Any) ->
 def record_json(row: Row[Any] | Record) -> dict[str, Any]:
     """A stored row, or an entry just read or written (whose body is already parsed)."""
     return {
+        **record_json_head(row),
+        "body": row.body if isinstance(row, Record) else json.loads(row.body),
+    }
+
+
+def record_json_head(row: Row[Any] | Record) -> dict[str, Any]:
+    """Every field of ``record_json`` but the body."""
+    return {
         "seq": row.seq,
         "id": row.id,
         "kind": row.kind,
@@ -80,11 +92,27 @@ def record_json(row: Row[Any] | Record) -> dict[str, Any]:
         "unit_id": row.unit_id,
         "status": row.status,
         "created_at": row.created_at.isoformat(),
-        "body": row.body if isinstance(row, Record) else json.loads(row.body),
         "prev_hash": row.prev_hash,
         "hash": row.hash,
         "signature": row.signature,
     }
+
+
+async def records_page(rows: list[Row[Any]], last: int | None) -> web.Response:
+    """``page`` for stored records, built for speed and in slices: each body is spliced
+    in as stored (it is canonical JSON already, and the very bytes that were hashed)
+    rather than parsed and encoded again, and the loop is let go between slices."""
+    parts: list[str] = []
+    for i, row in enumerate(rows):
+        if i and i % PAGE_SLICE == 0:
+            await asyncio.sleep(0)
+        head = compact_json({**record_json_head(row), "body": None})
+        parts.append(f"{head[: -len('null}')]}{row.body}}}")
+    cursor = compact_json(None if last is None else str(last))
+    return web.Response(
+        text=f'{{"data":[{",".join(parts)}],"next_cursor":{cursor}}}',
+        content_type="application/json",
+    )
 
 
 def state_json(state: RecordState) -> dict[str, Any]:

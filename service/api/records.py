@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.auth import API_KEY
 from service.api.bodies import BODY
+from service.api.idempotency import once
 from service.api.queries import (
     Filters,
     check_json,
@@ -20,6 +22,7 @@ from service.api.queries import (
     page_checks,
     page_records,
     record_json,
+    records_page,
     state_json,
 )
 from service.api.routes import (
@@ -43,6 +46,7 @@ from service.records import (
     review_record,
 )
 from service.state import ENGINE, SIGNING_KEY
+from service.store import read_only
 
 SCOPE = "records:read"
 JSON = "application/json"
@@ -84,18 +88,18 @@ def seq_cursor(query: dict[str, Any]) -> int | None:
 
 async def list_records(request: web.Request) -> web.Response:
     query = request[QUERY]
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         rows, last = await page_records(
             conn, filters_from(query), seq_cursor(query), query["limit"]
         )
-    return page([record_json(r) for r in rows], last)
+    return await records_page(rows, last)
 
 
 async def export_records(request: web.Request) -> web.StreamResponse:
     """Every matching record as CSV, streamed page by page. The first page is read
     before the headers go out, so a failure is still an error status, not a reset."""
     filters = filters_from(request[QUERY])
-    engine = request.config_dict[ENGINE]
+    engine = read_only(request.config_dict[ENGINE])
     async with engine.connect() as conn:
         rows, last = await page_records(conn, filters, None, CSV_PAGE)
     response = web.StreamResponse(
@@ -124,7 +128,7 @@ async def export_records(request: web.Request) -> web.StreamResponse:
 
 
 async def show_record(request: web.Request) -> web.Response:
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         row = await get_record(conn, request.match_info["record_id"])
     if row is None:
         raise not_found("record")
@@ -145,10 +149,10 @@ async def review(request: web.Request, reviewer: str) -> web.Response:
     """Append a review of ``record_id`` by ``reviewer``; answer with the new state."""
     body = request[BODY].value  # a valid Review
     record_id = request.match_info["record_id"]
-    engine = request.config_dict[ENGINE]
-    try:
+
+    async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
         await review_record(
-            engine,
+            conn,
             record_id,
             reviewer=reviewer,
             decision=body["decision"],
@@ -156,11 +160,12 @@ async def review(request: web.Request, reviewer: str) -> web.Response:
             status=body.get("status"),
             key=request.config_dict[SIGNING_KEY],
         )
-        async with engine.connect() as conn:
-            state = await find_state(conn, record_id)
+        return 201, state_json(await find_state(conn, record_id))
+
+    try:
+        return await once(request, reviewer, body, work)
     except RecordError as exc:
         raise record_api_error(exc) from None
-    return json_response(state_json(state), status=201)
 
 
 async def review_as_admin(request: web.Request) -> web.Response:
@@ -173,7 +178,7 @@ async def list_checks(request: web.Request) -> web.Response:
     if query["cursor"] is not None:
         micros, check_id = query["cursor"].split("_", 1)
         after = (datetime.fromtimestamp(int(micros) / 1e6, UTC), check_id)
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         rows, last = await page_checks(conn, filters_from(query), after, query["limit"])
     cursor = f"{round(last[0].timestamp() * 1e6)}_{last[1]}" if last else None
     return page([check_json(r) for r in rows], cursor)
@@ -189,6 +194,7 @@ ROUTES = (
         {200: ("a page of records", "RecordPage")},
         query=(*FILTERS, CURSOR, LIMIT),
         tags=("records",),
+        bulk=True,
     ),
     Route(
         "GET",
@@ -219,6 +225,7 @@ ROUTES = (
         {201: ("the record as it now stands", "RecordState"), 409: CONFLICT},
         body={JSON: {"schema": {"$ref": "#/components/schemas/Review"}}},
         tags=("records",),
+        idempotent=True,
     ),
     Route(
         "GET",
@@ -229,5 +236,6 @@ ROUTES = (
         {200: ("a page of checks", "CheckPage")},
         query=(*FILTERS, CHECK_CURSOR, LIMIT),
         tags=("checks",),
+        bulk=True,
     ),
 )

@@ -122,6 +122,8 @@ class Route:
     max_body: int = MAX_BODY_BYTES  # bytes; more is refused with 413
     content_type: str = "application/json"  # of the success response
     tags: tuple[str, ...] = field(default_factory=tuple)
+    idempotent: bool = False  # takes an Idempotency-Key header (service.api.idempotency)
+    bulk: bool = False  # a list read: waits for one of ``server.bulk_reads`` slots
 
     @property
     def path_params(self) -> list[str]:
@@ -152,7 +154,7 @@ def parse_query(route: Route, request: web.Request) -> dict[str, Any]:
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
+    return web.json_response(data, status=status, dumps=compact_json)
 
 
 def page(items: list[dict[str, Any]], last: object) -> web.Response:
@@ -160,5 +162,5 @@ def page(items: list[dict[str, Any]], last: object) -> web.Response:
     return json_response({"data": items, "next_cursor": None if last is None else str(last)})
 
 
-def _dumps(data: Any) -> str:
+def compact_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

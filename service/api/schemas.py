@@ -132,6 +132,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "disabled_reason": {"type": ["string", "null"]},
             "rotation_ends_at": NULLABLE_INSTANT,
             "created_at": INSTANT,
+            "owner_key_id": {"type": ["string", "null"]},
             "secret": {"type": "string", "pattern": "^whsec_"},
         },
         optional=("secret",),

@@ -1,5 +1,10 @@
 """Webhook endpoints over the API (``webhooks:write``): CRUD, rotation, the delivery log,
-redelivery and replay."""
+redelivery and replay.
+
+An endpoint belongs to the key that made it: other keys get 404, admin keys see all.
+Subscribing to an event takes the scope that receiving it needs
+(``service.webhooks.scopes``), as does replaying it.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +28,11 @@ from service.api.routes import (
     page,
 )
 from service.state import CONFIG, DISPATCHER, ENGINE
+from service.store import read_only
 from service.webhooks import endpoints
 from service.webhooks.deliveries import get_delivery, page_deliveries, redeliver, replay
 from service.webhooks.endpoints import Endpoint, EndpointError, validate_events
+from service.webhooks.scopes import may_receive, required_scope
 from service.webhooks.ssrf import UnsafeURL, check_url
 
 SCOPE = "webhooks:write"
@@ -49,33 +56,52 @@ async def _checked_url(request: web.Request, url: Any) -> str:
     return str(url)
 
 
+def _owner_filter(request: web.Request) -> str | None:
+    """The key whose endpoints this request sees; None (all) for an admin key."""
+    key = request[API_KEY]
+    return None if "admin" in key.scopes else key.id
+
+
 async def _endpoint(request: web.Request) -> Endpoint:
-    async with request.config_dict[ENGINE].connect() as conn:
+    """The endpoint named in the path, if the calling key may see it."""
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         found = await endpoints.get_endpoint(conn, request.match_info["endpoint_id"])
-    if found is None:
+    owner = _owner_filter(request)
+    if found is None or (owner is not None and found.owner_key_id != owner):
         raise not_found("webhook endpoint")
     return found
 
 
-def _events(body: dict[str, Any]) -> tuple[str, ...]:
+def _events(request: web.Request, body: dict[str, Any]) -> tuple[str, ...]:
     try:
-        return validate_events(body["events"])
+        events = validate_events(body["events"])
     except EndpointError as exc:
         raise bad_parameter(exc.field, str(exc).split(": ", 1)[1]) from None
+    key = request[API_KEY]
+    for event in events:
+        if not may_receive(key.scopes, event):
+            raise ApiError(
+                403,
+                "forbidden",
+                f"events: receiving {event} needs the scope {required_scope(event)}",
+            )
+    return events
 
 
 async def create(request: web.Request) -> web.Response:
     body = request[BODY].value  # a valid NewEndpoint
-    events = _events(body)
+    events = _events(request, body)
     url = await _checked_url(request, body["url"])
     async with request.config_dict[ENGINE].begin() as conn:
-        created = await endpoints.create_endpoint(conn, url, events, actor=_actor(request))
+        created = await endpoints.create_endpoint(
+            conn, url, events, owner_key_id=request[API_KEY].id, actor=_actor(request)
+        )
     return json_response(created.to_json(with_secret=True), status=201)
 
 
 async def index(request: web.Request) -> web.Response:
-    async with request.config_dict[ENGINE].connect() as conn:
-        found = await endpoints.list_endpoints(conn)
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
+        found = await endpoints.list_endpoints(conn, _owner_filter(request))
     return json_response({"data": [e.to_json() for e in found]})
 
 
@@ -84,8 +110,9 @@ async def show(request: web.Request) -> web.Response:
 
 
 async def change(request: web.Request) -> web.Response:
+    await _endpoint(request)
     body = request[BODY].value  # a valid EndpointChange
-    events = _events(body) if "events" in body else None
+    events = _events(request, body) if "events" in body else None
     url = await _checked_url(request, body["url"]) if "url" in body else None
     async with request.config_dict[ENGINE].begin() as conn:
         changed = await endpoints.update_endpoint(
@@ -103,6 +130,7 @@ async def change(request: web.Request) -> web.Response:
 
 
 async def remove(request: web.Request) -> web.Response:
+    await _endpoint(request)
     async with request.config_dict[ENGINE].begin() as conn:
         gone = await endpoints.delete_endpoint(
             conn, request.match_info["endpoint_id"], actor=_actor(request)
@@ -113,6 +141,7 @@ async def remove(request: web.Request) -> web.Response:
 
 
 async def rotate(request: web.Request) -> web.Response:
+    await _endpoint(request)
     window = timedelta(hours=request.config_dict[CONFIG].webhooks.rotation_window_hours)
     async with request.config_dict[ENGINE].begin() as conn:
         rotated = await endpoints.rotate_secret(
@@ -127,7 +156,7 @@ async def log(request: web.Request) -> web.Response:
     endpoint = await _endpoint(request)
     query = request[QUERY]
     before = None if query["cursor"] is None else int(query["cursor"])
-    async with request.config_dict[ENGINE].connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         items, last = await page_deliveries(
             conn, endpoint.id, status=query["status"], before_id=before, limit=query["limit"]
         )
@@ -166,7 +195,13 @@ async def replay_events(request: web.Request) -> web.Response:
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
     async with request.config_dict[ENGINE].begin() as conn:
-        queued = await replay(conn, endpoint, since=since, event_id=body.get("event_id"))
+        queued = await replay(
+            conn,
+            endpoint,
+            request[API_KEY].scopes,
+            since=since,
+            event_id=body.get("event_id"),
+        )
     request.config_dict[DISPATCHER].wake()
     return json_response({"queued": queued}, status=202)
 

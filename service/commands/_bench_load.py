@@ -36,6 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from fixtures.generate import frames, write_encoded
+from service.apikeys import create_key
 from service.clock import utcnow
 from service.errors import UsageError
 from service.keys import LINK_SECRET_FILE, load_or_create_secret
@@ -170,7 +171,10 @@ async def _seed(data_dir: Path, streams: int, seconds: float, hook_url: str) -> 
     now, ttl = utcnow(), timedelta(hours=2)
     specs = []
     async with engine.begin() as conn:
-        await create_endpoint(conn, hook_url, ["check.completed"], actor="bench")
+        _, owner = await create_key(conn, "bench", ["records:read"], actor="bench")
+        await create_endpoint(
+            conn, hook_url, ["check.completed"], owner_key_id=owner.id, actor="bench"
+        )
         for i in range(streams):
             tokens = []
             for role, person in (("supervisor", f"s{i}"), ("staff", f"p{i}")):

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.apikeys import create_key
 from service.checks import SWEEP_BATCH
 from service.clock import utcnow
 from service.commands.bench import report
@@ -43,6 +44,8 @@ from service.store import create_engine, migrate
 from service.webhooks.dispatcher import Dispatcher, DispatcherSettings
 from service.webhooks.endpoints import create_endpoint
 from service.webhooks.retry import RetrySchedule
+from signaling.verdict import CallVerdict, Criterion
+from vision.verdict import Verdict
 
 
 def register_bench(group: Any) -> None:
@@ -136,8 +139,13 @@ async def _bench_on(
         await migrate(engine)
         await _seed(engine, 3 * n)
         async with engine.begin() as conn:
+            _, owner = await create_key(conn, "bench", ["records:read"], actor="bench")
             await create_endpoint(
-                conn, f"http://127.0.0.1:{port}/hook", ["check.missed"], actor="bench"
+                conn,
+                f"http://127.0.0.1:{port}/hook",
+                ["check.missed"],
+                owner_key_id=owner.id,
+                actor="bench",
             )
         start = time.perf_counter()
         for i in range(n):
@@ -156,12 +164,11 @@ async def _bench_on(
 
         # Calls that end together, each caller waiting for its record: group-committed.
         writer = RecordWriter(engine, key)
+        ok = Criterion(Verdict.PASS)
         result = CallResult(
             started_at=utcnow() - timedelta(minutes=2),
             ended_at=utcnow(),
-            verdict={"verdict": "pass", "reasons": [], "criteria": {}},
-            camera_on_fraction=1.0,
-            location=None,
+            verdict=CallVerdict(ok, ok, ok, ok, camera_on=1.0),
         )
         start = time.perf_counter()
         await asyncio.gather(

@@ -60,17 +60,15 @@ def run(args: argparse.Namespace) -> int:
     except MediaError as exc:
         raise UsageError(str(exc)) from None
 
+    from service.judging import analyze_media, judge
     from vision.analyzer import FrameAnalyzer
-    from vision.check import CheckWindow
 
-    window = CheckWindow(config, policy, still_image=media.still)
     with FrameAnalyzer(config) as analyzer:
         try:
-            for frame in media.samples():
-                window.add(analyzer.analyze(frame.rgb, frame.t))
+            analysis = analyze_media(media, analyzer)
         except MediaError as exc:
             raise UsageError(str(exc)) from None
-    result = window.verdict().to_dict()
+    result = judge(analysis, policy, config).to_dict()
     if args.json:
         print(json.dumps(result, indent=2))
     else:

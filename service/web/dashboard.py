@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
-from service.records import Record, RecordState, effective_state, list_records
-from service.schema import checks, staff
+from service.records import Record, RecordState, effective_state, find_state, list_records
+from service.schema import checks, records, staff
 
 RECENT_DAYS = 14
 RECENT_LIMIT = 20
+REVIEW_PAGE = 25
 
 
 @dataclass(frozen=True)
@@ -108,15 +110,74 @@ async def checks_of_day(
     ]
 
 
-def recent(states: dict[str, RecordState], limit: int = RECENT_LIMIT) -> list[RecordState]:
-    """The newest records first."""
-    return sorted(states.values(), key=lambda s: s.record.seq, reverse=True)[:limit]
+@dataclass(frozen=True)
+class ReviewPage:
+    """A page of the records waiting for review, oldest first."""
+
+    states: list[RecordState]
+    total: int
+    next_after: int | None  # the seq to page on from; None on the last page
 
 
-def awaiting_review(states: dict[str, RecordState]) -> list[RecordState]:
-    """Records a supervisor still has to confirm or override: unreviewed, or objected to
-    since the last review. Oldest first, so nothing waits forever."""
-    return sorted(
-        (s for s in states.values() if s.review_state in ("unreviewed", "objected")),
-        key=lambda s: s.record.seq,
+def _awaiting() -> ColumnElement[bool]:
+    """The verification still waits for its supervisor: no review since it was made, or
+    an objection after the last review (``effective_state``'s unreviewed / objected)."""
+    later = aliased(records)
+    last_kind = (
+        select(later.c.kind)
+        .where(
+            later.c.check_id == records.c.check_id,
+            later.c.seq > records.c.seq,
+            later.c.kind.in_(("review", "objection")),
+        )
+        .order_by(later.c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
     )
+    return func.coalesce(last_kind, "none") != "review"
+
+
+def _verifications(staff_ids: list[str], since: datetime) -> Select[tuple[int, str]]:
+    return (
+        select(records.c.seq, records.c.id)
+        .join(checks, checks.c.id == records.c.check_id)
+        .where(
+            records.c.kind == "verification",
+            records.c.staff_id.in_(staff_ids),
+            checks.c.due_at >= since,
+        )
+    )
+
+
+async def _states_of(conn: AsyncConnection, ids: list[str]) -> list[RecordState]:
+    return [await find_state(conn, i) for i in ids]
+
+
+async def awaiting_review(
+    conn: AsyncConnection,
+    staff_ids: list[str],
+    since: datetime,
+    *,
+    after: int | None = None,
+    limit: int = REVIEW_PAGE,
+) -> ReviewPage:
+    """Records a supervisor still has to confirm or override: unreviewed, or objected to
+    since the last review. Oldest first, so nothing waits forever; a page at a time,
+    so a backlog of thousands costs the page no more than its first ``limit``."""
+    waiting = _verifications(staff_ids, since).where(_awaiting())
+    total = (await conn.execute(select(func.count()).select_from(waiting.subquery()))).scalar_one()
+    if after is not None:
+        waiting = waiting.where(records.c.seq > after)
+    rows = (await conn.execute(waiting.order_by(records.c.seq).limit(limit + 1))).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    states = await _states_of(conn, [r.id for r in rows])
+    return ReviewPage(states, total, rows[-1].seq if more else None)
+
+
+async def newest_records(
+    conn: AsyncConnection, staff_ids: list[str], since: datetime, limit: int = RECENT_LIMIT
+) -> list[RecordState]:
+    """The newest verifications of these staff, as they stand."""
+    query = _verifications(staff_ids, since).order_by(records.c.seq.desc()).limit(limit)
+    return await _states_of(conn, [r.id for r in await conn.execute(query)])

@@ -25,14 +25,14 @@ from service.org import Person, find_person, load_policy
 from service.records import RecordState
 from service.schema import checks
 from service.state import ENGINE, LINK_SECRET
+from service.store import read_only
 from service.tokens import TokenError
 from service.web.dashboard import (
     RECENT_DAYS,
     CheckView,
     awaiting_review,
     checks_of_day,
-    recent,
-    record_states,
+    newest_records,
     staff_of,
 )
 from service.web.i18n import LANGS, MESSAGES, long_date, pick_lang, reason_text, t, uniform_text
@@ -121,7 +121,7 @@ async def _visitor(request: web.Request, role: str) -> Visitor | web.Response:
     """The link's holder, or the page that says why the link does not open."""
     lang = pick_lang(request)
     token = request.match_info["token"]
-    async with request.app[ENGINE].connect() as conn:
+    async with read_only(request.app[ENGINE]).connect() as conn:
         try:
             claims = await check_token(conn, request.app[LINK_SECRET], token)
         except TokenError:
@@ -223,11 +223,16 @@ async def supervisor_page(request: web.Request) -> web.Response:
     if isinstance(v, web.Response):
         return v
     lang, now = v.lang, utcnow()
-    async with request.app[ENGINE].connect() as conn:
+    after = request.query.get("waiting_after", "")
+    since = now - timedelta(days=RECENT_DAYS)
+    async with read_only(request.app[ENGINE]).connect() as conn:
         zone = (await load_policy(conn)).zone
         names = await staff_of(conn, v.person.id)
         today = await checks_of_day(conn, names, now.astimezone(zone).date(), zone)
-        states = await record_states(conn, list(names), now - timedelta(days=RECENT_DAYS))
+        waiting = await awaiting_review(
+            conn, list(names), since, after=int(after) if after.isdigit() else None
+        )
+        latest = await newest_records(conn, list(names), since)
     local = now.astimezone(zone)
     rows = "".join(_check_row(v, c, now, zone) for c in today)
     table = (
@@ -238,18 +243,22 @@ async def supervisor_page(request: web.Request) -> web.Response:
         if today
         else f'<p class="muted">{escape(t(lang, "no_checks"))}</p>'
     )
-    waiting = awaiting_review(states)
+    more = (
+        f'<a class="btn" data-more href="?waiting_after={waiting.next_after}">'
+        f"{escape(t(lang, 'more'))}</a>"
+        if waiting.next_after is not None
+        else ""
+    )
     waiting_html = (
         "<ul class='records'>"
         + "".join(
             _record_item(lang, names, s, zone, _review_form(lang, s.record.id, s.status))
-            for s in waiting
+            for s in waiting.states
         )
-        + "</ul>"
-        if waiting
+        + f"</ul>{more}"
+        if waiting.states
         else f'<p class="muted">{escape(t(lang, "none_awaiting"))}</p>'
     )
-    latest = recent(states)
     latest_html = (
         "<ul class='records'>"
         + "".join(_record_item(lang, names, s, zone, "") for s in latest)
@@ -264,7 +273,7 @@ async def supervisor_page(request: web.Request) -> web.Response:
         f" · {escape(v.person.unit_name)}</p>"
         f'</div><a class="btn" href="">{escape(t(lang, "refresh"))}</a></div>{table}</section>'
         f'<section class="card" data-section="review"><h2>{escape(t(lang, "awaiting_review"))}'
-        f' <span class="count">{len(waiting)}</span></h2>'
+        f' <span class="count">{waiting.total}</span></h2>'
         f'<p class="muted">{escape(t(lang, "review_hint"))}</p>{waiting_html}</section>'
         f'<section class="card" data-section="recent"><h2>{escape(t(lang, "recent_records"))}'
         f"</h2>{latest_html}</section>"
@@ -304,7 +313,7 @@ async def call_page(request: web.Request) -> web.Response:
         return v
     lang = v.lang
     check_id = request.match_info["check"]
-    async with request.app[ENGINE].connect() as conn:
+    async with read_only(request.app[ENGINE]).connect() as conn:
         zone = (await load_policy(conn)).zone
         names = await staff_of(conn, v.person.id)
         row = (await conn.execute(select(checks).where(checks.c.id == check_id))).first()
@@ -351,9 +360,9 @@ async def staff_page(request: web.Request) -> web.Response:
     if isinstance(v, web.Response):
         return v
     lang, now = v.lang, utcnow()
-    async with request.app[ENGINE].connect() as conn:
+    async with read_only(request.app[ENGINE]).connect() as conn:
         zone = (await load_policy(conn)).zone
-        states = await record_states(conn, [v.person.id], now - timedelta(days=RECENT_DAYS))
+        latest = await newest_records(conn, [v.person.id], now - timedelta(days=RECENT_DAYS))
     names = {v.person.id: v.person.name}
     objection = (
         f'<form class="review" data-objection="{{id}}"><label>{escape(t(lang, "reason"))}'
@@ -363,7 +372,7 @@ async def staff_page(request: web.Request) -> web.Response:
     )
     items = "".join(
         _record_item(lang, names, s, zone, objection.replace("{id}", escape(s.record.id)))
-        for s in recent(states)
+        for s in latest
     )
     records_html = (
         f'<ul class="records">{items}</ul>'

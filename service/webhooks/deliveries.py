@@ -7,6 +7,7 @@ endpoint never had (it was disabled, or registered later), so nothing is unrecov
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.clock import utcnow
 from service.schema import deliveries, delivery_attempts, outbox
 from service.webhooks.endpoints import Endpoint
+from service.webhooks.scopes import may_receive
 
 
 def _delivery_json(row: Row[Any], history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -117,19 +119,25 @@ async def redeliver(conn: AsyncConnection, endpoint: Endpoint, delivery_id: int)
 async def replay(
     conn: AsyncConnection,
     endpoint: Endpoint,
+    scopes: Sequence[str],
     *,
     since: datetime | None = None,
     event_id: str | None = None,
 ) -> int:
     """Queue the subscribed events since an instant that did not arrive (failed, set aside
-    while disabled, or never queued), or one event whatever its state; return how many."""
+    while disabled, or never queued), or one event whatever its state; return how many.
+    Only events a key with ``scopes`` may receive are queued."""
     events = select(outbox.c.id, outbox.c.event_type).order_by(outbox.c.created_at)
     events = (
         events.where(outbox.c.id == event_id)
         if event_id is not None
         else events.where(outbox.c.created_at >= since)
     )
-    wanted = [e.id for e in await conn.execute(events) if e.event_type in endpoint.events]
+    wanted = [
+        e.id
+        for e in await conn.execute(events)
+        if e.event_type in endpoint.events and may_receive(scopes, e.event_type)
+    ]
     if not wanted:
         return 0
     existing = {

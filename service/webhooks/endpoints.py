@@ -41,6 +41,7 @@ class Endpoint:
     disabled_at: datetime | None
     disabled_reason: str | None
     created_at: datetime
+    owner_key_id: str | None
 
     def to_json(self, *, with_secret: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -52,6 +53,7 @@ class Endpoint:
             "disabled_reason": self.disabled_reason,
             "rotation_ends_at": _iso(self.previous_secret_expires_at),
             "created_at": self.created_at.isoformat(),
+            "owner_key_id": self.owner_key_id,
         }
         if with_secret:
             out["secret"] = self.secret
@@ -79,8 +81,9 @@ def validate_events(events: Any) -> tuple[str, ...]:
 
 
 async def create_endpoint(
-    conn: AsyncConnection, url: str, events: Sequence[str], *, actor: str
+    conn: AsyncConnection, url: str, events: Sequence[str], *, owner_key_id: str, actor: str
 ) -> Endpoint:
+    """Register an endpoint belonging to the API key ``owner_key_id``."""
     endpoint_id = f"ep_{secrets.token_hex(12)}"
     await conn.execute(
         webhook_endpoints.insert().values(
@@ -89,6 +92,7 @@ async def create_endpoint(
             events=list(events),
             secret=new_secret(),
             created_at=utcnow(),
+            owner_key_id=owner_key_id,
         )
     )
     await audit(conn, actor, "webhook.created", endpoint_id, {"url": url, "events": list(events)})
@@ -104,11 +108,14 @@ async def get_endpoint(conn: AsyncConnection, endpoint_id: str) -> Endpoint | No
     return _endpoint(row) if row else None
 
 
-async def list_endpoints(conn: AsyncConnection) -> list[Endpoint]:
-    rows = await conn.execute(
-        select(webhook_endpoints).order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)
+async def list_endpoints(conn: AsyncConnection, owner_key_id: str | None = None) -> list[Endpoint]:
+    """Every endpoint, or only those of one key."""
+    query = select(webhook_endpoints).order_by(
+        webhook_endpoints.c.created_at, webhook_endpoints.c.id
     )
-    return [_endpoint(r) for r in rows]
+    if owner_key_id is not None:
+        query = query.where(webhook_endpoints.c.owner_key_id == owner_key_id)
+    return [_endpoint(r) for r in await conn.execute(query)]
 
 
 async def update_endpoint(
@@ -212,6 +219,7 @@ def _endpoint(row: Row[Any]) -> Endpoint:
         disabled_at=row.disabled_at,
         disabled_reason=row.disabled_reason,
         created_at=row.created_at,
+        owner_key_id=row.owner_key_id,
     )
 
 

@@ -5,6 +5,10 @@ PostgreSQL picks rows with ``FOR UPDATE SKIP LOCKED`` (concurrent dispatchers sk
 other's rows instead of waiting); SQLite has one writer, and ``BEGIN IMMEDIATE`` plus
 ``UPDATE … RETURNING`` makes the claim atomic. A lease that runs out (its dispatcher
 died) makes the delivery claimable again, so a crash delays a webhook but never loses it.
+
+A claimed delivery whose endpoint's key may no longer receive its event (the key was
+revoked, or lacks the scope: ``service.webhooks.scopes``) is not sent: it fails at once
+with the reason, and a replay sends it once the key may.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.clock import utcnow
-from service.schema import deliveries, delivery_attempts, outbox, webhook_endpoints
+from service.schema import api_keys, deliveries, delivery_attempts, outbox, webhook_endpoints
 from service.webhooks.endpoints import disable_endpoint, live_secrets
 from service.webhooks.retry import RetrySchedule
+from service.webhooks.scopes import may_receive, required_scope
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,7 @@ async def claim_due(
 
 
 async def _jobs(conn: AsyncConnection, ids: list[int], now: datetime) -> list[DeliveryJob]:
+    """The claimed deliveries to send; those their endpoint's key may not receive fail."""
     rows = await conn.execute(
         select(
             deliveries.c.id,
@@ -127,28 +133,56 @@ async def _jobs(conn: AsyncConnection, ids: list[int], now: datetime) -> list[De
             deliveries.c.attempts,
             deliveries.c.next_attempt_at,
             outbox.c.payload,
+            outbox.c.event_type,
             webhook_endpoints.c.url,
             webhook_endpoints.c.secret,
             webhook_endpoints.c.previous_secret,
             webhook_endpoints.c.previous_secret_expires_at,
+            api_keys.c.scopes,
+            api_keys.c.revoked_at,
         )
         .join(outbox, outbox.c.id == deliveries.c.event_id)
         .join(webhook_endpoints, webhook_endpoints.c.id == deliveries.c.endpoint_id)
+        .outerjoin(api_keys, api_keys.c.id == webhook_endpoints.c.owner_key_id)
         .where(deliveries.c.id.in_(ids))
         .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
     )
-    return [
-        DeliveryJob(
-            delivery_id=r.id,
-            event_id=r.event_id,
-            endpoint_id=r.endpoint_id,
-            url=r.url,
-            secrets=live_secrets(r.secret, r.previous_secret, r.previous_secret_expires_at, now),
-            body=r.payload.encode("utf-8"),
-            attempts=r.attempts,
+    jobs: list[DeliveryJob] = []
+    refused: list[dict[str, object]] = []
+    for r in rows:
+        live_key = r.scopes is not None and r.revoked_at is None
+        if not (live_key and may_receive(r.scopes, r.event_type)):
+            refused.append({"b_id": r.id, "b_error": _refusal(r.event_type, live_key)})
+            continue
+        jobs.append(
+            DeliveryJob(
+                delivery_id=r.id,
+                event_id=r.event_id,
+                endpoint_id=r.endpoint_id,
+                url=r.url,
+                secrets=live_secrets(
+                    r.secret, r.previous_secret, r.previous_secret_expires_at, now
+                ),
+                body=r.payload.encode("utf-8"),
+                attempts=r.attempts,
+            )
         )
-        for r in rows
-    ]
+    if refused:
+        await conn.execute(_REFUSE, refused)
+    return jobs
+
+
+def _refusal(event_type: str, live_key: bool) -> str:
+    if not live_key:
+        return "refused: the endpoint's API key is revoked or unknown"
+    return f"refused: the endpoint's API key lacks {required_scope(event_type)}"
+
+
+_REFUSE = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(status="failed", last_error=bindparam("b_error"), lease_owner=None, lease_until=None)
+)
 
 
 _RECORD = (

@@ -1,0 +1,49 @@
+"""Judging a file the way a live call is judged: ``hadir analyze`` and the evaluation.
+
+``analyze_file`` samples the file at the vision config's interval and analyses every
+sample with one ``FrameAnalyzer`` and one ``FaceTrack`` (the check's face, verified
+once); ``judge`` folds the samples into the verdict under a uniform policy. The
+samples do not depend on the policy, so one analysis can be judged under several.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.media import Media, open_media
+from vision.analyzer import FrameAnalyzer
+from vision.check import CheckWindow
+from vision.config import VisionConfig
+from vision.face_track import FaceTrack
+from vision.sample import SampleResult
+from vision.uniform import UniformPolicy
+from vision.verdict import CheckVerdict
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The samples of one file, and whether it was a single image."""
+
+    samples: tuple[SampleResult, ...]
+    still: bool
+
+
+def analyze_file(path: str | Path, analyzer: FrameAnalyzer, config: VisionConfig) -> Analysis:
+    """Sample and analyse ``path``; raises ``service.media.MediaError`` if it is unreadable."""
+    return analyze_media(open_media(path, config.sample_interval_s), analyzer)
+
+
+def analyze_media(media: Media, analyzer: FrameAnalyzer) -> Analysis:
+    """Analyse every sample of an opened file (sampled at the interval it was opened with)."""
+    track = FaceTrack()
+    samples = tuple(analyzer.analyze(frame.rgb, frame.t, track) for frame in media.samples())
+    return Analysis(samples, media.still)
+
+
+def judge(analysis: Analysis, policy: UniformPolicy, config: VisionConfig) -> CheckVerdict:
+    """The check's verdict on ``analysis`` under ``policy``."""
+    window = CheckWindow(config, policy, still_image=analysis.still)
+    for sample in analysis.samples:
+        window.add(sample)
+    return window.verdict()

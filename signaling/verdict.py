@@ -1,0 +1,205 @@
+"""The call's verdict: vision's criteria, the camera timeline and the location, folded once.
+
+Pure. ``judge`` is the one place the rules live: the status sent every second and the
+record written when the call ends both come from it, so neither can say what the other
+would not. A live verdict differs from a final one only where evidence is still to
+come: a criterion short of samples, a location not sent yet, or a camera off right
+now (while the share on is still enough) is *pending*; once the call has ended, the
+same inputs give what the record says. JSON is made only where the verdict leaves the
+process (``status_fields`` for the pages, ``service.records`` for the record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from signaling.location import LocationResult
+from vision.verdict import CheckVerdict, CriterionVerdict, Reason, Verdict, combine
+
+PENDING = "pending"
+NAMES = ("face", "camera", "uniform", "location")
+CAMERA_OFF = "camera_off"
+NO_FRAMES = "no_frames"
+ANALYSIS_UNAVAILABLE = "analysis_unavailable"
+TOO_FEW_SAMPLES = str(Reason.TOO_FEW_SAMPLES)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One criterion as the call judged it.
+
+    ``verdict`` is what it is now; ``pending`` marks a live criterion still short of
+    evidence (its verdict is then what the record would say if the call ended now).
+    """
+
+    verdict: Verdict
+    reasons: tuple[str, ...] = ()
+    """Reason codes, the leading one first; none on a pass unless pending (then what
+    it waits on)."""
+    ok: str = ""
+    """The code a page shows when it passes (``face_ok``, ``at_home``)."""
+    pending: bool = False
+    scores: Mapping[str, Any] = field(default_factory=dict)
+    """Vision's scores for this criterion (empty for location and unwatched criteria)."""
+
+    @property
+    def state(self) -> str:
+        """``pending``, or the verdict's value."""
+        return PENDING if self.pending else self.verdict.value
+
+    @property
+    def reason(self) -> str:
+        return self.reasons[0] if self.reasons else self.ok
+
+    def indicator(self) -> dict[str, str]:
+        return {"state": self.state, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class CameraTimeline:
+    """What the camera watch says at one moment of the call."""
+
+    on_fraction: float | None
+    """Share of the measured period with the camera on; None before it starts."""
+    off_causes: frozenset[str] = frozenset()
+    """Why the camera is off right now (empty while it is on)."""
+
+
+@dataclass(frozen=True)
+class CallVerdict:
+    """A call's verdict at one moment: four criteria and what the record keeps of them."""
+
+    face: Criterion
+    camera: Criterion
+    uniform: Criterion
+    location: Criterion
+    camera_on: float | None = None
+    """Share of the call the camera was on, to three places (the rules use the exact one)."""
+    distance_m: float | None = None
+    """Distance to home; the coordinates never get this far."""
+    colour_seen: Mapping[str, Any] | None = None
+    """The uniform's colour as vision saw it (``name``, ``hex``, ``lab``)."""
+    version: str | None = None
+    """The vision thresholds' version; None when no sample was judged."""
+
+    @property
+    def criteria(self) -> dict[str, Criterion]:
+        return {
+            "face": self.face,
+            "camera": self.camera,
+            "uniform": self.uniform,
+            "location": self.location,
+        }
+
+    @property
+    def verdict(self) -> Verdict:
+        """What the record would say now: FAIL, else INCONCLUSIVE, else PASS."""
+        return combine(c.verdict for c in self.criteria.values())
+
+    @property
+    def state(self) -> str:
+        """The live verdict: a failure shows at once, otherwise pending until decided."""
+        verdict = self.verdict
+        if verdict is not Verdict.FAIL and any(c.pending for c in self.criteria.values()):
+            return PENDING
+        return verdict.value
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The reasons of every criterion that did not pass, once each, in order."""
+        found = (
+            r for c in self.criteria.values() if c.verdict is not Verdict.PASS for r in c.reasons
+        )
+        return tuple(dict.fromkeys(found))
+
+    def status_fields(self) -> dict[str, Any]:
+        """What the ``status`` and ``ended`` messages say of the verdict."""
+        return {
+            "camera_on": self.camera_on,
+            "indicators": {name: c.indicator() for name, c in self.criteria.items()},
+            "verdict": self.state,
+        }
+
+
+def _vision(name: str, given: CriterionVerdict | None, final: bool) -> Criterion:
+    if given is None:
+        return Criterion(Verdict.INCONCLUSIVE, (TOO_FEW_SAMPLES,), pending=not final)
+    short = given.reasons == (Reason.TOO_FEW_SAMPLES,)
+    return Criterion(
+        given.verdict,
+        tuple(str(r) for r in given.reasons),  # any code vision adds, as it is
+        ok=f"{name}_ok",
+        pending=short and not final,
+        scores=given.scores,
+    )
+
+
+def _failed(criterion: Criterion, reason: str) -> Criterion:
+    rest = tuple(r for r in criterion.reasons if r != reason)
+    return replace(criterion, verdict=Verdict.FAIL, reasons=(reason, *rest), pending=False)
+
+
+def _camera(vision: Criterion, timeline: CameraTimeline, min_on: float, final: bool) -> Criterion:
+    """Vision's judgement of the picture, overruled by the camera being off too much.
+
+    One rule live and final: the camera fails when vision saw it fail, or when its share
+    on is below ``min_on``, naming what keeps it off (``camera_off`` once it is back on).
+    Live, a camera off right now with the share still enough is pending (the page says
+    why); at the end it counts only through the share.
+    """
+    if vision.verdict is Verdict.FAIL:
+        return vision
+    causes = sorted(timeline.off_causes)
+    if timeline.on_fraction is None:
+        return _failed(vision, NO_FRAMES) if final else vision
+    if timeline.on_fraction < min_on:
+        return _failed(vision, causes[0] if causes else CAMERA_OFF)
+    if causes and not final:
+        return replace(vision, reasons=(causes[0], *vision.reasons), pending=True)
+    return vision
+
+
+def _location(result: LocationResult | None, final: bool) -> Criterion:
+    if result is None:
+        if final:
+            return Criterion(Verdict.INCONCLUSIVE, ("not_sent",))
+        return Criterion(Verdict.INCONCLUSIVE, ("waiting",), pending=True)
+    if result.state is Verdict.PASS:
+        return Criterion(result.state, ok=result.reason)
+    return Criterion(result.state, (result.reason,))
+
+
+def judge(
+    vision: CheckVerdict | None,
+    timeline: CameraTimeline,
+    location: LocationResult | None,
+    *,
+    min_camera_on: float,
+    final: bool,
+    analysed: bool = True,
+) -> CallVerdict:
+    """The call's verdict from vision's verdict so far (None before any sample), the
+    camera timeline and the location result; ``final`` once the call has ended.
+
+    ``analysed`` is False when the server refused the analysis leg (capacity full):
+    nothing was watched, so the picture criteria are inconclusive, never failed.
+    """
+    if analysed:
+        face = _vision("face", vision.face if vision else None, final)
+        camera = _vision("camera", vision.camera if vision else None, final)
+        uniform = _vision("uniform", vision.uniform if vision else None, final)
+        camera = _camera(camera, timeline, min_camera_on, final)
+    else:
+        face = camera = uniform = Criterion(Verdict.INCONCLUSIVE, (ANALYSIS_UNAVAILABLE,))
+    return CallVerdict(
+        face=face,
+        camera=camera,
+        uniform=uniform,
+        location=_location(location, final),
+        camera_on=None if timeline.on_fraction is None else round(timeline.on_fraction, 3),
+        distance_m=location.distance_m if location else None,
+        colour_seen=vision.uniform.colour if vision else None,
+        version=vision.version if vision else None,
+    )
