@@ -194,6 +194,10 @@ async def test_the_review_backlog_is_paged_oldest_first(
     rest = section(await (await client.get(base + more.group(1))).text())
     assert shown + re.findall(r'data-review="([^"]+)"', rest) == waiting
     assert "data-more" not in rest
+    for hostile in ("%C2%B2", "9" * 40, "-1", "1e3"):  # ², past any seq, not a seq
+        response = await client.get(f"{base}?waiting_after={hostile}")
+        assert response.status == 200, hostile
+        assert re.findall(r'data-review="([^"]+)"', section(await response.text())) == shown
 
 
 async def test_the_review_backlog_query_on_both_databases(store, tmp_path) -> None:

@@ -10,6 +10,7 @@ Controls and indicators carry stable ``data-*`` hooks (``data-action``,
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -218,20 +219,24 @@ def _record_item(lang: str, names: dict[str, str], s: RecordState, zone: Any, fo
     )
 
 
+def _waiting_after(raw: str) -> int | None:
+    """The backlog cursor (a record's seq, as the 'more' link gives it); any other value
+    shows the first page: ``str.isdigit`` takes ``²`` and a database no 40-digit seq."""
+    return int(raw) if re.fullmatch(r"[0-9]{1,18}", raw) else None
+
+
 async def supervisor_page(request: web.Request) -> web.Response:
     v = await _visitor(request, "supervisor")
     if isinstance(v, web.Response):
         return v
     lang, now = v.lang, utcnow()
-    after = request.query.get("waiting_after", "")
+    after = _waiting_after(request.query.get("waiting_after", ""))
     since = now - timedelta(days=RECENT_DAYS)
     async with read_only(request.app[ENGINE]).connect() as conn:
         zone = (await load_policy(conn)).zone
         names = await staff_of(conn, v.person.id)
         today = await checks_of_day(conn, names, now.astimezone(zone).date(), zone)
-        waiting = await awaiting_review(
-            conn, list(names), since, after=int(after) if after.isdigit() else None
-        )
+        waiting = await awaiting_review(conn, list(names), since, after=after)
         latest = await newest_records(conn, list(names), since)
     local = now.astimezone(zone)
     rows = "".join(_check_row(v, c, now, zone) for c in today)
