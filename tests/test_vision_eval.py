@@ -49,7 +49,9 @@ def test_vision_meets_its_target_on_real_people(report: Report, target: object) 
     assert target.met(value), f"{target.name} = {value}\n{format_report(report)}"
 
 
-def test_no_false_face_on_scenes_without_a_face_picture(report: Report, devset: list[DevImage]) -> None:
+def test_no_false_face_on_scenes_without_a_face_picture(
+    report: Report, devset: list[DevImage]
+) -> None:
     # A poster, a painting or a statue of a face is a face to any detector; only a
     # liveness check (issue 14) tells it from a person. Every other empty scene (rooms,
     # pets, objects, landscapes) must give no face.
