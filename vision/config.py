@@ -103,8 +103,11 @@ class VisionConfig:
     skin_max_delta_e: float = 12.0
     """Torso pixels within this ΔE2000 of the face's own skin colour are skin."""
     skin_max_fraction: float = 0.7
-    """If more of the torso than this looks like skin, the garment is skin-coloured
-    (khaki on light skin) and nothing is removed."""
+    """If more of the garment crop than this looks like the face's skin, the garment is
+    skin-coloured (khaki on light skin) and nothing is removed."""
+    hair_max_fraction: float = 0.85
+    """The same for the colour just above the face (hair, hijab, hat): long hair over a
+    shirt is removed, but a top the colour of the hair is kept when it fills the crop."""
     white_balance_max_gain: float = 1.15
     """Cap on the grey-world white-balance gain per channel."""
     kmeans_k: int = 3

@@ -171,14 +171,12 @@ class TorsoAnalyzer:
         part: tuple[float, float, float, float],
         box: Box,
         *,
-        capped: bool = True,
+        cap: float,
     ) -> npt.NDArray[np.bool_]:
         """Garment-crop pixels of the colour of a part of the person: ``part`` is
-        (x0, y0, x1, y1) in face-box units. Nothing when the part shows no person, or,
-        if ``capped``, when so much of the crop matches that the garment itself has that
-        colour (khaki on light skin). Hair is never capped: long hair over a shirt must
-        not be judged as the shirt; a top the colour of the hair is then too hidden to
-        judge (INCONCLUSIVE), never a wrong colour."""
+        (x0, y0, x1, y1) in face-box units. Nothing when the part shows no person, or
+        when more than ``cap`` of the crop's person matches, so that the garment itself
+        must have that colour (khaki on light skin, on light brown hair)."""
         cfg = self._config
         h, w = rgb.shape[:2]
         x0, y0 = max(0, round(box.x + box.w * part[0])), max(0, round(box.y + box.h * part[1]))
@@ -193,7 +191,7 @@ class TorsoAnalyzer:
         ref = np.median(linear_to_lab(np.clip(px, 0.0, 1.0)), axis=0)
         # Lightness discounted (kL): hair and skin in shadow are still hair and skin.
         near = person & (delta_e_2000(lab, ref, k_l=cfg.lightness_weight) < cfg.skin_max_delta_e)
-        if capped and near.sum() > cfg.skin_max_fraction * max(int(person.sum()), 1):
+        if near.sum() > cap * max(int(person.sum()), 1):
             return nothing
         return np.asarray(near)
 
@@ -226,9 +224,11 @@ class TorsoAnalyzer:
         # and whatever the head wears or grows (just above the face box: hair falling
         # on the shoulders, a hijab or a hat brim over the chest).
         box = face.box
-        skin = self._own_colour(rgb, mask, gains, lab, person, (0.3, 0.45, 0.7, 0.8), box)
+        skin = self._own_colour(
+            rgb, mask, gains, lab, person, (0.3, 0.45, 0.7, 0.8), box, cap=cfg.skin_max_fraction
+        )
         head = self._own_colour(
-            rgb, mask, gains, lab, person, (0.2, -0.3, 0.8, 0.0), box, capped=False
+            rgb, mask, gains, lab, person, (0.2, -0.3, 0.8, 0.0), box, cap=cfg.hair_max_fraction
         )
         n_person = int(person.sum())
         skin_share = float(skin.sum()) / max(n_person, 1)
