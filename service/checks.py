@@ -4,7 +4,9 @@ Every node may run generation and the sweep at the same time. Generation inserts
 ON CONFLICT DO NOTHING on a check id derived from (staff, day, slot) and on
 UNIQUE(staff_id, due_at), and only the rows it actually inserted get a join link and
 a ``check.scheduled`` event. The sweep closes a check with a conditional UPDATE, so
-only the worker that changed the row writes its MISSED record.
+only the worker that changed the row writes its record: MISSED when nobody answered,
+INCONCLUSIVE ``interrupted`` when a call was answered or cut short by the server (a
+crash is never a missed check).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import exists, select
+from sqlalchemy import Row, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -26,14 +28,25 @@ from service.org import load_policy
 from service.outbox import enqueue
 from service.overrides import get_override
 from service.policy import Policy
-from service.records import iso, lock_chain, record_missed_many
+from service.records import (
+    CallResult,
+    Record,
+    complete_checks_many,
+    iso,
+    lock_chain,
+    record_missed_many,
+)
 from service.scheduling import Schedule, offset_key, slots_for
 from service.schema import calls, checks, schedules, staff
+from signaling.snapshot import CallSnapshot
 
 GENERATE_CHUNK = 200
 SWEEP_BATCH = 100
-# An open call younger than this keeps its check from being swept as missed.
-CALL_GRACE = timedelta(minutes=30)
+# A live call's row whose heartbeat is older than this belongs to a process that died.
+CALL_LEASE = timedelta(seconds=30)
+ORPHANED = "interrupted"  # the status the sweep gives such a row
+# Rows of calls the server cut short, and how their records say they ended.
+CUT_SHORT = {"server_shutdown": "server_stopped", ORPHANED: "server_restarted"}
 ANY_UNIFORM = "any"
 
 
@@ -182,15 +195,69 @@ async def generate_checks(
     return GenerateSummary(status, created, len(future) - created, len(wanted) - len(future))
 
 
+def _interrupted_result(row: Row[Any]) -> CallResult:
+    """The result of a call cut short, from the evidence its row last saved: what was
+    seen, INCONCLUSIVE with ``interrupted`` first (``CallSnapshot.interrupted``)."""
+    seen = CallSnapshot.from_json(row.evidence) if row.evidence else CallSnapshot.nothing_seen()
+    return CallResult(
+        started_at=row.answered_at or row.started_at,
+        ended_at=row.ended_at,
+        verdict=seen.interrupted(),
+        call_id=row.id,
+        end=CUT_SHORT.get(row.status, row.status),
+    )
+
+
+async def _cut_short(conn: AsyncConnection, check_ids: list[str]) -> dict[str, CallResult]:
+    """Of ``check_ids``, those a call was answered for or the server cut a call of
+    short, each with the result of its last such call (answered ones first)."""
+    if not check_ids:
+        return {}
+    rows = list(
+        await conn.execute(
+            select(calls).where(
+                calls.c.check_id.in_(check_ids),
+                calls.c.ended_at.is_not(None),
+                or_(calls.c.answered_at.is_not(None), calls.c.status.in_(CUT_SHORT)),
+            )
+        )
+    )
+    rows.sort(key=lambda r: (r.answered_at is not None, r.started_at), reverse=True)
+    found: dict[str, CallResult] = {}
+    for row in rows:
+        found.setdefault(row.check_id, _interrupted_result(row))
+    return found
+
+
+async def close_orphaned_calls(conn: AsyncConnection, at: datetime, lease: timedelta) -> int:
+    """Close the rows of live calls whose heartbeat is older than ``lease``: their
+    process is gone. Each ends at its last heartbeat, with what it had saved."""
+    beat = func.coalesce(calls.c.heartbeat_at, calls.c.started_at)
+    done = await conn.execute(
+        calls.update()
+        .where(calls.c.ended_at.is_(None), beat < at - lease)
+        .values(ended_at=beat, status=ORPHANED)
+    )
+    return done.rowcount
+
+
 async def sweep(
-    engine: AsyncEngine, at: datetime, *, key: Ed25519PrivateKey, call_grace: timedelta = CALL_GRACE
+    engine: AsyncEngine, at: datetime, *, key: Ed25519PrivateKey, lease: timedelta = CALL_LEASE
 ) -> int:
     """Close every scheduled check whose window ended before ``at`` with no call in
-    progress as MISSED; returns how many this call closed (others may close some)."""
+    progress; returns how many this call closed (others may close some).
+
+    Calls whose heartbeat stopped more than ``lease`` ago are closed first (their
+    process died). A check that a call was answered for, or that the server cut a call
+    of short, is recorded INCONCLUSIVE ``interrupted`` from that call's evidence; only
+    a check nobody answered, with no call cut short, is MISSED.
+    """
+    async with engine.begin() as conn:
+        await close_orphaned_calls(conn, at, lease)
     live_call = exists().where(
         calls.c.check_id == checks.c.id,
         calls.c.ended_at.is_(None),
-        calls.c.started_at >= at - call_grace,
+        func.coalesce(calls.c.heartbeat_at, calls.c.started_at) >= at - lease,
     )
     due = (
         select(checks.c.id)
@@ -203,6 +270,10 @@ async def sweep(
         async with engine.begin() as conn:
             await lock_chain(conn)
             ids = list((await conn.execute(due)).scalars())
-            closed += len(await record_missed_many(conn, ids, key=key))
+            cut = await _cut_short(conn, ids)
+            written = await complete_checks_many(conn, list(cut.items()), key=key)
+            closed += sum(isinstance(r, Record) for r in written)
+            missed = [i for i in ids if i not in cut]
+            closed += len(await record_missed_many(conn, missed, key=key))
         if len(ids) < SWEEP_BATCH:
             return closed

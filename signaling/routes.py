@@ -64,6 +64,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         ice_servers_json=browser_ice_servers(config.ice),
         join_timeout_s=config.calls.join_timeout_s,
         link_check_s=config.calls.link_check_s,
+        heartbeat_s=config.calls.heartbeat_s,
     )
     hub.start()
     app[HUB] = hub

@@ -5,6 +5,12 @@ anything else; a refused frame gets an ``error`` reply and changes nothing. Any
 unexpected exception while handling one message is logged and answered with
 ``internal``: it never ends the connection, the room or the server.
 
+Every ``heartbeat_s`` the hub renews the ``calls`` rows of its live calls with the
+evidence so far (``signaling.record.save_evidence``): if this process dies, the sweep
+of a surviving or restarted node sees the heartbeat stop and records the checks as
+interrupted, never missed. On shutdown the hub stops its calls without writing
+records (``interrupt_call``): the server, not the staff member, cut them short.
+
 A page that has not joined within ``join_timeout_s`` is closed. A page whose link is
 revoked or expires is closed (checked every ``link_check_s``, and again before a call
 starts or is answered), which ends its calls like any page that goes away.
@@ -35,7 +41,7 @@ from signaling.auth import AuthError, Identity, call_target, identify, require_m
 from signaling.messages import ProtocolError
 from signaling.peer import PeerError
 from signaling.ratelimit import TokenBucket
-from signaling.record import close_call, open_call
+from signaling.record import close_call, interrupt_call, mark_answered, open_call, save_evidence
 from signaling.rooms import Room, RoomError, Rooms
 from signaling.session import CallOutcome, CallSession, CallSettings
 
@@ -71,6 +77,7 @@ class Hub:
     ice_servers_json: list[dict[str, Any]]
     join_timeout_s: float = 10.0
     link_check_s: float = 5.0
+    heartbeat_s: float = 5.0
     rooms: Rooms = field(default_factory=Rooms)
     sessions: dict[str, CallSession] = field(default_factory=dict)
     connections: dict[tuple[str, str], set[Connection]] = field(default_factory=dict)
@@ -78,8 +85,9 @@ class Hub:
     _background: set[asyncio.Task[object]] = field(default_factory=set)
 
     def start(self) -> None:
-        """Begin watching the links of open pages."""
+        """Begin watching the links of open pages and renewing live calls' rows."""
         self._spawn(self._watch_links())
+        self._spawn(self._keep_alive())
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(work)
@@ -131,6 +139,26 @@ class Hub:
             self._spawn(conn.ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized"))
         return dropped
 
+    # -- heartbeat ------------------------------------------------------------------
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                await self.save_evidence()
+            except Exception:  # the database may be briefly away; the lease allows for it
+                log.exception("saving call evidence failed")
+
+    async def save_evidence(self) -> None:
+        """Renew every live call's row with its evidence so far."""
+        now = utcnow()
+        beats = [
+            (room, now, self.sessions[room.id].snapshot())
+            for room in self.rooms.by_id.values()
+            if room.live and room.id in self.sessions
+        ]
+        await save_evidence(self.engine, beats)
+
     # -- one frame ----------------------------------------------------------------
 
     async def receive(self, conn: Connection, text: str) -> None:
@@ -178,11 +206,16 @@ class Hub:
                 return
             room.accept(utcnow())
             session.activate()
+            try:
+                await mark_answered(self.engine, room)
+            except Exception:  # the next heartbeat's evidence says so too
+                log.exception("marking the call answered failed")
             await self._to_room(
                 room, m.encode("state", call=room.id, state=room.state, reason=None)
             )
         elif isinstance(msg, m.Hangup):
-            await self.end(room, "hangup" if room.state == "active" else "cancelled")
+            reason = "hangup" if room.state == "active" else "cancelled"
+            await self.end(room, reason, by=who.role)
         elif isinstance(msg, m.Sdp | m.Ice):
             await self._media(who, room, session, msg)
         else:
@@ -288,19 +321,26 @@ class Hub:
 
     # -- ending -------------------------------------------------------------------
 
-    async def end(self, room: Room, reason: str) -> None:
-        """End a call once: stop its media, write its record, tell both pages."""
-        if not room.end(reason, utcnow()):
+    async def end(self, room: Room, reason: str, by: str | None = None) -> None:
+        """End a call once: stop its media, write its record, tell both pages.
+
+        A call the server stops (``server_shutdown``) writes no record: its evidence is
+        kept on its row and its check stays open (``interrupt_call``)."""
+        if not room.end(reason, utcnow(), by):
             return
         timer = self._timers.pop(room.id, None)
         if timer is not None and timer is not asyncio.current_task():
             timer.cancel()
         session = self.sessions.pop(room.id)
+        snapshot = session.snapshot()
         outcome = await session.finish()
         await self._to_room(room, m.encode("state", call=room.id, state=room.state, reason=reason))
         record = None
         try:
-            record = await close_call(self.writer, room, outcome)
+            if reason == "server_shutdown":
+                await interrupt_call(self.engine, room, snapshot)
+            else:
+                record = await close_call(self.writer, room, outcome)
         except Exception:
             log.exception("call not stored", extra={"fields": {"call": room.id}})
         if outcome is not None:
@@ -326,7 +366,7 @@ class Hub:
                 room.live
                 and (room.staff_id if who.role == "staff" else room.supervisor_id) == who.id
             ):
-                await self.end(room, "disconnected")
+                await self.end(room, "disconnected", by=who.role)
 
     async def close(self) -> None:
         for task in list(self._background):

@@ -24,6 +24,7 @@ from signaling.location import LocationResult, judge_error, judge_position
 from signaling.messages import Location
 from signaling.peer import AnalysisPeer, PeerError
 from signaling.rooms import Room, RoomError
+from signaling.snapshot import CallSnapshot
 from signaling.verdict import CallVerdict, CameraTimeline, judge
 from vision.camera import CameraState
 from vision.check import CheckWindow
@@ -191,6 +192,14 @@ class CallSession:
             "samples": self.samples,
             **self.verdict(t, final=False).status_fields(),
         }
+
+    def snapshot(self) -> CallSnapshot | None:
+        """The evidence so far, to be saved (None before the answer)."""
+        if self._t0 is None:
+            return None
+        t = self.now()
+        off = tuple(self.watch.off_periods(t))
+        return CallSnapshot(self.verdict(t, final=False), t, self.samples, off)
 
     async def finish(self) -> CallOutcome | None:
         """Stop sampling and the peer; the outcome if the call was ever answered."""

@@ -231,6 +231,7 @@ async def test_the_sweep_leaves_open_windows_and_live_calls_alone(
     ten = datetime(2026, 11, 24, 3, tzinfo=UTC)  # 10:00 WIB, window 09:45-10:15
     assert await sweep(store, ten + timedelta(minutes=10), key=KEY) == 0
     first = (await _rows(store))[0]["id"]
+    beat = ten + timedelta(minutes=24, seconds=50)
     async with store.begin() as conn:
         await conn.execute(
             calls.insert().values(
@@ -239,12 +240,18 @@ async def test_the_sweep_leaves_open_windows_and_live_calls_alone(
                 staff_id="staff1",
                 supervisor_id="sup1",
                 started_at=ten + timedelta(minutes=12),
-                status="active",
+                status="ringing",
+                heartbeat_at=beat,
             )
         )
-    # The call runs past the window's end: its check is not missed while it lasts.
+    # The call runs past the window's end with its heartbeat renewed: not missed.
     assert await sweep(store, ten + timedelta(minutes=25), key=KEY) == 0
     assert (await _rows(store))[0]["status"] == "scheduled"
-    # A call row left open far longer than any call (its node died) no longer holds it.
-    assert await sweep(store, ten + timedelta(minutes=43), key=KEY) == 1
-    assert [r["status"] for r in await _rows(store)] == ["missed", "scheduled", "scheduled"]
+    # Its heartbeat stopped (its node died while it rang): closed, never as missed.
+    assert await sweep(store, ten + timedelta(minutes=26), key=KEY) == 1
+    assert [r["status"] for r in await _rows(store)] == ["completed", "scheduled", "scheduled"]
+    async with store.connect() as conn:
+        row = (await conn.execute(select(calls))).one()
+        types = list((await conn.execute(select(outbox.c.event_type))).scalars())
+    assert (row.status, row.ended_at) == ("interrupted", beat)
+    assert "check.missed" not in types and types.count("check.completed") == 1
