@@ -74,7 +74,14 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     pool.close()
 
 
+async def _stop_calls(app: web.Application) -> None:
+    """On shutdown, stop the calls before their sockets are closed: the server cut
+    them short, so they must not end as pages that went away."""
+    await app[HUB].close()
+
+
 def setup(app: web.Application) -> None:
     """Call after the store's cleanup context: the hub needs the engine."""
     app.router.add_get("/ws", websocket)
     app.cleanup_ctx.append(_hub)
+    app.on_shutdown.append(_stop_calls)

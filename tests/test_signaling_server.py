@@ -25,7 +25,7 @@ from service.clock import utcnow
 from service.config import Config
 from service.links import revoke
 from service.records import get_record
-from service.schema import calls, checks, outbox
+from service.schema import calls, checks, outbox, records
 from service.state import CONFIG, ENGINE, LINK_SECRET, SIGNING_KEY
 from service.store import create_engine, migrate
 from signaling import routes
@@ -428,3 +428,36 @@ async def test_the_analysis_peer_refuses_candidates_it_must_not_probe(
     assert len(refused) < 8  # the offer's own candidates count too; then every one refused
     status = await recv(sup1, "status", wait_s=3)
     assert status["call"] == call  # the call goes on
+
+
+async def test_a_shutdown_stops_calls_without_records_and_the_sweep_never_misses_them(
+    config: Config, tmp_path: Path
+) -> None:
+    """The server, not the staff member, cut the call short: no record from it, the
+    check stays callable, and once its window ends it is INCONCLUSIVE 'interrupted'."""
+    async with _serve(config) as client:
+        engine = client.app[ENGINE]
+        links = await seed_org(engine, tmp_path, SECRET)
+        sup1, staff1, call = await answered(client, links)
+        near = {"lat": HOME[0] + 0.0003, "lon": HOME[1], "accuracy": 10}
+        await staff1.send_json({"type": "location", "call": call, **near})
+        while (await recv(sup1, "status", wait_s=3))["indicators"]["location"]["state"] != "pass":
+            pass
+        await client.app.shutdown()  # as on SIGTERM: before the sockets close
+        assert (await recv(staff1, "ended"))["reason"] == "server_shutdown"
+    engine = create_engine(config.database_url)
+    try:
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(calls))).one()
+            check = (await conn.execute(select(checks))).one()
+        assert (row.status, check.status) == ("server_shutdown", "scheduled")
+        assert row.answered_at is not None and row.evidence is not None
+        assert await sweep(engine, utcnow(), key=KEY) == 0  # its window is still open
+        assert await sweep(engine, check.window_end + timedelta(seconds=1), key=KEY) == 1
+        async with engine.connect() as conn:
+            [body] = [json.loads(b) for b in (await conn.execute(select(records.c.body))).scalars()]
+    finally:
+        await engine.dispose()
+    assert (body["status"], body["reasons"][0]) == ("inconclusive", "interrupted")
+    assert body["call"]["id"] == call and body["call"]["end"] == "server_stopped"
+    assert body["location"]["result"] == "inside"

@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from signaling.camera_watch import CameraWatch
+from signaling.camera_watch import CameraWatch, OffPeriod
 from signaling.candidates import offered_candidates, refusal
 from signaling.location import LocationResult, haversine_m, judge_error, judge_position
 from signaling.ratelimit import TokenBucket
 from signaling.rooms import ACTIVE, ENDED, RoomError, Rooms
+from signaling.snapshot import CallSnapshot
 from signaling.verdict import NAMES, CameraTimeline, judge
 from vision.verdict import CheckVerdict, CriterionVerdict, Reason, Verdict
 
@@ -46,8 +47,9 @@ def test_room_state_machine() -> None:
     assert room.state == ACTIVE
     with pytest.raises(RoomError):
         room.accept(NOW)
-    assert room.end("hangup", NOW) and not room.end("hangup", NOW)
+    assert room.end("hangup", NOW, "supervisor") and not room.end("hangup", NOW, "staff")
     assert room.state == ENDED and rooms.for_staff("staff1") is None
+    assert room.how_ended == "hung_up_by_supervisor"
     rooms.open("chk3", "staff1", "sup1", NOW, NOW)  # a new call once the old one ended
 
 
@@ -140,6 +142,49 @@ def test_indicators_pending_while_live_then_final() -> None:
         vision(Verdict.FAIL, Reason.CAMERA_COVERED), on, at_home, min_camera_on=0.9, final=True
     )
     assert covered.camera.reason == "camera_covered" and covered.state == "fail"
+
+
+@pytest.mark.parametrize(
+    ("reason", "by", "how"),
+    [
+        ("cancelled", "staff", "hung_up_by_staff"),
+        ("disconnected", "staff", "staff_dropped"),
+        ("disconnected", "supervisor", "supervisor_dropped"),
+        ("window_ended", None, "window_ended"),
+        ("server_shutdown", None, "server_stopped"),
+    ],
+)
+def test_a_room_says_how_it_ended(reason: str, by: str | None, how: str) -> None:
+    room = Rooms().open("chk", "staff1", "sup1", NOW, NOW)
+    room.end(reason, NOW, by)
+    assert room.how_ended == how
+
+
+def test_a_saved_snapshot_reads_back_and_an_interrupted_call_never_fails() -> None:
+    vision = CheckVerdict(
+        Verdict.FAIL,
+        CriterionVerdict(Verdict.PASS, (), {"present": 1.0, "usable_samples": 9}, ()),
+        CriterionVerdict(Verdict.FAIL, (Reason.CAMERA_COVERED,), {"samples": 9}, ()),
+        CriterionVerdict(Verdict.PASS, (), {"median_solid_share": float("nan")}, ()),
+        (Reason.CAMERA_COVERED,),
+        (),
+        "2",
+        "any",
+    )
+    outside = LocationResult(Verdict.FAIL, "outside_home", 900.0)
+    seen = judge(vision, CameraTimeline(0.4), outside, min_camera_on=0.9, final=False)
+    assert seen.verdict is Verdict.FAIL
+    snap = CallSnapshot(seen, 12.34, 9, (OffPeriod(1.0, 8.5, ("camera_covered",)),))
+    back = CallSnapshot.from_json(snap.to_json())
+    assert back.verdict.uniform.scores == {"median_solid_share": None}  # no NaN in JSON
+    assert back.verdict.face == seen.face and back.verdict.location == seen.location
+    assert (back.samples, back.elapsed_s, back.off_periods) == (9, 12.3, snap.off_periods)
+    cut = back.interrupted()
+    assert cut.verdict is Verdict.INCONCLUSIVE and cut.camera.verdict is Verdict.FAIL
+    assert cut.reasons[0] == "interrupted" and "outside_home" in cut.reasons
+    nothing = CallSnapshot.nothing_seen().interrupted()
+    assert nothing.verdict is Verdict.INCONCLUSIVE
+    assert all(c.verdict is not Verdict.FAIL for c in nothing.criteria.values())
 
 
 @pytest.mark.parametrize(
