@@ -46,7 +46,11 @@ SWEEP_BATCH = 100
 CALL_LEASE = timedelta(seconds=30)
 ORPHANED = "interrupted"  # the status the sweep gives such a row
 # Rows of calls the server cut short, and how their records say they ended.
-CUT_SHORT = {"server_shutdown": "server_stopped", ORPHANED: "server_restarted"}
+CUT_SHORT = {
+    "server_shutdown": "server_stopped",
+    ORPHANED: "server_restarted",
+    "staff_dropped": "staff_dropped",
+}
 ANY_UNIFORM = "any"
 
 

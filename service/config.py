@@ -158,6 +158,14 @@ class CallsConfig:
         min=0.5,
         max=300,
     )
+    rejoin_grace_s: float = _opt(
+        45.0,
+        "Seconds an answered call waits for its staff page to come back after it went "
+        "away (a reload, a switch to mobile data); if none does, the call ends without a "
+        "record and the check can be called again.",
+        min=0,
+        max=600,
+    )
     heartbeat_s: float = _opt(
         5.0,
         "Seconds between saves of each live call's evidence and heartbeat, so a crashed "

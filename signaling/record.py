@@ -6,10 +6,12 @@ heartbeat every few seconds with the evidence so far (``save_evidence``); a row 
 heartbeat stopped belongs to a process that died, and the sweep records its check as
 INCONCLUSIVE ``interrupted`` from that evidence if no later call completes it. A call
 the server itself stops (shutdown) is closed the same way (``interrupt_call``): no
-record from it, the check stays open for another call. When the call ends otherwise
-the row is closed and, if the staff member answered, the check's verification record
-is written in the same transaction (``service.record_writer``, which commits calls
-that end together as one group), so its webhook follows through the outbox.
+record from it, the check stays open for another call; so does an answered call whose
+staff page went away and did not rejoin within ``calls.rejoin_grace_s``. When the
+call ends otherwise the row is closed and, if the staff member answered, the check's
+verification record is written in the same transaction (``service.record_writer``,
+which commits calls that end together as one group), so its webhook follows through
+the outbox.
 Only the distance to home and the location result are stored, never coordinates.
 """
 
@@ -33,7 +35,6 @@ from signaling.snapshot import CallSnapshot
 
 log = logging.getLogger("hadir.call")
 STILL_JPEG_QUALITY = 80
-INTERRUPTED = "server_shutdown"  # the status of a row the server stopped, as its reason
 _BEAT = (
     calls.update()
     .where(calls.c.id == bindparam("call_id"), calls.c.ended_at.is_(None))
@@ -91,17 +92,19 @@ async def save_evidence(
         await conn.execute(_BEAT, params)
 
 
-async def interrupt_call(engine: AsyncEngine, room: Room, snapshot: CallSnapshot | None) -> None:
-    """Close the row of a call the server stopped, keeping its evidence and no record:
-    the check stays open for another call, and the sweep records it as interrupted
-    if none comes (``service.checks.sweep``)."""
+async def interrupt_call(
+    engine: AsyncEngine, room: Room, snapshot: CallSnapshot | None, status: str
+) -> None:
+    """Close the row of a call cut short (``server_shutdown``, ``staff_dropped``),
+    keeping its evidence and no record: the check stays open for another call, and the
+    sweep records it as interrupted if none comes (``service.checks.sweep``)."""
     async with engine.begin() as conn:
         await conn.execute(
             calls.update()
             .where(calls.c.id == room.id)
             .values(
                 ended_at=room.ended_at,
-                status=INTERRUPTED,
+                status=status,
                 heartbeat_at=room.ended_at,
                 evidence=snapshot and snapshot.to_json(),
             )

@@ -65,6 +65,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         join_timeout_s=config.calls.join_timeout_s,
         link_check_s=config.calls.link_check_s,
         heartbeat_s=config.calls.heartbeat_s,
+        rejoin_grace_s=config.calls.rejoin_grace_s,
     )
     hub.start()
     app[HUB] = hub

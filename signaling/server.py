@@ -11,6 +11,12 @@ of a surviving or restarted node sees the heartbeat stop and records the checks 
 interrupted, never missed. On shutdown the hub stops its calls without writing
 records (``interrupt_call``): the server, not the staff member, cut them short.
 
+When the staff page of an answered call goes away (a reload, a network switch) the call
+is kept for ``rejoin_grace_s``: the supervisor's page is told ``reconnecting``, and a
+staff page that joins again in time gets the same call back (``reconnected``; the
+evidence goes on). If none does, the call ends ``disconnected`` without a record, like
+one the server cut short: the check stays open to be called again.
+
 A page that has not joined within ``join_timeout_s`` is closed. A page whose link is
 revoked or expires is closed (checked every ``link_check_s``, and again before a call
 starts or is answered), which ends its calls like any page that goes away.
@@ -42,7 +48,7 @@ from signaling.messages import ProtocolError
 from signaling.peer import PeerError
 from signaling.ratelimit import TokenBucket
 from signaling.record import close_call, interrupt_call, mark_answered, open_call, save_evidence
-from signaling.rooms import Room, RoomError, Rooms
+from signaling.rooms import ACTIVE, Room, RoomError, Rooms
 from signaling.session import CallOutcome, CallSession, CallSettings
 
 log = logging.getLogger("hadir.signaling")
@@ -78,10 +84,12 @@ class Hub:
     join_timeout_s: float = 10.0
     link_check_s: float = 5.0
     heartbeat_s: float = 5.0
+    rejoin_grace_s: float = 45.0
     rooms: Rooms = field(default_factory=Rooms)
     sessions: dict[str, CallSession] = field(default_factory=dict)
     connections: dict[tuple[str, str], set[Connection]] = field(default_factory=dict)
     _timers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _away: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # rejoin timers
     _background: set[asyncio.Task[object]] = field(default_factory=set)
 
     def start(self) -> None:
@@ -241,6 +249,7 @@ class Hub:
         conn.who = who
         self.connections.setdefault((who.role, who.id), set()).add(conn)
         room = self.rooms.for_staff(who.id) if who.role == "staff" else None
+        rejoined = room is not None and room.id in self._away
         if who.role == "supervisor":
             room = next(
                 (r for r in self.rooms.by_id.values() if r.supervisor_id == who.id and r.live),
@@ -256,6 +265,8 @@ class Hub:
                 call=None if room is None else self._describe(room),
             )
         )
+        if rejoined and room is not None:
+            await self._rejoined(room)
 
     def _describe(self, room: Room) -> dict[str, Any]:
         session = self.sessions[room.id]
@@ -319,26 +330,50 @@ class Hub:
             m.encode("sdp", call=room.id, leg="server", kind="answer", sdp=answer),
         )
 
+    # -- a staff page that went away ------------------------------------------------
+
+    async def _went_away(self, room: Room) -> None:
+        """Keep the answered call for ``rejoin_grace_s``; end it if nobody rejoins."""
+        self._away[room.id] = asyncio.create_task(self._rejoin_timer(room))
+        await self.sessions[room.id].away()  # marks it away before its first await
+        text = m.encode("state", call=room.id, state="reconnecting", reason="staff_dropped")
+        await self._to("supervisor", room.supervisor_id, text)
+
+    async def _rejoin_timer(self, room: Room) -> None:
+        await asyncio.sleep(self.rejoin_grace_s)
+        await self.end(room, "disconnected", by="staff")
+
+    async def _rejoined(self, room: Room) -> None:
+        """The same call again: both pages make their legs anew, the evidence goes on."""
+        self._away.pop(room.id).cancel()
+        self.sessions[room.id].back()
+        await self._to_room(
+            room, m.encode("state", call=room.id, state=room.state, reason="reconnected")
+        )
+
     # -- ending -------------------------------------------------------------------
 
     async def end(self, room: Room, reason: str, by: str | None = None) -> None:
         """End a call once: stop its media, write its record, tell both pages.
 
-        A call the server stops (``server_shutdown``) writes no record: its evidence is
-        kept on its row and its check stays open (``interrupt_call``)."""
+        A call cut short (the server stops, or the staff page went away and did not
+        come back) writes no record: its evidence is kept on its row and its check
+        stays open (``interrupt_call``)."""
         if not room.end(reason, utcnow(), by):
             return
-        timer = self._timers.pop(room.id, None)
-        if timer is not None and timer is not asyncio.current_task():
-            timer.cancel()
+        for timers in (self._timers, self._away):
+            timer = timers.pop(room.id, None)
+            if timer is not None and timer is not asyncio.current_task():
+                timer.cancel()
         session = self.sessions.pop(room.id)
         snapshot = session.snapshot()
         outcome = await session.finish()
         await self._to_room(room, m.encode("state", call=room.id, state=room.state, reason=reason))
         record = None
+        cut_short = _cut_short(room)
         try:
-            if reason == "server_shutdown":
-                await interrupt_call(self.engine, room, snapshot)
+            if cut_short is not None:
+                await interrupt_call(self.engine, room, snapshot, cut_short)
             else:
                 record = await close_call(self.writer, room, outcome)
         except Exception:
@@ -352,7 +387,8 @@ class Hub:
         )
 
     async def leave(self, conn: Connection) -> None:
-        """A page closed: a call loses a member, so it ends."""
+        """A page closed: a call loses a member, so it ends; an answered call waits
+        ``rejoin_grace_s`` for its staff page."""
         who = conn.who
         if who is None:
             return
@@ -366,13 +402,25 @@ class Hub:
                 room.live
                 and (room.staff_id if who.role == "staff" else room.supervisor_id) == who.id
             ):
-                await self.end(room, "disconnected", by=who.role)
+                if who.role == "staff" and room.state == ACTIVE and room.id not in self._away:
+                    await self._went_away(room)
+                else:
+                    await self.end(room, "disconnected", by=who.role)
 
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
         for room in list(self.rooms.by_id.values()):
             await self.end(room, "server_shutdown")
+
+
+def _cut_short(room: Room) -> str | None:
+    """The row status of a call that ends without a record, or None if it has one."""
+    if room.end_reason == "server_shutdown":
+        return "server_shutdown"
+    if room.how_ended == "staff_dropped" and room.answered_at is not None:
+        return "staff_dropped"
+    return None
 
 
 def _ended(outcome: CallOutcome, reason: str, record: Record | None) -> dict[str, Any]:

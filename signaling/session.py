@@ -97,6 +97,7 @@ class CallSession:
         if not self.pool.admit(self):
             self.analysed = False
             raise RoomError("busy", "analysis capacity is full")
+        self.watch.set("ended", False, self.now())  # a new leg: the old one's track ended
         self.peer = AnalysisPeer(
             self.settings.ice_servers,
             on_frame=self._frame,
@@ -133,6 +134,16 @@ class CallSession:
                 msg.lat, msg.lon, msg.accuracy, self.target.home, self.target.home_radius_m
             )
         return self.location
+
+    async def away(self) -> None:
+        """The staff page went away (it may rejoin): its analysis leg is gone with it,
+        and the time until it is back is not measured."""
+        self.watch.away(self.now())
+        await self._close_peer()
+
+    def back(self) -> None:
+        """The staff page rejoined; it sends a new analysis leg."""
+        self.watch.back(self.now())
 
     def set_hidden(self, hidden: bool) -> None:
         self.watch.set("page_hidden", hidden, self.now())

@@ -461,3 +461,68 @@ async def test_a_shutdown_stops_calls_without_records_and_the_sweep_never_misses
     assert (body["status"], body["reasons"][0]) == ("inconclusive", "interrupted")
     assert body["call"]["id"] == call and body["call"]["end"] == "server_stopped"
     assert body["location"]["result"] == "inside"
+
+
+@pytest.fixture
+async def brief(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
+    """A hub that waits 1 s for a staff page to come back."""
+    async with _serve(replace(config, calls=replace(config.calls, rejoin_grace_s=1.0))) as client:
+        yield client
+
+
+async def test_a_staff_page_that_rejoins_gets_the_same_call_back(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    sup1, staff1, call = await answered(client, links)
+    await staff1.close()  # a reload, or Wi-Fi to mobile data
+    while (away := await recv(sup1, "state"))["state"] != "reconnecting":
+        pass
+    assert (away["call"], away["reason"]) == (call, "staff_dropped")
+    staff1 = await client.ws_connect("/ws")
+    await staff1.send_json({"type": "join", "v": 1, "token": links.tokens["staff1"]})
+    welcome = await recv(staff1, "welcome")
+    assert welcome["call"]["call"] == call and welcome["call"]["state"] == "active"
+    for ws in (sup1, staff1):
+        back = await recv(ws, "state")
+        assert (back["call"], back["state"], back["reason"]) == (call, "active", "reconnected")
+    assert (await recv(staff1, "status", wait_s=3))["call"] == call  # the evidence goes on
+    await staff1.send_json({"type": "hangup", "call": call})
+    ended = await recv(sup1, "ended")
+    async with client.app[ENGINE].connect() as conn:
+        record = await get_record(conn, ended["record"])
+    assert record is not None and record.body["call"]["id"] == call
+    assert record.body["call"]["end"] == "hung_up_by_staff"
+
+
+async def test_a_staff_page_that_does_not_come_back_leaves_the_check_to_call_again(
+    brief: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    engine = brief.app[ENGINE]
+    links = await seed_org(engine, tmp_path, SECRET)
+    sup1, staff1, first = await answered(brief, links)
+    await staff1.close()
+    while (await recv(sup1, "state"))["state"] != "reconnecting":
+        pass
+    ended = await recv(sup1, "ended", wait_s=4)
+    assert (ended["reason"], ended["record"]) == ("disconnected", None)
+    async with engine.connect() as conn:
+        check = (await conn.execute(select(checks))).one()
+        row = (await conn.execute(select(calls))).one()
+    assert check.status == "scheduled"  # no final record: it can be called again
+    assert row.status == "staff_dropped" and row.evidence is not None
+
+    staff1 = await joined(brief, links.tokens["staff1"])
+    await sup1.send_json({"type": "call", "check": check.id})
+    second = (await recv(staff1, "ring"))["call"]
+    await staff1.send_json({"type": "accept", "call": second})
+    while (await recv(sup1, "state"))["state"] != "active":
+        pass
+    await sup1.send_json({"type": "hangup", "call": second})
+    ended = await recv(sup1, "ended")
+    assert ended["record"] is not None and second != first
+    # Its window ending later closes nothing twice.
+    assert await sweep(engine, check.window_end + timedelta(seconds=1), key=KEY) == 0
+    async with engine.connect() as conn:
+        bodies = [json.loads(b) for b in (await conn.execute(select(records.c.body))).scalars()]
+    assert [b["call"]["id"] for b in bodies] == [second]
+    assert bodies[0]["call"]["end"] == "hung_up_by_supervisor"

@@ -71,6 +71,27 @@ def test_camera_watch_counts_gaps_mute_and_hidden() -> None:
     assert watch.on_fraction(11.0) == pytest.approx(1 - 3.0 / 10.0)
 
 
+def test_time_away_is_not_measured_until_the_camera_is_back() -> None:
+    def frames(watch: CameraWatch, start: float, end: float) -> None:
+        for i in range(int((end - start) / 0.5) + 1):
+            watch.frame(start + i * 0.5)
+
+    back = CameraWatch(max_gap_s=2.0, connect_grace_s=5.0)
+    frames(back, 0, 10)
+    back.away(10.0)
+    back.tick(20.0)
+    back.frame(15.0)  # a late frame of the leg that went away: not a return
+    back.back(30.0)
+    frames(back, 31, 40)  # the new leg's first frame ends the time away
+    assert back.on_fraction(40.0) == pytest.approx(1.0)
+
+    silent = CameraWatch(max_gap_s=2.0, connect_grace_s=5.0)
+    frames(silent, 0, 10)
+    silent.away(10.0)
+    silent.back(30.0)  # rejoined, but no camera: measured again from 35, and off
+    assert silent.on_fraction(40.0) == pytest.approx(1 - 5 / 15)
+
+
 def test_camera_watch_without_any_frame_is_off_after_the_grace() -> None:
     watch = CameraWatch(connect_grace_s=5.0)
     assert watch.on_fraction(3.0) is None

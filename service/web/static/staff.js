@@ -35,7 +35,7 @@ function setState(key, text) {
   stateBox.dataset.callState = key;
   stateBox.textContent = text ?? t(`call.${key}`);
   stage.classList.toggle("in-call", key === "active");
-  hangupButton.hidden = key !== "active" && key !== "ringing";
+  hangupButton.hidden = key !== "active" && key !== "ringing" && key !== "reconnecting";
 }
 
 // One getUserMedia at a time: the permission check, the button and Answer may all ask.
@@ -188,6 +188,13 @@ const signal = new Signal({
   welcome(msg) {
     showError("");
     iceServers = msg.ice_servers;
+    if (call && !msg.call) {
+      // Back, but the call did not wait (it was still ringing, or the grace ran out).
+      call = null;
+      ring(false);
+      endCall();
+      setState("ended", t("ended.disconnected"));
+    }
     if (msg.call?.state === "ringing") {
       call = msg.call.call;
       ring(true, msg.call.supervisor ?? "");
@@ -198,16 +205,26 @@ const signal = new Signal({
     ring(true, msg.supervisor);
     setState("ringing", `${t("incoming_call")} ${msg.supervisor}`);
   },
-  state(msg) {
+  async state(msg) {
     if (msg.state === "active") {
+      // "reconnected": the same call after this page came back (a reload, another
+      // network); the legs are made anew, the location was already sent.
+      endCall();
       call = msg.call;
       setState("active", t("call.connecting"));
+      if (msg.reason === "reconnected") {
+        try {
+          await openCamera();
+        } catch {
+          return;
+        }
+      }
       leg = new PeerLeg(signal, msg.call, iceServers, stream, (media) => {
         remote.srcObject = media;
         remote.hidden = false;
         setState("active");
       });
-      sendLocation(msg.call);
+      if (msg.reason !== "reconnected") sendLocation(msg.call);
       startAnalysis(msg.call);
       if (document.hidden) signal.send({ type: "visibility", call: msg.call, hidden: true });
     } else if (msg.state === "ended") {
@@ -234,7 +251,13 @@ const signal = new Signal({
     showError(errorText(msg));
   },
   offline() {
-    showError(t("e.offline"));
+    if (call) {
+      // The server keeps an answered call a while: the socket comes back by itself.
+      endCall();
+      setState("reconnecting");
+    } else {
+      showError(t("e.offline"));
+    }
   },
 });
 
