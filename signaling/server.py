@@ -249,7 +249,11 @@ class Hub:
         conn.who = who
         self.connections.setdefault((who.role, who.id), set()).add(conn)
         room = self.rooms.for_staff(who.id) if who.role == "staff" else None
-        rejoined = room is not None and room.id in self._away
+        rejoined = room is not None and room.state == ACTIVE
+        if rejoined and room is not None and room.id not in self._away:
+            # The page came back before its old socket was seen to close: the new one
+            # takes the call over (the old one's legs are gone with it).
+            await self._went_away(room)
         if who.role == "supervisor":
             room = next(
                 (r for r in self.rooms.by_id.values() if r.supervisor_id == who.id and r.live),

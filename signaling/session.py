@@ -33,6 +33,7 @@ from vision.uniform import parse_uniform_policy
 from vision.verdict import CheckVerdict
 
 STATUS_INTERVAL_S = 1.0
+PAGE_CAUSES = ("page_hidden", "muted", "ended")  # camera-off causes the staff page reports
 _PICTURE_CAUSES = {CameraState.BLACK: "camera_black", CameraState.COVERED: "camera_covered"}
 
 
@@ -97,7 +98,6 @@ class CallSession:
         if not self.pool.admit(self):
             self.analysed = False
             raise RoomError("busy", "analysis capacity is full")
-        self.watch.set("ended", False, self.now())  # a new leg: the old one's track ended
         self.peer = AnalysisPeer(
             self.settings.ice_servers,
             on_frame=self._frame,
@@ -142,8 +142,13 @@ class CallSession:
         await self._close_peer()
 
     def back(self) -> None:
-        """The staff page rejoined; it sends a new analysis leg."""
-        self.watch.back(self.now())
+        """The staff page rejoined; it sends a new analysis leg. What the old page
+        reported (hidden as it unloaded, its track ended) is its own: the new page
+        reports afresh."""
+        t = self.now()
+        for cause in PAGE_CAUSES:
+            self.watch.set(cause, False, t)
+        self.watch.back(t)
 
     def set_hidden(self, hidden: bool) -> None:
         self.watch.set("page_hidden", hidden, self.now())

@@ -29,6 +29,7 @@ let leg = null;
 let analysis = null;
 let ringing = null;
 let opening = null;
+let early = []; // p2p messages that came before the leg (a camera still opening)
 
 function setState(key, text) {
   if (key === "active") $("[data-live]").hidden = false;
@@ -157,7 +158,13 @@ function sendLocation(callId) {
   );
 }
 
+function p2p(msg) {
+  if (leg) leg.receive(msg);
+  else if (call === msg.call) early.push(msg);
+}
+
 function endCall() {
+  early = [];
   leg?.close();
   analysis?.pc.close();
   analysis?.clone.stop();
@@ -224,6 +231,7 @@ const signal = new Signal({
         remote.hidden = false;
         setState("active");
       });
+      for (const held of early.splice(0)) leg.receive(held);
       if (msg.reason !== "reconnected") sendLocation(msg.call);
       startAnalysis(msg.call);
       if (document.hidden) signal.send({ type: "visibility", call: msg.call, hidden: true });
@@ -236,9 +244,9 @@ const signal = new Signal({
   },
   sdp(msg) {
     if (msg.leg === "server") analysis?.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
-    else leg?.receive(msg);
+    else p2p(msg);
   },
-  ice: (msg) => msg.leg === "p2p" && leg?.receive(msg),
+  ice: (msg) => msg.leg === "p2p" && p2p(msg),
   status(msg) {
     showStatus(msg);
     guide.textContent = guideFrom(msg);
