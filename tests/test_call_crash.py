@@ -18,18 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.keys import LINK_SECRET_FILE, load_or_create_secret
 from service.links import issue_link
 from service.org import import_roster
-from service.schema import checks, records
+from service.schema import calls, checks, records
 from tests.call_helpers import HOME, add_check
 from tests.cli_helpers import ServiceProcess, free_port, hadir, hadir_env
 from tests.webhook_helpers import wait_until
 
-ANSWERED = 8  # calls answered, then cut short by the kill
+ANSWERED = 19  # calls answered, then cut short by the kill (one more is called again)
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -197,12 +197,16 @@ async def test_kill_9_with_calls_live_records_no_answered_call_as_missed(
     assert bodies[later]["call"]["id"] == call  # the second call's own record
     assert bodies[later]["call"]["end"] == "hung_up_by_supervisor"
 
+    async with store.connect() as conn:
+        saved = (await conn.execute(select(func.max(func.length(calls.c.evidence))))).scalar()
     verify = await asyncio.to_thread(hadir, "records", "verify", env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     print(
         f"\n[{store_target.dialect}] kill -9 with {ANSWERED + 2} calls live "
-        f"({ANSWERED + 1} answered): {len(found)} checks, "
+        f"({ANSWERED + 1} answered, 1 ringing): {len(found)} checks, "
         f"{sum(len(b) for b in found.values())} records, 0 missed, 0 duplicates, "
-        f"statuses {dict(statuses)}; checks closed {recovered_at - killed_at:.1f} s after "
-        f"the kill; chain verified; {time.monotonic() - started:.0f} s in all"
+        f"statuses {dict(statuses)} (the check called again: {bodies[later]['status']}, "
+        f"no camera in this test); checks closed {recovered_at - killed_at:.1f} s after "
+        f"the kill; chain verified; evidence saved per call ≤ {saved} bytes; "
+        f"{time.monotonic() - started:.0f} s in all"
     )
