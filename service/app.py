@@ -77,7 +77,7 @@ async def _security_headers(request: web.Request, handler: Handler) -> web.Strea
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[_security_headers], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[_security_headers], client_max_size=api.MAX_BODY_BYTES)
     app[CONFIG] = config
     app[LINK_SECRET] = load_or_create_secret(config.data_dir, LINK_SECRET_FILE)
     app[SIGNING_KEY] = load_or_create_signing_key(config.data_dir)

@@ -1,31 +1,38 @@
-"""Scheduled checks in the store: generated idempotently, swept when their window ends.
+"""Scheduled checks in the store: generated idempotently, reconciled with the calendar,
+policy and roster, swept when their window ends.
 
 Every node may run generation and the sweep at the same time. Generation inserts with
 ON CONFLICT DO NOTHING on a check id derived from (staff, day, slot) and on
 UNIQUE(staff_id, due_at), and only the rows it actually inserted get a join link and
-a ``check.scheduled`` event. The sweep closes a check with a conditional UPDATE, so
-only the worker that changed the row writes its record: MISSED when nobody answered,
-INCONCLUSIVE ``interrupted`` when a call was answered or cut short by the server (a
-crash is never a missed check).
+a ``check.scheduled`` event. Generation is also reconciliation: a scheduled check that
+the day's plan (``service.check_plan``) no longer holds is cancelled with a
+``check.cancelled`` event, and a cancelled one the plan wants again is scheduled again.
+The sweep closes a check with a conditional UPDATE, so only the worker that changed the
+row writes its record: MISSED when nobody answered, INCONCLUSIVE ``interrupted`` when a
+call was answered or cut short (a crash is never a missed check); and it cancels
+instead a check of a day its staff member does not work from home.
 """
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Row, exists, func, or_, select
+from sqlalchemy import ColumnElement, Row, bindparam, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.calendar import DayStatus, day_status
+from service.check_plan import ANY_UNIFORM, DayPlan, Rostered, absence, plan_day
 from service.clock import utcnow
+from service.config import Config
+from service.keys import LINK_SECRET_FILE, load_or_create_secret
 from service.links import issue_link
 from service.org import load_policy
-from service.outbox import enqueue
+from service.outbox import enqueue, enqueue_many
 from service.overrides import get_override
 from service.policy import Policy
 from service.records import (
@@ -36,8 +43,8 @@ from service.records import (
     lock_chain,
     record_missed_many,
 )
-from service.scheduling import Schedule, offset_key, slots_for
-from service.schema import calls, checks, schedules, staff
+from service.scheduling import Schedule, offset_key
+from service.schema import calls, checks, records, schedules, staff
 from signaling.snapshot import CallSnapshot
 
 GENERATE_CHUNK = 200
@@ -45,13 +52,12 @@ SWEEP_BATCH = 100
 # A live call's row whose heartbeat is older than this belongs to a process that died.
 CALL_LEASE = timedelta(seconds=30)
 ORPHANED = "interrupted"  # the status the sweep gives such a row
-# Rows of calls the server cut short, and how their records say they ended.
+# Rows of calls cut short, and how their records say they ended.
 CUT_SHORT = {
     "server_shutdown": "server_stopped",
     ORPHANED: "server_restarted",
     "staff_dropped": "staff_dropped",
 }
-ANY_UNIFORM = "any"
 
 
 @dataclass(frozen=True)
@@ -62,19 +68,18 @@ class JoinLinks:
     secret: bytes
     base_url: str
 
+    @classmethod
+    def from_config(cls, config: Config) -> JoinLinks:
+        return cls(load_or_create_secret(config.data_dir, LINK_SECRET_FILE), config.public_url)
+
 
 @dataclass(frozen=True)
 class GenerateSummary:
     day: DayStatus
-    created: int = 0
+    created: int = 0  # inserted, or a cancelled check scheduled again
     existing: int = 0
     past: int = 0  # slots whose window had ended before generation: never created
-
-
-def check_id_for(staff_id: str, day: date, nominal: time) -> str:
-    """One id per (staff, day, slot): a changed offset cannot add a second check."""
-    digest = hashlib.sha256(f"{staff_id}\x1f{day.isoformat()}\x1f{nominal:%H:%M}".encode())
-    return f"chk_{digest.hexdigest()[:32]}"
+    cancelled: int = 0  # scheduled checks the day no longer holds
 
 
 async def _schedules(conn: AsyncConnection, policy: Policy) -> dict[str | None, Schedule]:
@@ -88,41 +93,80 @@ async def _schedules(conn: AsyncConnection, policy: Policy) -> dict[str | None, 
     return found
 
 
-async def _candidates(
-    conn: AsyncConnection, day: date, policy: Policy, key: bytes
-) -> list[dict[str, Any]]:
-    """Every check the day should have, for active staff working from home that day."""
-    by_unit = await _schedules(conn, policy)
-    rule = policy.uniform_for(day)
-    uniform = rule.policy if rule else ANY_UNIFORM
-    weekday = str(day.isoweekday())
-    people = (
-        await conn.execute(
-            select(staff.c.id, staff.c.unit_id, staff.c.supervisor_id, staff.c.wfh_days)
-            .where(staff.c.active.is_(True))
-            .order_by(staff.c.id)
-        )
-    ).all()
-    out = []
-    for person in people:
-        if weekday not in (person.wfh_days or "").split(","):
-            continue
-        schedule = by_unit.get(person.unit_id, by_unit[None])
-        for slot in slots_for(day, person.id, schedule, policy, key):
-            out.append(
-                {
-                    "id": check_id_for(person.id, day, slot.nominal),
-                    "staff_id": person.id,
-                    "supervisor_id": person.supervisor_id,
-                    "unit_id": person.unit_id,
-                    "due_at": slot.due_at,
-                    "window_start": slot.window_start,
-                    "window_end": slot.window_end,
-                    "uniform_policy": uniform,
-                    "status": "scheduled",
-                }
+_ROSTERED = select(
+    staff.c.id, staff.c.unit_id, staff.c.supervisor_id, staff.c.wfh_days, staff.c.active
+)
+
+
+async def _plan(
+    conn: AsyncConnection, day: date, policy: Policy, key: bytes, now: datetime
+) -> DayPlan:
+    """The day's plan from the calendar, policy, roster and schedules as stored now."""
+    status = day_status(day, policy, await get_override(conn, day))
+    people = [Rostered.from_row(r) for r in (await conn.execute(_ROSTERED)).all()]
+    return plan_day(status, policy, people, await _schedules(conn, policy), key, now)
+
+
+def _day_span(day: date, policy: Policy) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), policy.zone)
+    return start, datetime.combine(day + timedelta(days=1), time(0), policy.zone)
+
+
+_last_beat = func.coalesce(calls.c.heartbeat_at, calls.c.started_at)
+
+
+def live_call(at: datetime, lease: timedelta = CALL_LEASE) -> ColumnElement[bool]:
+    """A call on the check still open, its heartbeat younger than ``lease``: it holds
+    the check."""
+    return exists().where(
+        calls.c.check_id == checks.c.id, calls.c.ended_at.is_(None), _last_beat >= at - lease
+    )
+
+
+_HAS_RECORD = exists().where(records.c.check_id == checks.c.id)
+
+
+async def cancel_checks(conn: AsyncConnection, reasons: Mapping[str, str], now: datetime) -> int:
+    """Cancel the still scheduled ones of these checks (id → reason) with a
+    ``check.cancelled`` event each; a check with a call in progress or a record is left
+    alone. Conditional, like closing: only the worker that changed a row announces it."""
+    ids = list(reasons)
+    cancelled = 0
+    for start in range(0, len(ids), GENERATE_CHUNK):
+        rows = (
+            await conn.execute(
+                checks.update()
+                .where(
+                    checks.c.id.in_(ids[start : start + GENERATE_CHUNK]),
+                    checks.c.status == "scheduled",
+                    ~live_call(now),
+                    ~_HAS_RECORD,
+                )
+                .values(status="cancelled")
+                .returning(*checks.c)
             )
-    return out
+        ).all()
+        await enqueue_many(
+            conn,
+            [
+                (
+                    "check.cancelled",
+                    {
+                        "check_id": r.id,
+                        "staff_id": r.staff_id,
+                        "supervisor_id": r.supervisor_id,
+                        "unit_id": r.unit_id,
+                        "due_at": iso(r.due_at),
+                        "window_start": iso(r.window_start),
+                        "window_end": iso(r.window_end),
+                        "reason": reasons[r.id],
+                    },
+                )
+                for r in rows
+            ],
+        )
+        cancelled += len(rows)
+    return cancelled
 
 
 def _insert(conn: AsyncConnection) -> Any:
@@ -130,10 +174,29 @@ def _insert(conn: AsyncConnection) -> Any:
     return dialect.insert(checks)
 
 
+_REINSTATE = (
+    checks.update()
+    .where(checks.c.id.in_(bindparam("ids", expanding=True)), checks.c.status == "cancelled")
+    .values(status="scheduled")
+    .returning(checks.c.id)
+)
+_RESET = (
+    checks.update()
+    .where(checks.c.id == bindparam("b_id"))
+    .values(
+        due_at=bindparam("b_due_at"),
+        window_start=bindparam("b_window_start"),
+        window_end=bindparam("b_window_end"),
+        uniform_policy=bindparam("b_uniform_policy"),
+    )
+)
+
+
 async def _insert_new(
     conn: AsyncConnection, rows: list[dict[str, Any]], links: JoinLinks, label: str, now: datetime
 ) -> int:
-    """Insert what is not there yet; link and announce only the rows this call inserted."""
+    """Insert what is not there yet and schedule again what was cancelled; link and
+    announce only the rows this call inserted or took back from cancelled."""
     inserted = set(
         (
             await conn.execute(
@@ -144,8 +207,20 @@ async def _insert_new(
             )
         ).scalars()
     )
+    others = [r["id"] for r in rows if r["id"] not in inserted]
+    back = set((await conn.execute(_REINSTATE, {"ids": others})).scalars()) if others else set()
+    if back:
+        await conn.execute(
+            _RESET,
+            [
+                {f"b_{k}": r[k] for k in ("id", "due_at", "window_start", "window_end")}
+                | {"b_uniform_policy": r["uniform_policy"]}
+                for r in rows
+                if r["id"] in back
+            ],
+        )
     for row in rows:
-        if row["id"] not in inserted:
+        if row["id"] not in inserted | back:
             continue
         url, claims = await issue_link(
             conn,
@@ -172,31 +247,113 @@ async def _insert_new(
                 "join_url_expires_at": iso(claims.expires_at),
             },
         )
-    return len(inserted)
+    return len(inserted | back)
 
 
 async def generate_checks(
     engine: AsyncEngine, day: date, *, links: JoinLinks, now: datetime | None = None
 ) -> GenerateSummary:
-    """Make the checks of ``day`` (a date in the policy's zone); safe to repeat and to
-    run on several nodes at once. Slots whose window already ended are skipped: a
-    check nobody could have been told about must not become a MISSED record."""
+    """Bring the checks of ``day`` (a date in the policy's zone) in line with its plan:
+    cancel the scheduled ones it no longer holds, make (or schedule again) the ones it
+    holds. Safe to repeat and to run on several nodes at once. Slots whose window
+    already ended are skipped: a check nobody could have been told about must not
+    become a MISSED record."""
     now = now or utcnow()
     async with engine.connect() as conn:
         policy = await load_policy(conn)
-        status = day_status(day, policy, await get_override(conn, day))
-        if not status.working:
-            return GenerateSummary(status)
-        wanted = await _candidates(conn, day, policy, offset_key(links.secret))
+        plan = await _plan(conn, day, policy, offset_key(links.secret), now)
+        start, end = _day_span(day, policy)
+        scheduled = (
+            await conn.execute(
+                select(checks.c.id, checks.c.staff_id, checks.c.due_at).where(
+                    checks.c.status == "scheduled", checks.c.due_at >= start, checks.c.due_at < end
+                )
+            )
+        ).all()
+    reasons = {r.id: plan.cancel_reason(r.id, r.staff_id, r.due_at) for r in scheduled}
+    unwanted = {check_id: reason for check_id, reason in reasons.items() if reason is not None}
+    cancelled = 0
+    if unwanted:
+        async with engine.begin() as conn:
+            cancelled = await cancel_checks(conn, unwanted, now)
+    if not plan.status.working:
+        return GenerateSummary(plan.status, cancelled=cancelled)
     rule = policy.uniform_for(day)
     label = rule.label if rule else ANY_UNIFORM
-    future = [r for r in wanted if r["window_end"] > now]
+    future = [c.row() for c in plan.open]
     created = 0
-    for start in range(0, len(future), GENERATE_CHUNK):
+    for start_at in range(0, len(future), GENERATE_CHUNK):
         async with engine.begin() as conn:
-            chunk = future[start : start + GENERATE_CHUNK]
+            chunk = future[start_at : start_at + GENERATE_CHUNK]
             created += await _insert_new(conn, chunk, links, label, now)
-    return GenerateSummary(status, created, len(future) - created, len(wanted) - len(future))
+    past = len(plan.checks) - len(future)
+    return GenerateSummary(plan.status, created, len(future) - created, past, cancelled)
+
+
+async def _generated_days(conn: AsyncConnection, policy: Policy, now: datetime) -> list[date]:
+    """The days a change may concern: from the first still scheduled check (or today)
+    to the last check ahead, those of them that hold any check (were generated)."""
+    lo, hi = (
+        await conn.execute(
+            select(func.min(checks.c.due_at), func.max(checks.c.due_at)).where(
+                (checks.c.status == "scheduled") | (checks.c.window_end > now)
+            )
+        )
+    ).one()
+    if lo is None:
+        return []
+    first, last = (instant.astimezone(policy.zone).date() for instant in (lo, hi))
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return [d for d in days if await _has_checks(conn, d, policy)]
+
+
+async def _has_checks(conn: AsyncConnection, day: date, policy: Policy) -> bool:
+    start, end = _day_span(day, policy)
+    found = await conn.execute(
+        select(checks.c.id).where(checks.c.due_at >= start, checks.c.due_at < end).limit(1)
+    )
+    return found.first() is not None
+
+
+async def reconcile_checks(
+    engine: AsyncEngine,
+    *,
+    links: JoinLinks,
+    day: date | None = None,
+    now: datetime | None = None,
+) -> list[GenerateSummary]:
+    """After a change to the calendar (of ``day``), the policy or the roster (every
+    day): regenerate each day that already has checks, so a check whose reason to exist
+    went away is cancelled and one that came back is made. Days not generated yet are
+    left to generation as usual."""
+    now = now or utcnow()
+    async with engine.connect() as conn:
+        policy = await load_policy(conn)
+        if day is None:
+            days = await _generated_days(conn, policy, now)
+        else:
+            days = [day] if await _has_checks(conn, day, policy) else []
+    return [await generate_checks(engine, d, links=links, now=now) for d in days]
+
+
+async def _not_working(conn: AsyncConnection, due: Sequence[Any], policy: Policy) -> dict[str, str]:
+    """Of these checks (id, staff_id, due_at), those of a day that is not, now, a
+    working-from-home day for their staff member, with the reason."""
+    ids = {r.staff_id for r in due}
+    people = {
+        r.id: Rostered.from_row(r)
+        for r in (await conn.execute(_ROSTERED.where(staff.c.id.in_(ids)))).all()
+    }
+    statuses: dict[date, DayStatus] = {}
+    out = {}
+    for row in due:
+        day = row.due_at.astimezone(policy.zone).date()
+        if day not in statuses:
+            statuses[day] = day_status(day, policy, await get_override(conn, day))
+        reason = absence(statuses[day], people.get(row.staff_id))
+        if reason is not None:
+            out[row.id] = reason
+    return out
 
 
 def _interrupted_result(row: Row[Any]) -> CallResult:
@@ -236,11 +393,10 @@ async def _cut_short(conn: AsyncConnection, check_ids: list[str]) -> dict[str, C
 async def close_orphaned_calls(conn: AsyncConnection, at: datetime, lease: timedelta) -> int:
     """Close the rows of live calls whose heartbeat is older than ``lease``: their
     process is gone. Each ends at its last heartbeat, with what it had saved."""
-    beat = func.coalesce(calls.c.heartbeat_at, calls.c.started_at)
     done = await conn.execute(
         calls.update()
-        .where(calls.c.ended_at.is_(None), beat < at - lease)
-        .values(ended_at=beat, status=ORPHANED)
+        .where(calls.c.ended_at.is_(None), _last_beat < at - lease)
+        .values(ended_at=_last_beat, status=ORPHANED)
     )
     return done.rowcount
 
@@ -252,20 +408,16 @@ async def sweep(
     progress; returns how many this call closed (others may close some).
 
     Calls whose heartbeat stopped more than ``lease`` ago are closed first (their
-    process died). A check that a call was answered for, or that the server cut a call
-    of short, is recorded INCONCLUSIVE ``interrupted`` from that call's evidence; only
-    a check nobody answered, with no call cut short, is MISSED.
+    process died). A check of a day its staff member does not work from home (asked
+    again now: calendar, roster) is cancelled. A check that a call was answered for, or
+    that had a call cut short, is recorded INCONCLUSIVE ``interrupted`` from that call's
+    evidence; only a check nobody answered, with no call cut short, is MISSED.
     """
     async with engine.begin() as conn:
         await close_orphaned_calls(conn, at, lease)
-    live_call = exists().where(
-        calls.c.check_id == checks.c.id,
-        calls.c.ended_at.is_(None),
-        func.coalesce(calls.c.heartbeat_at, calls.c.started_at) >= at - lease,
-    )
     due = (
-        select(checks.c.id)
-        .where(checks.c.status == "scheduled", checks.c.window_end < at, ~live_call)
+        select(checks.c.id, checks.c.staff_id, checks.c.due_at)
+        .where(checks.c.status == "scheduled", checks.c.window_end < at, ~live_call(at, lease))
         .order_by(checks.c.window_end, checks.c.id)
         .limit(SWEEP_BATCH)
     )
@@ -273,11 +425,16 @@ async def sweep(
     while True:
         async with engine.begin() as conn:
             await lock_chain(conn)
-            ids = list((await conn.execute(due)).scalars())
-            cut = await _cut_short(conn, ids)
+            policy = await load_policy(conn)
+            rows = (await conn.execute(due)).all()
+            off = await _not_working(conn, rows, policy)
+            if off:
+                await cancel_checks(conn, off, at)
+            ended = [r.id for r in rows if r.id not in off]
+            cut = await _cut_short(conn, ended)
             written = await complete_checks_many(conn, list(cut.items()), key=key)
             closed += sum(isinstance(r, Record) for r in written)
-            missed = [i for i in ids if i not in cut]
+            missed = [i for i in ended if i not in cut]
             closed += len(await record_missed_many(conn, missed, key=key))
-        if len(ids) < SWEEP_BATCH:
+        if len(rows) < SWEEP_BATCH:
             return closed

@@ -91,7 +91,7 @@ async def _upsert(conn: AsyncConnection, roster: Roster) -> None:
                     "home_lat": m.home_lat,
                     "home_lon": m.home_lon,
                     "home_radius_m": m.home_radius_m,
-                    "active": True,
+                    "active": m.active,
                 }
                 for m in roster.staff
             ],

@@ -24,7 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.clock import utcnow
 from service.schema import deliveries, outbox, webhook_endpoints
 
-EVENT_TYPES = ("check.scheduled", "check.completed", "check.missed", "record.reviewed")
+EVENT_TYPES = (
+    "check.scheduled",
+    "check.cancelled",
+    "check.completed",
+    "check.missed",
+    "record.reviewed",
+)
 
 
 def new_event_id() -> str:

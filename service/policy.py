@@ -21,6 +21,7 @@ WEEKDAY_ALIASES = {
     **{name: i + 1 for i, name in enumerate(("sen", "sel", "rab", "kam", "jum", "sab", "min"))},
 }
 HOLIDAY_CATEGORIES = ("public", "government")
+MAX_RANDOM_OFFSET = 120  # minutes
 
 
 class PolicyError(ValueError):
@@ -205,7 +206,7 @@ _PARSERS: dict[str, Any] = {
     "work_days": parse_weekdays,
     "check_times": _check_times,
     "check_window_minutes": _int_range(1, 240),
-    "random_offset_minutes": _int_range(0, 120),
+    "random_offset_minutes": _int_range(0, MAX_RANDOM_OFFSET),
     "uniforms": _uniforms,
     "location_radius_m": _positive_float,
     "evidence_stills": _bool,

@@ -5,9 +5,11 @@ reason, and the caller writes nothing unless the whole file is valid. The import
 itself (all or nothing, in one transaction) is ``service.org.import_roster``.
 
 CSV: one file, a ``kind`` column saying ``unit``, ``supervisor`` or ``staff`` and the
-columns ``id,name,unit,supervisor,email,home_lat,home_lon,home_radius_m,wfh_days``
+columns ``id,name,unit,supervisor,email,home_lat,home_lon,home_radius_m,wfh_days,active``
 (unused columns left empty). JSON: ``{"units": [...], "supervisors": [...],
-"staff": [...]}`` with the same field names.
+"staff": [...]}`` with the same field names, each of its JSON type: a value of another
+type is refused, never converted. An import adds and updates, it never deletes (a file
+may cover one unit): a staff member leaves with ``active`` false.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from service.policy import PolicyError, parse_weekdays
+from service.validation import CONTROL_OR_SURROGATE, Schema
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -38,8 +41,66 @@ CSV_COLUMNS = (
     "home_lon",
     "home_radius_m",
     "wfh_days",
+    "active",
 )
 MAX_FILE_BYTES = 20 * 1024 * 1024
+BOOL_WORDS = {"true": True, "yes": True, "ya": True, "1": True}
+BOOL_WORDS |= {"false": False, "no": False, "tidak": False, "0": False}
+
+
+def _entry(properties: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "required": list(required),
+    }
+
+
+_TEXT = {"type": "string"}
+_OPTIONAL_TEXT = {"type": ["string", "null"]}
+_OPTIONAL_NUMBER = {"type": ["number", "null"]}
+# The JSON roster's shape, also the API's and the OpenAPI document's: types only; ids,
+# ranges and references are checked row by row below, each error with its line.
+ROSTER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "units": {"type": "array", "items": _entry({"id": _TEXT, "name": _TEXT}, ("id", "name"))},
+        "supervisors": {
+            "type": "array",
+            "items": _entry(
+                {"id": _TEXT, "name": _TEXT, "unit": _TEXT, "email": _OPTIONAL_TEXT},
+                ("id", "name", "unit"),
+            ),
+        },
+        "staff": {
+            "type": "array",
+            "items": _entry(
+                {
+                    "id": _TEXT,
+                    "name": _TEXT,
+                    "unit": _TEXT,
+                    "supervisor": _TEXT,
+                    "home_lat": _OPTIONAL_NUMBER,
+                    "home_lon": _OPTIONAL_NUMBER,
+                    "home_radius_m": _OPTIONAL_NUMBER,
+                    "wfh_days": {
+                        "type": ["string", "array", "null"],
+                        "items": {"type": ["string", "integer"]},
+                        "description": 'Weekdays: ["mon", "wed"], "sen,rab" or ISO 1..7.',
+                    },
+                    "active": {
+                        "type": "boolean",
+                        "description": "false takes the member off the roster (default true)",
+                    },
+                },
+                ("id", "name", "unit", "supervisor"),
+            ),
+        },
+    },
+}
+_ROSTER = Schema(ROSTER_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -66,6 +127,7 @@ class StaffMember:
     home_lat: float | None = None
     home_lon: float | None = None
     home_radius_m: float | None = None
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -97,7 +159,10 @@ class RosterError(ValueError):
 
 
 class _Row:
-    """One input row with its line number; field readers record their own errors."""
+    """One input row with its line number; field readers record their own errors.
+
+    A CSV row is all text; a JSON row has passed ``ROSTER_SCHEMA``, so each of its fields
+    already is of its JSON type."""
 
     def __init__(self, data: dict[str, Any], line: int, errors: list[RowError]) -> None:
         self.data, self.line, self.errors = data, line, errors
@@ -123,6 +188,8 @@ class _Row:
             return None
         if len(value) > max_len:
             self.fail(f"{key}: longer than {max_len} characters")
+        elif CONTROL_OR_SURROGATE.search(value):
+            self.fail(f"{key}: holds a control character or a lone surrogate")
         elif pattern is not None and not pattern.match(value):
             self.fail(f"{key}: invalid value {value!r}")
         return value
@@ -140,6 +207,27 @@ class _Row:
             self.fail(f"{key}: must be between {lo:g} and {hi:g}, got {value:g}")
             return None
         return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        raw = self.data.get(key)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return default
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in BOOL_WORDS:
+            return BOOL_WORDS[raw.strip().lower()]
+        self.fail(f"{key}: expected true or false, got {raw!r}")
+        return default
+
+    def weekdays(self, key: str) -> tuple[int, ...]:
+        raw = self.data.get(key)
+        if raw in (None, ""):
+            return ()
+        try:
+            return parse_weekdays(key, raw)
+        except PolicyError as exc:
+            self.fail(str(exc))
+            return ()
 
 
 def _unit(row: _Row) -> Unit | None:
@@ -167,15 +255,10 @@ def _staff(row: _Row) -> StaffMember | None:
         row.fail("home_lat and home_lon: give both or neither")
     if radius is not None and lat is None:
         row.fail("home_radius_m: given without home_lat and home_lon")
-    raw_days = row.data.get("wfh_days")
-    days: tuple[int, ...] = ()
-    if raw_days not in (None, ""):
-        try:
-            days = parse_weekdays("wfh_days", raw_days)
-        except PolicyError as exc:
-            row.fail(str(exc))
+    days = row.weekdays("wfh_days")
+    active = row.flag("active", True)
     if row.ok and sid and name and unit and supervisor:
-        return StaffMember(sid, name, unit, supervisor, days, lat, lon, radius)
+        return StaffMember(sid, name, unit, supervisor, days, lat, lon, radius, active)
     return None
 
 
@@ -238,21 +321,35 @@ def _rows_from_json(text: str, errors: list[RowError]) -> list[tuple[str, int, d
     except json.JSONDecodeError as exc:
         errors.append(RowError(exc.lineno, f"invalid JSON: {exc.msg}"))
         return []
-    if not isinstance(doc, _Located) or set(doc) - {"units", "supervisors", "staff"}:
+    except RecursionError:
+        errors.append(RowError(1, "invalid JSON: nested too deeply"))
+        return []
+    if not isinstance(doc, _Located):
         errors.append(RowError(1, 'expected an object with "units", "supervisors" and "staff"'))
         return []
-    rows = []
-    for section, kind in (("units", "unit"), ("supervisors", "supervisor"), ("staff", "staff")):
-        items = doc.get(section, [])
-        if not isinstance(items, list):
-            errors.append(RowError(doc.line, f"{section}: expected a list"))
-            continue
-        for item in items:
-            if not isinstance(item, _Located):
-                errors.append(RowError(doc.line, f"{section}: every entry must be an object"))
-                continue
-            rows.append((kind, item.line, dict(item)))
-    return rows
+    problems = [(_line_of(doc, p.path), str(p)) for p in _ROSTER.problems(doc)]
+    if problems:
+        errors.extend(RowError(line, message) for line, message in problems)
+        return []
+    return [
+        (kind, item.line, dict(item))
+        for section, kind in (("units", "unit"), ("supervisors", "supervisor"), ("staff", "staff"))
+        for item in doc.get(section, [])
+    ]
+
+
+def _line_of(doc: _Located, path: tuple[str | int, ...]) -> int:
+    """The line of the innermost object on ``path``."""
+    value: Any
+    line, value = doc.line, doc
+    for key in path:
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(value, _Located):
+            line = value.line
+    return line
 
 
 def parse_roster(

@@ -171,9 +171,11 @@ async def test_subscribing_needs_the_scope_that_receiving_needs(
             (hooks_only, ["record.reviewed"], 403),
             (hooks_only, ["check.scheduled"], 403),
             (records, ["check.completed", "check.missed", "record.reviewed"], 201),
+            (records, ["check.cancelled"], 201),  # a check, as GET /checks shows it
             (records, ["check.scheduled"], 403),
             (links, ["check.scheduled"], 201),
             (links, ["check.missed"], 403),
+            (links, ["check.cancelled"], 403),
         ):
             r = await client.post(
                 "/api/v1/webhooks", json={"url": url, "events": events}, headers=key

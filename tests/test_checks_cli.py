@@ -124,3 +124,26 @@ def test_calendar_refuses_a_bad_year_or_an_overlong_note(env: dict[str, str]) ->
     assert hadir("calendar", "list", env=env).stdout == ""  # nothing was stored
     widest = hadir("calendar", "add", "2026-11-25", "--off", "--note", "x" * 200, env=env)
     assert widest.returncode == 0, widest.stderr  # the column holds it, on PostgreSQL too
+
+
+def test_a_day_off_cancels_the_days_checks_and_removing_it_restores_them(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    today = datetime.now(Policy().zone).date()
+    day = (today + timedelta(days=14 - today.weekday())).isoformat()  # a Monday ahead
+    assert hadir("calendar", "add", day, "--workday", env=env).returncode == 0
+    assert "6 check(s) made" in hadir("checks", "generate", "--date", day, env=env).stdout
+    off = hadir("calendar", "add", day, "--off", env=env)
+    assert (
+        off.returncode == 0 and off.stdout.strip() == f"{day}: day off; checks: 6 cancelled, 0 made"
+    )
+    shown = hadir("calendar", "show", day, env=env).stdout
+    assert "no checks" in shown
+    back = hadir("calendar", "add", day, "--workday", env=env)
+    assert back.stdout.strip() == f"{day}: working day; checks: 0 cancelled, 6 made"
+    policy = Policy().to_dict() | {"check_times": ["10:00", "15:00"]}
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(policy))
+    changed = hadir("policy", "set", str(path), env=env)
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout.strip().endswith("checks: 4 cancelled, 2 made")

@@ -25,6 +25,7 @@ from service.records import (
     record_missed_many,
     review_record,
 )
+from service.schema import checks
 from service.state import ENGINE, LINK_SECRET, SIGNING_KEY
 from service.web.dashboard import REVIEW_PAGE, awaiting_review, newest_records
 from service.web.i18n import MESSAGES
@@ -143,6 +144,20 @@ def test_page_data_cannot_close_its_script_element() -> None:
     assert "<" not in block and json.loads(block)["token"] == "</script><b>x</b>"
 
 
+async def test_a_cancelled_check_shows_as_cancelled_without_a_call_button(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    engine = client.app[ENGINE]
+    check_id = await add_check(engine, "staff1")
+    async with engine.begin() as conn:
+        await conn.execute(checks.update().values(status="cancelled"))
+    response = await client.get(f"/supervisor/{links.tokens['sup1']}")
+    html = await response.text()
+    assert response.status == 200
+    assert f'tr data-check="{check_id}" data-status="cancelled"' in html
+    assert "Dibatalkan" in html and 'data-action="start-call"' not in html
+
+
 async def _backlog(engine: AsyncEngine, key: Ed25519PrivateKey) -> list[str]:
     """Records waiting for review, oldest first: missed checks, two of them confirmed,
     one of those objected to again (which reopens it)."""
@@ -179,6 +194,10 @@ async def test_the_review_backlog_is_paged_oldest_first(
     rest = section(await (await client.get(base + more.group(1))).text())
     assert shown + re.findall(r'data-review="([^"]+)"', rest) == waiting
     assert "data-more" not in rest
+    for hostile in ("%C2%B2", "9" * 40, "-1", "1e3"):  # ², past any seq, not a seq
+        response = await client.get(f"{base}?waiting_after={hostile}")
+        assert response.status == 200, hostile
+        assert re.findall(r'data-review="([^"]+)"', section(await response.text())) == shown
 
 
 async def test_the_review_backlog_query_on_both_databases(store, tmp_path) -> None:

@@ -120,3 +120,62 @@ async def test_unreadable_files_are_refused(store, tmp_path: Path) -> None:
             await import_roster(store, path, actor="test")
     with pytest.raises(RosterError, match="not found"):
         await import_roster(store, tmp_path / "missing.csv", actor="test")
+
+
+def _json_roster(**member: object) -> str:
+    person = {"id": "p1", "name": "P", "unit": "u1", "supervisor": "s1", "wfh_days": ["mon"]}
+    return json.dumps(
+        {
+            "units": [{"id": "u1", "name": "U"}],
+            "supervisors": [{"id": "s1", "name": "S", "unit": "u1"}],
+            "staff": [person | member],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("member", "reason"),
+    [
+        ({"name": ["a"]}, "staff[0].name: expected string, got array"),
+        ({"id": 7}, "staff[0].id: expected string, got integer"),
+        ({"home_lat": "-6.2", "home_lon": 106.8}, "home_lat: expected number or null, got string"),
+        ({"home_lat": True, "home_lon": 106.8}, "home_lat: expected number or null, got boolean"),
+        ({"wfh_days": {"mon": 1}}, "wfh_days: expected string or array or null, got object"),
+        ({"active": "no"}, "staff[0].active: expected boolean, got string"),
+        ({"name": "Siti\x00"}, "name: holds a control character or a lone surrogate"),
+        ({"name": "Siti\ud800"}, "name: holds a control character or a lone surrogate"),
+    ],
+)
+def test_json_fields_of_the_wrong_type_are_refused_not_converted(
+    member: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(RosterError) as info:
+        parse_roster(_json_roster(**member), fmt="json")
+    assert reason in info.value.errors[0].message, info.value.errors
+
+
+def test_deeply_nested_json_is_refused_with_a_reason() -> None:
+    with pytest.raises(RosterError, match="nested too deeply"):
+        parse_roster('{"units": ' + "[" * 100_000 + "]" * 100_000 + "}", fmt="json")
+
+
+def test_a_nul_in_a_csv_name_is_refused() -> None:
+    with pytest.raises(RosterError, match="name: holds a control character"):
+        parse_roster(GOOD_CSV + "staff,p3,X\x00Y,u1,s1,,,,,mon\n", fmt="csv")
+
+
+async def test_active_false_takes_a_member_off_the_roster_and_true_back(
+    store, tmp_path: Path
+) -> None:
+    path = tmp_path / "r.csv"
+    for flag, stored in (("false", False), ("", True), ("tidak", False), ("ya", True)):
+        path.write_text(
+            CSV_HEADER.rstrip("\n") + ",active\n"
+            "unit,u1,Dinas Satu,,,,,,,,\n"
+            "supervisor,s1,Budi,u1,,,,,,,\n"
+            f"staff,p1,Siti,u1,s1,,,,,mon,{flag}\n"
+        )
+        await import_roster(store, path, actor="test")
+        async with store.connect() as conn:
+            query = select(staff.c.active).where(staff.c.id == "p1")
+            assert (await conn.execute(query)).scalar_one() is stored, flag

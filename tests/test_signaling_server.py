@@ -20,10 +20,13 @@ from aiortc import RTCPeerConnection
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
+from service.calendar import Override
 from service.checks import sweep
 from service.clock import utcnow
 from service.config import Config
 from service.links import revoke
+from service.overrides import set_override
+from service.policy import Policy
 from service.records import get_record
 from service.schema import calls, checks, outbox, records
 from service.state import CONFIG, ENGINE, LINK_SECRET, SIGNING_KEY
@@ -244,11 +247,15 @@ async def test_a_call_rings_connects_reports_and_ends(
 async def test_a_call_still_ringing_ends_with_the_window(
     client: TestClient[Any, Any], links: Links
 ) -> None:
-    check = await add_check(client.app[ENGINE], "staff1", closes=timedelta(seconds=1.5))
+    engine = client.app[ENGINE]
+    # The sweep writes MISSED only on a working day: make today one, whatever the date.
+    async with engine.begin() as conn:
+        today = utcnow().astimezone(Policy().zone).date()
+        await set_override(conn, Override(today, True), actor="test")
+    check = await add_check(engine, "staff1", closes=timedelta(seconds=1.5))
     sup1 = await joined(client, links.tokens["sup1"])
     await sup1.send_json({"type": "call", "check": check})
     await recv(sup1, "state")
-    engine = client.app[ENGINE]
     # While it rings, the call's row keeps the sweep off its check.
     assert await sweep(engine, utcnow() + timedelta(seconds=5), key=KEY) == 0
     ended = await recv(sup1, "state", wait_s=4)

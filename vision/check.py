@@ -24,9 +24,10 @@ from statistics import median
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from vision.camera import CameraState, frame_difference
-from vision.colour import delta_e_2000, lab_to_hex, nearest_name
+from vision.colour import NamedColour, delta_e_2000, lab_to_hex, nearest_name
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face import FaceStatus
 from vision.sample import SampleResult
@@ -44,6 +45,36 @@ class _Entry:
     sample: SampleResult
     frozen: bool
     difference: float | None
+
+
+def match_colours(
+    seen: npt.NDArray[np.float64], colours: Sequence[NamedColour], config: VisionConfig
+) -> tuple[Verdict, dict[str, float]]:
+    """Does the colour seen match one of the allowed colours? PASS, FAIL (clearly none
+    of them) or INCONCLUSIVE (close to one), with each colour's distance.
+
+    A colour with a region is judged by the region (distance 0 inside, the undecided
+    band its margin wide); any other (a hex value, a palette colour without a region)
+    by ΔE2000 to its point, with ``colour_match_delta_e`` and ``colour_mismatch_delta_e``.
+    """
+    distances: dict[str, float] = {}
+    verdicts: list[Verdict] = []
+    for c in colours:
+        if c.region is not None:
+            d = c.region.distance(seen)
+            near, far = 0.0, c.region.margin
+        else:
+            d = float(delta_e_2000(seen, c.lab, k_l=config.lightness_weight))
+            near, far = config.colour_match_delta_e, config.colour_mismatch_delta_e
+        distances[c.name] = d
+        verdicts.append(
+            Verdict.PASS if d <= near else Verdict.FAIL if d > far else Verdict.INCONCLUSIVE
+        )
+    if Verdict.PASS in verdicts:
+        return Verdict.PASS, distances
+    if Verdict.INCONCLUSIVE in verdicts:
+        return Verdict.INCONCLUSIVE, distances
+    return Verdict.FAIL, distances
 
 
 def _share(n: int, total: int) -> float:
@@ -239,14 +270,17 @@ class CheckWindow:
         ]
         n = len(judged)
         visible = [e for e in judged if e.sample.torso is not None and e.sample.torso.visible]
+        # Each visible top is solid (True), patterned (False) or undecided (None).
         solid = [e for e in visible if e.sample.torso is not None and e.sample.torso.solid]
-        solid_ids = {id(e) for e in solid}
-        patterned = [e for e in visible if id(e) not in solid_ids]
+        patterned = [
+            e for e in visible if e.sample.torso is not None and e.sample.torso.solid is False
+        ]
         shares = [e.sample.torso.solid_share for e in visible if e.sample.torso is not None]
         scores: dict[str, Any] = {
             "judged_samples": n,
             "visible": _share(len(visible), n),
             "solid": _share(len(solid), len(visible)),
+            "patterned": _share(len(patterned), len(visible)),
             "median_solid_share": round(median(s for s in shares if s is not None), 3)
             if shares
             else None,
@@ -284,20 +318,17 @@ class CheckWindow:
             return result(Verdict.PASS)
         if _share(len(patterned), len(visible)) >= cfg.patterned_fraction:
             return result(Verdict.FAIL, Reason.NOT_UNIFORM_COLOUR)
+        if _share(len(solid), len(visible)) < cfg.solid_fraction:
+            return result(Verdict.INCONCLUSIVE, Reason.PATTERN_UNCERTAIN)
         if not policy.colours:
             return result(Verdict.PASS)
         assert colour is not None
         seen = np.array(colour["lab"], dtype=np.float64)
-        distances = {
-            c.name: float(delta_e_2000(seen, c.lab, k_l=cfg.lightness_weight))
-            for c in policy.colours
-        }
-        best = min(distances.values())
-        scores["delta_e"] = {k: round(v, 2) for k, v in distances.items()}
-        scores["min_delta_e"] = round(best, 2)
-        if best <= cfg.colour_match_delta_e:
+        match, distances = match_colours(seen, policy.colours, cfg)
+        scores["colour_distance"] = {k: round(v, 2) for k, v in distances.items()}
+        if match is Verdict.PASS:
             return result(Verdict.PASS)
-        if best > cfg.colour_mismatch_delta_e:
+        if match is Verdict.FAIL:
             evidence[Reason.WRONG_UNIFORM_COLOUR.value] = _times(solid)
             return result(Verdict.FAIL, Reason.WRONG_UNIFORM_COLOUR)
         return result(Verdict.INCONCLUSIVE, Reason.COLOUR_UNCERTAIN)

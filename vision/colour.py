@@ -135,11 +135,42 @@ def hex_to_rgb(text: str) -> tuple[int, int, int]:
 
 
 @dataclass(frozen=True)
+class Region:
+    """A named colour as a region of CIE LCh (lightness, chroma, hue angle in degrees),
+    not a point: a white shirt is any light, nearly neutral cloth, whatever the lamp
+    leaves of its tint after white balance. ``hue`` is None for neutral colours.
+    ``margin`` widens every bound for the undecided band around the region."""
+
+    lightness: tuple[float, float]
+    chroma: tuple[float, float]
+    hue: tuple[float, float] | None = None
+    margin: float = 6.0
+
+    def distance(self, lab: npt.ArrayLike) -> float:
+        """0 inside the region, else how far outside it (L, C units; hue in degrees /
+        4, about a chroma unit at the chroma of fabric colours)."""
+        lab_a = np.asarray(lab, dtype=np.float64).reshape(3)
+        lightness, chroma = float(lab_a[0]), float(np.hypot(lab_a[1], lab_a[2]))
+        outside = [
+            max(self.lightness[0] - lightness, lightness - self.lightness[1], 0.0),
+            max(self.chroma[0] - chroma, chroma - self.chroma[1], 0.0),
+        ]
+        if self.hue is not None and chroma > 3.0:
+            hue = float(np.degrees(np.arctan2(lab_a[2], lab_a[1])) % 360)
+            lo, hi = self.hue
+            off = 0.0 if lo <= hue <= hi else min(abs(hue - lo) % 360, abs(hue - hi) % 360)
+            outside.append(min(off, 360 - off) / 4)
+        return float(max(outside))
+
+
+@dataclass(frozen=True)
 class NamedColour:
-    """A colour people name in a uniform rule, with the sRGB a webcam typically sees."""
+    """A colour people name in a uniform rule, with the sRGB a webcam typically sees,
+    and for the uniform colours a region that decides what still counts as it."""
 
     name: str
     hex: str
+    region: Region | None = None
 
     @property
     def lab(self) -> FloatArray:
@@ -149,11 +180,13 @@ class NamedColour:
 # Representative fabric colours as a webcam renders them indoors (not the pure
 # primaries: a "white" shirt is rarely above L 90, "navy" cloth is not #000080).
 PALETTE: tuple[NamedColour, ...] = (
-    NamedColour("khaki", "#C3B091"),
-    NamedColour("white", "#F0F0EC"),
-    NamedColour("black", "#1E1E1E"),
-    NamedColour("grey", "#8C8C8C"),
-    NamedColour("navy", "#1F2A4A"),
+    # PDH khaki: from beige to tan, from a light wash to an olive-brown drill.
+    NamedColour("khaki", "#C3B091", Region((42, 88), (9, 38), (55, 105))),
+    # White to off-white: light and nearly neutral once the scene is white-balanced.
+    NamedColour("white", "#F0F0EC", Region((66, 100), (0, 10))),
+    NamedColour("black", "#1E1E1E", Region((0, 24), (0, 9))),
+    NamedColour("grey", "#8C8C8C", Region((24, 78), (0, 7))),
+    NamedColour("navy", "#1F2A4A", Region((8, 38), (6, 40), (230, 300))),
     NamedColour("blue", "#2D5AA8"),
     NamedColour("green", "#2E7D3A"),
     NamedColour("orange", "#E06A28"),
@@ -188,7 +221,11 @@ def parse_colour(text: str) -> NamedColour:
 
 
 def nearest_name(lab: npt.ArrayLike, k_l: float = 1.0) -> str:
-    """Name of the palette colour closest to ``lab``."""
+    """Name of the palette colour for ``lab``: the first whose region holds it, else the
+    one with the nearest point (so a neutral grey is "grey", never a brown it is close to)."""
+    for colour in PALETTE:
+        if colour.region is not None and colour.region.distance(lab) == 0.0:
+            return colour.name
     d = delta_e_2000(np.asarray(lab, dtype=np.float64)[None, :], _PALETTE_LAB, k_l=k_l)
     return PALETTE[int(np.argmin(d))].name
 

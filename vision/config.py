@@ -95,8 +95,10 @@ class VisionConfig:
     """Selfie-segmentation probability above which a pixel is the person."""
     texture_width: int = 128
     """Width the garment region is resampled to (never up) for texture and colour."""
-    texture_max: float = 6.0
-    """High-pass energy of the fabric (Lab units) above which it is patterned."""
+    texture_solid_max: float = 5.0
+    """High-pass energy of the fabric (Lab units) at or under which a top can be solid."""
+    texture_patterned_min: float = 8.0
+    """High-pass energy at or over which a top is patterned; in between, undecided."""
     skin_max_delta_e: float = 12.0
     """Torso pixels within this ΔE2000 of the face's own skin colour are skin."""
     skin_max_fraction: float = 0.35
@@ -111,12 +113,18 @@ class VisionConfig:
     lightness far more than it changes hue, so lightness counts half."""
     cluster_merge_delta_e: float = 12.0
     """Colour clusters closer than this (ΔE2000, kL above) are the same fabric."""
-    solid_min_share: float = 0.5
-    """Share of the torso the dominant colour must cover to be one solid colour."""
+    solid_min_share: float = 0.6
+    """Share of the garment the dominant colour must cover for a solid top."""
+    patterned_max_share: float = 0.45
+    """Dominant colour share under which a top is patterned (or layered) whatever its
+    texture: two garments, or a print of large patches."""
     torso_visible_fraction: float = 0.5
     """Share of face-OK samples with a visible torso needed to judge the uniform."""
     patterned_fraction: float = 0.5
-    """Share of visible-torso samples that are not solid for ``not_uniform_colour``."""
+    """Share of visible-torso samples that are patterned for ``not_uniform_colour``."""
+    solid_fraction: float = 0.5
+    """Share of visible-torso samples that must be solid to judge the colour; with
+    neither this nor ``patterned_fraction`` reached it is ``pattern_uncertain``."""
     colour_match_delta_e: float = 10.0
     """ΔE2000 (kL above) to an expected colour at or under which it matches."""
     colour_mismatch_delta_e: float = 14.0

@@ -42,10 +42,14 @@ from vision.colour import (
     nearest_name,
 )
 from vision.config import VisionConfig
-from vision.face import Face
+from vision.face import Box, Face
 
 FloatArray = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.float32]
+
+CLUSTER_POINTS = 4000
+"""Garment pixels the colour clustering looks at (an even stride through them): shares
+need no more, and k-means costs grow with the count."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,24 @@ def texture_energy(lab: FloatArray, mask: npt.NDArray[np.bool_]) -> float:
     return float(energy[mask].mean())
 
 
+def solid_or_patterned(texture: float | None, share: float, config: VisionConfig) -> bool | None:
+    """True for a solid top, False for a patterned or layered one, None if undecided.
+
+    Patterned takes strong evidence (a clear texture, or no colour covering most of
+    the garment), solid takes a plain fabric mostly of one colour; in between a human
+    decides, so a textured knit or hair over a plain shirt is never a failure.
+    """
+    if share < config.patterned_max_share:
+        return False
+    if texture is None:
+        return None
+    if texture >= config.texture_patterned_min:
+        return False
+    if texture <= config.texture_solid_max and share >= config.solid_min_share:
+        return True
+    return None
+
+
 class TorsoAnalyzer:
     """Selfie segmentation (landscape model) plus the analysis of the garment."""
 
@@ -134,6 +156,37 @@ class TorsoAnalyzer:
         """Person probability per pixel, same size as ``rgb``."""
         mask = self._segmenter.process(rgb).segmentation_mask
         return np.asarray(mask, dtype=np.float32)
+
+    def _own_colour(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        mask: Mask,
+        gains: FloatArray,
+        lab: FloatArray,
+        person: npt.NDArray[np.bool_],
+        part: tuple[float, float, float, float],
+        box: Box,
+    ) -> npt.NDArray[np.bool_]:
+        """Garment-crop pixels of the colour of a part of the person: ``part`` is
+        (x0, y0, x1, y1) in face-box units. Nothing when the part shows no person, or
+        when so much of the crop matches that the garment itself has that colour
+        (khaki on light skin, a black shirt under black hair)."""
+        cfg = self._config
+        h, w = rgb.shape[:2]
+        x0, y0 = max(0, round(box.x + box.w * part[0])), max(0, round(box.y + box.h * part[1]))
+        x1, y1 = min(w, round(box.x + box.w * part[2])), min(h, round(box.y + box.h * part[3]))
+        nothing = np.zeros_like(person)
+        if x1 <= x0 or y1 <= y0:
+            return nothing
+        inside = mask[y0:y1:2, x0:x1:2] > cfg.segmentation_threshold
+        if inside.sum() < 10:
+            return nothing
+        px = LINEAR_LUT[rgb[y0:y1:2, x0:x1:2][inside]] * gains
+        ref = np.median(linear_to_lab(np.clip(px, 0.0, 1.0)), axis=0)
+        near = person & (delta_e_2000(lab, ref) < cfg.skin_max_delta_e)
+        if near.sum() > cfg.skin_max_fraction * max(int(person.sum()), 1):
+            return nothing
+        return np.asarray(near)
 
     def observe(self, rgb: npt.NDArray[np.uint8], mask: Mask, face: Face) -> TorsoObservation:
         """Describe the garment below ``face``; ``mask`` is ``segment(rgb)``."""
@@ -160,42 +213,37 @@ class TorsoAnalyzer:
         gains = code_gains**2.2
         lab = linear_to_lab(np.clip(LINEAR_LUT[crop] * gains, 0.0, 1.0))
 
-        # Skin: the person's own face colour (centre of the face box).
+        # The person's own colours are not the garment: skin (the middle of the face)
+        # and whatever the head wears or grows (just above the face box: hair falling
+        # on the shoulders, a hijab or a hat brim over the chest).
         box = face.box
-        fx0, fy0 = max(0, round(box.x + box.w * 0.3)), max(0, round(box.y + box.h * 0.45))
-        fx1, fy1 = min(w, round(box.x + box.w * 0.7)), min(h, round(box.y + box.h * 0.8))
-        skin = np.zeros_like(person)
-        if fx1 > fx0 and fy1 > fy0:
-            face_px = LINEAR_LUT[rgb[fy0:fy1:2, fx0:fx1:2].reshape(-1, 3)] * gains
-            skin_lab = np.median(linear_to_lab(np.clip(face_px, 0.0, 1.0)), axis=0)
-            skin = person & (delta_e_2000(lab, skin_lab) < cfg.skin_max_delta_e)
+        skin = self._own_colour(rgb, mask, gains, lab, person, (0.3, 0.45, 0.7, 0.8), box)
+        head = self._own_colour(rgb, mask, gains, lab, person, (0.2, -0.3, 0.8, 0.0), box)
         n_person = int(person.sum())
         skin_share = float(skin.sum()) / max(n_person, 1)
-        if skin_share > cfg.skin_max_fraction:
-            skin = np.zeros_like(person)  # a skin-coloured garment, not skin
-        keep = person & ~skin
+        keep = person & ~skin & ~head
         pixels = round(float(keep.sum()) / (scale * scale))
         if pixels < cfg.torso_min_pixels:
             return _not_visible("too_few_pixels", pixels, skin_share)
 
         inner = cv2.erode(keep.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0
         texture = texture_energy(lab, inner) if inner.sum() >= 50 else None
+        garment = lab[keep]
         groups = colour_groups(
-            lab[keep],
+            garment[:: max(1, len(garment) // CLUSTER_POINTS)],
             cfg.kmeans_k,
             cfg.kmeans_iterations,
             cfg.cluster_merge_delta_e,
             cfg.lightness_weight,
         )
         top = groups[0]
-        plain = texture is not None and texture <= cfg.texture_max
         return TorsoObservation(
             visible=True,
             reason=None,
             pixels=pixels,
             skin=skin_share,
             texture=texture,
-            solid=plain and top.share >= cfg.solid_min_share,
+            solid=solid_or_patterned(texture, top.share, cfg),
             solid_share=top.share,
             lab=top.lab,
             groups=tuple(groups),

@@ -37,6 +37,7 @@ class Reason(StrEnum):
     SINGLE_IMAGE = "single_image"
     TORSO_NOT_VISIBLE = "torso_not_visible"
     NOT_UNIFORM_COLOUR = "not_uniform_colour"
+    PATTERN_UNCERTAIN = "pattern_uncertain"
     WRONG_UNIFORM_COLOUR = "wrong_uniform_colour"
     COLOUR_UNCERTAIN = "colour_uncertain"
     TOO_FEW_SAMPLES = "too_few_samples"

@@ -15,8 +15,10 @@ from aiohttp import web
 
 from service.api import keys, me, openapi, records, roster, webhooks
 from service.api.auth import authorize
-from service.api.routes import QUERY, ApiError, Handler, Route, parse_query
+from service.api.bodies import BODY, compile_schemas, read_body
+from service.api.routes import QUERY, ApiError, Handler, Route, check_path, parse_query
 from service.state import CONFIG
+from service.validation import Schema
 
 PREFIX = "/api/v1"
 ROUTES: tuple[Route, ...] = (
@@ -27,14 +29,19 @@ ROUTES: tuple[Route, ...] = (
     *keys.ROUTES,
     *openapi.ROUTES,
 )
+# The application's own limit; each route refuses more than its ``max_body``.
+MAX_BODY_BYTES = max(route.max_body for route in ROUTES)
 BULK_SLOTS = web.AppKey("bulk_slots", asyncio.Semaphore)
 log = logging.getLogger("hadir.api")
 
 
-def _bind(route: Route) -> Handler:
+def _bind(route: Route, schema: Schema | None) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         await authorize(route, request)
+        check_path(route, request)
         request[QUERY] = parse_query(route, request)
+        if route.body is not None:
+            request[BODY] = await read_body(route, request, schema)
         if not route.bulk:
             return await route.handler(request)
         async with request.app[BULK_SLOTS]:
@@ -68,9 +75,12 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    api = web.Application(middlewares=[_errors])
+    api = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
+    schemas = compile_schemas(ROUTES)
     for route in ROUTES:
-        api.router.add_route(route.method, route.path, _bind(route))
+        api.router.add_route(
+            route.method, route.path, _bind(route, schemas.get((route.method, route.path)))
+        )
     api[openapi.DOCUMENT] = openapi.document(ROUTES, PREFIX)
     api[BULK_SLOTS] = asyncio.Semaphore(app[CONFIG].server.bulk_reads)
     app.add_subapp(PREFIX, api)

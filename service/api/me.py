@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.auth import LINK
+from service.api.bodies import BODY
 from service.api.idempotency import once
 from service.api.queries import Filters, page_records, records_page, state_json, supervises
 from service.api.records import (
@@ -18,7 +19,6 @@ from service.api.records import (
     record_api_error,
     review,
     seq_cursor,
-    text_fields,
 )
 from service.api.routes import (
     CURSOR,
@@ -27,7 +27,6 @@ from service.api.routes import (
     ApiError,
     QueryParam,
     Route,
-    json_body,
     json_response,
 )
 from service.records import RecordError, RecordState, find_state, object_to_record
@@ -83,7 +82,7 @@ async def review_my_staff(request: web.Request) -> web.Response:
 
 
 async def object_to_mine(request: web.Request) -> web.Response:
-    fields = text_fields(await json_body(request), ("reason",))
+    body = request[BODY].value  # a valid Objection
     state = await _visible_state(request, "staff")
     staff_id = request[LINK].subject
 
@@ -92,13 +91,13 @@ async def object_to_mine(request: web.Request) -> web.Response:
             conn,
             request.match_info["record_id"],
             staff_id=staff_id,
-            reason=str(fields["reason"]),
+            reason=body["reason"],
             key=request.config_dict[SIGNING_KEY],
         )
         return 201, state_json(await find_state(conn, state.record.id))
 
     try:
-        return await once(request, f"staff:{staff_id}", fields, work)
+        return await once(request, f"staff:{staff_id}", body, work)
     except RecordError as exc:
         raise record_api_error(exc) from None
 

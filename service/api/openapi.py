@@ -80,7 +80,11 @@ def _operation(route: Route) -> dict[str, Any]:
         },
     }
     if route.body is not None:
-        op["requestBody"] = {"required": True, "content": dict(route.body)}
+        op["requestBody"] = {
+            "required": True,
+            "description": f"At most {route.max_body} bytes.",
+            "content": dict(route.body),
+        }
     if route.auth is None:
         op["security"] = []
     elif route.auth == "link":
@@ -100,6 +104,7 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.path_params:
         op["responses"]["404"] = {"description": "not found", "content": ERROR}
     if route.body is not None:
+        op["responses"]["413"] = {"description": "a larger body", "content": ERROR}
         op["responses"]["415"] = {
             "description": "not sent as the documented media type",
             "content": ERROR,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,12 +40,25 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), JAKARTA)
 
 
+def _bound(day: date | None, days_after: int = 0) -> datetime | None:
+    """The UTC instant the Jakarta day (plus ``days_after``) starts; None when there is
+    none to compare with: not given, or at the end of the calendar (``9999-12-31``,
+    ``0001-01-01``), which leaves that side of the span open."""
+    if day is None:
+        return None
+    try:
+        return day_start(day + timedelta(days=days_after)).astimezone(UTC)
+    except OverflowError:
+        return None
+
+
 def _span(column: Any, filters: Filters) -> list[Any]:
+    start, end = _bound(filters.date_from), _bound(filters.date_to, 1)
     conds = []
-    if filters.date_from is not None:
-        conds.append(column >= day_start(filters.date_from))
-    if filters.date_to is not None:
-        conds.append(column < day_start(filters.date_to + timedelta(days=1)))
+    if start is not None:
+        conds.append(column >= start)
+    if end is not None:
+        conds.append(column < end)
     return conds
 
 

@@ -1,6 +1,6 @@
 """Records (one page, one record, CSV) and checks, for API keys with ``records:read``;
-an admin's review of a record. The review and objection bodies are parsed here for
-``me`` as well, so both audiences get the same rules and errors."""
+an admin's review of a record. The review is written here for ``me`` as well, so both
+audiences get the same rules and errors."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.auth import API_KEY
+from service.api.bodies import BODY
 from service.api.idempotency import once
 from service.api.queries import (
     Filters,
@@ -32,7 +33,6 @@ from service.api.routes import (
     QueryParam,
     Route,
     bad_parameter,
-    json_body,
     json_response,
     not_found,
     page,
@@ -96,8 +96,12 @@ async def list_records(request: web.Request) -> web.Response:
 
 
 async def export_records(request: web.Request) -> web.StreamResponse:
-    """Every matching record as CSV, streamed page by page."""
+    """Every matching record as CSV, streamed page by page. The first page is read
+    before the headers go out, so a failure is still an error status, not a reset."""
     filters = filters_from(request[QUERY])
+    engine = read_only(request.config_dict[ENGINE])
+    async with engine.connect() as conn:
+        rows, last = await page_records(conn, filters, None, CSV_PAGE)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -108,10 +112,7 @@ async def export_records(request: web.Request) -> web.StreamResponse:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    after: int | None = None
     while True:
-        async with read_only(request.config_dict[ENGINE]).connect() as conn:
-            rows, last = await page_records(conn, filters, after, CSV_PAGE)
         for row in rows:
             item = record_json(row)
             writer.writerow(["" if item[c] is None else item[c] for c in CSV_COLUMNS])
@@ -120,7 +121,8 @@ async def export_records(request: web.Request) -> web.StreamResponse:
         buffer.truncate()
         if last is None:
             break
-        after = last
+        async with engine.connect() as conn:
+            rows, last = await page_records(conn, filters, last, CSV_PAGE)
     await response.write_eof()
     return response
 
@@ -143,27 +145,9 @@ def record_api_error(exc: RecordError) -> ApiError:
     return bad_parameter(exc.field or "body", str(exc))
 
 
-def text_fields(
-    body: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...] = ()
-) -> dict[str, str | None]:
-    """The body's string fields by name (None when an optional one is absent)."""
-    unknown = set(body) - {*required, *optional}
-    if unknown:
-        raise bad_parameter(sorted(unknown)[0], "unknown field")
-    out: dict[str, str | None] = {}
-    for name in (*required, *optional):
-        value = body.get(name)
-        if value is None and name in required:
-            raise bad_parameter(name, "required")
-        if value is not None and not isinstance(value, str):
-            raise bad_parameter(name, "expected a string")
-        out[name] = value
-    return out
-
-
 async def review(request: web.Request, reviewer: str) -> web.Response:
     """Append a review of ``record_id`` by ``reviewer``; answer with the new state."""
-    fields = text_fields(await json_body(request), ("decision", "reason"), ("status",))
+    body = request[BODY].value  # a valid Review
     record_id = request.match_info["record_id"]
 
     async def work(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
@@ -171,15 +155,15 @@ async def review(request: web.Request, reviewer: str) -> web.Response:
             conn,
             record_id,
             reviewer=reviewer,
-            decision=str(fields["decision"]),
-            reason=str(fields["reason"]),
-            status=fields["status"],
+            decision=body["decision"],
+            reason=body["reason"],
+            status=body.get("status"),
             key=request.config_dict[SIGNING_KEY],
         )
         return 201, state_json(await find_state(conn, record_id))
 
     try:
-        return await once(request, reviewer, fields, work)
+        return await once(request, reviewer, body, work)
     except RecordError as exc:
         raise record_api_error(exc) from None
 

@@ -1,38 +1,38 @@
-"""Roster import over the API (``roster:write``): the same all-or-nothing import as the CLI."""
+"""Roster import over the API (``roster:write``): the same all-or-nothing import as the CLI,
+then the same reconciliation of checks with the new roster."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from service.api.auth import API_KEY
+from service.api.bodies import BODY
 from service.api.routes import ApiError, Route, json_response
+from service.checks import JoinLinks, reconcile_checks
 from service.org import import_roster_text
 from service.roster import MAX_FILE_BYTES, RosterError
-from service.state import ENGINE
+from service.state import CONFIG, ENGINE, LINK_SECRET
 
 FORMATS = {"text/csv": "csv", "application/json": "json"}
 
 
 async def import_roster(request: web.Request) -> web.Response:
-    fmt = FORMATS.get(request.content_type)
-    if fmt is None:
-        raise ApiError(415, "unsupported_media_type", "send text/csv or application/json")
-    if request.content_length is not None and request.content_length > MAX_FILE_BYTES:
-        raise ApiError(413, "too_large", "the roster is larger than 20 MiB")
-    try:
-        text = (await request.read()).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ApiError(400, "bad_request", "the roster is not UTF-8 text") from None
+    body = request[BODY]
+    fmt = FORMATS[body.media_type]
+    engine, config = request.config_dict[ENGINE], request.config_dict[CONFIG]
     try:
         summary = await import_roster_text(
-            request.config_dict[ENGINE],
-            text,
+            engine,
+            body.text,  # parsed again with line numbers, for errors the schema cannot see
             fmt,
             source=f"api.{fmt}",
             actor=f"apikey:{request[API_KEY].id}",
         )
     except RosterError as exc:
         raise ApiError(400, "invalid_roster", str(exc)) from None
+    await reconcile_checks(
+        engine, links=JoinLinks(request.config_dict[LINK_SECRET], config.public_url)
+    )
     return json_response(summary.__dict__)
 
 
@@ -46,8 +46,9 @@ ROUTES = (
         {200: ("how many rows of each kind", "RosterImported")},
         body={
             "text/csv": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"type": "object"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/Roster"}},
         },
+        max_body=MAX_FILE_BYTES,
         tags=("roster",),
     ),
 )

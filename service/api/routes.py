@@ -1,8 +1,9 @@
 """Declaring an API route once: its handler, who may call it, and its OpenAPI operation.
 
 The router and the OpenAPI document are both built from these declarations, so a
-route cannot exist undocumented, and its query parameters are parsed by the same
-``QueryParam`` values that describe them.
+route cannot exist undocumented, its query parameters are parsed by the same
+``QueryParam`` values that describe them, and its body is checked against the same
+schema the document shows (``service.api.bodies``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
+from service.validation import CONTROL_OR_SURROGATE
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The largest body a route takes unless it declares its own (``Route.max_body``).
+MAX_BODY_BYTES = 1024 * 1024
 QUERY = web.RequestKey("query", dict)
+# A string parameter: no control characters (a NUL would reach PostgreSQL's query).
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
 PATH_PARAM = re.compile(r"\{(\w+)\}")
 
 
@@ -64,7 +71,7 @@ class QueryParam:
             return {"type": "string", "enum": list(self.choices)}
         if self.pattern is not None:
             return {"type": "string", "pattern": self.pattern}
-        return {"type": "string", "minLength": 1, "maxLength": 200}
+        return {"type": "string", "minLength": 1, "maxLength": 200, "pattern": PLAIN_TEXT}
 
     def parse(self, raw: str) -> Any:
         if self.kind == "date":
@@ -88,6 +95,8 @@ class QueryParam:
             return raw
         if not 1 <= len(raw) <= 200:
             raise bad_parameter(self.name, "expected 1 to 200 characters")
+        if not re.search(PLAIN_TEXT, raw):
+            raise bad_parameter(self.name, "holds a control character")
         return raw
 
 
@@ -110,6 +119,7 @@ class Route:
     responses: Mapping[int, tuple[str, str | None]]  # status → (description, schema name)
     query: tuple[QueryParam, ...] = ()
     body: Mapping[str, Any] | None = None  # requestBody content, by media type
+    max_body: int = MAX_BODY_BYTES  # bytes; more is refused with 413
     content_type: str = "application/json"  # of the success response
     tags: tuple[str, ...] = field(default_factory=tuple)
     idempotent: bool = False  # takes an Idempotency-Key header (service.api.idempotency)
@@ -118,6 +128,14 @@ class Route:
     @property
     def path_params(self) -> list[str]:
         return PATH_PARAM.findall(self.path)
+
+
+def check_path(route: Route, request: web.Request) -> None:
+    """An id in the path with a control character names nothing (and PostgreSQL would
+    refuse a NUL in the query that looks it up)."""
+    for name in route.path_params:
+        if CONTROL_OR_SURROGATE.search(request.match_info[name]):
+            raise not_found(name.removesuffix("_id").replace("_", " "))
 
 
 def parse_query(route: Route, request: web.Request) -> dict[str, Any]:
@@ -133,18 +151,6 @@ def parse_query(route: Route, request: web.Request) -> dict[str, Any]:
             raise bad_parameter(param.name, "given more than once")
         values[param.name] = param.parse(given[0]) if given else param.default
     return values
-
-
-async def json_body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "bad_request", "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
-    return body
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -6,6 +6,7 @@ from typing import Any
 
 from service.outbox import EVENT_TYPES
 from service.records import DECISIONS, MAX_REASON, STATUSES
+from service.roster import ROSTER_SCHEMA
 from service.webhooks.ssrf import MAX_URL_LENGTH, URL_PATTERN
 
 INSTANT = {"type": "string", "format": "date-time"}
@@ -17,11 +18,14 @@ URL = {
     "webhooks.allow_private_addresses is set.",
 }
 NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
+# A character that is not blank, spelt out: "\S" means one set to Python (str.isspace,
+# which the record layer strips) and another to ECMA-262 regex engines.
+NOT_BLANK = "[^\\t-\\r\\x1c- \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
 REASON = {
     "type": "string",
     "minLength": 1,
     "maxLength": MAX_REASON,
-    "pattern": r"\S",
+    "pattern": NOT_BLANK,
     "description": "Why; always required, kept in the signed entry.",
 }
 
@@ -164,6 +168,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "webhook_public_key": {"type": "string", "pattern": "^whpk_"},
         }
     ),
+    "Roster": ROSTER_SCHEMA,
     "RosterImported": _object(
         {
             "units": {"type": "integer"},

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from service.api.auth import API_KEY
+from service.api.bodies import BODY
 from service.api.routes import (
     CURSOR,
     LIMIT,
@@ -22,7 +23,6 @@ from service.api.routes import (
     QueryParam,
     Route,
     bad_parameter,
-    json_body,
     json_response,
     not_found,
     page,
@@ -89,13 +89,7 @@ def _events(request: web.Request, body: dict[str, Any]) -> tuple[str, ...]:
 
 
 async def create(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    for name in ("url", "events"):
-        if name not in body:
-            raise bad_parameter(name, "required")
-    unknown = set(body) - {"url", "events"}
-    if unknown:
-        raise bad_parameter(sorted(unknown)[0], "unknown field")
+    body = request[BODY].value  # a valid NewEndpoint
     events = _events(request, body)
     url = await _checked_url(request, body["url"])
     async with request.config_dict[ENGINE].begin() as conn:
@@ -117,12 +111,7 @@ async def show(request: web.Request) -> web.Response:
 
 async def change(request: web.Request) -> web.Response:
     await _endpoint(request)
-    body = await json_body(request)
-    unknown = set(body) - {"url", "events", "enabled"}
-    if unknown:
-        raise bad_parameter(sorted(unknown)[0], "unknown field")
-    if "enabled" in body and not isinstance(body["enabled"], bool):
-        raise bad_parameter("enabled", "expected true or false")
+    body = request[BODY].value  # a valid EndpointChange
     events = _events(request, body) if "events" in body else None
     url = await _checked_url(request, body["url"]) if "url" in body else None
     async with request.config_dict[ENGINE].begin() as conn:
@@ -194,9 +183,7 @@ async def again(request: web.Request) -> web.Response:
 
 async def replay_events(request: web.Request) -> web.Response:
     endpoint = await _endpoint(request)
-    body = await json_body(request)
-    if set(body) - {"since", "event_id"}:
-        raise bad_parameter(sorted(set(body) - {"since", "event_id"})[0], "unknown field")
+    body = request[BODY].value  # a valid Replay
     if ("since" in body) == ("event_id" in body):
         raise bad_parameter("since", "give exactly one of since and event_id")
     since = None
@@ -207,8 +194,6 @@ async def replay_events(request: web.Request) -> web.Response:
             raise bad_parameter("since", "expected an ISO 8601 instant") from None
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-    elif not isinstance(body["event_id"], str):
-        raise bad_parameter("event_id", "expected a string")
     async with request.config_dict[ENGINE].begin() as conn:
         queued = await replay(
             conn,

@@ -81,6 +81,7 @@ def run_vision(args: argparse.Namespace) -> int:
     from vision.analyzer import FrameAnalyzer, prepare
     from vision.camera import observe
     from vision.config import DEFAULT_CONFIG
+    from vision.face_track import FaceTrack
 
     config = DEFAULT_CONFIG
     source = frames("live")
@@ -109,9 +110,10 @@ def run_vision(args: argparse.Namespace) -> int:
             analyzer.analyze(img, 0.0)
         camera_ms = _cpu_ms(lambda img: observe(img, config), rgbs)
         results = []
+        track = FaceTrack()  # one check, as in a call: the landmark check runs per face
         start = time.process_time_ns()
         for i, img in enumerate(rgbs):
-            results.append(analyzer.analyze(img, float(i)))
+            results.append(analyzer.analyze(img, float(i), track))
         analyze_ms = (time.process_time_ns() - start) / 1e6 / len(rgbs)
 
     def stage(name: str) -> float:
@@ -124,6 +126,9 @@ def run_vision(args: argparse.Namespace) -> int:
         "samples": len(rgbs),
         "decode_to_array_ms": round(decode_ms, 2),
         "face_ms": round(stage("face"), 2),
+        "landmarks_ms": round(stage("landmarks"), 2),
+        "landmark_checks": track.checks,
+        "segmentation_ms": round(stage("segmentation"), 2),
         "camera_ms": round(camera_ms, 2),
         "torso_ms": round(stage("torso"), 2),
         "analysis_ms": round(analyze_ms, 2),

@@ -11,7 +11,9 @@ import asyncio
 from datetime import MAXYEAR, MINYEAR, date
 
 from service.calendar import Override, day_status
+from service.checks import GenerateSummary, JoinLinks, reconcile_checks
 from service.commands._args import day_arg
+from service.commands.checks import reconciled_text
 from service.context import config_from_args, open_store
 from service.org import load_policy
 from service.overrides import get_override, list_overrides, remove_override, set_override
@@ -59,26 +61,39 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def handle_add(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    links = JoinLinks.from_config(config)
     override = Override(args.date, args.workday, args.note)
 
-    async def run() -> None:
-        async with open_store(config) as engine, engine.begin() as conn:
-            await set_override(conn, override, actor="cli")
+    async def run() -> list[GenerateSummary]:
+        async with open_store(config) as engine:
+            async with engine.begin() as conn:
+                await set_override(conn, override, actor="cli")
+            return await reconcile_checks(engine, links=links, day=args.date)
 
-    asyncio.run(run())
-    print(f"{args.date}: {'working day' if args.workday else 'day off'}")
+    done = reconciled_text(asyncio.run(run()))
+    print(
+        f"{args.date}: {'working day' if args.workday else 'day off'}"
+        + (f"; {done}" if done else "")
+    )
     return 0
 
 
 def handle_remove(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    links = JoinLinks.from_config(config)
 
-    async def run() -> bool:
-        async with open_store(config) as engine, engine.begin() as conn:
-            return await remove_override(conn, args.date, actor="cli")
+    async def run() -> tuple[bool, list[GenerateSummary]]:
+        async with open_store(config) as engine:
+            async with engine.begin() as conn:
+                removed = await remove_override(conn, args.date, actor="cli")
+            return removed, await reconcile_checks(engine, links=links, day=args.date)
 
-    removed = asyncio.run(run())
-    print(f"{args.date}: override removed" if removed else f"{args.date}: no override")
+    removed, summaries = asyncio.run(run())
+    done = reconciled_text(summaries)
+    print(
+        (f"{args.date}: override removed" if removed else f"{args.date}: no override")
+        + (f"; {done}" if done else "")
+    )
     return 0 if removed else 1
 
 

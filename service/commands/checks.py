@@ -10,12 +10,12 @@ import argparse
 import asyncio
 from datetime import timedelta
 
-from service.checks import JoinLinks, generate_checks, sweep
+from service.checks import GenerateSummary, JoinLinks, generate_checks, sweep
 from service.clock import utcnow
 from service.commands._args import day_arg, instant_arg
 from service.context import config_from_args, open_store
 from service.errors import UsageError
-from service.keys import LINK_SECRET_FILE, load_or_create_secret, load_or_create_signing_key
+from service.keys import load_or_create_signing_key
 from service.org import load_policy
 
 # Checks carry join links valid until their window ends, and holidays of later years
@@ -38,9 +38,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.set_defaults(handler=handle_sweep)
 
 
+def cancelled_text(summary: GenerateSummary) -> str:
+    return f", {summary.cancelled} cancelled" if summary.cancelled else ""
+
+
+def reconciled_text(summaries: list[GenerateSummary]) -> str:
+    """What reconciling after a change did, in one line (empty when nothing)."""
+    made = sum(s.created for s in summaries)
+    cancelled = sum(s.cancelled for s in summaries)
+    if not made and not cancelled:
+        return ""
+    return f"checks: {cancelled} cancelled, {made} made"
+
+
 def handle_generate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    links = JoinLinks(load_or_create_secret(config.data_dir, LINK_SECRET_FILE), config.public_url)
+    links = JoinLinks.from_config(config)
 
     async def run() -> str:
         async with open_store(config) as engine:
@@ -55,10 +68,11 @@ def handle_generate(args: argparse.Namespace) -> int:
             summary = await generate_checks(engine, day, links=links)
         status = summary.day
         if not status.working:
-            return f"{day}: no checks ({status.reason})"
+            return f"{day}: no checks ({status.reason})" + cancelled_text(summary)
         return (
             f"{day} ({status.reason}): {summary.created} check(s) made, "
             f"{summary.existing} already there, {summary.past} skipped (window already over)"
+            + cancelled_text(summary)
         )
 
     print(asyncio.run(run()))

@@ -7,6 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+from service.checks import GenerateSummary, JoinLinks, reconcile_checks
+from service.commands.checks import reconciled_text
 from service.context import config_from_args, open_store
 from service.errors import UsageError
 from service.org import load_policy, save_policy
@@ -78,13 +80,19 @@ def handle_set(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: file not found") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{args.file}: invalid JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{args.file}: invalid JSON: nested too deeply") from None
     except PolicyError as exc:
         raise UsageError(f"{args.file}: {exc}") from None
 
-    async def run() -> None:
-        async with open_store(config) as engine, engine.begin() as conn:
-            await save_policy(conn, policy, actor="cli")
+    async def run() -> list[GenerateSummary]:
+        async with open_store(config) as engine:
+            async with engine.begin() as conn:
+                await save_policy(conn, policy, actor="cli")
+            return await reconcile_checks(engine, links=JoinLinks.from_config(config))
 
-    asyncio.run(run())
+    done = reconciled_text(asyncio.run(run()))
     print(describe(policy))
+    if done:
+        print(done)
     return 0

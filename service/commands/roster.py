@@ -6,6 +6,8 @@ import argparse
 import asyncio
 from pathlib import Path
 
+from service.checks import JoinLinks, reconcile_checks
+from service.commands.checks import reconciled_text
 from service.context import config_from_args, open_store
 from service.errors import UsageError
 from service.org import import_roster
@@ -26,10 +28,15 @@ def handle_import(args: argparse.Namespace) -> int:
     async def run() -> None:
         async with open_store(config) as engine:
             summary = await import_roster(engine, args.file, actor="cli")
+            done = reconciled_text(
+                await reconcile_checks(engine, links=JoinLinks.from_config(config))
+            )
         print(
             f"imported {summary.units} unit(s), {summary.supervisors} supervisor(s), "
             f"{summary.staff} staff from {args.file}"
         )
+        if done:
+            print(done)
 
     try:
         asyncio.run(run())

@@ -33,7 +33,7 @@ class CheckView:
     window_start: datetime
     window_end: datetime
     uniform_policy: str
-    status: str  # scheduled | completed | missed
+    status: str  # scheduled | completed | missed | cancelled
     result: RecordState | None
 
     def open_at(self, now: datetime) -> bool:

@@ -10,6 +10,7 @@ Controls and indicators carry stable ``data-*`` hooks (``data-action``,
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -38,6 +39,7 @@ from service.web.dashboard import (
 from service.web.i18n import LANGS, MESSAGES, long_date, pick_lang, reason_text, t, uniform_text
 
 STATIC = Path(__file__).with_name("static")
+STATIC_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
 # Scripts and styles only from this origin; the camera, microphone and location for it.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -217,20 +219,24 @@ def _record_item(lang: str, names: dict[str, str], s: RecordState, zone: Any, fo
     )
 
 
+def _waiting_after(raw: str) -> int | None:
+    """The backlog cursor (a record's seq, as the 'more' link gives it); any other value
+    shows the first page: ``str.isdigit`` takes ``²`` and a database no 40-digit seq."""
+    return int(raw) if re.fullmatch(r"[0-9]{1,18}", raw) else None
+
+
 async def supervisor_page(request: web.Request) -> web.Response:
     v = await _visitor(request, "supervisor")
     if isinstance(v, web.Response):
         return v
     lang, now = v.lang, utcnow()
-    after = request.query.get("waiting_after", "")
+    after = _waiting_after(request.query.get("waiting_after", ""))
     since = now - timedelta(days=RECENT_DAYS)
     async with read_only(request.app[ENGINE]).connect() as conn:
         zone = (await load_policy(conn)).zone
         names = await staff_of(conn, v.person.id)
         today = await checks_of_day(conn, names, now.astimezone(zone).date(), zone)
-        waiting = await awaiting_review(
-            conn, list(names), since, after=int(after) if after.isdigit() else None
-        )
+        waiting = await awaiting_review(conn, list(names), since, after=after)
         latest = await newest_records(conn, list(names), since)
     local = now.astimezone(zone)
     rows = "".join(_check_row(v, c, now, zone) for c in today)
@@ -409,11 +415,11 @@ async def staff_page(request: web.Request) -> web.Response:
 
 
 async def static_file(request: web.Request) -> web.FileResponse:
+    # Only names shipped in static/: a path from the request never reaches the file system.
     name = request.match_info["name"]
-    path = STATIC / name
-    if "/" in name or not path.is_file():
+    if name not in STATIC_FILES:
         raise web.HTTPNotFound()
-    response = web.FileResponse(path)
+    response = web.FileResponse(STATIC / name)
     response.headers["Cache-Control"] = "no-cache"
     return response
 

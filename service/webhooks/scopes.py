@@ -2,10 +2,10 @@
 
 A webhook hands its receiver what the API would: ``check.scheduled`` carries the staff
 member's join link (whoever holds it opens the call page as that person), so it needs
-``links:read``; every other event carries a record or a part of one, so it needs
-``records:read``, exactly as ``GET /records`` does. The rule is checked when an endpoint
-subscribes or changes, when it replays, and again when each delivery is sent (a key
-may have been revoked meanwhile).
+``links:read``; every other event carries a record or a check (``check.cancelled``),
+so it needs ``records:read``, exactly as ``GET /records`` and ``GET /checks`` do. The
+rule is checked when an endpoint subscribes or changes, when it replays, and again when
+each delivery is sent (a key may have been revoked meanwhile).
 """
 
 from __future__ import annotations

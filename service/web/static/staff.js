@@ -11,6 +11,7 @@ const GUIDES = {
   camera_frozen: "guide.camera", no_frames: "guide.camera", page_hidden: "guide.camera",
   muted: "guide.camera", ended: "guide.camera", torso_not_visible: "guide.uniform",
   wrong_uniform_colour: "guide.uniform", not_uniform_colour: "guide.uniform",
+  pattern_uncertain: "guide.uniform",
 };
 const DARK_LUMA = 45;
 
