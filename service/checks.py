@@ -365,7 +365,7 @@ def _interrupted_result(row: Row[Any]) -> CallResult:
         ended_at=row.ended_at,
         verdict=seen.interrupted(),
         call_id=row.id,
-        end=CUT_SHORT.get(row.status, row.status),
+        end=CUT_SHORT.get(row.status),  # None: not known (a record that failed)
     )
 
 
