@@ -57,6 +57,7 @@ CUT_SHORT = {
     "server_shutdown": "server_stopped",
     ORPHANED: "server_restarted",
     "staff_dropped": "staff_dropped",
+    "supervisor_dropped": "supervisor_dropped",
 }
 
 

@@ -15,7 +15,8 @@ When the staff page of an answered call goes away (a reload, a network switch) t
 is kept for ``rejoin_grace_s``: the supervisor's page is told ``reconnecting``, and a
 staff page that joins again in time gets the same call back (``reconnected``; the
 evidence goes on). If none does, the call ends ``disconnected`` without a record, like
-one the server cut short: the check stays open to be called again.
+one the server cut short: the check stays open to be called again. So does an answered
+call whose supervisor's page went away (the supervisor calls again).
 
 A page that has not joined within ``join_timeout_s`` is closed. A page whose link is
 revoked or expires is closed (checked every ``link_check_s``, and again before a call
@@ -422,8 +423,9 @@ def _cut_short(room: Room) -> str | None:
     """The row status of a call that ends without a record, or None if it has one."""
     if room.end_reason == "server_shutdown":
         return "server_shutdown"
-    if room.how_ended == "staff_dropped" and room.answered_at is not None:
-        return "staff_dropped"
+    dropped = room.how_ended in ("staff_dropped", "supervisor_dropped")
+    if dropped and room.answered_at is not None:
+        return room.how_ended
     return None
 
 

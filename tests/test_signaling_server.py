@@ -533,3 +533,21 @@ async def test_a_staff_page_that_does_not_come_back_leaves_the_check_to_call_aga
         bodies = [json.loads(b) for b in (await conn.execute(select(records.c.body))).scalars()]
     assert [b["call"]["id"] for b in bodies] == [second]
     assert bodies[0]["call"]["end"] == "hung_up_by_supervisor"
+
+
+async def test_a_supervisor_page_that_goes_away_leaves_the_check_to_call_again(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    sup1, staff1, call = await answered(client, links)
+    await recv(sup1, "status", wait_s=3)
+    await sup1.close()
+    ended = await recv(staff1, "ended")
+    assert (ended["reason"], ended["record"]) == ("disconnected", None)
+    async with client.app[ENGINE].connect() as conn:
+        row = (await conn.execute(select(calls))).one()
+        check = (await conn.execute(select(checks))).one()
+    assert (row.status, check.status) == ("supervisor_dropped", "scheduled")
+    assert await sweep(client.app[ENGINE], check.window_end + timedelta(seconds=1), key=KEY) == 1
+    async with client.app[ENGINE].connect() as conn:
+        [body] = [json.loads(b) for b in (await conn.execute(select(records.c.body))).scalars()]
+    assert (body["status"], body["call"]["end"]) == ("inconclusive", "supervisor_dropped")
