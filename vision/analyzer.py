@@ -38,6 +38,10 @@ from vision.sample import SampleResult
 from vision.torso import TorsoAnalyzer
 
 _NO_PICTURE = (CameraState.BLACK, CameraState.COVERED)
+LANDMARK_MIN_SIZE = 90.0
+"""Faces smaller than this (``Face.size``, px) skip the landmark check: upscaled to its
+input, the landmark model rejected real faces of 45-80 px in group photos of the
+development set; an object that small is ``face_too_small`` or one face in a crowd."""
 
 
 def prepare(frame_rgb: npt.NDArray[np.generic], max_side: int) -> npt.NDArray[np.uint8]:
@@ -98,6 +102,9 @@ class FrameAnalyzer:
         faces: list[Face] = []
         spent = 0.0
         for face in candidates:
+            if face.size < LANDMARK_MIN_SIZE:
+                faces.append(face)  # too few pixels for the landmark model to vouch
+                continue
             known = track.recall(face.box)
             if known is None:
                 s = time.process_time_ns()

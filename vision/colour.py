@@ -7,6 +7,7 @@ with scikit-image. Lab is D65, L in 0..100.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,32 +136,44 @@ def hex_to_rgb(text: str) -> tuple[int, int, int]:
 
 
 @dataclass(frozen=True)
-class Region:
-    """A named colour as a region of CIE LCh (lightness, chroma, hue angle in degrees),
-    not a point: a white shirt is any light, nearly neutral cloth, whatever the lamp
-    leaves of its tint after white balance. ``hue`` is None for neutral colours.
-    ``margin`` widens every bound for the undecided band around the region."""
+class Box:
+    """Bounds in CIE LCh: lightness, chroma, and a hue angle range in degrees (None for
+    neutral colours, whose hue means nothing)."""
 
     lightness: tuple[float, float]
     chroma: tuple[float, float]
     hue: tuple[float, float] | None = None
-    margin: float = 6.0
 
-    def distance(self, lab: npt.ArrayLike) -> float:
-        """0 inside the region, else how far outside it (L, C units; hue in degrees /
-        4, about a chroma unit at the chroma of fabric colours)."""
-        lab_a = np.asarray(lab, dtype=np.float64).reshape(3)
-        lightness, chroma = float(lab_a[0]), float(np.hypot(lab_a[1], lab_a[2]))
-        outside = [
+    def distance(self, lightness: float, chroma: float, hue: float) -> float:
+        """0 inside, else the largest overshoot in L, C or hue (as the chroma-scaled
+        hue difference ΔH, so an unreliable hue at low chroma counts little)."""
+        over = [
             max(self.lightness[0] - lightness, lightness - self.lightness[1], 0.0),
             max(self.chroma[0] - chroma, chroma - self.chroma[1], 0.0),
         ]
-        if self.hue is not None and chroma > 3.0:
-            hue = float(np.degrees(np.arctan2(lab_a[2], lab_a[1])) % 360)
+        if self.hue is not None:
             lo, hi = self.hue
-            off = 0.0 if lo <= hue <= hi else min(abs(hue - lo) % 360, abs(hue - hi) % 360)
-            outside.append(min(off, 360 - off) / 4)
-        return float(max(outside))
+            inside = lo <= hue <= hi
+            off = 0.0 if inside else min((lo - hue) % 360, (hue - hi) % 360)
+            over.append(2 * chroma * math.sin(math.radians(min(off, 180.0)) / 2))
+        return max(over)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A named colour as a region of CIE LCh (a union of boxes), not a point: a white
+    shirt is any light, nearly neutral cloth, whatever tint the lamp and the white
+    balance leave it. ``margin`` is the width of the undecided band around it."""
+
+    boxes: tuple[Box, ...]
+    margin: float = 6.0
+
+    def distance(self, lab: npt.ArrayLike) -> float:
+        """0 inside the region, else how far outside its nearest box (L, C units)."""
+        lab_a = np.asarray(lab, dtype=np.float64).reshape(3)
+        lightness, chroma = float(lab_a[0]), float(np.hypot(lab_a[1], lab_a[2]))
+        hue = float(np.degrees(np.arctan2(lab_a[2], lab_a[1])) % 360)
+        return min(b.distance(lightness, chroma, hue) for b in self.boxes)
 
 
 @dataclass(frozen=True)
@@ -181,12 +194,15 @@ class NamedColour:
 # primaries: a "white" shirt is rarely above L 90, "navy" cloth is not #000080).
 PALETTE: tuple[NamedColour, ...] = (
     # PDH khaki: from beige to tan, from a light wash to an olive-brown drill.
-    NamedColour("khaki", "#C3B091", Region((42, 88), (9, 38), (55, 105))),
-    # White to off-white: light and nearly neutral once the scene is white-balanced.
-    NamedColour("white", "#F0F0EC", Region((66, 100), (0, 10))),
-    NamedColour("black", "#1E1E1E", Region((0, 24), (0, 9))),
-    NamedColour("grey", "#8C8C8C", Region((24, 78), (0, 7))),
-    NamedColour("navy", "#1F2A4A", Region((8, 38), (6, 40), (230, 300))),
+    NamedColour("khaki", "#C3B091", Region((Box((40, 84), (9, 40), (50, 110)),))),
+    # White to off-white: nearly neutral, or very light with the tint a lamp or the
+    # white balance leaves (khaki is darker and keeps its chroma at any exposure).
+    NamedColour(
+        "white", "#F0F0EC", Region((Box((62, 100), (0, 10)), Box((84, 100), (0, 22))))
+    ),
+    NamedColour("black", "#1E1E1E", Region((Box((0, 24), (0, 9)),))),
+    NamedColour("grey", "#8C8C8C", Region((Box((24, 78), (0, 7)),))),
+    NamedColour("navy", "#1F2A4A", Region((Box((8, 38), (6, 40), (230, 300)),))),
     NamedColour("blue", "#2D5AA8"),
     NamedColour("green", "#2E7D3A"),
     NamedColour("orange", "#E06A28"),

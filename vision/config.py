@@ -95,13 +95,14 @@ class VisionConfig:
     """Selfie-segmentation probability above which a pixel is the person."""
     texture_width: int = 128
     """Width the garment region is resampled to (never up) for texture and colour."""
-    texture_solid_max: float = 5.0
-    """High-pass energy of the fabric (Lab units) at or under which a top can be solid."""
-    texture_patterned_min: float = 8.0
+    texture_solid_max: float = 4.0
+    """High-pass energy of the fabric's lightness (L units) at or under which a top can
+    be solid."""
+    texture_patterned_min: float = 5.5
     """High-pass energy at or over which a top is patterned; in between, undecided."""
     skin_max_delta_e: float = 12.0
     """Torso pixels within this ΔE2000 of the face's own skin colour are skin."""
-    skin_max_fraction: float = 0.35
+    skin_max_fraction: float = 0.7
     """If more of the torso than this looks like skin, the garment is skin-coloured
     (khaki on light skin) and nothing is removed."""
     white_balance_max_gain: float = 1.15
@@ -115,7 +116,7 @@ class VisionConfig:
     """Colour clusters closer than this (ΔE2000, kL above) are the same fabric."""
     solid_min_share: float = 0.6
     """Share of the garment the dominant colour must cover for a solid top."""
-    patterned_max_share: float = 0.45
+    patterned_max_share: float = 0.38
     """Dominant colour share under which a top is patterned (or layered) whatever its
     texture: two garments, or a print of large patches."""
     torso_visible_fraction: float = 0.5
