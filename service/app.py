@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -53,7 +54,13 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
     scheduler = None
     if config.jobs.enabled:
         links = JoinLinks(app[LINK_SECRET], config.public_url)
-        jobs = scheduler_jobs(app[ENGINE], app[SIGNING_KEY], links, config.jobs)
+        jobs = scheduler_jobs(
+            app[ENGINE],
+            app[SIGNING_KEY],
+            links,
+            config.jobs,
+            call_lease=timedelta(seconds=config.calls.lease_s),
+        )
         scheduler = Scheduler(jobs, grace_s=config.server.shutdown_timeout_s)
     yield
     if scheduler is not None:

@@ -8,8 +8,9 @@ a ``check.scheduled`` event. Generation is also reconciliation: a scheduled chec
 the day's plan (``service.check_plan``) no longer holds is cancelled with a
 ``check.cancelled`` event, and a cancelled one the plan wants again is scheduled again.
 The sweep closes a check with a conditional UPDATE, so only the worker that changed the
-row writes its MISSED record, and it cancels instead a check of a day its staff member
-does not work from home.
+row writes its record: MISSED when nobody answered, INCONCLUSIVE ``interrupted`` when a
+call was answered or cut short (a crash is never a missed check); and it cancels
+instead a check of a day its staff member does not work from home.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import ColumnElement, bindparam, exists, func, select
+from sqlalchemy import ColumnElement, Row, bindparam, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -34,14 +35,30 @@ from service.org import load_policy
 from service.outbox import enqueue, enqueue_many
 from service.overrides import get_override
 from service.policy import Policy
-from service.records import iso, lock_chain, record_missed_many
+from service.records import (
+    CallResult,
+    Record,
+    complete_checks_many,
+    iso,
+    lock_chain,
+    record_missed_many,
+)
 from service.scheduling import Schedule, offset_key
 from service.schema import calls, checks, records, schedules, staff
+from signaling.snapshot import CallSnapshot
 
 GENERATE_CHUNK = 200
 SWEEP_BATCH = 100
-# An open call younger than this keeps its check from being swept as missed.
-CALL_GRACE = timedelta(minutes=30)
+# A live call's row whose heartbeat is older than this belongs to a process that died.
+CALL_LEASE = timedelta(seconds=30)
+ORPHANED = "interrupted"  # the status the sweep gives such a row
+# Rows of calls cut short, and how their records say they ended.
+CUT_SHORT = {
+    "server_shutdown": "server_stopped",
+    ORPHANED: "server_restarted",
+    "staff_dropped": "staff_dropped",
+    "supervisor_dropped": "supervisor_dropped",
+}
 
 
 @dataclass(frozen=True)
@@ -96,12 +113,14 @@ def _day_span(day: date, policy: Policy) -> tuple[datetime, datetime]:
     return start, datetime.combine(day + timedelta(days=1), time(0), policy.zone)
 
 
-def live_call(at: datetime, grace: timedelta = CALL_GRACE) -> ColumnElement[bool]:
-    """A call on the check still open and younger than ``grace``: it holds the check."""
+_last_beat = func.coalesce(calls.c.heartbeat_at, calls.c.started_at)
+
+
+def live_call(at: datetime, lease: timedelta = CALL_LEASE) -> ColumnElement[bool]:
+    """A call on the check still open, its heartbeat younger than ``lease``: it holds
+    the check."""
     return exists().where(
-        calls.c.check_id == checks.c.id,
-        calls.c.ended_at.is_(None),
-        calls.c.started_at >= at - grace,
+        calls.c.check_id == checks.c.id, calls.c.ended_at.is_(None), _last_beat >= at - lease
     )
 
 
@@ -338,16 +357,68 @@ async def _not_working(conn: AsyncConnection, due: Sequence[Any], policy: Policy
     return out
 
 
+def _interrupted_result(row: Row[Any]) -> CallResult:
+    """The result of a call cut short, from the evidence its row last saved: what was
+    seen, INCONCLUSIVE with ``interrupted`` first (``CallSnapshot.interrupted``)."""
+    seen = CallSnapshot.from_json(row.evidence) if row.evidence else CallSnapshot.nothing_seen()
+    return CallResult(
+        started_at=row.answered_at or row.started_at,
+        ended_at=row.ended_at,
+        verdict=seen.interrupted(),
+        call_id=row.id,
+        end=CUT_SHORT.get(row.status),  # None: not known (a record that failed)
+    )
+
+
+async def _cut_short(conn: AsyncConnection, check_ids: list[str]) -> dict[str, CallResult]:
+    """Of ``check_ids``, those a call was answered for or the server cut a call of
+    short, each with the result of its last such call (answered ones first)."""
+    if not check_ids:
+        return {}
+    rows = list(
+        await conn.execute(
+            select(calls).where(
+                calls.c.check_id.in_(check_ids),
+                calls.c.ended_at.is_not(None),
+                or_(calls.c.answered_at.is_not(None), calls.c.status.in_(CUT_SHORT)),
+            )
+        )
+    )
+    rows.sort(key=lambda r: (r.answered_at is not None, r.started_at), reverse=True)
+    found: dict[str, CallResult] = {}
+    for row in rows:
+        found.setdefault(row.check_id, _interrupted_result(row))
+    return found
+
+
+async def close_orphaned_calls(conn: AsyncConnection, at: datetime, lease: timedelta) -> int:
+    """Close the rows of live calls whose heartbeat is older than ``lease``: their
+    process is gone. Each ends at its last heartbeat, with what it had saved."""
+    done = await conn.execute(
+        calls.update()
+        .where(calls.c.ended_at.is_(None), _last_beat < at - lease)
+        .values(ended_at=_last_beat, status=ORPHANED)
+    )
+    return done.rowcount
+
+
 async def sweep(
-    engine: AsyncEngine, at: datetime, *, key: Ed25519PrivateKey, call_grace: timedelta = CALL_GRACE
+    engine: AsyncEngine, at: datetime, *, key: Ed25519PrivateKey, lease: timedelta = CALL_LEASE
 ) -> int:
     """Close every scheduled check whose window ended before ``at`` with no call in
-    progress as MISSED; returns how many this call closed (others may close some).
-    A check of a day its staff member does not work from home (asked again now:
-    calendar, roster) is cancelled instead, never missed."""
+    progress; returns how many this call closed (others may close some).
+
+    Calls whose heartbeat stopped more than ``lease`` ago are closed first (their
+    process died). A check of a day its staff member does not work from home (asked
+    again now: calendar, roster) is cancelled. A check that a call was answered for, or
+    that had a call cut short, is recorded INCONCLUSIVE ``interrupted`` from that call's
+    evidence; only a check nobody answered, with no call cut short, is MISSED.
+    """
+    async with engine.begin() as conn:
+        await close_orphaned_calls(conn, at, lease)
     due = (
         select(checks.c.id, checks.c.staff_id, checks.c.due_at)
-        .where(checks.c.status == "scheduled", checks.c.window_end < at, ~live_call(at, call_grace))
+        .where(checks.c.status == "scheduled", checks.c.window_end < at, ~live_call(at, lease))
         .order_by(checks.c.window_end, checks.c.id)
         .limit(SWEEP_BATCH)
     )
@@ -360,7 +431,11 @@ async def sweep(
             off = await _not_working(conn, rows, policy)
             if off:
                 await cancel_checks(conn, off, at)
-            missed = [r.id for r in rows if r.id not in off]
+            ended = [r.id for r in rows if r.id not in off]
+            cut = await _cut_short(conn, ended)
+            written = await complete_checks_many(conn, list(cut.items()), key=key)
+            closed += sum(isinstance(r, Record) for r in written)
+            missed = [i for i in ended if i not in cut]
             closed += len(await record_missed_many(conn, missed, key=key))
         if len(rows) < SWEEP_BATCH:
             return closed

@@ -158,6 +158,28 @@ class CallsConfig:
         min=0.5,
         max=300,
     )
+    rejoin_grace_s: float = _opt(
+        45.0,
+        "Seconds an answered call waits for its staff page to come back after it went "
+        "away (a reload, a switch to mobile data); if none does, the call ends without a "
+        "record and the check can be called again.",
+        min=0,
+        max=600,
+    )
+    heartbeat_s: float = _opt(
+        5.0,
+        "Seconds between saves of each live call's evidence and heartbeat, so a crashed "
+        "node's calls are recorded with what they had seen.",
+        min=0.1,
+        max=60,
+    )
+    lease_s: float = _opt(
+        30.0,
+        "Seconds without a heartbeat after which a live call counts as interrupted (its "
+        "process is gone); keep it several heartbeats long.",
+        min=0.5,
+        max=3600,
+    )
 
 
 @dataclass(frozen=True)
@@ -332,6 +354,8 @@ def load_config(
         raise ConfigError(f"{missing}: required when the other of tls_cert/tls_key is set")
     if config.webhooks.lease_s <= config.webhooks.timeout_s:
         raise ConfigError("webhooks.lease_s: must exceed webhooks.timeout_s")
+    if config.calls.lease_s < 2 * config.calls.heartbeat_s:
+        raise ConfigError("calls.lease_s: must be at least twice calls.heartbeat_s")
     return config
 
 

@@ -1,5 +1,6 @@
 """The background jobs ``hadir serve`` runs: make checks ahead of time, close the ones
-whose window ended unanswered as MISSED, delete evidence past its retention.
+whose window ended (MISSED if unanswered, INCONCLUSIVE ``interrupted`` if a crash or a
+restart cut their call short), delete evidence past its retention.
 
 Every job is idempotent and safe on several nodes at once (``service.checks`` inserts
 with ON CONFLICT DO NOTHING and closes checks with a conditional UPDATE), so each node
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.checks import JoinLinks, generate_checks, sweep
+from service.checks import CALL_LEASE, JoinLinks, generate_checks, sweep
 from service.clock import utcnow
 from service.config import JobsConfig
 from service.evidence import purge_evidence
@@ -41,6 +42,7 @@ def scheduler_jobs(
     links: JoinLinks,
     config: JobsConfig,
     clock: Callable[[], datetime] = utcnow,
+    call_lease: timedelta = CALL_LEASE,
 ) -> list[Job]:
     async def generate() -> int:
         async with engine.connect() as conn:
@@ -55,7 +57,7 @@ def scheduler_jobs(
         return created
 
     async def close_missed() -> int:
-        return await sweep(engine, clock(), key=key)
+        return await sweep(engine, clock(), key=key, lease=call_lease)
 
     async def purge() -> int:
         return await purge_evidence(engine, clock())

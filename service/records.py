@@ -104,6 +104,9 @@ class CallResult:
     verdict: CallVerdict
     still: bytes | None = None
     call_id: str | None = None
+    end: str | None = None
+    """How the call ended (``signaling.rooms``): hung up by whom, dropped, window ended,
+    server stopped or restarted."""
 
 
 @dataclass(frozen=True)
@@ -285,6 +288,7 @@ def verification_content(
                 "id": result.call_id,
                 "started_at": iso(result.started_at),
                 "ended_at": iso(result.ended_at),
+                "end": result.end,
             }
             if result
             else None

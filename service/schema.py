@@ -157,7 +157,13 @@ calls = Table(
     Column("supervisor_id", String(64), ForeignKey("supervisors.id"), nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime),
-    Column("status", String(16), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("answered_at", UTCDateTime),
+    # Renewed every few seconds by the process holding the call: a live row whose
+    # heartbeat stopped belongs to a process that died (signaling.record, checks.sweep).
+    Column("heartbeat_at", UTCDateTime),
+    # The evidence so far (signaling.snapshot), saved with the heartbeat once answered.
+    Column("evidence", Text),
     Column("camera_on_fraction", Float),
     # Distance to the registered home only: raw coordinates are never stored.
     Column("location_distance_m", Float),

@@ -5,6 +5,10 @@ Pure, with explicit times in seconds since the call became active. Each cause of
 cause is active. Causes: ``no_frames`` (no frame for more than ``max_gap_s``),
 ``muted`` and ``ended`` (the track), ``page_hidden`` (``visibilitychange``), and
 ``camera_black``, ``camera_covered``, ``camera_frozen`` (what the analysed frames show).
+
+While the staff page is gone (``away``: a reload, a switch from Wi-Fi to mobile data)
+and until its camera is back after it rejoins, time is not measured at all: a dropped
+network neither helps nor counts against the share of the call with the camera on.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 NO_FRAMES = "no_frames"
+AWAY = "away"
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class CameraWatch:
     _off_since: float | None = None
     _causes_seen: set[str] = field(default_factory=set)
     _now: float = 0.0
+    _away: list[list[float | None]] = field(default_factory=list)  # [from, until] each
+    _back_at: float | None = None
 
     def _begin(self, t: float) -> None:
         if self.start is None:
@@ -65,8 +72,30 @@ class CameraWatch:
                 self.periods.append(OffPeriod(start, t, tuple(sorted(self._causes_seen))))
             self._off_since = None
 
+    def away(self, t: float) -> None:
+        """The staff page went away; time stops being measured."""
+        self._back_at = None
+        if AWAY not in self.active:
+            self._switch(AWAY, True, t)
+            self._away.append([max(t, self._now), None])
+
+    def back(self, t: float) -> None:
+        """The page rejoined: measured again from its first frame, or from
+        ``connect_grace_s`` later if none comes."""
+        if AWAY in self.active:
+            self._back_at = t
+
+    def _return(self, t: float) -> None:
+        self._switch(AWAY, False, t)
+        self._away[-1][1] = max(t, self._now)
+        self._back_at = None
+
     def frame(self, t: float) -> None:
         """A frame arrived."""
+        if AWAY in self.active:
+            if self._back_at is None:
+                return  # a late frame of the connection that went away
+            self._return(t)
         self._begin(t)
         self.last_frame = t
         if NO_FRAMES in self.active:
@@ -78,6 +107,8 @@ class CameraWatch:
 
     def tick(self, t: float) -> None:
         """Advance the clock: starts ``no_frames`` when the feed has gone quiet."""
+        if self._back_at is not None and t >= self._back_at + self.connect_grace_s:
+            self._return(self._back_at + self.connect_grace_s)
         if self.start is None and t >= self.connect_grace_s:
             self._begin(self.connect_grace_s)
         if self.start is None or NO_FRAMES in self.active:
@@ -103,5 +134,14 @@ class CameraWatch:
         self.tick(t)
         if self.start is None or t <= self.start:
             return None
-        off = sum(p.end - p.start for p in self.off_periods(t))
-        return max(0.0, min(1.0, 1 - off / (t - self.start)))
+        start = self.start
+        # Away is itself a cause of "off": its time leaves the off periods and the total.
+        away = sum(
+            max(0.0, min(t, u if u is not None else t) - max(f or 0.0, start))
+            for f, u in self._away
+        )
+        measured = t - start - away
+        if measured <= 0:
+            return None
+        off = sum(p.end - p.start for p in self.off_periods(t)) - away
+        return max(0.0, min(1.0, 1 - off / measured))

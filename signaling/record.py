@@ -1,10 +1,17 @@
 """A call in the store: its ``calls`` row while it lives, and the check's record when it ends.
 
 The row is written when the call starts ringing, so the missed-check sweep leaves a
-check alone while a call for it is in progress; when the call ends the row is closed
-and, if the staff member answered, the check's verification record is written in the
-same transaction (``service.record_writer``, which commits calls that end together as
-one group), so its webhook follows through the outbox.
+check alone while a call for it is in progress. While it lives the hub renews its
+heartbeat every few seconds with the evidence so far (``save_evidence``); a row whose
+heartbeat stopped belongs to a process that died, and the sweep records its check as
+INCONCLUSIVE ``interrupted`` from that evidence if no later call completes it. A call
+the server itself stops (shutdown) is closed the same way (``interrupt_call``): no
+record from it, the check stays open for another call; so does an answered call whose
+staff page went away and did not rejoin within ``calls.rejoin_grace_s``. When the
+call ends otherwise the row is closed and, if the staff member answered, the check's
+verification record is written in the same transaction (``service.record_writer``,
+which commits calls that end together as one group), so its webhook follows through
+the outbox.
 Only the distance to home and the location result are stored, never coordinates.
 """
 
@@ -12,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 import cv2
 from av import VideoFrame
+from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.record_writer import CallEnd, RecordWriter
@@ -22,9 +31,15 @@ from service.records import CallResult, Record, RecordError, record_location
 from service.schema import calls
 from signaling.rooms import Room
 from signaling.session import CallOutcome
+from signaling.snapshot import CallSnapshot
 
 log = logging.getLogger("hadir.call")
 STILL_JPEG_QUALITY = 80
+_BEAT = (
+    calls.update()
+    .where(calls.c.id == bindparam("call_id"), calls.c.ended_at.is_(None))
+    .values(heartbeat_at=bindparam("at"), evidence=bindparam("snapshot"))
+)
 
 
 def encode_still(frame: VideoFrame) -> bytes:
@@ -47,6 +62,51 @@ async def open_call(engine: AsyncEngine, room: Room) -> None:
                 supervisor_id=room.supervisor_id,
                 started_at=room.created_at,
                 status=room.state,
+                heartbeat_at=room.created_at,
+            )
+        )
+
+
+async def mark_answered(engine: AsyncEngine, room: Room) -> None:
+    """The row says the call was answered as soon as it is: an answered call is never
+    taken for one that only rang."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            calls.update()
+            .where(calls.c.id == room.id)
+            .values(answered_at=room.answered_at, status=room.state)
+        )
+
+
+async def save_evidence(
+    engine: AsyncEngine, beats: list[tuple[Room, datetime, CallSnapshot | None]]
+) -> None:
+    """Renew the heartbeat of live calls and save their evidence so far, at once."""
+    if not beats:
+        return
+    params = [
+        {"call_id": room.id, "at": at, "snapshot": snap and snap.to_json()}
+        for room, at, snap in beats
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(_BEAT, params)
+
+
+async def interrupt_call(
+    engine: AsyncEngine, room: Room, snapshot: CallSnapshot | None, status: str
+) -> None:
+    """Close the row of a call cut short (``server_shutdown``, ``staff_dropped``),
+    keeping its evidence and no record: the check stays open for another call, and the
+    sweep records it as interrupted if none comes (``service.checks.sweep``)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            calls.update()
+            .where(calls.c.id == room.id)
+            .values(
+                ended_at=room.ended_at,
+                status=status,
+                heartbeat_at=room.ended_at,
+                evidence=snapshot and snapshot.to_json(),
             )
         )
 
@@ -69,6 +129,7 @@ async def close_call(
             verdict=outcome.verdict,
             still=still,
             call_id=room.id,
+            end=room.how_ended,
         )
     end = CallEnd(
         room.id,

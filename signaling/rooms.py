@@ -4,6 +4,11 @@
     ringing --end-----------------> ended   (cancelled, or the window ended: missed)
 
 Pure: no sockets, no media. ``signaling.session`` attaches those to a room.
+
+How a call ended, as its record says (``Room.how_ended``): ``hung_up_by_staff``,
+``hung_up_by_supervisor``, ``staff_dropped``, ``supervisor_dropped``, ``window_ended``,
+``server_stopped``; ``server_restarted`` is written by the sweep for a call whose
+process died (``service.checks``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class Room:
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     end_reason: str | None = None
+    ended_by: str | None = None  # the role that hung up or dropped, if one did
 
     @property
     def live(self) -> bool:
@@ -45,12 +51,23 @@ class Room:
             raise RoomError("bad_state", f"the call is {self.state}, not ringing")
         self.state, self.answered_at = ACTIVE, now
 
-    def end(self, reason: str, now: datetime) -> bool:
-        """End the call; False if it had already ended (ending twice is harmless)."""
+    def end(self, reason: str, now: datetime, by: str | None = None) -> bool:
+        """End the call (``by`` the role that hung up or went away); False if it had
+        already ended (ending twice is harmless)."""
         if self.state == ENDED:
             return False
-        self.state, self.ended_at, self.end_reason = ENDED, now, reason
+        self.state, self.ended_at, self.end_reason, self.ended_by = ENDED, now, reason, by
         return True
+
+    @property
+    def how_ended(self) -> str | None:
+        """How the call ended, in the record's words (see the module doc)."""
+        by = self.ended_by or "someone"
+        if self.end_reason in ("hangup", "cancelled"):
+            return f"hung_up_by_{by}"
+        if self.end_reason == "disconnected":
+            return f"{by}_dropped"
+        return {"server_shutdown": "server_stopped"}.get(self.end_reason or "", self.end_reason)
 
 
 @dataclass

@@ -64,6 +64,8 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         ice_servers_json=browser_ice_servers(config.ice),
         join_timeout_s=config.calls.join_timeout_s,
         link_check_s=config.calls.link_check_s,
+        heartbeat_s=config.calls.heartbeat_s,
+        rejoin_grace_s=config.calls.rejoin_grace_s,
     )
     hub.start()
     app[HUB] = hub
@@ -73,7 +75,14 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     pool.close()
 
 
+async def _stop_calls(app: web.Application) -> None:
+    """On shutdown, stop the calls before their sockets are closed: the server cut
+    them short, so they must not end as pages that went away."""
+    await app[HUB].close()
+
+
 def setup(app: web.Application) -> None:
     """Call after the store's cleanup context: the hub needs the engine."""
     app.router.add_get("/ws", websocket)
     app.cleanup_ctx.append(_hub)
+    app.on_shutdown.append(_stop_calls)

@@ -5,6 +5,19 @@ anything else; a refused frame gets an ``error`` reply and changes nothing. Any
 unexpected exception while handling one message is logged and answered with
 ``internal``: it never ends the connection, the room or the server.
 
+Every ``heartbeat_s`` the hub renews the ``calls`` rows of its live calls with the
+evidence so far (``signaling.record.save_evidence``): if this process dies, the sweep
+of a surviving or restarted node sees the heartbeat stop and records the checks as
+interrupted, never missed. On shutdown the hub stops its calls without writing
+records (``interrupt_call``): the server, not the staff member, cut them short.
+
+When the staff page of an answered call goes away (a reload, a network switch) the call
+is kept for ``rejoin_grace_s``: the supervisor's page is told ``reconnecting``, and a
+staff page that joins again in time gets the same call back (``reconnected``; the
+evidence goes on). If none does, the call ends ``disconnected`` without a record, like
+one the server cut short: the check stays open to be called again. So does an answered
+call whose supervisor's page went away (the supervisor calls again).
+
 A page that has not joined within ``join_timeout_s`` is closed. A page whose link is
 revoked or expires is closed (checked every ``link_check_s``, and again before a call
 starts or is answered), which ends its calls like any page that goes away.
@@ -35,8 +48,8 @@ from signaling.auth import AuthError, Identity, call_target, identify, require_m
 from signaling.messages import ProtocolError
 from signaling.peer import PeerError
 from signaling.ratelimit import TokenBucket
-from signaling.record import close_call, open_call
-from signaling.rooms import Room, RoomError, Rooms
+from signaling.record import close_call, interrupt_call, mark_answered, open_call, save_evidence
+from signaling.rooms import ACTIVE, Room, RoomError, Rooms
 from signaling.session import CallOutcome, CallSession, CallSettings
 
 log = logging.getLogger("hadir.signaling")
@@ -71,15 +84,19 @@ class Hub:
     ice_servers_json: list[dict[str, Any]]
     join_timeout_s: float = 10.0
     link_check_s: float = 5.0
+    heartbeat_s: float = 5.0
+    rejoin_grace_s: float = 45.0
     rooms: Rooms = field(default_factory=Rooms)
     sessions: dict[str, CallSession] = field(default_factory=dict)
     connections: dict[tuple[str, str], set[Connection]] = field(default_factory=dict)
     _timers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _away: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # rejoin timers
     _background: set[asyncio.Task[object]] = field(default_factory=set)
 
     def start(self) -> None:
-        """Begin watching the links of open pages."""
+        """Begin watching the links of open pages and renewing live calls' rows."""
         self._spawn(self._watch_links())
+        self._spawn(self._keep_alive())
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(work)
@@ -131,6 +148,26 @@ class Hub:
             self._spawn(conn.ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized"))
         return dropped
 
+    # -- heartbeat ------------------------------------------------------------------
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                await self.save_evidence()
+            except Exception:  # the database may be briefly away; the lease allows for it
+                log.exception("saving call evidence failed")
+
+    async def save_evidence(self) -> None:
+        """Renew every live call's row with its evidence so far."""
+        now = utcnow()
+        beats = [
+            (room, now, self.sessions[room.id].snapshot())
+            for room in self.rooms.by_id.values()
+            if room.live and room.id in self.sessions
+        ]
+        await save_evidence(self.engine, beats)
+
     # -- one frame ----------------------------------------------------------------
 
     async def receive(self, conn: Connection, text: str) -> None:
@@ -178,11 +215,16 @@ class Hub:
                 return
             room.accept(utcnow())
             session.activate()
+            try:
+                await mark_answered(self.engine, room)
+            except Exception:  # the next heartbeat's evidence says so too
+                log.exception("marking the call answered failed")
             await self._to_room(
                 room, m.encode("state", call=room.id, state=room.state, reason=None)
             )
         elif isinstance(msg, m.Hangup):
-            await self.end(room, "hangup" if room.state == "active" else "cancelled")
+            reason = "hangup" if room.state == "active" else "cancelled"
+            await self.end(room, reason, by=who.role)
         elif isinstance(msg, m.Sdp | m.Ice):
             await self._media(who, room, session, msg)
         else:
@@ -208,6 +250,11 @@ class Hub:
         conn.who = who
         self.connections.setdefault((who.role, who.id), set()).add(conn)
         room = self.rooms.for_staff(who.id) if who.role == "staff" else None
+        rejoined = room is not None and room.state == ACTIVE
+        if rejoined and room is not None and room.id not in self._away:
+            # The page came back before its old socket was seen to close: the new one
+            # takes the call over (the old one's legs are gone with it).
+            await self._went_away(room)
         if who.role == "supervisor":
             room = next(
                 (r for r in self.rooms.by_id.values() if r.supervisor_id == who.id and r.live),
@@ -223,6 +270,8 @@ class Hub:
                 call=None if room is None else self._describe(room),
             )
         )
+        if rejoined and room is not None:
+            await self._rejoined(room)
 
     def _describe(self, room: Room) -> dict[str, Any]:
         session = self.sessions[room.id]
@@ -286,21 +335,52 @@ class Hub:
             m.encode("sdp", call=room.id, leg="server", kind="answer", sdp=answer),
         )
 
+    # -- a staff page that went away ------------------------------------------------
+
+    async def _went_away(self, room: Room) -> None:
+        """Keep the answered call for ``rejoin_grace_s``; end it if nobody rejoins."""
+        self._away[room.id] = asyncio.create_task(self._rejoin_timer(room))
+        await self.sessions[room.id].away()  # marks it away before its first await
+        text = m.encode("state", call=room.id, state="reconnecting", reason="staff_dropped")
+        await self._to("supervisor", room.supervisor_id, text)
+
+    async def _rejoin_timer(self, room: Room) -> None:
+        await asyncio.sleep(self.rejoin_grace_s)
+        await self.end(room, "disconnected", by="staff")
+
+    async def _rejoined(self, room: Room) -> None:
+        """The same call again: both pages make their legs anew, the evidence goes on."""
+        self._away.pop(room.id).cancel()
+        self.sessions[room.id].back()
+        await self._to_room(
+            room, m.encode("state", call=room.id, state=room.state, reason="reconnected")
+        )
+
     # -- ending -------------------------------------------------------------------
 
-    async def end(self, room: Room, reason: str) -> None:
-        """End a call once: stop its media, write its record, tell both pages."""
-        if not room.end(reason, utcnow()):
+    async def end(self, room: Room, reason: str, by: str | None = None) -> None:
+        """End a call once: stop its media, write its record, tell both pages.
+
+        A call cut short (the server stops, or the staff page went away and did not
+        come back) writes no record: its evidence is kept on its row and its check
+        stays open (``interrupt_call``)."""
+        if not room.end(reason, utcnow(), by):
             return
-        timer = self._timers.pop(room.id, None)
-        if timer is not None and timer is not asyncio.current_task():
-            timer.cancel()
+        for timers in (self._timers, self._away):
+            timer = timers.pop(room.id, None)
+            if timer is not None and timer is not asyncio.current_task():
+                timer.cancel()
         session = self.sessions.pop(room.id)
+        snapshot = session.snapshot()
         outcome = await session.finish()
         await self._to_room(room, m.encode("state", call=room.id, state=room.state, reason=reason))
         record = None
+        cut_short = _cut_short(room)
         try:
-            record = await close_call(self.writer, room, outcome)
+            if cut_short is not None:
+                await interrupt_call(self.engine, room, snapshot, cut_short)
+            else:
+                record = await close_call(self.writer, room, outcome)
         except Exception:
             log.exception("call not stored", extra={"fields": {"call": room.id}})
         if outcome is not None:
@@ -312,7 +392,8 @@ class Hub:
         )
 
     async def leave(self, conn: Connection) -> None:
-        """A page closed: a call loses a member, so it ends."""
+        """A page closed: a call loses a member, so it ends; an answered call waits
+        ``rejoin_grace_s`` for its staff page."""
         who = conn.who
         if who is None:
             return
@@ -326,13 +407,26 @@ class Hub:
                 room.live
                 and (room.staff_id if who.role == "staff" else room.supervisor_id) == who.id
             ):
-                await self.end(room, "disconnected")
+                if who.role == "staff" and room.state == ACTIVE and room.id not in self._away:
+                    await self._went_away(room)
+                else:
+                    await self.end(room, "disconnected", by=who.role)
 
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
         for room in list(self.rooms.by_id.values()):
             await self.end(room, "server_shutdown")
+
+
+def _cut_short(room: Room) -> str | None:
+    """The row status of a call that ends without a record, or None if it has one."""
+    if room.end_reason == "server_shutdown":
+        return "server_shutdown"
+    dropped = room.how_ended in ("staff_dropped", "supervisor_dropped")
+    if dropped and room.answered_at is not None:
+        return room.how_ended
+    return None
 
 
 def _ended(outcome: CallOutcome, reason: str, record: Record | None) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from signaling.location import LocationResult, judge_error, judge_position
 from signaling.messages import Location
 from signaling.peer import AnalysisPeer, PeerError
 from signaling.rooms import Room, RoomError
+from signaling.snapshot import CallSnapshot
 from signaling.verdict import CallVerdict, CameraTimeline, judge
 from vision.camera import CameraState
 from vision.check import CheckWindow
@@ -32,6 +33,7 @@ from vision.uniform import parse_uniform_policy
 from vision.verdict import CheckVerdict
 
 STATUS_INTERVAL_S = 1.0
+PAGE_CAUSES = ("page_hidden", "muted", "ended")  # camera-off causes the staff page reports
 _PICTURE_CAUSES = {CameraState.BLACK: "camera_black", CameraState.COVERED: "camera_covered"}
 
 
@@ -133,6 +135,21 @@ class CallSession:
             )
         return self.location
 
+    async def away(self) -> None:
+        """The staff page went away (it may rejoin): its analysis leg is gone with it,
+        and the time until it is back is not measured."""
+        self.watch.away(self.now())
+        await self._close_peer()
+
+    def back(self) -> None:
+        """The staff page rejoined; it sends a new analysis leg. What the old page
+        reported (hidden as it unloaded, its track ended) is its own: the new page
+        reports afresh."""
+        t = self.now()
+        for cause in PAGE_CAUSES:
+            self.watch.set(cause, False, t)
+        self.watch.back(t)
+
     def set_hidden(self, hidden: bool) -> None:
         self.watch.set("page_hidden", hidden, self.now())
 
@@ -191,6 +208,14 @@ class CallSession:
             "samples": self.samples,
             **self.verdict(t, final=False).status_fields(),
         }
+
+    def snapshot(self) -> CallSnapshot | None:
+        """The evidence so far, to be saved (None before the answer)."""
+        if self._t0 is None:
+            return None
+        t = self.now()
+        off = tuple(self.watch.off_periods(t))
+        return CallSnapshot(self.verdict(t, final=False), t, self.samples, off)
 
     async def finish(self) -> CallOutcome | None:
         """Stop sampling and the peer; the outcome if the call was ever answered."""

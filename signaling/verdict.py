@@ -6,11 +6,18 @@ would not. A live verdict differs from a final one only where evidence is still 
 come: a criterion short of samples, a location not sent yet, or a camera off right
 now (while the share on is still enough) is *pending*; once the call has ended, the
 same inputs give what the record says. JSON is made only where the verdict leaves the
-process (``status_fields`` for the pages, ``service.records`` for the record).
+process (``status_fields`` for the pages, ``service.records`` for the record), and
+where a live call's evidence is saved (``to_dict`` and ``from_dict``, see
+``signaling.snapshot``).
+
+A call the server lost before it ended (a crash, a restart) is ``interrupted``: its
+criteria stay as they were seen, but the call is INCONCLUSIVE with the reason
+``interrupted`` first, whatever they say; a supervisor decides.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,6 +31,7 @@ CAMERA_OFF = "camera_off"
 NO_FRAMES = "no_frames"
 ANALYSIS_UNAVAILABLE = "analysis_unavailable"
 TOO_FEW_SAMPLES = str(Reason.TOO_FEW_SAMPLES)
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,36 @@ class Criterion:
     def indicator(self) -> dict[str, str]:
         return {"state": self.state, "reason": self.reason}
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict.value,
+            "reasons": list(self.reasons),
+            "ok": self.ok,
+            "pending": self.pending,
+            "scores": _finite(self.scores),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Criterion:
+        return cls(
+            Verdict(data["verdict"]),
+            tuple(data["reasons"]),
+            data["ok"],
+            data["pending"],
+            data["scores"],
+        )
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float as None: JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
 
 @dataclass(frozen=True)
 class CameraTimeline:
@@ -83,6 +121,8 @@ class CallVerdict:
     """The uniform's colour as vision saw it (``name``, ``hex``, ``lab``)."""
     version: str | None = None
     """The vision thresholds' version; None when no sample was judged."""
+    interrupted: bool = False
+    """The server lost the call before it ended: INCONCLUSIVE, whatever the criteria say."""
 
     @property
     def criteria(self) -> dict[str, Criterion]:
@@ -95,7 +135,10 @@ class CallVerdict:
 
     @property
     def verdict(self) -> Verdict:
-        """What the record would say now: FAIL, else INCONCLUSIVE, else PASS."""
+        """What the record would say now: FAIL, else INCONCLUSIVE, else PASS (and
+        INCONCLUSIVE for an interrupted call, whatever its criteria)."""
+        if self.interrupted:
+            return Verdict.INCONCLUSIVE
         return combine(c.verdict for c in self.criteria.values())
 
     @property
@@ -112,7 +155,8 @@ class CallVerdict:
         found = (
             r for c in self.criteria.values() if c.verdict is not Verdict.PASS for r in c.reasons
         )
-        return tuple(dict.fromkeys(found))
+        first = (INTERRUPTED,) if self.interrupted else ()
+        return tuple(dict.fromkeys((*first, *found)))
 
     def status_fields(self) -> dict[str, Any]:
         """What the ``status`` and ``ended`` messages say of the verdict."""
@@ -121,6 +165,31 @@ class CallVerdict:
             "indicators": {name: c.indicator() for name, c in self.criteria.items()},
             "verdict": self.state,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole verdict as JSON, read back by ``from_dict``."""
+        return {
+            **{name: c.to_dict() for name, c in self.criteria.items()},
+            "camera_on": self.camera_on,
+            "distance_m": self.distance_m,
+            "colour_seen": _finite(self.colour_seen),
+            "version": self.version,
+            "interrupted": self.interrupted,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CallVerdict:
+        return cls(
+            face=Criterion.from_dict(data["face"]),
+            camera=Criterion.from_dict(data["camera"]),
+            uniform=Criterion.from_dict(data["uniform"]),
+            location=Criterion.from_dict(data["location"]),
+            camera_on=data["camera_on"],
+            distance_m=data["distance_m"],
+            colour_seen=data["colour_seen"],
+            version=data["version"],
+            interrupted=data["interrupted"],
+        )
 
 
 def _vision(name: str, given: CriterionVerdict | None, final: bool) -> Criterion:

@@ -78,11 +78,13 @@ async def add_check(
     closes: timedelta = timedelta(minutes=10),
     uniform: str = "any",
     now: datetime | None = None,
+    supervisor: str | None = None,
 ) -> str:
     """A scheduled check whose window runs from ``now + opens`` to ``now + closes``."""
     now = now or utcnow()
     check_id = "chk_" + secrets.token_hex(6)
-    supervisor = next(s["supervisor"] for s in ROSTER["staff"] if s["id"] == staff_id)
+    if supervisor is None:
+        supervisor = next(s["supervisor"] for s in ROSTER["staff"] if s["id"] == staff_id)
     async with engine.begin() as conn:
         await conn.execute(
             checks.insert().values(

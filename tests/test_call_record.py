@@ -173,7 +173,7 @@ async def test_a_phone_lock_reads_the_same_live_at_the_end_and_in_every_field_of
     assert live["verdict"] == "fail" and live["indicators"]["camera"] == camera_off
     assert live["camera_on"] == pytest.approx(17 / 30, abs=1e-3)
 
-    room.end("hangup", room.answered_at + timedelta(seconds=END))  # type: ignore[operator]
+    room.end("hangup", room.answered_at + timedelta(seconds=END), "staff")  # type: ignore[operator]
     writer = RecordWriter(store, KEY)
     try:
         record = await close_call(writer, room, CallOutcome(room, END, final, None))
@@ -215,6 +215,7 @@ async def test_a_phone_lock_reads_the_same_live_at_the_end_and_in_every_field_of
             "id": "call_lock",
             "started_at": iso(now + timedelta(seconds=5)),
             "ended_at": iso(now + timedelta(seconds=35)),
+            "end": "hung_up_by_staff",
         },
         "reasons": ["camera_off"],
         "criteria": {

@@ -23,7 +23,7 @@ from service.overrides import set_override
 from service.policy import Policy
 from service.records import verify_chain
 from service.scheduling import Schedule, offset_bounds, offset_key, slots_for
-from service.schema import calls, checks, outbox, schedules
+from service.schema import calls, checks, outbox, records, schedules
 from tests.call_helpers import ROSTER
 
 SECRET = secrets.token_bytes(32)
@@ -231,6 +231,7 @@ async def test_the_sweep_leaves_open_windows_and_live_calls_alone(
     ten = datetime(2026, 11, 24, 3, tzinfo=UTC)  # 10:00 WIB, window 09:45-10:15
     assert await sweep(store, ten + timedelta(minutes=10), key=KEY) == 0
     first = (await _rows(store))[0]["id"]
+    beat = ten + timedelta(minutes=24, seconds=50)
     async with store.begin() as conn:
         await conn.execute(
             calls.insert().values(
@@ -239,12 +240,49 @@ async def test_the_sweep_leaves_open_windows_and_live_calls_alone(
                 staff_id="staff1",
                 supervisor_id="sup1",
                 started_at=ten + timedelta(minutes=12),
-                status="active",
+                status="ringing",
+                heartbeat_at=beat,
             )
         )
-    # The call runs past the window's end: its check is not missed while it lasts.
+    # The call runs past the window's end with its heartbeat renewed: not missed.
     assert await sweep(store, ten + timedelta(minutes=25), key=KEY) == 0
     assert (await _rows(store))[0]["status"] == "scheduled"
-    # A call row left open far longer than any call (its node died) no longer holds it.
-    assert await sweep(store, ten + timedelta(minutes=43), key=KEY) == 1
-    assert [r["status"] for r in await _rows(store)] == ["missed", "scheduled", "scheduled"]
+    # Its heartbeat stopped (its node died while it rang): closed, never as missed.
+    assert await sweep(store, ten + timedelta(minutes=26), key=KEY) == 1
+    assert [r["status"] for r in await _rows(store)] == ["completed", "scheduled", "scheduled"]
+    async with store.connect() as conn:
+        row = (await conn.execute(select(calls))).one()
+        types = list((await conn.execute(select(outbox.c.event_type))).scalars())
+    assert (row.status, row.ended_at) == ("interrupted", beat)
+    assert "check.missed" not in types and types.count("check.completed") == 1
+
+
+async def test_a_check_whose_call_was_answered_is_never_missed(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    """An answered call that left no record (its write failed, or it was cut short
+    before its first heartbeat) makes the check INCONCLUSIVE 'interrupted', not MISSED."""
+    await _org(store, tmp_path)
+    await generate_checks(store, TUESDAY, links=LINKS, now=EARLY)
+    ten = datetime(2026, 11, 24, 3, tzinfo=UTC)  # 10:00 WIB, window 09:45-10:15
+    first = (await _rows(store))[0]["id"]
+    async with store.begin() as conn:
+        await conn.execute(
+            calls.insert().values(
+                id="call_1",
+                check_id=first,
+                staff_id="staff1",
+                supervisor_id="sup1",
+                started_at=ten,
+                answered_at=ten + timedelta(seconds=20),
+                ended_at=ten + timedelta(minutes=1),
+                status="hangup",
+            )
+        )
+    assert await sweep(store, ten + timedelta(minutes=16), key=KEY) == 1
+    async with store.connect() as conn:
+        (body,) = [json.loads(b) for b in (await conn.execute(select(records.c.body))).scalars()]
+    assert (body["status"], body["reasons"][0]) == ("inconclusive", "interrupted")
+    assert (body["call"]["id"], body["call"]["end"]) == ("call_1", None)  # not known
+    assert body["call"]["started_at"] == "2026-11-24T03:00:20Z"
+    assert all(c["verdict"] != "fail" for c in body["criteria"].values())

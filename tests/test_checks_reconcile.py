@@ -200,6 +200,7 @@ async def test_a_check_with_a_call_in_progress_is_never_cancelled(
                 supervisor_id="sup1",
                 started_at=ten,
                 status="active",
+                heartbeat_at=ten + timedelta(minutes=4, seconds=50),  # its node renews it
             )
         )
         await set_override(conn, Override(TUESDAY, False), actor="test")

@@ -46,6 +46,7 @@ def test_database_url_alias() -> None:
         ("", {"HADIR_SERVER_PROT": "1"}, "HADIR_SERVER_PROT"),
         ('[server]\ntls_cert = "/x.pem"\n', {}, "server.tls_key"),
         ("[server\n", {}, "invalid TOML"),
+        ("[calls]\nheartbeat_s = 20\n", {}, "calls.lease_s"),  # 30 s: not two heartbeats
     ],
 )
 def test_invalid_values_name_the_key(

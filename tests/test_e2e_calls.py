@@ -18,7 +18,7 @@ from service.links import issue_link
 from service.overrides import set_override
 from service.policy import Policy
 from service.records import Record, get_record, record_state
-from service.schema import checks
+from service.schema import calls, checks
 from tests.browser_helpers import (
     Service,
     indicator_states,
@@ -198,3 +198,38 @@ async def test_forged_and_expired_links_are_refused(tmp_path: Path, media: dict[
             token[:-4] + "AAAA",
         )
         assert refused["code"] == 4401 and refused["error"]["code"] == "unauthorized"
+
+
+async def test_a_staff_page_reloaded_mid_call_comes_back_to_the_same_call(
+    tmp_path: Path, media: dict[str, Path]
+) -> None:
+    """A reload (or a network switch) is not the end of the call: both pages show
+    'Menyambung kembali…', the reloaded page rejoins the same call, the evidence goes
+    on, and the time away does not count against the camera."""
+    async with running_service(tmp_path) as service, async_playwright() as pw:
+        check = await add_check(service.engine, "staff1")
+        sup, staff = await participants(pw, media["live"])
+        await _connect(service, sup, staff, check)
+        await asyncio.sleep(3)
+        await sup.evaluate(
+            """() => {
+                const box = document.querySelector("[data-call-state]");
+                window.seen = [];
+                new MutationObserver(() => window.seen.push(box.textContent))
+                    .observe(box, {childList: true, characterData: true, subtree: true});
+            }"""
+        )
+        await staff.reload()
+        for page, video in ((sup, "remote"), (staff, "remote"), (staff, "local")):
+            await wait_until(lambda p=page, v=video: playing(p, v), within=30)
+        assert await sup.get_attribute("[data-call-state]", "data-call-state") == "active"
+        assert "Menyambung kembali…" in await sup.evaluate("window.seen")
+        verdict = await wait_for_state(sup, "[data-verdict]", "data-verdict", FINAL, 40)
+        assert verdict == "pass", await indicator_states(sup)
+
+        record = await _hang_up(service, sup, sup)
+        async with service.engine.connect() as conn:
+            rows = (await conn.execute(select(calls.c.id))).scalars().all()
+        assert record.status == "passed" and [record.body["call"]["id"]] == list(rows)
+        assert record.body["call"]["end"] == "hung_up_by_supervisor"
+        assert record.body["camera_on_fraction"] >= 0.9  # the reload is not counted

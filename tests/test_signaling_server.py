@@ -28,7 +28,7 @@ from service.links import revoke
 from service.overrides import set_override
 from service.policy import Policy
 from service.records import get_record
-from service.schema import calls, checks, outbox
+from service.schema import calls, checks, outbox, records
 from service.state import CONFIG, ENGINE, LINK_SECRET, SIGNING_KEY
 from service.store import create_engine, migrate
 from signaling import routes
@@ -314,7 +314,10 @@ async def test_a_refused_analysis_leg_never_fails_the_staff_member(
     offer = {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": "v=0\r\n"}
     await staff1.send_json(offer)
     assert (await recv(staff1, "error"))["code"] == "busy"
-    status = await recv(sup1, "status", wait_s=3)
+    for _ in range(3):  # a status sent before the refusal may still be queued
+        status = await recv(sup1, "status", wait_s=3)
+        if status["indicators"]["camera"]["state"] != "pending":
+            break
     assert status["indicators"]["camera"] == {
         "state": "inconclusive",
         "reason": "analysis_unavailable",
@@ -432,3 +435,119 @@ async def test_the_analysis_peer_refuses_candidates_it_must_not_probe(
     assert len(refused) < 8  # the offer's own candidates count too; then every one refused
     status = await recv(sup1, "status", wait_s=3)
     assert status["call"] == call  # the call goes on
+
+
+async def test_a_shutdown_stops_calls_without_records_and_the_sweep_never_misses_them(
+    config: Config, tmp_path: Path
+) -> None:
+    """The server, not the staff member, cut the call short: no record from it, the
+    check stays callable, and once its window ends it is INCONCLUSIVE 'interrupted'."""
+    async with _serve(config) as client:
+        engine = client.app[ENGINE]
+        links = await seed_org(engine, tmp_path, SECRET)
+        sup1, staff1, call = await answered(client, links)
+        near = {"lat": HOME[0] + 0.0003, "lon": HOME[1], "accuracy": 10}
+        await staff1.send_json({"type": "location", "call": call, **near})
+        while (await recv(sup1, "status", wait_s=3))["indicators"]["location"]["state"] != "pass":
+            pass
+        await client.app.shutdown()  # as on SIGTERM: before the sockets close
+        assert (await recv(staff1, "ended"))["reason"] == "server_shutdown"
+    engine = create_engine(config.database_url)
+    try:
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(calls))).one()
+            check = (await conn.execute(select(checks))).one()
+        assert (row.status, check.status) == ("server_shutdown", "scheduled")
+        assert row.answered_at is not None and row.evidence is not None
+        assert await sweep(engine, utcnow(), key=KEY) == 0  # its window is still open
+        assert await sweep(engine, check.window_end + timedelta(seconds=1), key=KEY) == 1
+        async with engine.connect() as conn:
+            [body] = [json.loads(b) for b in (await conn.execute(select(records.c.body))).scalars()]
+    finally:
+        await engine.dispose()
+    assert (body["status"], body["reasons"][0]) == ("inconclusive", "interrupted")
+    assert body["call"]["id"] == call and body["call"]["end"] == "server_stopped"
+    assert body["location"]["result"] == "inside"
+
+
+@pytest.fixture
+async def brief(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
+    """A hub that waits 1 s for a staff page to come back."""
+    async with _serve(replace(config, calls=replace(config.calls, rejoin_grace_s=1.0))) as client:
+        yield client
+
+
+async def test_a_staff_page_that_rejoins_gets_the_same_call_back(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    sup1, staff1, call = await answered(client, links)
+    await staff1.close()  # a reload, or Wi-Fi to mobile data
+    while (away := await recv(sup1, "state"))["state"] != "reconnecting":
+        pass
+    assert (away["call"], away["reason"]) == (call, "staff_dropped")
+    staff1 = await client.ws_connect("/ws")
+    await staff1.send_json({"type": "join", "v": 1, "token": links.tokens["staff1"]})
+    welcome = await recv(staff1, "welcome")
+    assert welcome["call"]["call"] == call and welcome["call"]["state"] == "active"
+    for ws in (sup1, staff1):
+        back = await recv(ws, "state")
+        assert (back["call"], back["state"], back["reason"]) == (call, "active", "reconnected")
+    assert (await recv(staff1, "status", wait_s=3))["call"] == call  # the evidence goes on
+    await staff1.send_json({"type": "hangup", "call": call})
+    ended = await recv(sup1, "ended")
+    async with client.app[ENGINE].connect() as conn:
+        record = await get_record(conn, ended["record"])
+    assert record is not None and record.body["call"]["id"] == call
+    assert record.body["call"]["end"] == "hung_up_by_staff"
+
+
+async def test_a_staff_page_that_does_not_come_back_leaves_the_check_to_call_again(
+    brief: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    engine = brief.app[ENGINE]
+    links = await seed_org(engine, tmp_path, SECRET)
+    sup1, staff1, first = await answered(brief, links)
+    await staff1.close()
+    while (await recv(sup1, "state"))["state"] != "reconnecting":
+        pass
+    ended = await recv(sup1, "ended", wait_s=4)
+    assert (ended["reason"], ended["record"]) == ("disconnected", None)
+    async with engine.connect() as conn:
+        check = (await conn.execute(select(checks))).one()
+        row = (await conn.execute(select(calls))).one()
+    assert check.status == "scheduled"  # no final record: it can be called again
+    assert row.status == "staff_dropped" and row.evidence is not None
+
+    staff1 = await joined(brief, links.tokens["staff1"])
+    await sup1.send_json({"type": "call", "check": check.id})
+    second = (await recv(staff1, "ring"))["call"]
+    await staff1.send_json({"type": "accept", "call": second})
+    while (await recv(sup1, "state"))["state"] != "active":
+        pass
+    await sup1.send_json({"type": "hangup", "call": second})
+    ended = await recv(sup1, "ended")
+    assert ended["record"] is not None and second != first
+    # Its window ending later closes nothing twice.
+    assert await sweep(engine, check.window_end + timedelta(seconds=1), key=KEY) == 0
+    async with engine.connect() as conn:
+        bodies = [json.loads(b) for b in (await conn.execute(select(records.c.body))).scalars()]
+    assert [b["call"]["id"] for b in bodies] == [second]
+    assert bodies[0]["call"]["end"] == "hung_up_by_supervisor"
+
+
+async def test_a_supervisor_page_that_goes_away_leaves_the_check_to_call_again(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    sup1, staff1, call = await answered(client, links)
+    await recv(sup1, "status", wait_s=3)
+    await sup1.close()
+    ended = await recv(staff1, "ended")
+    assert (ended["reason"], ended["record"]) == ("disconnected", None)
+    async with client.app[ENGINE].connect() as conn:
+        row = (await conn.execute(select(calls))).one()
+        check = (await conn.execute(select(checks))).one()
+    assert (row.status, check.status) == ("supervisor_dropped", "scheduled")
+    assert await sweep(client.app[ENGINE], check.window_end + timedelta(seconds=1), key=KEY) == 1
+    async with client.app[ENGINE].connect() as conn:
+        [body] = [json.loads(b) for b in (await conn.execute(select(records.c.body))).scalars()]
+    assert (body["status"], body["call"]["end"]) == ("inconclusive", "supervisor_dropped")

@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from signaling.camera_watch import CameraWatch
+from signaling.camera_watch import CameraWatch, OffPeriod
 from signaling.candidates import offered_candidates, refusal
 from signaling.location import LocationResult, haversine_m, judge_error, judge_position
 from signaling.ratelimit import TokenBucket
 from signaling.rooms import ACTIVE, ENDED, RoomError, Rooms
+from signaling.snapshot import CallSnapshot
 from signaling.verdict import NAMES, CameraTimeline, judge
 from vision.verdict import CheckVerdict, CriterionVerdict, Reason, Verdict
 
@@ -46,8 +47,9 @@ def test_room_state_machine() -> None:
     assert room.state == ACTIVE
     with pytest.raises(RoomError):
         room.accept(NOW)
-    assert room.end("hangup", NOW) and not room.end("hangup", NOW)
+    assert room.end("hangup", NOW, "supervisor") and not room.end("hangup", NOW, "staff")
     assert room.state == ENDED and rooms.for_staff("staff1") is None
+    assert room.how_ended == "hung_up_by_supervisor"
     rooms.open("chk3", "staff1", "sup1", NOW, NOW)  # a new call once the old one ended
 
 
@@ -67,6 +69,27 @@ def test_camera_watch_counts_gaps_mute_and_hidden() -> None:
         (8.0, 9.0, ("page_hidden",)),
     ]
     assert watch.on_fraction(11.0) == pytest.approx(1 - 3.0 / 10.0)
+
+
+def test_time_away_is_not_measured_until_the_camera_is_back() -> None:
+    def frames(watch: CameraWatch, start: float, end: float) -> None:
+        for i in range(int((end - start) / 0.5) + 1):
+            watch.frame(start + i * 0.5)
+
+    back = CameraWatch(max_gap_s=2.0, connect_grace_s=5.0)
+    frames(back, 0, 10)
+    back.away(10.0)
+    back.tick(20.0)
+    back.frame(15.0)  # a late frame of the leg that went away: not a return
+    back.back(30.0)
+    frames(back, 31, 40)  # the new leg's first frame ends the time away
+    assert back.on_fraction(40.0) == pytest.approx(1.0)
+
+    silent = CameraWatch(max_gap_s=2.0, connect_grace_s=5.0)
+    frames(silent, 0, 10)
+    silent.away(10.0)
+    silent.back(30.0)  # rejoined, but no camera: measured again from 35, and off
+    assert silent.on_fraction(40.0) == pytest.approx(1 - 5 / 15)
 
 
 def test_camera_watch_without_any_frame_is_off_after_the_grace() -> None:
@@ -140,6 +163,49 @@ def test_indicators_pending_while_live_then_final() -> None:
         vision(Verdict.FAIL, Reason.CAMERA_COVERED), on, at_home, min_camera_on=0.9, final=True
     )
     assert covered.camera.reason == "camera_covered" and covered.state == "fail"
+
+
+@pytest.mark.parametrize(
+    ("reason", "by", "how"),
+    [
+        ("cancelled", "staff", "hung_up_by_staff"),
+        ("disconnected", "staff", "staff_dropped"),
+        ("disconnected", "supervisor", "supervisor_dropped"),
+        ("window_ended", None, "window_ended"),
+        ("server_shutdown", None, "server_stopped"),
+    ],
+)
+def test_a_room_says_how_it_ended(reason: str, by: str | None, how: str) -> None:
+    room = Rooms().open("chk", "staff1", "sup1", NOW, NOW)
+    room.end(reason, NOW, by)
+    assert room.how_ended == how
+
+
+def test_a_saved_snapshot_reads_back_and_an_interrupted_call_never_fails() -> None:
+    vision = CheckVerdict(
+        Verdict.FAIL,
+        CriterionVerdict(Verdict.PASS, (), {"present": 1.0, "usable_samples": 9}, ()),
+        CriterionVerdict(Verdict.FAIL, (Reason.CAMERA_COVERED,), {"samples": 9}, ()),
+        CriterionVerdict(Verdict.PASS, (), {"median_solid_share": float("nan")}, ()),
+        (Reason.CAMERA_COVERED,),
+        (),
+        "2",
+        "any",
+    )
+    outside = LocationResult(Verdict.FAIL, "outside_home", 900.0)
+    seen = judge(vision, CameraTimeline(0.4), outside, min_camera_on=0.9, final=False)
+    assert seen.verdict is Verdict.FAIL
+    snap = CallSnapshot(seen, 12.34, 9, (OffPeriod(1.0, 8.5, ("camera_covered",)),))
+    back = CallSnapshot.from_json(snap.to_json())
+    assert back.verdict.uniform.scores == {"median_solid_share": None}  # no NaN in JSON
+    assert back.verdict.face == seen.face and back.verdict.location == seen.location
+    assert (back.samples, back.elapsed_s, back.off_periods) == (9, 12.3, snap.off_periods)
+    cut = back.interrupted()
+    assert cut.verdict is Verdict.INCONCLUSIVE and cut.camera.verdict is Verdict.FAIL
+    assert cut.reasons[0] == "interrupted" and "outside_home" in cut.reasons
+    nothing = CallSnapshot.nothing_seen().interrupted()
+    assert nothing.verdict is Verdict.INCONCLUSIVE
+    assert all(c.verdict is not Verdict.FAIL for c in nothing.criteria.values())
 
 
 @pytest.mark.parametrize(

@@ -88,8 +88,11 @@ def handle_sweep(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with open_store(config) as engine:
-            return await sweep(engine, at, key=key)
+            return await sweep(engine, at, key=key, lease=timedelta(seconds=config.calls.lease_s))
 
     closed = asyncio.run(run())
-    print(f"{closed} check(s) closed as missed (windows ended before {at.isoformat()})")
+    print(
+        f"{closed} check(s) closed as missed or, where a call was answered or cut short, "
+        f"as interrupted (windows ended before {at.isoformat()})"
+    )
     return 0

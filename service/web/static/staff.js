@@ -30,13 +30,14 @@ let leg = null;
 let analysis = null;
 let ringing = null;
 let opening = null;
+let early = []; // p2p messages that came before the leg (a camera still opening)
 
 function setState(key, text) {
   if (key === "active") $("[data-live]").hidden = false;
   stateBox.dataset.callState = key;
   stateBox.textContent = text ?? t(`call.${key}`);
   stage.classList.toggle("in-call", key === "active");
-  hangupButton.hidden = key !== "active" && key !== "ringing";
+  hangupButton.hidden = key !== "active" && key !== "ringing" && key !== "reconnecting";
 }
 
 // One getUserMedia at a time: the permission check, the button and Answer may all ask.
@@ -158,7 +159,13 @@ function sendLocation(callId) {
   );
 }
 
+function p2p(msg) {
+  if (leg) leg.receive(msg);
+  else if (call === msg.call) early.push(msg);
+}
+
 function endCall() {
+  early = [];
   leg?.close();
   analysis?.pc.close();
   analysis?.clone.stop();
@@ -189,6 +196,13 @@ const signal = new Signal({
   welcome(msg) {
     showError("");
     iceServers = msg.ice_servers;
+    if (call && !msg.call) {
+      // Back, but the call did not wait (it was still ringing, or the grace ran out).
+      call = null;
+      ring(false);
+      endCall();
+      setState("ended", t("ended.disconnected"));
+    }
     if (msg.call?.state === "ringing") {
       call = msg.call.call;
       ring(true, msg.call.supervisor ?? "");
@@ -199,16 +213,27 @@ const signal = new Signal({
     ring(true, msg.supervisor);
     setState("ringing", `${t("incoming_call")} ${msg.supervisor}`);
   },
-  state(msg) {
+  async state(msg) {
     if (msg.state === "active") {
+      // "reconnected": the same call after this page came back (a reload, another
+      // network); the legs are made anew, the location was already sent.
+      endCall();
       call = msg.call;
       setState("active", t("call.connecting"));
+      if (msg.reason === "reconnected") {
+        try {
+          await openCamera();
+        } catch {
+          return;
+        }
+      }
       leg = new PeerLeg(signal, msg.call, iceServers, stream, (media) => {
         remote.srcObject = media;
         remote.hidden = false;
         setState("active");
       });
-      sendLocation(msg.call);
+      for (const held of early.splice(0)) leg.receive(held);
+      if (msg.reason !== "reconnected") sendLocation(msg.call);
       startAnalysis(msg.call);
       if (document.hidden) signal.send({ type: "visibility", call: msg.call, hidden: true });
     } else if (msg.state === "ended") {
@@ -220,9 +245,9 @@ const signal = new Signal({
   },
   sdp(msg) {
     if (msg.leg === "server") analysis?.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
-    else leg?.receive(msg);
+    else p2p(msg);
   },
-  ice: (msg) => msg.leg === "p2p" && leg?.receive(msg),
+  ice: (msg) => msg.leg === "p2p" && p2p(msg),
   status(msg) {
     showStatus(msg);
     guide.textContent = guideFrom(msg);
@@ -235,7 +260,13 @@ const signal = new Signal({
     showError(errorText(msg));
   },
   offline() {
-    showError(t("e.offline"));
+    if (call) {
+      // The server keeps an answered call a while: the socket comes back by itself.
+      endCall();
+      setState("reconnecting");
+    } else {
+      showError(t("e.offline"));
+    }
   },
 });
 

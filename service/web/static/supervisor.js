@@ -16,7 +16,7 @@ let recorded = false; // the check has its record: there is nothing left to call
 function setState(key, text) {
   stateBox.dataset.callState = key;
   stateBox.textContent = text ?? t(`call.${key}`);
-  const live = key === "ringing" || key === "active";
+  const live = key === "ringing" || key === "active" || key === "reconnecting";
   startButton.hidden = live || recorded;
   hangupButton.hidden = !live;
 }
@@ -77,7 +77,12 @@ const signal = new Signal({
   state(msg) {
     call = msg.state === "ended" ? null : msg.call;
     if (msg.state === "ringing") setState("ringing");
-    else if (msg.state === "active") {
+    else if (msg.state === "reconnecting") {
+      // The staff page went away; the server keeps the call for it to come back.
+      endLeg();
+      setState("reconnecting");
+    } else if (msg.state === "active") {
+      endLeg(); // back from reconnecting: a new leg with the staff page's new connection
       setState("active", t("call.connecting"));
       leg = new PeerLeg(signal, msg.call, iceServers, stream, (media) => {
         remote.srcObject = media;
