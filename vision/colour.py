@@ -207,7 +207,7 @@ PALETTE: tuple[NamedColour, ...] = (
     NamedColour("red", "#C0262D"),
     NamedColour("brown", "#6B4630"),
     NamedColour("maroon", "#7A1F2B"),
-    NamedColour("cream", "#EDE3C8"),
+    NamedColour("cream", "#EDE3C8", Region((Box((80, 100), (8, 26), (70, 105)),))),
     NamedColour("yellow", "#E8C530"),
     NamedColour("purple", "#6A3D8F"),
     NamedColour("pink", "#E58FB0"),
@@ -235,13 +235,16 @@ def parse_colour(text: str) -> NamedColour:
 
 
 def nearest_name(lab: npt.ArrayLike, k_l: float = 1.0) -> str:
-    """Name of the palette colour for ``lab``: the first whose region holds it, else the
-    one with the nearest point (so a neutral grey is "grey", never a brown it is close to)."""
-    for colour in PALETTE:
-        if colour.region is not None and colour.region.distance(lab) == 0.0:
-            return colour.name
-    d = delta_e_2000(np.asarray(lab, dtype=np.float64)[None, :], _PALETTE_LAB, k_l=k_l)
-    return PALETTE[int(np.argmin(d))].name
+    """Name of the palette colour for ``lab``: among the colours whose region holds it,
+    the one with the nearest point; if none does, the nearest point of all (so a neutral
+    grey is "grey", never a brown that happens to be close)."""
+    point = np.asarray(lab, dtype=np.float64)
+    d = delta_e_2000(point[None, :], _PALETTE_LAB, k_l=k_l)
+    holding = [
+        i for i, c in enumerate(PALETTE) if c.region is not None and c.region.distance(point) == 0
+    ]
+    candidates = holding or range(len(PALETTE))
+    return PALETTE[min(candidates, key=lambda i: float(d[i]))].name
 
 
 def gray_world_gains(rgb_pixels: npt.ArrayLike, max_gain: float) -> FloatArray:
