@@ -35,7 +35,7 @@ test: system-deps-test $(VENV)/.installed-test lint
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy vision signaling
+	$(BIN)/mypy vision signaling service fixtures
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
