@@ -28,6 +28,7 @@ MEASURED = (
     Target("worst_subgroup_gap", 0.12, False),
 )
 """Floors at the figures of vision 2 (``hadir eval vision``, 2026-11-30)."""
+pytestmark = pytest.mark.timeout(2400)  # a clean clone draws and encodes every clip once
 MET = tuple(t for t in TARGETS if t.name in ("dark_fail", "still_caught"))
 """The issue's own bounds, met."""
 
