@@ -32,7 +32,7 @@ def test_uniform_reports_colour_seen(
     d = judge(analyzer, media["khaki"], "solid:khaki").to_dict()
     colour = d["criteria"]["uniform"]["colour"]
     assert colour["name"] == "khaki" and colour["hex"].startswith("#")
-    assert d["criteria"]["uniform"]["scores"]["min_delta_e"] <= 10
+    assert d["criteria"]["uniform"]["scores"]["colour_distance"] == {"khaki": 0.0}
 
 
 def test_small_face_found_by_full_range(
@@ -40,7 +40,8 @@ def test_small_face_found_by_full_range(
     analyzer: FrameAnalyzer,
 ) -> None:
     d = judge(analyzer, media["small_face"]).to_dict()
-    assert all(s["face"]["model"] == "full" for s in d["samples"])
+    found = [s["face"] for s in d["samples"] if s["face"]["status"] != "none"]
+    assert len(found) >= 4 and all(f["model"] == "full" for f in found)
 
 
 def test_live_then_covered_evidence_times(

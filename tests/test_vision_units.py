@@ -201,7 +201,8 @@ def test_partial_verdict_grows_from_too_few_samples_to_pass() -> None:
 
 
 def test_colour_between_thresholds_is_uncertain() -> None:
-    # khaki expected; a colour ~12 ΔE away (between match 10 and mismatch 14).
+    # A hex colour is judged by ΔE2000 to its point: ~12 is between match 10 and
+    # mismatch 14.
     khaki = parse_colour("khaki").lab
     target = None
     for db in np.linspace(0, 30, 301):
@@ -210,9 +211,24 @@ def test_colour_between_thresholds_is_uncertain() -> None:
             target = cand
             break
     assert target is not None
-    v = _window([_sample(float(i), lab=target) for i in range(6)]).verdict()
+    v = _window([_sample(float(i), lab=target) for i in range(6)], "solid:#C3B091").verdict()
     assert v.uniform.verdict is Verdict.INCONCLUSIVE
     assert v.uniform.reasons == (Reason.COLOUR_UNCERTAIN,)
+
+
+def test_colour_regions_have_an_undecided_margin() -> None:
+    # Khaki is a region of LCh: inside it matches, within its margin (6) it is
+    # undecided, beyond it is the wrong colour.
+    def judged(lab: tuple[float, float, float]) -> tuple[Verdict, tuple[Reason, ...]]:
+        v = _window([_sample(float(i), lab=lab) for i in range(6)], "solid:khaki").verdict()
+        return v.uniform.verdict, v.uniform.reasons
+
+    assert judged((70.0, 3.0, 20.0)) == (Verdict.PASS, ())  # C 20, hue 81°
+    assert judged((88.0, 3.0, 20.0)) == (Verdict.INCONCLUSIVE, (Reason.COLOUR_UNCERTAIN,))
+    assert judged((95.0, 0.0, 2.0)) == (Verdict.FAIL, (Reason.WRONG_UNIFORM_COLOUR,))
+    # A white shirt under a warm lamp (light, tinted) is still white.
+    v = _window([_sample(float(i), lab=(92.0, 2.0, 16.0)) for i in range(6)], "solid:white")
+    assert v.verdict().uniform.verdict is Verdict.PASS
 
 
 def test_frozen_run_needs_the_minimum_duration() -> None:

@@ -62,7 +62,7 @@ class TorsoObservation:
     pixels: int
     """Garment pixels (person, not skin) in the region, at the analysed resolution."""
     skin: float
-    """Share of the region's person pixels that matched the face's skin colour."""
+    """Share of the region's person pixels removed as the face's skin colour."""
     texture: float | None
     """High-pass energy of the fabric's lightness (L units): prints and checks score high."""
     solid: bool | None
