@@ -47,7 +47,7 @@ from vision.face import Box, Face
 FloatArray = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.float32]
 
-CLUSTER_POINTS = 4000
+CLUSTER_POINTS = 2000
 """Garment pixels the colour clustering looks at (an even stride through them): shares
 need no more, and k-means costs grow with the count."""
 
