@@ -22,6 +22,7 @@ from av import VideoFrame
 from signaling.sampler import Cadence, StreamClock, next_up, next_wake
 from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG, VisionConfig
+from vision.face_track import FaceTrack
 from vision.sample import SampleResult
 
 log = logging.getLogger("hadir.analysis")
@@ -30,6 +31,10 @@ FIRST_SAMPLES_INTERVAL_S = 0.4  # until a call has its minimum of samples: a ver
 
 class Sampled(Protocol):
     """An admitted call, as the pool sees it."""
+
+    face_track: FaceTrack
+    """The call's faces already checked by the landmark model (one thread at a time
+    analyses a call, so the track is never shared between threads)."""
 
     def latest_frame(self) -> tuple[VideoFrame, float] | None:
         """The newest frame and the event-loop time it arrived."""
@@ -109,7 +114,9 @@ class AnalyzerPool:
         clock.due = self.cadence.after(now, clock.samples)
         self._busy += 1
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, self._run, frame, stream.now())
+        future = loop.run_in_executor(
+            self._executor, self._run, frame, stream.now(), stream.face_track
+        )
         future.add_done_callback(partial(self._done, stream, clock, arrived))
 
     def _done(
@@ -150,8 +157,8 @@ class AnalyzerPool:
             *(loop.run_in_executor(self._executor, self._analyzer) for _ in range(self.threads))
         )
 
-    def _run(self, frame: VideoFrame, t: float) -> SampleResult:
-        return self._analyzer().analyze(frame.to_ndarray(format="rgb24"), t)
+    def _run(self, frame: VideoFrame, t: float, track: FaceTrack) -> SampleResult:
+        return self._analyzer().analyze(frame.to_ndarray(format="rgb24"), t, track)
 
     def close(self) -> None:
         if self._dispatcher is not None:

@@ -28,6 +28,7 @@ from signaling.snapshot import CallSnapshot
 from signaling.verdict import CallVerdict, CameraTimeline, judge
 from vision.camera import CameraState
 from vision.check import CheckWindow
+from vision.face_track import FaceTrack
 from vision.sample import SampleResult
 from vision.uniform import parse_uniform_policy
 from vision.verdict import CheckVerdict
@@ -71,6 +72,7 @@ class CallSession:
         self.publish = publish
         self.watch = CameraWatch(max_gap_s=settings.max_gap_s)
         self.window = CheckWindow(pool.config, parse_uniform_policy(target.uniform_policy))
+        self.face_track = FaceTrack()
         self.location: LocationResult | None = None
         self.peer: AnalysisPeer | None = None
         self.vision: CheckVerdict | None = None

@@ -12,6 +12,8 @@ from av import VideoFrame
 
 from signaling.analysis import AnalyzerPool
 from vision.config import DEFAULT_CONFIG
+from vision.face import FaceStatus
+from vision.face_track import FaceTrack
 from vision.sample import SampleResult
 
 FRAME = VideoFrame.from_ndarray(np.full((240, 320, 3), 90, dtype=np.uint8), format="rgb24")
@@ -22,12 +24,14 @@ class FakeCall:
     """A call whose camera sends a frame whenever the test says so."""
 
     pool: AnalyzerPool
+    picture: VideoFrame = FRAME
     frame: VideoFrame | None = None
     arrived_at: float = 0.0
     taken: list[tuple[SampleResult, float]] = field(default_factory=list)
+    face_track: FaceTrack = field(default_factory=FaceTrack)
 
     def send(self) -> None:
-        self.frame, self.arrived_at = FRAME, asyncio.get_running_loop().time()
+        self.frame, self.arrived_at = self.picture, asyncio.get_running_loop().time()
         self.pool.arrived(self)
 
     def latest_frame(self) -> tuple[VideoFrame, float] | None:
@@ -90,3 +94,17 @@ async def test_no_frame_no_sample(pool: AnalyzerPool) -> None:
     assert pool.admit(silent)
     await asyncio.sleep(0.5)
     assert silent.taken == []
+
+
+async def test_a_calls_face_is_checked_by_the_landmark_model_once(pool: AnalyzerPool) -> None:
+    # The pool hands each sample the call's own face track: the landmark model vouches
+    # for the face in the first sample, and the later ones reuse its answer.
+    from fixtures.generate import frames
+
+    face = VideoFrame.from_ndarray(next(frames("no_torso")), format="rgb24")  # a 150-px face
+    call = FakeCall(pool, picture=face)
+    assert pool.admit(call)
+    await _camera([call], 1.5)
+    statuses = [s.face.status for s, _ in call.taken if s.face is not None]
+    assert len(statuses) >= 3 and set(statuses) == {FaceStatus.OK}
+    assert call.face_track.checks == 1
