@@ -10,10 +10,11 @@ import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.calendar import Override
 from service.checks import JoinLinks, generate_checks, sweep
@@ -46,6 +47,21 @@ async def _rows(engine: AsyncEngine) -> list[dict[str, object]]:
     async with engine.connect() as conn:
         result = await conn.execute(select(checks).order_by(checks.c.due_at))
         return [dict(r._mapping) for r in result]
+
+
+async def _call_on(conn: AsyncConnection, check_id: str, started_at: datetime, **row: Any) -> None:
+    """The row of a call by sup1 to staff1 for ``check_id``; ``row`` has what the test
+    is about (status, answered_at, heartbeat_at, ...)."""
+    await conn.execute(
+        calls.insert().values(
+            id="call_1",
+            check_id=check_id,
+            staff_id="staff1",
+            supervisor_id="sup1",
+            started_at=started_at,
+            **row,
+        )
+    )
 
 
 async def test_a_working_day_gets_three_checks_in_wib_for_wfh_staff_only(
@@ -233,16 +249,8 @@ async def test_the_sweep_leaves_open_windows_and_live_calls_alone(
     first = (await _rows(store))[0]["id"]
     beat = ten + timedelta(minutes=24, seconds=50)
     async with store.begin() as conn:
-        await conn.execute(
-            calls.insert().values(
-                id="call_1",
-                check_id=first,
-                staff_id="staff1",
-                supervisor_id="sup1",
-                started_at=ten + timedelta(minutes=12),
-                status="ringing",
-                heartbeat_at=beat,
-            )
+        await _call_on(
+            conn, first, ten + timedelta(minutes=12), status="ringing", heartbeat_at=beat
         )
     # The call runs past the window's end with its heartbeat renewed: not missed.
     assert await sweep(store, ten + timedelta(minutes=25), key=KEY) == 0
@@ -267,17 +275,13 @@ async def test_a_check_whose_call_was_answered_is_never_missed(
     ten = datetime(2026, 11, 24, 3, tzinfo=UTC)  # 10:00 WIB, window 09:45-10:15
     first = (await _rows(store))[0]["id"]
     async with store.begin() as conn:
-        await conn.execute(
-            calls.insert().values(
-                id="call_1",
-                check_id=first,
-                staff_id="staff1",
-                supervisor_id="sup1",
-                started_at=ten,
-                answered_at=ten + timedelta(seconds=20),
-                ended_at=ten + timedelta(minutes=1),
-                status="hangup",
-            )
+        await _call_on(
+            conn,
+            first,
+            ten,
+            answered_at=ten + timedelta(seconds=20),
+            ended_at=ten + timedelta(minutes=1),
+            status="hangup",
         )
     assert await sweep(store, ten + timedelta(minutes=16), key=KEY) == 1
     async with store.connect() as conn:

@@ -31,11 +31,11 @@ from service.org import import_roster, save_policy
 from service.overrides import remove_override, set_override
 from service.policy import MAX_RANDOM_OFFSET, Policy
 from service.scheduling import Schedule
-from service.schema import calls, checks, outbox
+from service.schema import checks, outbox
 from tests.api_helpers import api_client, api_config, bearer, new_key
 from tests.call_helpers import ROSTER, add_check
 from tests.conftest import StoreTarget
-from tests.test_checks import EARLY, KEY, LINKS, TUESDAY, _org, _rows
+from tests.test_checks import EARLY, KEY, LINKS, TUESDAY, _call_on, _org, _rows
 
 AFTER = datetime(2026, 11, 24, 10, tzinfo=UTC)  # Tue 17:00 WIB: every window is over
 
@@ -192,16 +192,9 @@ async def test_a_check_with_a_call_in_progress_is_never_cancelled(
     ten = datetime(2026, 11, 24, 3, tzinfo=UTC)
     first = (await _rows(store))[0]["id"]
     async with store.begin() as conn:
-        await conn.execute(
-            calls.insert().values(
-                id="call_1",
-                check_id=first,
-                staff_id="staff1",
-                supervisor_id="sup1",
-                started_at=ten,
-                status="active",
-                heartbeat_at=ten + timedelta(minutes=4, seconds=50),  # its node renews it
-            )
+        # Its node renews the heartbeat: the call is live.
+        await _call_on(
+            conn, first, ten, status="active", heartbeat_at=ten + timedelta(minutes=4, seconds=50)
         )
         await set_override(conn, Override(TUESDAY, False), actor="test")
     await reconcile_checks(store, links=LINKS, day=TUESDAY, now=ten + timedelta(minutes=5))
