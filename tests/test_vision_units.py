@@ -17,7 +17,7 @@ from vision.colour import PALETTE, delta_e_2000, lab_to_hex, parse_colour, rgb_t
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face import Box, Face, FaceObservation, FaceStatus
 from vision.sample import SampleResult
-from vision.torso import TorsoObservation
+from vision.torso import TorsoObservation, is_layered
 from vision.uniform import UniformKind, parse_uniform_policy
 from vision.verdict import Reason, Verdict
 
@@ -279,6 +279,33 @@ def test_person_without_a_face_is_inconclusive_never_no_face() -> None:
     assert (v.face.verdict, v.face.reasons) == (Verdict.FAIL, (Reason.NO_FACE,))
 
 
+def _garment(left: str, centre: str, right: str, *, low_rows: int = 40) -> tuple:
+    """A 60 x 90 garment crop in Lab: three colour columns of the named palette colours,
+    positioned so that ``low_rows`` rows lie below ``layer_top``."""
+    lab = np.zeros((60, 90, 3))
+    for cols, name in ((slice(0, 30), left), (slice(30, 60), centre), (slice(60, 90), right)):
+        lab[:, cols] = parse_colour(name).lab
+    across = np.linspace(-0.9, 0.9, 90)
+    top = DEFAULT_CONFIG.layer_top
+    down = top + (np.arange(60) - (60 - low_rows)) / 30.0
+    return lab, np.ones((60, 90), dtype=bool), across, down
+
+
+@pytest.mark.parametrize(
+    ("left", "centre", "right", "low_rows", "layered"),
+    [
+        ("navy", "white", "navy", 40, True),  # a jacket over a shirt
+        ("khaki", "khaki", "khaki", 40, False),  # one plain shirt
+        ("black", "white", "khaki", 40, False),  # hair one side, another thing the other
+        ("navy", "white", "navy", 0, False),  # nothing low enough on the chest: hair's zone
+    ],
+)
+def test_layered_needs_two_agreeing_sides_low_on_the_chest(
+    left: str, centre: str, right: str, low_rows: int, layered: bool
+) -> None:
+    assert is_layered(*_garment(left, centre, right, low_rows=low_rows), DEFAULT_CONFIG) is layered
+
+
 def test_samples_must_be_in_time_order() -> None:
     w = _window([_sample(2.0)])
     with pytest.raises(ValueError):
@@ -288,7 +315,7 @@ def test_samples_must_be_in_time_order() -> None:
 def test_config_version_changes_with_any_threshold() -> None:
     other = replace(DEFAULT_CONFIG, colour_match_delta_e=9.0)
     assert other.version != DEFAULT_CONFIG.version
-    assert DEFAULT_CONFIG.version.startswith("2+")
+    assert DEFAULT_CONFIG.version.startswith("3+")
     assert VisionConfig().version == DEFAULT_CONFIG.version
 
 

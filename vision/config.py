@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-ALGORITHM_VERSION = "2"
+ALGORITHM_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,21 @@ class VisionConfig:
     patterned_max_share: float = 0.38
     """Dominant colour share under which a top is patterned (or layered) whatever its
     texture: two garments, or a print of large patches."""
+    layer_top: float = 0.8
+    """Face heights below the face box where the layered test looks (centre against
+    sides): long hair seldom reaches so low, a jacket's front does."""
+    layer_centre_half_width: float = 0.35
+    """Half width of the centre strip (the shirt of a suit), in face heights."""
+    layer_side_from: float = 0.45
+    """Distance from the face's centre, in face heights, where the sides (a jacket's
+    fronts) begin."""
+    layer_min_delta_e: float = 10.0
+    """ΔE2000 (kL above) by which the centre must differ from each side for a layered top."""
+    layer_sides_max_delta_e: float = 12.0
+    """The two sides must agree (one jacket) within this ΔE2000: hair on one side and a
+    bare shoulder on the other is not a layer."""
+    layer_min_pixels: int = 100
+    """Garment pixels (working resolution) the centre needs, and each side half of it."""
     torso_visible_fraction: float = 0.5
     """Share of face-OK samples with a visible torso needed to judge the uniform."""
     patterned_fraction: float = 0.5

@@ -12,10 +12,15 @@ judged as long as it holds ``torso_min_pixels`` of garment. Garment pixels are p
 every skin tone): bare arms, hands and the neck drop out.
 
 **Solid or patterned** is read from the fabric itself: texture is the mean high-pass
-energy of lightness and chroma inside the eroded garment mask, at a fixed resolution
-where a shirt's check or print is still resolved and its folds (low frequency) are
-not; colour spread is the share of garment pixels close to the dominant colour, with
-no chaining of clusters. A solid top has little texture and one colour.
+energy of lightness inside the eroded garment mask, at a fixed resolution where a
+shirt's check or print is still resolved and its folds (low frequency) are not;
+colour spread is the share of garment pixels close to the dominant colour, with no
+chaining of clusters. A solid top has little texture and one colour.
+
+**Layered** (a jacket over a shirt) is read from the layout: low on the chest, where
+long hair seldom reaches, a centre strip of one colour between two sides that agree
+with each other and both differ from it. Hair on one side and a bare shoulder on
+the other do not agree, so they do not make a layer.
 
 Colour: grey-world white balance from the scene's near-neutral background pixels
 (gain capped), then the median Lab of the dominant colour's pixels.
@@ -70,6 +75,8 @@ class TorsoObservation:
     """Share of the garment within ``cluster_merge_delta_e`` of its dominant colour."""
     lab: tuple[float, float, float] | None
     groups: tuple[ColourGroup, ...] = ()
+    layered: bool = False
+    """A centre strip between two sides of another colour: a jacket over a shirt."""
 
     @property
     def hex(self) -> str | None:
@@ -96,6 +103,7 @@ class TorsoObservation:
                 "lab": [round(v, 1) for v in self.lab],
             },
             "groups": [{"hex": lab_to_hex(g.lab), "share": round(g.share, 3)} for g in self.groups],
+            "layered": self.layered,
         }
 
 
@@ -126,14 +134,49 @@ def texture_energy(lab: FloatArray, mask: npt.NDArray[np.bool_]) -> float:
     return float(np.abs(lightness - blurred)[mask].mean())
 
 
-def solid_or_patterned(texture: float | None, share: float, config: VisionConfig) -> bool | None:
+def is_layered(
+    lab: FloatArray,
+    keep: npt.NDArray[np.bool_],
+    across: FloatArray,
+    down: FloatArray,
+    config: VisionConfig,
+) -> bool:
+    """A jacket over a shirt: low on the chest, the centre strip's median colour differs
+    from both sides' by ``layer_min_delta_e`` while the two sides agree.
+
+    ``across`` and ``down`` are each pixel's column and row position in face heights
+    from the face's centre line and from the bottom of its box.
+    """
+    cfg = config
+    low = keep & (down[:, None] >= cfg.layer_top)
+    side = np.abs(across)[None, :]
+    centre = low & (side < cfg.layer_centre_half_width)
+    left = low & (across[None, :] <= -cfg.layer_side_from)
+    right = low & (across[None, :] >= cfg.layer_side_from)
+    half = cfg.layer_min_pixels // 2
+    if centre.sum() < cfg.layer_min_pixels or left.sum() < half or right.sum() < half:
+        return False
+    c, lt, rt = (np.median(lab[m], axis=0) for m in (centre, left, right))
+
+    def apart(a: FloatArray, b: FloatArray) -> float:
+        return float(delta_e_2000(a, b, k_l=cfg.lightness_weight))
+
+    return apart(lt, rt) <= cfg.layer_sides_max_delta_e and (
+        min(apart(c, lt), apart(c, rt)) >= cfg.layer_min_delta_e
+    )
+
+
+def solid_or_patterned(
+    texture: float | None, share: float, layered: bool, config: VisionConfig
+) -> bool | None:
     """True for a solid top, False for a patterned or layered one, None if undecided.
 
-    Patterned takes strong evidence (a clear texture, or no colour covering most of
-    the garment), solid takes a plain fabric mostly of one colour; in between a human
-    decides (a ribbed knit, a necklace or hair over a plain top is often undecided).
+    Patterned takes strong evidence (a layered layout, a clear texture, or no colour
+    covering most of the garment), solid takes a plain fabric mostly of one colour; in
+    between a human decides (a ribbed knit, a necklace or hair over a plain top is
+    often undecided).
     """
-    if share < config.patterned_max_share:
+    if layered or share < config.patterned_max_share:
         return False
     if texture is None:
         return None
@@ -237,6 +280,10 @@ class TorsoAnalyzer:
         if pixels < cfg.torso_min_pixels:
             return _not_visible("too_few_pixels", pixels, skin_share)
 
+        # Each working pixel's position in face heights, for the layered layout.
+        across = ((np.arange(size[0]) + 0.5) / scale + x0 - box.cx) / face.size
+        down = ((np.arange(size[1]) + 0.5) / scale + y0 - box.bottom) / face.size
+        layered = is_layered(lab, keep, across, down, cfg)
         inner = cv2.erode(keep.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0
         texture = texture_energy(lab, inner) if inner.sum() >= 50 else None
         garment = lab[keep]
@@ -254,8 +301,9 @@ class TorsoAnalyzer:
             pixels=pixels,
             skin=skin_share,
             texture=texture,
-            solid=solid_or_patterned(texture, top.share, cfg),
+            solid=solid_or_patterned(texture, top.share, layered, cfg),
             solid_share=top.share,
             lab=top.lab,
             groups=tuple(groups),
+            layered=layered,
         )
