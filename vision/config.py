@@ -105,7 +105,7 @@ class VisionConfig:
     skin_max_fraction: float = 0.7
     """If more of the garment crop than this looks like the face's skin, the garment is
     skin-coloured (khaki on light skin) and nothing is removed."""
-    hair_max_fraction: float = 0.85
+    hair_max_fraction: float = 0.8
     """The same for the colour just above the face (hair, hijab, hat): long hair over a
     shirt is removed, but a top the colour of the hair is kept when it fills the crop."""
     white_balance_max_gain: float = 1.15
