@@ -77,9 +77,12 @@ def delta_e_2000(lab1: npt.ArrayLike, lab2: npt.ArrayLike, k_l: float = 1.0) -> 
     """CIEDE2000 colour difference (broadcasting over leading axes).
 
     ``k_l`` > 1 discounts lightness differences, as textile colour matching does.
+    Computed in float32 when both inputs are float32 (half the cost per pixel, for the
+    per-pixel masks; differences agree to ~1e-4 ΔE), else in float64.
     """
-    a = np.asarray(lab1, dtype=np.float64)
-    b = np.asarray(lab2, dtype=np.float64)
+    a, b = np.asarray(lab1), np.asarray(lab2)
+    dtype = np.float32 if a.dtype == b.dtype == np.float32 else np.float64
+    a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
     l1, a1, b1 = a[..., 0], a[..., 1], a[..., 2]
     l2, a2, b2 = b[..., 0], b[..., 1], b[..., 2]
     c_bar = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2

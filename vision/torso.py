@@ -233,10 +233,16 @@ class TorsoAnalyzer:
         px = LINEAR_LUT[rgb[y0:y1:2, x0:x1:2][inside]] * gains
         ref = np.median(linear_to_lab(np.clip(px, 0.0, 1.0)), axis=0)
         # Lightness discounted (kL): hair and skin in shadow are still hair and skin.
-        near = person & (delta_e_2000(lab, ref, k_l=cfg.lightness_weight) < cfg.skin_max_delta_e)
+        # Only the person's pixels, in float32: the per-pixel distance is the stage's
+        # largest cost (docs/performance.md).
+        near = nothing.copy()
+        distance = delta_e_2000(
+            lab[person].astype(np.float32), ref.astype(np.float32), k_l=cfg.lightness_weight
+        )
+        near[person] = distance < cfg.skin_max_delta_e
         if near.sum() > cap * max(int(person.sum()), 1):
             return nothing
-        return np.asarray(near)
+        return near
 
     def observe(self, rgb: npt.NDArray[np.uint8], mask: Mask, face: Face) -> TorsoObservation:
         """Describe the garment below ``face``; ``mask`` is ``segment(rgb)``."""
