@@ -87,26 +87,21 @@ async def add_check(
 ) -> str:
     """A scheduled check whose window runs from ``now + opens`` to ``now + closes``."""
     (check_id,) = await add_checks(
-        engine,
-        [(staff_id, closes)],
-        opens=opens,
-        uniform=uniform,
-        now=now,
-        supervisor=supervisor,
+        engine, [(staff_id, opens, closes)], uniform=uniform, now=now, supervisor=supervisor
     )
     return check_id
 
 
 async def add_checks(
     engine: AsyncEngine,
-    windows: Sequence[tuple[str, timedelta]],
+    windows: Sequence[tuple[str, timedelta, timedelta]],
     *,
-    opens: timedelta = timedelta(minutes=-5),
     uniform: str = "any",
     now: datetime | None = None,
     supervisor: str | None = None,
 ) -> list[str]:
-    """``add_check`` for many (staff id, ``closes``) in one transaction; their ids in order."""
+    """``add_check`` for many (staff id, ``opens``, ``closes``) in one transaction (a
+    staff member's checks need distinct ``opens``: it is their due time); their ids."""
     now = now or utcnow()
     rows = [
         {
@@ -122,7 +117,7 @@ async def add_checks(
             "status": "scheduled",
             "created_at": now,
         }
-        for staff_id, closes in windows
+        for staff_id, opens, closes in windows
     ]
     async with engine.begin() as conn:
         await conn.execute(checks.insert(), rows)

@@ -65,40 +65,6 @@ async def test_rotation_signs_with_both_secrets(store) -> None:
     assert [e[:3] for e in got.headers["webhook-signature"].split(" ")] == ["v1,", "v1,", "v1a"]
 
 
-async def test_receiver_down_then_back_gets_every_event_with_stable_ids(store) -> None:
-    flaky_left = [5]
-
-    async def flaky(receiver: Receiver, request: web.Request) -> web.StreamResponse:
-        if flaky_left[0] > 0:  # processed but answered 500: the sender must retry it
-            flaky_left[0] -= 1
-            return web.Response(status=500)
-        return web.Response(status=200)
-
-    receiver = Receiver(flaky)
-    await endpoint_for(store, receiver.url)
-    ids = await enqueue_many(store, 30)
-    async with Running(Dispatcher(store, KEY, fast_settings())):
-        await asyncio.sleep(0.3)  # nothing listens: connection refused, retries scheduled
-        await receiver.start()
-        try:
-            await wait_until(lambda: _delivered(store, 30))
-        finally:
-            await receiver.stop()
-    assert receiver.ids() == set(ids)
-    by_id: dict[str, set[bytes]] = {}
-    for r in receiver.received:
-        by_id.setdefault(r.id, set()).add(r.body)
-    assert all(len(bodies) == 1 for bodies in by_id.values())  # a duplicate is the same event
-    assert len(receiver.received) >= 30 + 5
-    async with store.connect() as conn:
-        refused = (
-            await conn.execute(
-                select(delivery_attempts.c.id).where(delivery_attempts.c.status_code.is_(None))
-            )
-        ).all()
-    assert refused  # the attempts while it was down are in the log
-
-
 async def test_410_disables_the_endpoint_and_sets_its_deliveries_aside(store) -> None:
     async def gone(receiver: Receiver, request: web.Request) -> web.StreamResponse:
         return web.Response(status=410)

@@ -120,7 +120,7 @@ async def test_a_server_going_down_with_calls_live_records_no_answered_call_as_m
     # Windows that end soon after the restart, and one that stays open to call again.
     soon = await add_checks(
         store,
-        [(f"s{i}", timedelta(seconds=40)) for i in range(ANSWERED + 1)],
+        [(f"s{i}", timedelta(minutes=-5), timedelta(seconds=40)) for i in range(ANSWERED + 1)],
         supervisor="sup1",
     )
     later = await add_check(
