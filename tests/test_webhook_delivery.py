@@ -149,6 +149,36 @@ async def test_failed_after_the_last_scheduled_attempt(store) -> None:
     assert len(receiver.received) == 10  # the ten attempts of the schedule
 
 
+async def test_a_stop_at_any_moment_leaves_every_attempt_recorded_and_no_lease(store) -> None:
+    """Wherever ``stop()`` falls (during a claim, a send, a recording), the dispatcher
+    returns having recorded every attempt it made and given back every lease, so a
+    graceful stop sends nothing twice. Stopping during a claim once left that claim's
+    attempts sent but unrecorded and leased: sent again when the lease ran out."""
+
+    async def quick(receiver: Receiver, request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.01)
+        return web.Response(status=200)
+
+    receiver = await Receiver(quick).start()
+    await endpoint_for(store, receiver.url)
+    try:
+        for n in range(25):
+            await enqueue_many(store, 6)
+            dispatcher = Dispatcher(store, KEY, fast_settings(concurrency=3))
+            task = asyncio.create_task(dispatcher.run())
+            await asyncio.sleep(n * 0.004)
+            dispatcher.stop()
+            await asyncio.wait_for(task, 20)
+            async with store.connect() as conn:
+                rows = (await conn.execute(select(deliveries))).all()
+            assert not [r.id for r in rows if r.lease_owner is not None], n
+            delivered = {r.event_id for r in rows if r.status == "delivered"}
+            assert set(receiver.accepted()) == delivered, n  # each answer recorded
+    finally:
+        await receiver.stop()
+    assert set(receiver.accepted().values()) == {1}  # none sent twice
+
+
 async def test_two_dispatchers_never_double_send(store_target) -> None:
     from service.store import migrate
 
