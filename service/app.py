@@ -44,7 +44,7 @@ async def _webhook_dispatcher(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(dispatcher.run()) if config.webhooks.dispatcher else None
     yield
     if task is not None:
-        dispatcher.stop()
+        dispatcher.stop(grace_s=config.server.shutdown_timeout_s)
         await task
 
 

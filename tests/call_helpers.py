@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.calendar import Override
 from service.clock import utcnow
 from service.links import issue_link
-from service.org import import_roster
+from service.org import import_roster, load_policy
+from service.overrides import set_override
 from service.schema import checks
 
 HOME = (-6.2088, 106.8456)  # Monas, Jakarta
+EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ROSTER = {
     "units": [{"id": "u1", "name": "Dinas Komunikasi, Informatika dan Statistik"}],
     "supervisors": [
@@ -31,14 +36,14 @@ ROSTER = {
             "home_lat": HOME[0],
             "home_lon": HOME[1],
             "home_radius_m": 200,
-            "wfh_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "wfh_days": EVERY_DAY,
         },
         {
             "id": "staff2",
             "name": "Andi Pratama",
             "unit": "u1",
             "supervisor": "sup2",
-            "wfh_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "wfh_days": EVERY_DAY,
         },
     ],
 }
@@ -81,23 +86,69 @@ async def add_check(
     supervisor: str | None = None,
 ) -> str:
     """A scheduled check whose window runs from ``now + opens`` to ``now + closes``."""
-    now = now or utcnow()
-    check_id = "chk_" + secrets.token_hex(6)
-    if supervisor is None:
-        supervisor = next(s["supervisor"] for s in ROSTER["staff"] if s["id"] == staff_id)
-    async with engine.begin() as conn:
-        await conn.execute(
-            checks.insert().values(
-                id=check_id,
-                staff_id=staff_id,
-                supervisor_id=supervisor,
-                unit_id="u1",
-                due_at=now + opens,
-                window_start=now + opens,
-                window_end=now + closes,
-                uniform_policy=uniform,
-                status="scheduled",
-                created_at=now,
-            )
-        )
+    (check_id,) = await add_checks(
+        engine, [(staff_id, opens, closes)], uniform=uniform, now=now, supervisor=supervisor
+    )
     return check_id
+
+
+async def add_checks(
+    engine: AsyncEngine,
+    windows: Sequence[tuple[str, timedelta, timedelta]],
+    *,
+    uniform: str = "any",
+    now: datetime | None = None,
+    supervisor: str | None = None,
+) -> list[str]:
+    """``add_check`` for many (staff id, ``opens``, ``closes``) in one transaction (a
+    staff member's checks need distinct ``opens``: it is their due time); their ids."""
+    now = now or utcnow()
+    rows = [
+        {
+            "id": "chk_" + secrets.token_hex(6),
+            "staff_id": staff_id,
+            "supervisor_id": supervisor
+            or next(s["supervisor"] for s in ROSTER["staff"] if s["id"] == staff_id),
+            "unit_id": "u1",
+            "due_at": now + opens,
+            "window_start": now + opens,
+            "window_end": now + closes,
+            "uniform_policy": uniform,
+            "status": "scheduled",
+            "created_at": now,
+        }
+        for staff_id, opens, closes in windows
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(checks.insert(), rows)
+    return [row["id"] for row in rows]
+
+
+def staff_roster(n: int) -> dict[str, Any]:
+    """One supervisor ``sup1`` and ``n`` staff ``s0``… at ``HOME``, working from home
+    every day of the week."""
+    return {
+        "units": [{"id": "u1", "name": "Dinas Komunikasi, Informatika dan Statistik"}],
+        "supervisors": [{"id": "sup1", "name": "Budi Santoso", "unit": "u1"}],
+        "staff": [
+            {
+                "id": f"s{i}",
+                "name": f"Pegawai {i}",
+                "unit": "u1",
+                "supervisor": "sup1",
+                "home_lat": HOME[0],
+                "home_lon": HOME[1],
+                "home_radius_m": 200,
+                "wfh_days": EVERY_DAY,
+            }
+            for i in range(n)
+        ],
+    }
+
+
+async def working_today(engine: AsyncEngine) -> None:
+    """Make today (in the policy's zone) a working day whatever the weekday or holiday,
+    so checks due now are swept as MISSED or INCONCLUSIVE, never cancelled as a day off."""
+    async with engine.begin() as conn:
+        today = utcnow().astimezone((await load_policy(conn)).zone).date()
+        await set_override(conn, Override(today, True, "test"), actor="test")

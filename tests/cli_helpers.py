@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import queue
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 
@@ -39,12 +43,11 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    """``hadir serve`` in a subprocess; collects its stdout lines as they come."""
+    """``hadir serve`` in a subprocess. Both its streams are read as they come: stdout
+    line by line for ``wait_for``, stderr (the logs) kept whole. A pipe nobody reads
+    fills up (64 KiB) and then blocks the server in the middle of a log line."""
 
     def __init__(self, *args: str, env: dict[str, str]) -> None:
-        import queue
-        import threading
-
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "service", "serve", *args],
             env=env,
@@ -54,23 +57,31 @@ class ServiceProcess:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.stdout: list[str] = []
-        assert self.proc.stdout is not None
-        stream = self.proc.stdout
-        threading.Thread(target=lambda: [self.lines.put(ln) for ln in stream], daemon=True).start()
+        self._stderr: list[str] = []
+        out, err = self.proc.stdout, self.proc.stderr
+        assert out is not None and err is not None
+        self._readers = [
+            threading.Thread(target=lambda: [self.lines.put(ln) for ln in out], daemon=True),
+            threading.Thread(target=lambda: self._stderr.extend(err), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @property
+    def stderr(self) -> str:
+        """What the process wrote to stderr so far (all of it once it has exited)."""
+        return "".join(self._stderr)
 
     def wait_for(self, needle: str, timeout: float = 90) -> str:
-        import queue
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 line = self.lines.get(timeout=0.5)
             except queue.Empty:
                 if self.proc.poll() is not None:
+                    self._readers[1].join(5)
                     raise AssertionError(
-                        f"service exited {self.proc.returncode}: "
-                        f"{self.proc.stderr.read() if self.proc.stderr else ''}"
+                        f"service exited {self.proc.returncode}: {self.stderr}"
                     ) from None
                 continue
             self.stdout.append(line)
@@ -79,9 +90,10 @@ class ServiceProcess:
         raise AssertionError(f"{needle!r} not printed within {timeout}s: {self.stdout}")
 
     def stop(self, timeout: float = 30) -> tuple[int, str]:
-        import signal
-
+        """SIGTERM, then the exit code and everything written to stderr."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, err
+        self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(5)
+        return self.proc.returncode, self.stderr

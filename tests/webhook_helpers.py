@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     path: str
+    status: int | None = None  # the status answered; None while the answer is being made
 
     @property
     def id(self) -> str:
@@ -70,9 +72,15 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hook"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        self.received.append(Received(dict(request.headers), body, request.path))
-        return await self.behaviour(self, request)
+        received = Received(dict(request.headers), body=await request.read(), path=request.path)
+        self.received.append(received)
+        try:
+            response = await self.behaviour(self, request)
+        except web.HTTPException as exc:  # raised as the answer (e.g. a redirect)
+            received.status = exc.status
+            raise
+        received.status = response.status
+        return response
 
     async def start(self) -> Receiver:
         app = web.Application()
@@ -89,6 +97,14 @@ class Receiver:
 
     def ids(self) -> set[str]:
         return {r.id for r in self.received if r.path == "/hook"}
+
+    def accepted(self) -> Counter[str]:
+        """How many times each event id was answered 2xx."""
+        return Counter(r.id for r in self.received if r.status and 200 <= r.status < 300)
+
+    def in_progress(self) -> int:
+        """Requests being answered now."""
+        return sum(r.status is None for r in self.received)
 
 
 def verify_both(received: Received, secrets: list[str], key: Ed25519PrivateKey) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 Any number of dispatchers (processes or nodes) may run against one database; the
 claim's lease keeps them from sending the same delivery twice. Outcomes are written in
 batches by one recorder task, so a fast receiver is not throttled by one commit per
-delivery. ``stop()`` lets attempts in flight finish (each is bounded by the client
-timeout), records them, and gives back any lease it still holds.
+delivery. ``stop()`` lets attempts in flight finish within its grace (the server's
+shutdown timeout; at most the attempt's own time limit), records them, and gives back
+every lease it still holds, those of attempts cut at the end of the grace included.
 """
 
 from __future__ import annotations
@@ -92,12 +93,18 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._have_results = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._drained = asyncio.Event()  # no attempt is in flight or can start any more
+        self._grace_s = settings.timeout_s + 1  # an attempt in flight has its time limit
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next poll."""
         self._wake.set()
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float | None = None) -> None:
+        """Claim nothing more; attempts in flight get ``grace_s`` to finish (by default
+        their own time limit), then are cut and their deliveries given back."""
+        if grace_s is not None:
+            self._grace_s = min(grace_s, self._grace_s)
         self._stopping.set()
         self._wake.set()
 
@@ -117,13 +124,14 @@ class Dispatcher:
             async with session:
                 await self._claim_loop(session)
                 if self._inflight:
-                    await asyncio.wait(list(self._inflight), timeout=self.settings.timeout_s + 1)
+                    await asyncio.wait(list(self._inflight), timeout=self._grace_s)
         finally:
             abandoned = [job.delivery_id for t, job in self._inflight.items() if not t.done()]
             for task in self._inflight:
                 task.cancel()
             self._inflight.clear()
             self._stopping.set()
+            self._drained.set()
             self._have_results.set()
             await recorder
             await release(self.engine, self.owner, abandoned)
@@ -192,10 +200,12 @@ class Dispatcher:
                 except Exception:
                     log.exception("recording delivery outcomes failed; retrying")
                     self._results[:0] = batch
-                    if self._stopping.is_set() and not self._inflight:
+                    if self._drained.is_set():
                         return  # the leases run out and others will resend
                     await asyncio.sleep(RECORD_RETRY_S)
                     self._have_results.set()
                     continue
-            if self._stopping.is_set() and not self._inflight and not self._results:
+            # Not on ``_stopping``: a claim under way when stop() came still starts
+            # attempts, whose outcomes must be recorded (or their leases outlive us).
+            if self._drained.is_set() and not self._results:
                 return

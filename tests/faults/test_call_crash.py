@@ -15,6 +15,7 @@ import json
 import signal as signals
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,32 +29,11 @@ from service.keys import LINK_SECRET_FILE, load_or_create_secret
 from service.links import issue_link
 from service.org import import_roster
 from service.schema import calls, checks, records
-from tests.call_helpers import HOME, add_check
+from tests.call_helpers import HOME, add_check, add_checks, staff_roster, working_today
 from tests.cli_helpers import ServiceProcess, free_port, hadir, hadir_env
 from tests.webhook_helpers import wait_until
 
 ANSWERED = 19  # calls answered, then cut short by the kill (one more is called again)
-EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-def _roster(n: int) -> dict[str, Any]:
-    return {
-        "units": [{"id": "u1", "name": "Dinas Komunikasi, Informatika dan Statistik"}],
-        "supervisors": [{"id": "sup1", "name": "Budi Santoso", "unit": "u1"}],
-        "staff": [
-            {
-                "id": f"s{i}",
-                "name": f"Pegawai {i}",
-                "unit": "u1",
-                "supervisor": "sup1",
-                "home_lat": HOME[0],
-                "home_lon": HOME[1],
-                "home_radius_m": 200,
-                "wfh_days": EVERY_DAY,
-            }
-            for i in range(n)
-        ],
-    }
 
 
 async def _tokens(engine: AsyncEngine, secret: bytes, people: list[tuple[str, str]]) -> dict:
@@ -122,20 +102,27 @@ async def _closed(engine: AsyncEngine, ids: list[str]) -> bool:
     ("signal", "end"), [("SIGKILL", "server_restarted"), ("SIGTERM", "server_stopped")]
 )
 async def test_a_server_going_down_with_calls_live_records_no_answered_call_as_missed(
-    store: AsyncEngine, store_target: Any, tmp_path: Path, signal: str, end: str
+    store: AsyncEngine,
+    store_target: Any,
+    tmp_path: Path,
+    figures: Callable[[str], None],
+    signal: str,
+    end: str,
 ) -> None:
     data = tmp_path / "data"
     secret = load_or_create_secret(data, LINK_SECRET_FILE)
     roster = tmp_path / "roster.json"
-    roster.write_text(json.dumps(_roster(ANSWERED + 2)))
+    roster.write_text(json.dumps(staff_roster(ANSWERED + 2)))
     await import_roster(store, roster, actor="test")
+    await working_today(store)
     people = [("supervisor", "sup1")] + [("staff", f"s{i}") for i in range(ANSWERED + 2)]
     tokens = await _tokens(store, secret, people)
     # Windows that end soon after the restart, and one that stays open to call again.
-    soon = [
-        await add_check(store, f"s{i}", closes=timedelta(seconds=40), supervisor="sup1")
-        for i in range(ANSWERED + 1)
-    ]
+    soon = await add_checks(
+        store,
+        [(f"s{i}", timedelta(minutes=-5), timedelta(seconds=40)) for i in range(ANSWERED + 1)],
+        supervisor="sup1",
+    )
     later = await add_check(
         store, f"s{ANSWERED + 1}", closes=timedelta(minutes=10), supervisor="sup1"
     )
@@ -207,8 +194,8 @@ async def test_a_server_going_down_with_calls_live_records_no_answered_call_as_m
         saved = (await conn.execute(select(func.max(func.length(calls.c.evidence))))).scalar()
     verify = await asyncio.to_thread(hadir, "records", "verify", env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    print(
-        f"\n[{store_target.dialect}] {signal} with {ANSWERED + 2} calls live "
+    figures(
+        f"[{store_target.dialect}] {signal} with {ANSWERED + 2} calls live "
         f"({ANSWERED + 1} answered, 1 ringing): {len(found)} checks, "
         f"{sum(len(b) for b in found.values())} records, 0 missed, 0 duplicates, "
         f"statuses {dict(statuses)} (the check called again: {bodies[later]['status']}, "
