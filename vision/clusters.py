@@ -9,13 +9,14 @@ gives the same clusters (a verdict must be reproducible). ~4,000 pixels, k=3,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from vision.colour import delta_e_2000
 
-FloatArray = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.floating[Any]]
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,10 @@ import numpy.typing as npt
 from vision.clusters import ColourGroup, colour_groups
 from vision.colour import (
     LINEAR_LUT,
+    LINEAR_LUT32,
     delta_e_2000,
     gray_world_gains,
+    image_linear_to_lab,
     lab_to_hex,
     linear_to_lab,
     nearest_name,
@@ -49,7 +51,8 @@ from vision.colour import (
 from vision.config import VisionConfig
 from vision.face import Box, Face
 
-FloatArray = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.floating[Any]]
+"""Lab and linear-light arrays: float32 for the garment crop, float64 for references."""
 Mask = npt.NDArray[np.float32]
 
 CLUSTER_POINTS = 2000
@@ -233,12 +236,10 @@ class TorsoAnalyzer:
         px = LINEAR_LUT[rgb[y0:y1:2, x0:x1:2][inside]] * gains
         ref = np.median(linear_to_lab(np.clip(px, 0.0, 1.0)), axis=0)
         # Lightness discounted (kL): hair and skin in shadow are still hair and skin.
-        # Only the person's pixels, in float32: the per-pixel distance is the stage's
-        # largest cost (docs/performance.md).
+        # Only the person's pixels, in float32 (as ``lab``): the per-pixel distance is
+        # the stage's largest cost (docs/performance.md).
         near = nothing.copy()
-        distance = delta_e_2000(
-            lab[person].astype(np.float32), ref.astype(np.float32), k_l=cfg.lightness_weight
-        )
+        distance = delta_e_2000(lab[person], ref.astype(np.float32), k_l=cfg.lightness_weight)
         near[person] = distance < cfg.skin_max_delta_e
         if near.sum() > cap * max(int(person.sum()), 1):
             return nothing
@@ -267,7 +268,7 @@ class TorsoAnalyzer:
         )
         # Gains apply in linear light, where a lamp's colour multiplies (gamma ~2.2).
         gains = code_gains**2.2
-        lab = linear_to_lab(np.clip(LINEAR_LUT[crop] * gains, 0.0, 1.0))
+        lab = image_linear_to_lab(np.clip(LINEAR_LUT32[crop] * gains.astype(np.float32), 0, 1))
 
         # The person's own colours are not the garment: skin (the middle of the face)
         # and whatever the head wears or grows (just above the face box: hair falling
