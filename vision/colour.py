@@ -258,16 +258,19 @@ def nearest_name(lab: npt.ArrayLike, k_l: float = 1.0) -> str:
     return PALETTE[min(candidates, key=lambda i: float(d[i]))].name
 
 
-def gray_world_gains(rgb_pixels: npt.ArrayLike, max_gain: float) -> FloatArray:
+def gray_world_gains(
+    rgb_pixels: npt.ArrayLike, max_gain: float, max_saturation: float
+) -> FloatArray:
     """Per-channel gains that make the near-neutral pixels of ``rgb_pixels`` grey.
 
     Grey world restricted to pixels that are already nearly grey (saturation under
-    0.3, not dark): walls and ceilings rather than a red flag or a green plant, which
-    would otherwise be "corrected" into a cast. Capped at ``max_gain`` either way.
+    ``max_saturation``, not dark): walls and ceilings rather than a red flag, a green
+    plant or a cream wall, which would otherwise be "corrected" into a cast. Capped at
+    ``max_gain`` either way.
     """
     px = np.asarray(rgb_pixels, dtype=np.float64).reshape(-1, 3)
     hi, lo = px.max(axis=1), px.min(axis=1)
-    neutral = px[(hi > 40) & ((hi - lo) < 0.3 * np.maximum(hi, 1e-6))]
+    neutral = px[(hi > 40) & ((hi - lo) < max_saturation * np.maximum(hi, 1e-6))]
     if neutral.shape[0] < 50:
         return np.ones(3)
     mean = neutral.mean(axis=0)

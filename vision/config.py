@@ -110,6 +110,9 @@ class VisionConfig:
     shirt is removed, but a top the colour of the hair is kept when it fills the crop."""
     white_balance_max_gain: float = 1.15
     """Cap on the grey-world white-balance gain per channel."""
+    white_balance_max_saturation: float = 0.3
+    """Background pixels less saturated than this ((max - min) / max of RGB) are the
+    grey the white balance aims at: a cream or pale yellow wall is not grey."""
     kmeans_k: int = 3
     kmeans_iterations: int = 8
     lightness_weight: float = 2.0

@@ -264,7 +264,9 @@ class TorsoAnalyzer:
         small_mask = cv2.resize(mask, (80, 60), interpolation=cv2.INTER_AREA)
         background = small[small_mask <= cfg.segmentation_threshold]
         code_gains = gray_world_gains(
-            background if len(background) >= 200 else small, cfg.white_balance_max_gain
+            background if len(background) >= 200 else small,
+            cfg.white_balance_max_gain,
+            cfg.white_balance_max_saturation,
         )
         # Gains apply in linear light, where a lamp's colour multiplies (gamma ~2.2).
         gains = code_gains**2.2
