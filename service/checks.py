@@ -337,7 +337,7 @@ async def reconcile_checks(
     return [await generate_checks(engine, d, links=links, now=now) for d in days]
 
 
-async def _not_working(conn: AsyncConnection, due: Sequence[Any], policy: Policy) -> dict[str, str]:
+async def not_working(conn: AsyncConnection, due: Sequence[Any], policy: Policy) -> dict[str, str]:
     """Of these checks (id, staff_id, due_at), those of a day that is not, now, a
     working-from-home day for their staff member, with the reason."""
     ids = {r.staff_id for r in due}
@@ -428,7 +428,7 @@ async def sweep(
             await lock_chain(conn)
             policy = await load_policy(conn)
             rows = (await conn.execute(due)).all()
-            off = await _not_working(conn, rows, policy)
+            off = await not_working(conn, rows, policy)
             if off:
                 await cancel_checks(conn, off, at)
             ended = [r.id for r in rows if r.id not in off]

@@ -1,4 +1,10 @@
-"""The demo organisation loaded by ``hadir serve --demo`` (and so by ``make run``)."""
+"""The demo organisation loaded by ``hadir serve --demo`` (and so by ``make run``).
+
+Loading it again (every restart of ``make run``) changes nothing that is already
+there: the roster import is idempotent, a staff member who still has an open spot
+check gets no second one, and today's regular checks are made at once (the same
+``generate_checks`` the 10-minute job runs, so they are not made twice either).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.checks import JoinLinks, generate_checks, not_working
 from service.clock import utcnow
 from service.links import issue_link
 from service.org import find_person, import_roster, load_policy
@@ -17,45 +26,89 @@ from service.schema import checks
 DEMO_ROSTER = Path(__file__).with_name("data") / "demo_roster.json"
 DEMO_SUPERVISOR = "198001012005011001"
 DEMO_STAFF = ("199203152019032001", "199507222020121002", "199811302022032003")
-# A spot check open now for each demo staff member, so a call can be tried at once,
-# whatever the time of day; unanswered, it ends MISSED like any other check.
+# A spot check open now for each demo staff member working from home today, so a call
+# can be tried at once, whatever the time of day; unanswered, it ends MISSED like any
+# other check. (One for someone not working from home today would only be cancelled.)
 SPOT_CHECK_WINDOW = timedelta(minutes=30)
+SPOT_CHECK_PREFIX = "chk_demo_"
+
+
+@dataclass(frozen=True)
+class PersonLink:
+    id: str
+    name: str
+    url: str
 
 
 @dataclass(frozen=True)
 class DemoLinks:
-    supervisor: str
-    staff: dict[str, str]
+    supervisor: PersonLink
+    staff: tuple[PersonLink, ...]
     spot_checks: int
+    """Spot checks open now (made by this load or still open from an earlier one)."""
+    regular_checks: int
+    """Today's regular checks made by this load."""
 
 
-async def load_demo(engine: AsyncEngine, secret: bytes, base_url: str, ttl: timedelta) -> DemoLinks:
-    """Import the demo roster (idempotent), open a spot check for each staff member and
-    issue fresh links for its people."""
+async def load_demo(engine: AsyncEngine, links: JoinLinks, ttl: timedelta) -> DemoLinks:
+    """Import the demo roster, make today's checks, open a spot check for each staff
+    member without one, and issue fresh links for its people."""
     await import_roster(engine, DEMO_ROSTER, actor="demo")
-    spot = await add_spot_checks(engine, utcnow())
+    now = utcnow()
+    async with engine.connect() as conn:
+        policy = await load_policy(conn)
+    today = await generate_checks(engine, now.astimezone(policy.zone).date(), links=links, now=now)
+    await add_spot_checks(engine, now)
     async with engine.begin() as conn:
-        sup, _ = await issue_link(
-            conn, secret, base_url, "supervisor", DEMO_SUPERVISOR, ttl, actor="demo"
+
+        async def link(role: str, person_id: str) -> PersonLink:
+            person = await find_person(conn, role, person_id)
+            assert person is not None
+            url, _ = await issue_link(
+                conn, links.secret, links.base_url, role, person_id, ttl, actor="demo"
+            )
+            return PersonLink(person_id, person.name, url)
+
+        sup = await link("supervisor", DEMO_SUPERVISOR)
+        staff = tuple([await link("staff", sid) for sid in DEMO_STAFF])
+        spot = await conn.scalar(
+            select(func.count()).where(
+                checks.c.id.startswith(SPOT_CHECK_PREFIX),
+                checks.c.status == "scheduled",
+                checks.c.window_end > now,
+            )
         )
-        staff = {
-            sid: (await issue_link(conn, secret, base_url, "staff", sid, ttl, actor="demo"))[0]
-            for sid in DEMO_STAFF
-        }
-    return DemoLinks(sup, staff, spot)
+    return DemoLinks(sup, staff, int(spot or 0), today.created)
 
 
 async def add_spot_checks(engine: AsyncEngine, now: datetime) -> int:
-    """One check per demo staff member, due now, with the uniform of the day."""
+    """One check due now, with the uniform of the day, for each demo staff member who
+    works from home today and has no spot check open; returns how many were made."""
+    made = 0
     async with engine.begin() as conn:
         policy = await load_policy(conn)
         rule = policy.uniform_for(now.astimezone(policy.zone).date())
+        due = [
+            SimpleNamespace(id=staff_id, staff_id=staff_id, due_at=now) for staff_id in DEMO_STAFF
+        ]
+        away = await not_working(conn, due, policy)
         for staff_id in DEMO_STAFF:
             person = await find_person(conn, "staff", staff_id)
             assert person is not None and person.supervisor_id is not None
+            open_spot = await conn.scalar(
+                select(checks.c.id).where(
+                    checks.c.staff_id == staff_id,
+                    checks.c.id.startswith(SPOT_CHECK_PREFIX),
+                    checks.c.status == "scheduled",
+                    checks.c.window_end > now,
+                )
+            )
+            if staff_id in away or open_spot is not None:
+                continue
+            made += 1
             await conn.execute(
                 checks.insert().values(
-                    id=f"chk_demo_{secrets.token_hex(8)}",
+                    id=f"{SPOT_CHECK_PREFIX}{secrets.token_hex(8)}",
                     staff_id=staff_id,
                     supervisor_id=person.supervisor_id,
                     unit_id=person.unit_id,
@@ -67,4 +120,4 @@ async def add_spot_checks(engine: AsyncEngine, now: datetime) -> int:
                     created_at=now,
                 )
             )
-    return len(DEMO_STAFF)
+    return made

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -17,6 +18,7 @@ from aiohttp import web
 from service.access_log import AccessLogger
 from service.app import create_app
 from service.config import Config
+from service.errors import UsageError
 from service.tls import fingerprint, server_ssl_context
 
 log = logging.getLogger("hadir.server")
@@ -43,7 +45,14 @@ async def run_server(config: Config, on_ready: ReadyHook | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # the port is taken, or not ours to bind
+            why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise UsageError(
+                f"cannot listen on {config.server.host}:{config.server.port}: {why} "
+                "(another Hadir running? set server.port or --port)"
+            ) from exc
         log.info("listening", extra={"fields": {"url": config.public_url}})
         if on_ready is not None:
             await on_ready(app)

@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from service import tokens
+from service.checks import JoinLinks
 from service.demo import DEMO_STAFF, DEMO_SUPERVISOR, load_demo
 from service.links import check_token, issue_link, revoke
 from service.tokens import TokenError
@@ -42,16 +43,18 @@ def test_token_signed_with_another_secret_is_refused() -> None:
 
 
 async def test_issued_links_open_until_revoked(store) -> None:
-    links = await load_demo(store, SECRET, "https://hadir.test", timedelta(hours=1))
-    assert links.supervisor.startswith("https://hadir.test/supervisor/v1.")
-    token = links.staff[DEMO_STAFF[0]].rsplit("/", 1)[1]
+    links = await load_demo(store, JoinLinks(SECRET, "https://hadir.test"), timedelta(hours=1))
+    assert links.supervisor.url.startswith("https://hadir.test/supervisor/v1.")
+    assert [p.id for p in links.staff] == list(DEMO_STAFF)
+    token = links.staff[0].url.rsplit("/", 1)[1]
     async with store.begin() as conn:
         claims = await check_token(conn, SECRET, token)
         assert (claims.role, claims.subject) == ("staff", DEMO_STAFF[0])
-        assert await revoke(conn, actor="t", role="staff", subject=DEMO_STAFF[0]) == 1
+        # Every link of hers: the demo link and the join links of her checks today.
+        assert await revoke(conn, actor="t", role="staff", subject=DEMO_STAFF[0]) >= 1
         with pytest.raises(TokenError, match="revoked"):
             await check_token(conn, SECRET, token)
-        sup = links.supervisor.rsplit("/", 1)[1]
+        sup = links.supervisor.url.rsplit("/", 1)[1]
         assert (await check_token(conn, SECRET, sup)).subject == DEMO_SUPERVISOR
 
 

@@ -1,11 +1,13 @@
 import json
+import socket
+import sqlite3
 import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from service.access_log import redact
-from tests.cli_helpers import ServiceProcess, free_port, hadir_env
+from tests.cli_helpers import ServiceProcess, free_port, hadir, hadir_env
 
 
 def get(url: str, context: ssl.SSLContext | None = None) -> tuple[int, str]:
@@ -28,19 +30,23 @@ def test_serve_demo_health_links_and_graceful_stop(tmp_path: Path) -> None:
         env=hadir_env(tmp_path / "data"),
     )
     try:
-        supervisor_url = service.wait_for("supervisor:").split("supervisor:")[1].strip()
-        staff_url = service.wait_for("staff ").split(": ", 1)[1].strip()
+        # Each printed link names its person.
+        supervisor_url = service.wait_for("supervisor Budi Santoso:").split(": ", 1)[1].strip()
+        staff_url = service.wait_for("staff Siti Rahmawati (").split(": ", 1)[1].strip()
+        spot = int(service.wait_for("demo spot checks are open").split("(")[1].split()[0])
         base = f"http://127.0.0.1:{port}"
         assert supervisor_url.startswith(f"{base}/supervisor/")
         assert get(f"{base}/healthz") == (200, '{"status": "ok"}')
+        status, page = get(f"{base}/")  # the root says how to get in, in Indonesian first
+        assert status == 200 and "Hadir berjalan" in page and "/api/v1/openapi.json" in page
         status, body = get(f"{base}/readyz")
         assert status == 200 and json.loads(body)["status"] == "ready"
 
         status, page = get(supervisor_url)
         assert status == 200 and "Budi Santoso" in page and 'lang="id"' in page
-        # The demo's spot checks are open now: each staff member can be called at once
-        # (a scheduled check may be open as well, at check times).
-        assert page.count('data-action="start-call"') >= 3
+        # The demo's spot checks are open now: each staff member working from home
+        # today can be called at once (a scheduled check may be open as well).
+        assert page.count('data-action="start-call"') >= spot
         status, page = get(staff_url + "?lang=en")
         assert status == 200 and "Siti Rahmawati" in page and "Staff member" in page
         # A staff token does not open the supervisor page, and a forged one opens nothing.
@@ -60,6 +66,47 @@ def test_serve_demo_health_links_and_graceful_stop(tmp_path: Path) -> None:
     for url in (supervisor_url, staff_url):
         assert url.rsplit("/", 1)[1] not in err
     assert (tmp_path / "data" / "hadir.db").exists()
+
+
+def _checks(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return sorted(conn.execute("select id, status from checks").fetchall())
+
+
+def test_restarting_the_demo_adds_no_checks(tmp_path: Path) -> None:
+    # Today's regular checks and the spot checks are made by the first start only, and
+    # no spot check is made for someone not working from home today (it would only be
+    # cancelled, and made again at the next start). The scheduler's own jobs are off:
+    # they make the days ahead in the background, whenever they run.
+    env = hadir_env(tmp_path / "data", HADIR_JOBS_ENABLED="false")
+    seen = []
+    for _ in range(2):
+        service = ServiceProcess("--demo", "--http", "--port", str(free_port()), env=env)
+        try:
+            service.wait_for("demo spot checks are open")
+        finally:
+            code, err = service.stop()
+        assert code == 0, err
+        seen.append(_checks(tmp_path / "data" / "hadir.db"))
+    assert seen[0] == seen[1]
+    assert all(status == "scheduled" for check_id, status in seen[0] if "demo" in check_id)
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = hadir(
+            "serve", "--http", "--host", "127.0.0.1", "--port", str(port),
+            env=hadir_env(tmp_path / "data"),
+        )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    message = [ln for ln in result.stderr.splitlines() if ln.startswith("hadir:")]
+    assert message == [
+        f"hadir: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(another Hadir running? set server.port or --port)"
+    ], result.stderr
 
 
 def test_https_by_default_with_a_generated_certificate(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from service.checks import JoinLinks
 from service.config import load_config
 from service.context import config_file
 from service.demo import load_demo
@@ -43,12 +44,13 @@ async def _print_urls(app: web.Application, demo: bool) -> None:
     ]
     if demo:
         ttl = timedelta(hours=config.security.link_ttl_hours)
-        links = await load_demo(app[ENGINE], app[LINK_SECRET], config.public_url, ttl)
-        lines.append(f"  supervisor: {links.supervisor}")
-        lines += [f"  staff {sid}: {url}" for sid, url in links.staff.items()]
+        join = JoinLinks(app[LINK_SECRET], config.public_url)
+        links = await load_demo(app[ENGINE], join, ttl)
+        lines.append(f"  supervisor {links.supervisor.name}: {links.supervisor.url}")
+        lines += [f"  staff {p.name} ({p.id}): {p.url}" for p in links.staff]
         lines.append(
-            f"  ({links.spot_checks} demo spot checks are open for the next 30 minutes: "
-            "open the supervisor link and start a call)"
+            f"  ({links.spot_checks} demo spot checks are open: open the supervisor link "
+            f"and start a call; today's regular checks made now: {links.regular_checks})"
         )
     if not config.server.http:
         lines.append(

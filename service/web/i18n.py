@@ -21,6 +21,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "role.supervisor": "Atasan",
         "role.staff": "Pegawai",
         "unit": "Unit kerja",
+        "home_title": "Hadir berjalan",
+        "home_hint": "Masuklah dengan tautan pribadi Anda: atasan dan pegawai menerimanya dari "
+        "admin unit. Sistem absensi memakai API di /api/v1 (dokumen: /api/v1/openapi.json).",
         "link_invalid": "Tautan tidak dapat dibuka",
         "link_invalid_hint": "Tautan ini tidak sah, sudah kedaluwarsa, atau telah dicabut. "
         "Mintalah tautan baru kepada admin unit Anda.",
@@ -181,6 +184,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "role.supervisor": "Supervisor",
         "role.staff": "Staff member",
         "unit": "Unit",
+        "home_title": "Hadir is running",
+        "home_hint": "Sign in with your personal link: supervisors and staff receive theirs "
+        "from their unit's administrator. Attendance systems use the API at /api/v1 "
+        "(document: /api/v1/openapi.json).",
         "link_invalid": "This link cannot be opened",
         "link_invalid_hint": "The link is invalid, has expired or was revoked. "
         "Ask your unit's administrator for a new one.",

@@ -108,12 +108,15 @@ def render(
     return response
 
 
-def _problem(lang: str, title_key: str, hint_key: str | None, status: int) -> web.Response:
+def _notice(lang: str, title_key: str, hint_key: str | None, status: int) -> web.Response:
+    """A card with a title and a hint: the home page, or why a page does not open
+    (then ``data-error`` carries the status for scripts and tests)."""
     hint = f'<p class="muted">{escape(t(lang, hint_key))}</p>' if hint_key else ""
+    error = f' data-error="{status}"' if status >= 400 else ""
     return render(
         lang,
-        f'<section class="card narrow" data-error="{status}"><h1>{escape(t(lang, title_key))}'
-        f"</h1>{hint}</section>",
+        f'<section class="card narrow"{error}><h1>{escape(t(lang, title_key))}</h1>'
+        f"{hint}</section>",
         status=status,
     )
 
@@ -128,10 +131,10 @@ async def _visitor(request: web.Request, role: str) -> Visitor | web.Response:
         except TokenError:
             claims = None
         if claims is None or claims.role != role:
-            return _problem(lang, "link_invalid", "link_invalid_hint", 403)
+            return _notice(lang, "link_invalid", "link_invalid_hint", 403)
         person = await find_person(conn, role, claims.subject)
     if person is None:
-        return _problem(lang, "person_gone", None, 404)
+        return _notice(lang, "person_gone", None, 404)
     return Visitor(lang, token, person)
 
 
@@ -323,7 +326,7 @@ async def call_page(request: web.Request) -> web.Response:
         names = await staff_of(conn, v.person.id)
         row = (await conn.execute(select(checks).where(checks.c.id == check_id))).first()
     if row is None or row.staff_id not in names:
-        return _problem(lang, "check_gone", None, 404)
+        return _notice(lang, "check_gone", None, 404)
     staff_name = names[row.staff_id]
     body = (
         f'<section class="call" data-call-page data-check="{escape(check_id)}">'
@@ -414,6 +417,12 @@ async def staff_page(request: web.Request) -> web.Response:
     )
 
 
+async def home_page(request: web.Request) -> web.Response:
+    """``/``: what this server is and how to get in (a personal link, or the API)."""
+    lang = pick_lang(request)
+    return _notice(lang, "home_title", "home_hint", 200)
+
+
 async def static_file(request: web.Request) -> web.FileResponse:
     # Only names shipped in static/: a path from the request never reaches the file system.
     name = request.match_info["name"]
@@ -425,6 +434,7 @@ async def static_file(request: web.Request) -> web.FileResponse:
 
 
 def setup(app: web.Application) -> None:
+    app.router.add_get("/", home_page)
     app.router.add_get("/supervisor/{token}", supervisor_page)
     app.router.add_get("/supervisor/{token}/call/{check}", call_page)
     app.router.add_get("/staff/{token}", staff_page)
