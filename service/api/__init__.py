@@ -16,6 +16,7 @@ from aiohttp import web
 from service.api import keys, me, openapi, records, roster, webhooks
 from service.api.auth import authorize
 from service.api.bodies import BODY, compile_schemas, read_body
+from service.api.encoded_records import ENCODED, EncodedRecords
 from service.api.routes import QUERY, ApiError, Handler, Route, check_path, parse_query
 from service.state import CONFIG
 from service.validation import Schema
@@ -83,4 +84,5 @@ def setup(app: web.Application) -> None:
         )
     api[openapi.DOCUMENT] = openapi.document(ROUTES, PREFIX)
     api[BULK_SLOTS] = asyncio.Semaphore(app[CONFIG].server.bulk_reads)
+    api[ENCODED] = EncodedRecords()
     app.add_subapp(PREFIX, api)
