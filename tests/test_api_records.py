@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
 import json
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import event
 
-from service.api.queries import Filters, page_records, record_json, records_page
+from service.api import BULK_SLOTS
+from service.api.encoded_records import EncodedRecords, page_body
+from service.api.queries import Filters, page_records, page_seqs, record_json
 from service.keys import load_or_create_signing_key
 from service.org import counts
+from service.state import ENGINE
 from tests.api_helpers import api_client, api_config, bearer, new_key, seed_records
 
 
@@ -130,10 +135,43 @@ async def test_roster_import_is_all_or_nothing(store, store_target, tmp_path) ->
 
 
 async def test_a_records_page_splices_the_stored_bodies_unchanged(store, store_target) -> None:
-    """The fast page says exactly what encoding each record would say."""
+    """A page of kept items says exactly what encoding each record would say, whether
+    its items are read afresh, kept from an earlier page, or were dropped and read again."""
     await seed_records(store_target.url, per_staff_days=5)
+    kept = EncodedRecords(capacity=5)
     async with store.connect() as conn:
         rows, last = await page_records(conn, Filters(), None, 7)
+        seqs, seqs_last = await page_seqs(conn, Filters(), None, 7)
+        pages = [page_body(await kept.items(conn, seqs), seqs_last) for _ in range(2)]
+        shifted = await kept.items(conn, seqs[3:] + seqs[:3])
     assert len(rows) == 7 and last is not None
-    fast = json.loads((await records_page(rows, last)).text or "")
-    assert fast == {"data": [record_json(r) for r in rows], "next_cursor": str(last)}
+    assert (seqs, seqs_last) == ([r.seq for r in rows], last)
+    expected = {"data": [record_json(r) for r in rows], "next_cursor": str(last)}
+    for page in pages:
+        assert json.loads(page.body) == expected  # type: ignore[arg-type]
+    assert [json.loads(item) for item in shifted] == expected["data"][3:] + expected["data"][:3]
+
+
+async def test_readers_waiting_for_a_list_slot_hold_no_connection(store, store_target, tmp_path):
+    """Readers queued for the ``server.bulk_reads`` slots have not even checked their key,
+    so twenty of them (more than the connection pool holds) keep no database connection
+    from a review; once the slots are free every one of them is served."""
+    config = api_config(tmp_path, store_target.url)
+    await seed_records(store_target.url, per_staff_days=1)
+    key = await new_key(store_target.url, "records:read")
+    checkouts: list[object] = []
+    async with api_client(config) as client:
+        event.listen(client.app[ENGINE].sync_engine, "checkout", lambda *a: checkouts.append(a))
+        slots = client.app[BULK_SLOTS]
+        for _ in range(config.server.bulk_reads):
+            await slots.acquire()
+        readers = [
+            asyncio.create_task(client.get("/api/v1/records?limit=500", headers=bearer(key)))
+            for _ in range(20)
+        ]
+        await asyncio.sleep(0.5)
+        assert checkouts == [] and not any(r.done() for r in readers)
+        for _ in range(config.server.bulk_reads):
+            slots.release()
+        assert [r.status for r in await asyncio.gather(*readers)] == [200] * 20
+        assert len(checkouts) >= 20

@@ -3,7 +3,11 @@ are built from the same declarations (``service.api.routes.Route``).
 
 List reads (``Route.bulk``) take turns for ``server.bulk_reads`` slots: building a page
 of 500 records is CPU work on the event loop, and fifty of them at once would make
-every write wait behind all of them at each of its steps.
+every write wait behind all of them at each of its steps. A list read takes its turn
+before anything else, its API key check included, so the readers waiting for a slot
+hold no database connection: when each of fifty readers checked its key first, they
+kept the pool busy and a review waited for a connection at each of its transactions
+(docs/performance.md, "Reads beside writes").
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from aiohttp import web
 from service.api import keys, me, openapi, records, roster, webhooks
 from service.api.auth import authorize
 from service.api.bodies import BODY, compile_schemas, read_body
+from service.api.encoded_records import ENCODED, EncodedRecords
 from service.api.routes import QUERY, ApiError, Handler, Route, check_path, parse_query
 from service.state import CONFIG
 from service.validation import Schema
@@ -36,16 +41,19 @@ log = logging.getLogger("hadir.api")
 
 
 def _bind(route: Route, schema: Schema | None) -> Handler:
-    async def handle(request: web.Request) -> web.StreamResponse:
+    async def serve(request: web.Request) -> web.StreamResponse:
         await authorize(route, request)
         check_path(route, request)
         request[QUERY] = parse_query(route, request)
         if route.body is not None:
             request[BODY] = await read_body(route, request, schema)
+        return await route.handler(request)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
         if not route.bulk:
-            return await route.handler(request)
-        async with request.app[BULK_SLOTS]:
-            return await route.handler(request)
+            return await serve(request)
+        async with request.config_dict[BULK_SLOTS]:  # the key check too: see the docstring
+            return await serve(request)
 
     return handle
 
@@ -82,5 +90,6 @@ def setup(app: web.Application) -> None:
             route.method, route.path, _bind(route, schemas.get((route.method, route.path)))
         )
     api[openapi.DOCUMENT] = openapi.document(ROUTES, PREFIX)
-    api[BULK_SLOTS] = asyncio.Semaphore(app[CONFIG].server.bulk_reads)
+    app[BULK_SLOTS] = asyncio.Semaphore(app[CONFIG].server.bulk_reads)
+    api[ENCODED] = EncodedRecords()
     app.add_subapp(PREFIX, api)

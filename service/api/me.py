@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.auth import LINK
 from service.api.bodies import BODY
+from service.api.encoded_records import records_page
 from service.api.idempotency import once
-from service.api.queries import Filters, page_records, records_page, state_json, supervises
+from service.api.queries import Filters, state_json, supervises
 from service.api.records import (
     CONFLICT,
     JSON,
@@ -41,15 +42,13 @@ async def my_records(request: web.Request) -> web.Response:
     query = request[QUERY]
     own = claims.role == "staff"
     filters = Filters(query["from"], query["to"], staff=claims.subject if own else None)
-    async with read_only(request.config_dict[ENGINE]).connect() as conn:
-        rows, last = await page_records(
-            conn,
-            filters,
-            seq_cursor(query),
-            query["limit"],
-            supervisor=None if own else claims.subject,
-        )
-    return await records_page(rows, last)
+    return await records_page(
+        request,
+        filters,
+        seq_cursor(query),
+        query["limit"],
+        supervisor=None if own else claims.subject,
+    )
 
 
 async def _visible_state(request: web.Request, role: str | None = None) -> RecordState:

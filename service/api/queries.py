@@ -6,23 +6,20 @@ Pages are keyset pages (``WHERE key > last``), so a client that syncs with
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from aiohttp import web
 from sqlalchemy import Row, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.api.routes import compact_json
 from service.records import Record, RecordState
 from service.schema import checks, records, staff
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
-PAGE_SLICE = 50  # records encoded between two returns to the event loop
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -98,23 +95,6 @@ def record_json_head(row: Row[Any] | Record) -> dict[str, Any]:
     }
 
 
-async def records_page(rows: list[Row[Any]], last: int | None) -> web.Response:
-    """``page`` for stored records, built for speed and in slices: each body is spliced
-    in as stored (it is canonical JSON already, and the very bytes that were hashed)
-    rather than parsed and encoded again, and the loop is let go between slices."""
-    parts: list[str] = []
-    for i, row in enumerate(rows):
-        if i and i % PAGE_SLICE == 0:
-            await asyncio.sleep(0)
-        head = compact_json({**record_json_head(row), "body": None})
-        parts.append(f"{head[: -len('null}')]}{row.body}}}")
-    cursor = compact_json(None if last is None else str(last))
-    return web.Response(
-        text=f'{{"data":[{",".join(parts)}],"next_cursor":{cursor}}}',
-        content_type="application/json",
-    )
-
-
 def state_json(state: RecordState) -> dict[str, Any]:
     """A verification as it stands: its effective status, and every entry in order."""
     return {
@@ -142,17 +122,44 @@ async def page_records(
     supervisor: str | None = None,
 ) -> tuple[list[Row[Any]], int | None]:
     """Records in chain order after ``after_seq``; the second value is the next cursor."""
-    query = _filtered(select(records), records, filters, records.c.created_at)
+    query = _records_query(select(records), filters, after_seq, supervisor)
+    rows, last = _cut(list((await conn.execute(query.limit(limit + 1))).all()), limit)
+    return rows, None if last is None else last.seq
+
+
+async def page_seqs(
+    conn: AsyncConnection,
+    filters: Filters,
+    after_seq: int | None,
+    limit: int,
+    *,
+    supervisor: str | None = None,
+) -> tuple[list[int], int | None]:
+    """``page_records``, but only the records' seqs: a page's items are kept encoded
+    (``service.api.encoded_records``), so most pages need nothing else."""
+    query = _records_query(select(records.c.seq), filters, after_seq, supervisor)
+    return _cut(list((await conn.execute(query.limit(limit + 1))).scalars()), limit)
+
+
+def _records_query(
+    query: Select[Any], filters: Filters, after_seq: int | None, supervisor: str | None
+) -> Select[Any]:
+    query = _filtered(query, records, filters, records.c.created_at)
     if supervisor is not None:
         query = query.where(
             records.c.staff_id.in_(select(staff.c.id).where(staff.c.supervisor_id == supervisor))
         )
     if after_seq is not None:
         query = query.where(records.c.seq > after_seq)
-    rows = list((await conn.execute(query.order_by(records.c.seq).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, rows[-1].seq if more else None
+    return query.order_by(records.c.seq)
+
+
+def _cut(items: list[_T], limit: int) -> tuple[list[_T], _T | None]:
+    """The first ``limit`` of ``limit + 1`` items read, and the last of them when more
+    follow (the next page's cursor)."""
+    more = len(items) > limit
+    items = items[:limit]
+    return items, items[-1] if more else None
 
 
 async def get_record(conn: AsyncConnection, record_id: str) -> Row[Any] | None:

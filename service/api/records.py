@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.auth import API_KEY
 from service.api.bodies import BODY
+from service.api.encoded_records import records_page
 from service.api.idempotency import once
 from service.api.queries import (
     Filters,
@@ -22,7 +23,6 @@ from service.api.queries import (
     page_checks,
     page_records,
     record_json,
-    records_page,
     state_json,
 )
 from service.api.routes import (
@@ -88,11 +88,7 @@ def seq_cursor(query: dict[str, Any]) -> int | None:
 
 async def list_records(request: web.Request) -> web.Response:
     query = request[QUERY]
-    async with read_only(request.config_dict[ENGINE]).connect() as conn:
-        rows, last = await page_records(
-            conn, filters_from(query), seq_cursor(query), query["limit"]
-        )
-    return await records_page(rows, last)
+    return await records_page(request, filters_from(query), seq_cursor(query), query["limit"])
 
 
 async def export_records(request: web.Request) -> web.StreamResponse:
