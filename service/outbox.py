@@ -30,6 +30,7 @@ EVENT_TYPES = (
     "check.completed",
     "check.missed",
     "record.reviewed",
+    "record.objected",
 )
 
 

@@ -28,7 +28,7 @@ import json
 import math
 import secrets
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -658,6 +658,38 @@ def review_status(state: RecordState, decision: str, status: str | None) -> str:
     return status
 
 
+ANNOUNCED = {"review": "record.reviewed", "objection": "record.objected"}
+"""The webhook each later entry is announced as, in the transaction that appends it."""
+
+
+async def _append_later(
+    target: Target,
+    record_id: str,
+    kind: str,
+    key: Ed25519PrivateKey,
+    decide: Callable[[RecordState], tuple[str, dict[str, Any]]],
+) -> Record:
+    """Append a review or objection to the verification ``record_id``: under the chain
+    lock, ``decide`` turns the record's current state into the entry's status and content
+    (or raises why it cannot be made); the entry and its event commit together."""
+    async with _transaction(target) as conn:
+        await lock_chain(conn)
+        state = await _state_for_update(conn, record_id)
+        status, content = decide(state)
+        verification = state.record
+        draft = Draft(
+            kind,
+            check_id=verification.check_id,
+            staff_id=verification.staff_id,
+            unit_id=verification.unit_id,
+            status=status,
+            content={"record_id": verification.id, "record_seq": verification.seq, **content},
+        )
+        (record,) = await _append_all(conn, key, [draft])
+        await enqueue(conn, ANNOUNCED[kind], event_data(record))
+    return record
+
+
 async def review_record(
     target: Target,
     record_id: str,
@@ -677,28 +709,17 @@ async def review_record(
     reason = _reason(reason)
     if not reviewer.strip():
         raise RecordError("a reviewer is required", field="reviewer")
-    async with _transaction(target) as conn:
-        await lock_chain(conn)
-        state = await _state_for_update(conn, record_id)
-        verification = state.record
-        draft = Draft(
-            "review",
-            check_id=verification.check_id,
-            staff_id=verification.staff_id,
-            unit_id=verification.unit_id,
-            status=review_status(state, decision, status),
-            content={
-                "record_id": verification.id,
-                "record_seq": verification.seq,
-                "decision": decision,
-                "previous_status": state.status,
-                "reviewer": reviewer.strip(),
-                "reason": reason,
-            },
-        )
-        (record,) = await _append_all(conn, key, [draft])
-        await enqueue(conn, "record.reviewed", event_data(record))
-    return record
+
+    def decide(state: RecordState) -> tuple[str, dict[str, Any]]:
+        content = {
+            "decision": decision,
+            "previous_status": state.status,
+            "reviewer": reviewer.strip(),
+            "reason": reason,
+        }
+        return review_status(state, decision, status), content
+
+    return await _append_later(target, record_id, "review", key, decide)
 
 
 async def object_to_record(
@@ -706,31 +727,17 @@ async def object_to_record(
 ) -> Record:
     """The staff member objects to a decision about them (UU 27/2022 art. 10: the right
     to object to solely automated decisions); the record is ``objected`` until the
-    next review."""
+    next review. Announced as ``record.objected``."""
     reason = _reason(reason)
-    async with _transaction(target) as conn:
-        await lock_chain(conn)
-        state = await _state_for_update(conn, record_id)
-        verification = state.record
-        if verification.staff_id != staff_id:
+
+    def decide(state: RecordState) -> tuple[str, dict[str, Any]]:
+        if state.record.staff_id != staff_id:
             raise RecordForbidden("staff can only object to their own records")
         if state.review_state == "objected":
             raise RecordConflict("an objection to this record is already waiting for review")
-        draft = Draft(
-            "objection",
-            check_id=verification.check_id,
-            staff_id=verification.staff_id,
-            unit_id=verification.unit_id,
-            status="objected",
-            content={
-                "record_id": verification.id,
-                "record_seq": verification.seq,
-                "status_objected": state.status,
-                "reason": reason,
-            },
-        )
-        (record,) = await _append_all(conn, key, [draft])
-    return record
+        return "objected", {"status_objected": state.status, "reason": reason}
+
+    return await _append_later(target, record_id, "objection", key, decide)
 
 
 async def find_state(conn: AsyncConnection, record_id: str) -> RecordState:

@@ -15,9 +15,19 @@ from service.keys import LINK_SECRET_FILE, load_or_create_secret, load_or_create
 from service.links import issue_link
 from service.records import lock_chain, record_missed_many, verify_chain
 from service.schema import deliveries, outbox, records
+from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.endpoints import create_endpoint
 from tests.api_helpers import api_client, api_config, bearer, new_key
 from tests.records_helpers import seed_checks
+from tests.webhook_helpers import (
+    Receiver,
+    Running,
+    endpoint_for,
+    fast_settings,
+    statuses,
+    verify_both,
+    wait_until,
+)
 
 
 async def _setup(store: AsyncEngine, data_dir: Path) -> dict[str, str]:
@@ -211,3 +221,66 @@ async def test_a_retried_review_or_objection_with_its_key_writes_once(
     assert sorted(kinds).count("review") == 2 and kinds.count("objection") == 1
     assert events.count("record.reviewed") == 2
     assert (await verify_chain(store, load_or_create_signing_key(config.data_dir).public_key())).ok
+
+
+async def test_an_objection_is_announced_once_to_keys_that_may_read_records(
+    store, store_target, tmp_path
+) -> None:
+    """``record.objected`` goes through the outbox with the objection: one delivery per
+    subscribed endpoint, none more for a retried request, none sent to a key without
+    ``records:read``."""
+    config = api_config(tmp_path, store_target.url)
+    rec = await _setup(store, config.data_dir)
+    siti = await _link(store, config.data_dir, "staff", "s1")
+    reader = bearer(await new_key(store_target.url, "webhooks:write", "records:read"))
+    hooks_only = bearer(await new_key(store_target.url, "webhooks:write"))
+    receiver = await Receiver().start()
+    # An endpoint whose key lacks records:read (made before the rule, or narrowed since).
+    narrow = await endpoint_for(store, receiver.url, ["record.objected"], ("webhooks:write",))
+    objection = {"reason": "Saya hadir, sinyal buruk"}
+    signing_key = load_or_create_signing_key(config.data_dir)
+    try:
+        async with api_client(config) as client:
+            subscribe = {"url": receiver.url, "events": ["record.objected"]}
+            r = await client.post("/api/v1/webhooks", json=subscribe, headers=hooks_only)
+            assert r.status == 403 and "records:read" in (await r.json())["error"]["message"]
+            r = await client.post("/api/v1/webhooks", json=subscribe, headers=reader)
+            assert r.status == 201
+            endpoint = await r.json()
+            for replayed in (None, "true"):
+                r = await client.post(
+                    f"/api/v1/me/records/{rec['s1']}/objection",
+                    json=objection,
+                    headers={**siti, "Idempotency-Key": "k-1"},
+                )
+                assert r.status == 201 and r.headers.get("Idempotent-Replayed") == replayed
+        async with store.connect() as conn:
+            queued = (
+                await conn.execute(
+                    select(outbox.c.event_type, deliveries.c.endpoint_id).join(
+                        deliveries, deliveries.c.event_id == outbox.c.id
+                    )
+                )
+            ).all()
+        assert sorted(queued) == sorted(
+            [("record.objected", endpoint["id"]), ("record.objected", narrow.id)]
+        )
+        async with Running(Dispatcher(store, signing_key, fast_settings())):
+            await wait_until(lambda: _settled(store))
+        assert await statuses(store) == {"delivered": 1, "failed": 1}
+        (received,) = receiver.received
+        event = verify_both(received, [endpoint["secret"]], signing_key)
+        assert event["type"] == "record.objected" and set(event) == {"type", "timestamp", "data"}
+        body = event["data"]["record"]["body"]
+        assert (body["kind"], body["record_id"], body["reason"]) == (
+            "objection",
+            rec["s1"],
+            objection["reason"],
+        )
+        assert event["data"]["check_id"] == body["check_id"]
+    finally:
+        await receiver.stop()
+
+
+async def _settled(engine: AsyncEngine) -> bool:
+    return "pending" not in await statuses(engine)

@@ -169,13 +169,16 @@ async def test_subscribing_needs_the_scope_that_receiving_needs(
         for key, events, status in (
             (hooks_only, ["check.completed"], 403),
             (hooks_only, ["record.reviewed"], 403),
+            (hooks_only, ["record.objected"], 403),
             (hooks_only, ["check.scheduled"], 403),
             (records, ["check.completed", "check.missed", "record.reviewed"], 201),
+            (records, ["record.objected"], 201),
             (records, ["check.cancelled"], 201),  # a check, as GET /checks shows it
             (records, ["check.scheduled"], 403),
             (links, ["check.scheduled"], 201),
             (links, ["check.missed"], 403),
             (links, ["check.cancelled"], 403),
+            (links, ["record.objected"], 403),
         ):
             r = await client.post(
                 "/api/v1/webhooks", json={"url": url, "events": events}, headers=key

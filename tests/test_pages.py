@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,17 @@ from service.records import (
 from service.schema import checks
 from service.state import ENGINE, LINK_SECRET, SIGNING_KEY
 from service.web.dashboard import REVIEW_PAGE, awaiting_review, newest_records
-from service.web.i18n import MESSAGES
+from service.web.i18n import MESSAGES, uniform_text
 from service.web.pages import render
 from signaling.verdict import NAMES, CallVerdict, Criterion
 from tests.call_helpers import Links, add_check, seed_org
+from vision.colour import PALETTE
 from vision.verdict import Reason, Verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+# The API modules a page's review or objection form goes through.
+FRIDAY = "Pakaian adat Betawi (sadariah/kebaya)"
+FORM_API = ("auth.py", "bodies.py", "idempotency.py", "me.py", "records.py", "routes.py")
 
 
 @pytest.fixture
@@ -59,6 +65,63 @@ def test_both_languages_say_everything() -> None:
         assert f"r.{reason.value}" in MESSAGES["id"], reason
     for name in NAMES:
         assert f"ind.{name}" in MESSAGES["id"]
+    for colour in PALETTE:
+        assert f"colour.{colour.name}" in MESSAGES["id"], colour
+
+
+def test_every_server_error_a_page_can_meet_has_its_words() -> None:
+    """The pages show error codes in their own language, never the server's English: each
+    code of the call protocol (docs/protocol.md) and of the API behind the forms."""
+    protocol = (ROOT / "docs" / "protocol.md").read_text().split("## Error codes")[1]
+    listed = re.sub(r"\([^)]*\)", "", protocol.split("\n## ")[0])  # not the examples
+    codes = re.findall(r"`([a-z_]+)`", listed)
+    assert {"busy", "outside_window", "bad_state", "internal"} <= set(codes)
+    for code in codes:
+        assert f"e.{code}" in MESSAGES["id"], code
+    api = "".join((ROOT / "service" / "api" / name).read_text() for name in FORM_API)
+    api_codes = set(re.findall(r'ApiError\(\s*\d+,\s*"([a-z_]+)"', api))
+    assert {"bad_parameter", "conflict", "forbidden", "not_found", "unauthorized"} <= api_codes
+    for code in api_codes:
+        assert f"api.{code}" in MESSAGES["id"], code
+
+
+def test_a_uniform_policy_in_words_in_each_language() -> None:
+    assert uniform_text("id", "solid:khaki,white") == "Seragam polos: khaki, putih"
+    assert uniform_text("en", "solid:khaki,white") == "Plain uniform: khaki, white"
+    assert uniform_text("id", "solid:#c3b091") == "Seragam polos: #c3b091"
+    assert uniform_text("id", "patterned") == "Batik / bermotif"
+
+
+@pytest.mark.parametrize(
+    ("day", "uniform", "id_label", "en_label"),
+    [
+        # Jakarta's weekday table (Pergub 183/2017): the organisation's own names.
+        (23, "solid:khaki", "PDH khaki", "PDH khaki"),
+        (25, "solid:white", "Kemeja putih", "Kemeja putih"),
+        (26, "patterned", "Batik", "Batik"),
+        (27, "any", FRIDAY, FRIDAY),
+        # A check made under another rule than its day's: that rule, in words.
+        (26, "solid:white", "Seragam polos: putih", "Plain uniform: white"),
+        (28, "any", "Bebas (badan terlihat)", "Any (torso visible)"),  # a Saturday
+    ],
+)
+async def test_the_call_page_names_the_uniform_of_the_checks_day(
+    client: TestClient[Any, Any],
+    links: Links,
+    day: int,
+    uniform: str,
+    id_label: str,
+    en_label: str,
+) -> None:
+    due = datetime.fromisoformat(f"2026-11-{day}T10:00:00+07:00")
+    check = await add_check(
+        client.app[ENGINE], "staff1", opens=timedelta(0), uniform=uniform, now=due
+    )
+    for lang, label in (("id", id_label), ("en", en_label)):
+        page = f"/supervisor/{links.tokens['sup1']}/call/{check}?lang={lang}"
+        html = await (await client.get(page)).text()
+        shown = html.split('<p class="muted">10:00 · ')[1].split("</p>")[0]
+        assert shown == label
 
 
 async def test_dashboard_shows_own_staff_and_opens_calls_only_inside_the_window(
@@ -123,6 +186,9 @@ async def test_call_page_only_for_the_supervisors_own_checks(
     for name in NAMES:
         assert f'data-indicator="{name}" data-state="pending"' in html
     assert 'data-verdict="pending"' in html and 'data-action="hangup"' in html
+    for words in ("Akhiri panggilan", "Mengumpulkan gambar…", "Sedang dinilai…"):
+        assert words in html
+    assert "Tutup panggilan" not in html and "Menunggu cukup" not in html
     assert page_data(html)["check"] == own
     refused = await client.get(f"/supervisor/{links.tokens['sup1']}/call/{other}")
     assert refused.status == 404

@@ -235,5 +235,6 @@ async def test_review_and_objection_rules(store) -> None:
             )
             1 / 0  # noqa: B018
     assert await _count(store, outbox, outbox.c.event_type == "record.reviewed") == 3
+    assert await _count(store, outbox, outbox.c.event_type == "record.objected") == 1
     report = await verify_chain(store, KEY.public_key())
     assert report.ok and report.checked == 2 + 3 + 1

@@ -11,6 +11,8 @@ from datetime import datetime
 
 from aiohttp import web
 
+from service.policy import Policy
+
 LANGS = ("id", "en")
 DEFAULT_LANG = "id"
 
@@ -65,6 +67,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "uniform.any": "Bebas (badan terlihat)",
         "uniform.patterned": "Batik / bermotif",
         "uniform.solid": "Seragam polos",
+        # vision.colour.PALETTE
+        "colour.khaki": "khaki",
+        "colour.white": "putih",
+        "colour.black": "hitam",
+        "colour.grey": "abu-abu",
+        "colour.navy": "biru dongker",
+        "colour.blue": "biru",
+        "colour.green": "hijau",
+        "colour.orange": "oranye",
+        "colour.red": "merah",
+        "colour.brown": "cokelat",
+        "colour.maroon": "merah marun",
+        "colour.cream": "krem",
+        "colour.yellow": "kuning",
+        "colour.purple": "ungu",
+        "colour.pink": "merah muda",
         # the call
         "call_with": "Panggilan dengan",
         "call.idle": "Siap memanggil",
@@ -73,14 +91,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "call.connecting": "Menyambungkan video…",
         "call.ended": "Panggilan selesai",
         "call.reconnecting": "Menyambung kembali…",
-        "ended.hangup": "Panggilan ditutup.",
+        "ended.hangup": "Panggilan diakhiri.",
         "ended.cancelled": "Panggilan dibatalkan.",
         "ended.window_ended": "Waktu pemeriksaan habis.",
         "ended.disconnected": "Sambungan terputus.",
         "ended.server_shutdown": "Server dimatikan.",
         "mic": "Mikrofon",
         "camera": "Kamera",
-        "hangup": "Tutup panggilan",
+        "hangup": "Akhiri panggilan",
         "call_again": "Panggil lagi",
         "ind.face": "Wajah",
         "ind.camera": "Kamera",
@@ -88,7 +106,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ind.location": "Lokasi",
         "camera_on": "Kamera menyala",
         "verdict": "Hasil",
-        "verdict.pending": "Menunggu cukup bukti…",
+        "verdict.pending": "Sedang dinilai…",
         "verdict.pass": "Lulus",
         "verdict.fail": "Tidak lulus",
         "verdict.inconclusive": "Tidak dapat dipastikan",
@@ -106,6 +124,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason_required": "Tuliskan alasannya.",
         "review_done": "Tinjauan tersimpan",
         "review_failed": "Tinjauan gagal disimpan",
+        "object_failed": "Keberatan gagal dikirim",
         # staff page
         "staff_intro": "Atasan Anda akan menelepon melalui halaman ini pada jam pemeriksaan. "
         "Biarkan halaman ini terbuka selama jam kerja.",
@@ -134,7 +153,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "r.face_ok": "Wajah terlihat",
         "r.camera_ok": "Kamera menyala",
         "r.uniform_ok": "Seragam sesuai",
-        "r.too_few_samples": "Menunggu cukup gambar",
+        "r.too_few_samples": "Gambar terlalu sedikit untuk dinilai",
         "r.no_face": "Wajah tidak terlihat",
         "r.face_not_found": "Ada orang, tetapi wajah tidak terbaca",
         "r.pattern_uncertain": "Polos atau bermotif tidak dapat dipastikan",
@@ -166,14 +185,38 @@ MESSAGES: dict[str, dict[str, str]] = {
         "r.not_sent": "Lokasi tidak dikirim",
         "r.no_call": "Tidak ada panggilan",
         "r.analysis_unavailable": "Server sedang penuh: tidak dianalisis",
-        # errors the server sends
+        # a live indicator still waiting, by its reason
+        "pending.too_few_samples": "Mengumpulkan gambar…",
+        # errors the call server sends (docs/protocol.md, "Error codes")
         "e.busy": "Pegawai sedang dalam panggilan lain, atau kapasitas analisis penuh.",
         "e.outside_window": "Di luar waktu pemeriksaan.",
         "e.not_found": "Pemeriksaan tidak ditemukan.",
         "e.forbidden": "Anda tidak berhak melakukan ini.",
         "e.unauthorized": "Tautan tidak sah atau kedaluwarsa.",
-        "e.other": "Terjadi kesalahan",
+        "e.invalid": "Server tidak dapat membaca pesan halaman ini. Muat ulang halaman.",
+        "e.too_large": "Pesan halaman ini terlalu besar. Muat ulang halaman.",
+        "e.rate_limited": "Terlalu banyak permintaan. Tunggu sebentar, lalu coba lagi.",
+        "e.not_joined": "Belum tersambung ke server. Tunggu sebentar, lalu coba lagi.",
+        "e.bad_state": "Panggilan sudah berubah (misalnya sudah dijawab atau diakhiri).",
+        "e.internal": "Terjadi kesalahan di server. Coba lagi.",
+        "e.other": "Terjadi kesalahan. Coba lagi atau muat ulang halaman.",
         "e.offline": "Sambungan ke server terputus. Menyambung ulang…",
+        # errors the API answers the review and objection forms with
+        "api.bad_parameter": "Alasan wajib diisi, paling banyak 2.000 karakter.",
+        "api.bad_request": "Server tidak dapat membaca permintaan ini. Muat ulang halaman.",
+        "api.unauthorized": "Tautan Anda tidak sah lagi atau sudah kedaluwarsa. "
+        "Mintalah tautan baru kepada admin unit.",
+        "api.forbidden": "Catatan ini bukan milik Anda atau pegawai Anda.",
+        "api.not_found": "Catatan tidak ditemukan.",
+        "api.conflict": "Catatan ini sudah berubah. Muat ulang halaman.",
+        "api.objection.conflict": "Keberatan atas catatan ini sudah diajukan dan menunggu "
+        "tinjauan atasan.",
+        "api.too_large": "Alasan terlalu panjang.",
+        "api.unsupported_media_type": "Server tidak dapat membaca permintaan ini. "
+        "Muat ulang halaman.",
+        "api.idempotency_key_reused": "Permintaan ini bertabrakan dengan yang sebelumnya. "
+        "Muat ulang halaman.",
+        "api.network": "Server tidak dapat dihubungi. Periksa sambungan, lalu coba lagi.",
         "weekday": "Senin,Selasa,Rabu,Kamis,Jumat,Sabtu,Minggu",
         "month": "Januari,Februari,Maret,April,Mei,Juni,Juli,Agustus,September,Oktober,"
         "November,Desember",
@@ -226,6 +269,21 @@ MESSAGES: dict[str, dict[str, str]] = {
         "uniform.any": "Any (torso visible)",
         "uniform.patterned": "Batik / patterned",
         "uniform.solid": "Plain uniform",
+        "colour.khaki": "khaki",
+        "colour.white": "white",
+        "colour.black": "black",
+        "colour.grey": "grey",
+        "colour.navy": "navy",
+        "colour.blue": "blue",
+        "colour.green": "green",
+        "colour.orange": "orange",
+        "colour.red": "red",
+        "colour.brown": "brown",
+        "colour.maroon": "maroon",
+        "colour.cream": "cream",
+        "colour.yellow": "yellow",
+        "colour.purple": "purple",
+        "colour.pink": "pink",
         "call_with": "Call with",
         "call.idle": "Ready to call",
         "call.ringing": "Ringing…",
@@ -233,14 +291,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "call.connecting": "Connecting video…",
         "call.ended": "Call ended",
         "call.reconnecting": "Reconnecting…",
-        "ended.hangup": "The call was hung up.",
+        "ended.hangup": "The call was ended.",
         "ended.cancelled": "The call was cancelled.",
         "ended.window_ended": "The check window has ended.",
         "ended.disconnected": "The connection was lost.",
         "ended.server_shutdown": "The server shut down.",
         "mic": "Microphone",
         "camera": "Camera",
-        "hangup": "Hang up",
+        "hangup": "End call",
         "call_again": "Call again",
         "ind.face": "Face",
         "ind.camera": "Camera",
@@ -248,7 +306,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ind.location": "Location",
         "camera_on": "Camera on",
         "verdict": "Result",
-        "verdict.pending": "Waiting for enough evidence…",
+        "verdict.pending": "Being assessed…",
         "verdict.pass": "Passed",
         "verdict.fail": "Failed",
         "verdict.inconclusive": "Inconclusive",
@@ -265,6 +323,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason_required": "Please give a reason.",
         "review_done": "Review saved",
         "review_failed": "The review could not be saved",
+        "object_failed": "The objection could not be sent",
         "staff_intro": "Your supervisor will call you on this page at check times. "
         "Keep it open during working hours.",
         "why_title": "Why we ask for permissions",
@@ -292,7 +351,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "r.face_ok": "Face visible",
         "r.camera_ok": "Camera on",
         "r.uniform_ok": "Uniform matches",
-        "r.too_few_samples": "Waiting for enough frames",
+        "r.too_few_samples": "Too few frames to judge",
         "r.no_face": "No face visible",
         "r.face_not_found": "A person is there, but the face was not found",
         "r.pattern_uncertain": "Could not tell whether the top is plain or patterned",
@@ -324,13 +383,33 @@ MESSAGES: dict[str, dict[str, str]] = {
         "r.not_sent": "Location not sent",
         "r.no_call": "No call",
         "r.analysis_unavailable": "Server busy: not analysed",
+        "pending.too_few_samples": "Collecting frames…",
         "e.busy": "The staff member is in another call, or analysis capacity is full.",
         "e.outside_window": "Outside the check window.",
         "e.not_found": "Check not found.",
         "e.forbidden": "You are not allowed to do this.",
         "e.unauthorized": "The link is invalid or has expired.",
-        "e.other": "Something went wrong",
+        "e.invalid": "The server could not read this page's message. Reload the page.",
+        "e.too_large": "This page's message was too large. Reload the page.",
+        "e.rate_limited": "Too many requests. Wait a moment, then try again.",
+        "e.not_joined": "Not connected to the server yet. Wait a moment, then try again.",
+        "e.bad_state": "The call has moved on (answered or ended already, for example).",
+        "e.internal": "The server ran into a problem. Try again.",
+        "e.other": "Something went wrong. Try again or reload the page.",
         "e.offline": "Lost the connection to the server. Reconnecting…",
+        "api.bad_parameter": "A reason is required, at most 2,000 characters.",
+        "api.bad_request": "The server could not read this request. Reload the page.",
+        "api.unauthorized": "Your link is no longer valid or has expired. "
+        "Ask your unit's administrator for a new one.",
+        "api.forbidden": "This record is not yours or your staff's.",
+        "api.not_found": "Record not found.",
+        "api.conflict": "This record has changed. Reload the page.",
+        "api.objection.conflict": "An objection to this record was already filed and waits "
+        "for the supervisor's review.",
+        "api.too_large": "The reason is too long.",
+        "api.unsupported_media_type": "The server could not read this request. Reload the page.",
+        "api.idempotency_key_reused": "This request clashes with an earlier one. Reload the page.",
+        "api.network": "The server cannot be reached. Check the connection, then try again.",
         "weekday": "Monday,Tuesday,Wednesday,Thursday,Friday,Saturday,Sunday",
         "month": "January,February,March,April,May,June,July,August,September,October,"
         "November,December",
@@ -353,6 +432,12 @@ def reason_text(lang: str, code: str) -> str:
     return MESSAGES[lang].get(f"r.{code}", code)
 
 
+def pending_text(lang: str, code: str) -> str:
+    """A live indicator's reason while it is still pending: what is under way
+    ("Mengumpulkan gambar…") where that differs from the same code in a record."""
+    return MESSAGES[lang].get(f"pending.{code}") or reason_text(lang, code)
+
+
 def long_date(lang: str, at: datetime) -> str:
     """``Selasa, 24 November 2026`` in the page's language."""
     weekday = t(lang, "weekday").split(",")[at.weekday()]
@@ -361,7 +446,22 @@ def long_date(lang: str, at: datetime) -> str:
 
 
 def uniform_text(lang: str, policy: str) -> str:
-    """A check's uniform policy (``solid:khaki``, ``patterned``, ``any``) for people."""
+    """A uniform policy (``solid:khaki,white``, ``patterned``, ``any``) in words; a colour
+    given as hex (``#C3B091``) is shown as it is."""
     kind, _, colours = policy.partition(":")
     label = MESSAGES[lang].get(f"uniform.{kind}", policy)
-    return f"{label}: {colours.replace(',', ', ')}" if colours else label
+    if not colours:
+        return label
+    words = (MESSAGES[lang].get(f"colour.{c}", c) for c in colours.split(","))
+    return f"{label}: {', '.join(words)}"
+
+
+def uniform_label(lang: str, policy: Policy, due_at: datetime, uniform: str) -> str:
+    """What a check due at ``due_at`` asks staff to wear: the organisation's name for that
+    weekday's uniform ("PDH khaki", "Pakaian adat Betawi") when the check carries that
+    day's rule, else its uniform policy in words (a day without a label of its own, or a
+    check made before the policy changed)."""
+    rule = policy.uniform_for(due_at.astimezone(policy.zone).date())
+    if rule is not None and rule.policy == uniform and rule.label != rule.policy:
+        return rule.label
+    return uniform_text(lang, uniform)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from service.clock import utcnow
 from service.links import check_token
 from service.org import Person, find_person, load_policy
+from service.policy import Policy
 from service.records import RecordState
 from service.schema import checks
 from service.state import ENGINE, LINK_SECRET
@@ -36,7 +37,16 @@ from service.web.dashboard import (
     newest_records,
     staff_of,
 )
-from service.web.i18n import LANGS, MESSAGES, long_date, pick_lang, reason_text, t, uniform_text
+from service.web.i18n import (
+    LANGS,
+    MESSAGES,
+    long_date,
+    pending_text,
+    pick_lang,
+    reason_text,
+    t,
+    uniform_label,
+)
 
 STATIC = Path(__file__).with_name("static")
 STATIC_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
@@ -188,8 +198,8 @@ def _review_form(lang: str, record_id: str = "", current: str = "") -> str:
     )
 
 
-def _check_row(v: Visitor, c: CheckView, now: datetime, zone: Any) -> str:
-    lang = v.lang
+def _check_row(v: Visitor, c: CheckView, now: datetime, policy: Policy) -> str:
+    lang, zone = v.lang, policy.zone
     if c.open_at(now):
         action = (
             f'<a class="btn primary" data-action="start-call" data-check="{escape(c.id)}" '
@@ -206,7 +216,7 @@ def _check_row(v: Visitor, c: CheckView, now: datetime, zone: Any) -> str:
         f'<tr data-check="{escape(c.id)}" data-status="{c.status}">'
         f'<td><b>{_clock(c.due_at, zone)}</b><br><small class="muted">{window}</small></td>'
         f"<td>{escape(c.staff_name)}</td>"
-        f"<td>{escape(uniform_text(lang, c.uniform_policy))}</td>"
+        f"<td>{escape(uniform_label(lang, policy, c.due_at, c.uniform_policy))}</td>"
         f"<td>{_badge(lang, c.result, c.status)}</td><td>{action}</td></tr>"
     )
 
@@ -236,13 +246,14 @@ async def supervisor_page(request: web.Request) -> web.Response:
     after = _waiting_after(request.query.get("waiting_after", ""))
     since = now - timedelta(days=RECENT_DAYS)
     async with read_only(request.app[ENGINE]).connect() as conn:
-        zone = (await load_policy(conn)).zone
+        policy = await load_policy(conn)
+        zone = policy.zone
         names = await staff_of(conn, v.person.id)
         today = await checks_of_day(conn, names, now.astimezone(zone).date(), zone)
         waiting = await awaiting_review(conn, list(names), since, after=after)
         latest = await newest_records(conn, list(names), since)
     local = now.astimezone(zone)
-    rows = "".join(_check_row(v, c, now, zone) for c in today)
+    rows = "".join(_check_row(v, c, now, policy) for c in today)
     table = (
         f'<table class="checks"><thead><tr><th>{escape(t(lang, "col.time"))}</th>'
         f"<th>{escape(t(lang, 'col.staff'))}</th><th>{escape(t(lang, 'col.uniform'))}</th>"
@@ -299,7 +310,7 @@ def _indicators(lang: str) -> str:
     items = "".join(
         f'<li data-indicator="{name}" data-state="pending"><span class="dot"></span>'
         f"<b>{escape(t(lang, 'ind.' + name))}</b><small data-reason>"
-        f"{escape(reason_text(lang, 'too_few_samples' if name != 'location' else 'waiting'))}"
+        f"{escape(pending_text(lang, 'too_few_samples' if name != 'location' else 'waiting'))}"
         "</small></li>"
         for name in ("face", "camera", "uniform", "location")
     )
@@ -322,7 +333,7 @@ async def call_page(request: web.Request) -> web.Response:
     lang = v.lang
     check_id = request.match_info["check"]
     async with read_only(request.app[ENGINE]).connect() as conn:
-        zone = (await load_policy(conn)).zone
+        policy = await load_policy(conn)
         names = await staff_of(conn, v.person.id)
         row = (await conn.execute(select(checks).where(checks.c.id == check_id))).first()
     if row is None or row.staff_id not in names:
@@ -345,7 +356,8 @@ async def call_page(request: web.Request) -> web.Response:
         f"{escape(t(lang, 'hangup'))}</button></div></div>"
         f'<aside class="panel card"><p class="muted">{escape(t(lang, "call_with"))}</p>'
         f'<h1>{escape(staff_name)}</h1><p class="muted">'
-        f"{_clock(row.due_at, zone)} · {escape(uniform_text(lang, row.uniform_policy))}</p>"
+        f"{_clock(row.due_at, policy.zone)} · "
+        f"{escape(uniform_label(lang, policy, row.due_at, row.uniform_policy))}</p>"
         f"{_indicators(lang)}{_verdict_box(lang)}"
         f'<div class="after" hidden><p class="saved" data-record></p>'
         f'<h2>{escape(t(lang, "review_title"))}</h2><p class="muted">'

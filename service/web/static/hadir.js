@@ -13,9 +13,21 @@ export function showError(text) {
   box.hidden = !text;
 }
 
-export function errorText(msg) {
-  return page.t[`e.${msg.code}`] ?? `${t("e.other")}: ${msg.message ?? msg.code}`;
+// A server error in the page's language: the text of its code, else the generic one.
+// The server's own message is English for developers and never shown.
+export function errorText(code) {
+  return page.t[`e.${code}`] ?? t("e.other");
 }
+
+// An error the API answered a form with (`{"error": {"code"}}`): the form's own text
+// for the code (`api.objection.conflict`), then the code's, then the generic one.
+function apiErrorText(verb, code) {
+  return page.t[`api.${verb}.${code}`] ?? page.t[`api.${code}`] ?? t("e.other");
+}
+
+// A live indicator's reason: while pending, what is under way ("Collecting frames…").
+const indicatorText = ({ state, reason }) =>
+  (state === "pending" ? page.t[`pending.${reason}`] : undefined) ?? reasonText(reason);
 
 // One WebSocket per page. It joins with the link token and reconnects after a drop,
 // except when the server refused the token (close code 4401).
@@ -105,7 +117,7 @@ export function showStatus(msg) {
     const item = $(`[data-indicator="${name}"]`);
     if (!item) continue;
     item.dataset.state = indicator.state;
-    $("[data-reason]", item).textContent = reasonText(indicator.reason);
+    $("[data-reason]", item).textContent = indicatorText(indicator);
   }
   const box = $("[data-verdict]");
   box.dataset.verdict = msg.verdict;
@@ -135,11 +147,20 @@ export function wireRecordForms(root) {
       ? ["objection", { reason }]
       : ["review", { decision: action, reason,
           ...(action === "override" ? { status: form.elements.status.value } : {}) }];
-    const response = await fetch(`/api/v1/me/records/${encodeURIComponent(id)}/${verb}`, {
-      method: "POST",
-      headers: { Authorization: `Link ${page.token}`, "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
+    const failed = t(verb === "objection" ? "object_failed" : "review_failed");
+    let response;
+    try {
+      response = await fetch(`/api/v1/me/records/${encodeURIComponent(id)}/${verb}`, {
+        method: "POST",
+        headers: { Authorization: `Link ${page.token}`, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    } catch {
+      note.className = "form-msg bad";
+      note.dataset.error = "network";
+      note.textContent = `${failed}: ${t("api.network")}`;
+      return;
+    }
     if (response.ok) {
       form.dataset.done = action;
       for (const control of form.querySelectorAll("button, textarea, select")) control.disabled = true;
@@ -148,7 +169,8 @@ export function wireRecordForms(root) {
     } else {
       const problem = await response.json().catch(() => ({}));
       note.className = "form-msg bad";
-      note.textContent = `${t("review_failed")}: ${problem.error?.message ?? response.status}`;
+      note.dataset.error = problem.error?.code ?? response.status;
+      note.textContent = `${failed}: ${apiErrorText(verb, problem.error?.code)}`;
     }
   });
 }

@@ -240,7 +240,7 @@ const signal = new Signal({
       call = null;
       ring(false);
       endCall();
-      setState("ended", t(`ended.${msg.reason}`));
+      setState("ended", page.t[`ended.${msg.reason}`] ?? t("call.ended"));
     }
   },
   sdp(msg) {
@@ -257,7 +257,7 @@ const signal = new Signal({
     guide.textContent = "";
   },
   error(msg) {
-    showError(errorText(msg));
+    showError(errorText(msg.code));
   },
   offline() {
     if (call) {

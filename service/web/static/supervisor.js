@@ -91,7 +91,7 @@ const signal = new Signal({
       leg.offer();
     } else {
       endLeg();
-      setState("ended", t(`ended.${msg.reason}`) || t("call.ended"));
+      setState("ended", page.t[`ended.${msg.reason}`] ?? t("call.ended"));
       startButton.textContent = t("call_again");
     }
   },
@@ -105,7 +105,7 @@ const signal = new Signal({
     showRecord(msg);
   },
   error(msg) {
-    showError(errorText(msg));
+    showError(errorText(msg.code));
   },
   offline() {
     showError(t("e.offline"));
