@@ -21,23 +21,32 @@ from service.schema import checks
 
 HOME = (-6.2088, 106.8456)  # Monas, Jakarta
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+UNIT = {"id": "u1", "name": "Dinas Komunikasi, Informatika dan Statistik"}
+
+
+def _staff(staff_id: str, name: str, supervisor: str) -> dict[str, Any]:
+    """A staff member at ``HOME``, working from home every day of the week."""
+    return {
+        "id": staff_id,
+        "name": name,
+        "unit": "u1",
+        "supervisor": supervisor,
+        "home_lat": HOME[0],
+        "home_lon": HOME[1],
+        "home_radius_m": 200,
+        "wfh_days": EVERY_DAY,
+    }
+
+
 ROSTER = {
-    "units": [{"id": "u1", "name": "Dinas Komunikasi, Informatika dan Statistik"}],
+    "units": [UNIT],
     "supervisors": [
         {"id": "sup1", "name": "Budi Santoso", "unit": "u1"},
         {"id": "sup2", "name": "Rina Wijaya", "unit": "u1"},
     ],
     "staff": [
-        {
-            "id": "staff1",
-            "name": "Siti Rahmawati",
-            "unit": "u1",
-            "supervisor": "sup1",
-            "home_lat": HOME[0],
-            "home_lon": HOME[1],
-            "home_radius_m": 200,
-            "wfh_days": EVERY_DAY,
-        },
+        _staff("staff1", "Siti Rahmawati", "sup1"),
+        # No home on record.
         {
             "id": "staff2",
             "name": "Andi Pratama",
@@ -128,21 +137,9 @@ def staff_roster(n: int) -> dict[str, Any]:
     """One supervisor ``sup1`` and ``n`` staff ``s0``… at ``HOME``, working from home
     every day of the week."""
     return {
-        "units": [{"id": "u1", "name": "Dinas Komunikasi, Informatika dan Statistik"}],
+        "units": [UNIT],
         "supervisors": [{"id": "sup1", "name": "Budi Santoso", "unit": "u1"}],
-        "staff": [
-            {
-                "id": f"s{i}",
-                "name": f"Pegawai {i}",
-                "unit": "u1",
-                "supervisor": "sup1",
-                "home_lat": HOME[0],
-                "home_lon": HOME[1],
-                "home_radius_m": 200,
-                "wfh_days": EVERY_DAY,
-            }
-            for i in range(n)
-        ],
+        "staff": [_staff(f"s{i}", f"Pegawai {i}", "sup1") for i in range(n)],
     }
 
 

@@ -36,6 +36,11 @@ def hadir(
     )
 
 
+def loopback_http(port: int) -> tuple[str, ...]:
+    """``hadir serve`` arguments for plain HTTP on loopback at ``port``."""
+    return ("--http", "--host", "127.0.0.1", "--port", str(port))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,7 +7,7 @@ import urllib.request
 from pathlib import Path
 
 from service.access_log import redact
-from tests.cli_helpers import ServiceProcess, free_port, hadir, hadir_env
+from tests.cli_helpers import ServiceProcess, free_port, hadir, hadir_env, loopback_http
 
 
 def get(url: str, context: ssl.SSLContext | None = None) -> tuple[int, str]:
@@ -97,10 +97,7 @@ def test_a_port_in_use_is_one_line_not_a_traceback(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = hadir(
-            "serve", "--http", "--host", "127.0.0.1", "--port", str(port),
-            env=hadir_env(tmp_path / "data"),
-        )  # fmt: skip
+        result = hadir("serve", *loopback_http(port), env=hadir_env(tmp_path / "data"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     message = [ln for ln in result.stderr.splitlines() if ln.startswith("hadir:")]
     assert message == [
@@ -126,8 +123,6 @@ def test_https_by_default_with_a_generated_certificate(tmp_path: Path) -> None:
 
 
 def test_probe_command_reports_health(tmp_path: Path) -> None:
-    from tests.cli_helpers import hadir
-
     port = free_port()
     env = hadir_env(tmp_path / "data", HADIR_SERVER_HOST="127.0.0.1", HADIR_SERVER_PORT=str(port))
     assert hadir("probe", env=env).returncode == 1  # nothing listening yet

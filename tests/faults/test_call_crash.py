@@ -30,7 +30,7 @@ from service.links import issue_link
 from service.org import import_roster
 from service.schema import calls, checks, records
 from tests.call_helpers import HOME, add_check, add_checks, staff_roster, working_today
-from tests.cli_helpers import ServiceProcess, free_port, hadir, hadir_env
+from tests.cli_helpers import ServiceProcess, free_port, hadir, hadir_env, loopback_http
 from tests.webhook_helpers import wait_until
 
 ANSWERED = 19  # calls answered, then cut short by the kill (one more is called again)
@@ -136,7 +136,7 @@ async def test_a_server_going_down_with_calls_live_records_no_answered_call_as_m
         HADIR_JOBS_DAYS_AHEAD="0",
     )
     port = free_port()
-    args = ("--http", "--host", "127.0.0.1", "--port", str(port))
+    args = loopback_http(port)
     base = f"http://127.0.0.1:{port}"
     started = time.monotonic()
 

@@ -31,7 +31,7 @@ from service.org import import_roster
 from service.schema import checks, outbox, records
 from tests.api_helpers import bearer, new_key
 from tests.call_helpers import add_checks, staff_roster, working_today
-from tests.cli_helpers import ServiceProcess, free_port, hadir, hadir_env
+from tests.cli_helpers import ServiceProcess, free_port, hadir, hadir_env, loopback_http
 from tests.conftest import StoreTarget
 from tests.webhook_helpers import wait_until
 
@@ -155,7 +155,7 @@ async def test_kill_9_while_records_are_written_loses_none_and_writes_none_twice
         HADIR_WEBHOOKS_DISPATCHER="0",
     )
     port = free_port()
-    args = ("--http", "--host", "127.0.0.1", "--port", str(port))
+    args = loopback_http(port)
     base = f"http://127.0.0.1:{port}"
     started = time.monotonic()
 

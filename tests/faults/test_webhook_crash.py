@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.schema import deliveries
-from tests.cli_helpers import ServiceProcess, free_port, hadir_env
+from tests.cli_helpers import ServiceProcess, free_port, hadir_env, loopback_http
 from tests.conftest import StoreTarget
 from tests.webhook_helpers import Receiver, endpoint_for, enqueue_many, statuses, wait_until
 
@@ -68,7 +68,7 @@ async def test_a_signal_mid_delivery_then_restart_delivers_everything(
         HADIR_WEBHOOKS_POLL_INTERVAL_S="0.1",
         HADIR_WEBHOOKS_RETRY_SCHEDULE="0s,200ms,200ms,200ms,200ms",
     )
-    args = ("--http", "--host", "127.0.0.1", "--port", str(free_port()))
+    args = loopback_http(free_port())
     try:
         first = ServiceProcess(*args, env=env)
         await asyncio.to_thread(first.wait_for, "Hadir is running")

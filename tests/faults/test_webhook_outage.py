@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.schema import delivery_attempts
 from service.webhooks.retry import RetrySchedule
-from tests.cli_helpers import ServiceProcess, free_port, hadir_env
+from tests.cli_helpers import ServiceProcess, free_port, hadir_env, loopback_http
 from tests.conftest import StoreTarget
 from tests.webhook_helpers import Receiver, endpoint_for, enqueue_many, statuses, wait_until
 
@@ -55,7 +55,7 @@ async def test_receiver_down_then_503_then_back_gets_every_event_once(
         HADIR_WEBHOOKS_POLL_INTERVAL_S="0.1",
         HADIR_WEBHOOKS_RETRY_SCHEDULE=",".join(SCHEDULE),
     )
-    server = ServiceProcess("--http", "--host", "127.0.0.1", "--port", str(free_port()), env=env)
+    server = ServiceProcess(*loopback_http(free_port()), env=env)
     try:
         await asyncio.to_thread(server.wait_for, "Hadir is running")
         started = time.monotonic()
