@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.checks import JoinLinks, generate_checks, not_working
 from service.clock import utcnow
@@ -71,41 +71,37 @@ async def load_demo(engine: AsyncEngine, links: JoinLinks, ttl: timedelta) -> De
 
         sup = await link("supervisor", DEMO_SUPERVISOR)
         staff = tuple([await link("staff", sid) for sid in DEMO_STAFF])
-        spot = await conn.scalar(
-            select(func.count()).where(
-                checks.c.id.startswith(SPOT_CHECK_PREFIX),
-                checks.c.status == "scheduled",
-                checks.c.window_end > now,
-            )
+        spot = await _with_open_spot(conn, now)
+    return DemoLinks(sup, staff, len(spot), today.created)
+
+
+async def _with_open_spot(conn: AsyncConnection, now: datetime) -> set[str]:
+    """The demo staff members who have a spot check open at ``now``."""
+    rows = await conn.execute(
+        select(checks.c.staff_id).where(
+            checks.c.id.startswith(SPOT_CHECK_PREFIX),
+            checks.c.status == "scheduled",
+            checks.c.window_end > now,
         )
-    return DemoLinks(sup, staff, int(spot or 0), today.created)
+    )
+    return {row.staff_id for row in rows}
 
 
-async def add_spot_checks(engine: AsyncEngine, now: datetime) -> int:
+async def add_spot_checks(engine: AsyncEngine, now: datetime) -> None:
     """One check due now, with the uniform of the day, for each demo staff member who
-    works from home today and has no spot check open; returns how many were made."""
-    made = 0
+    works from home today and has no spot check open."""
     async with engine.begin() as conn:
         policy = await load_policy(conn)
         rule = policy.uniform_for(now.astimezone(policy.zone).date())
         due = [
             SimpleNamespace(id=staff_id, staff_id=staff_id, due_at=now) for staff_id in DEMO_STAFF
         ]
-        away = await not_working(conn, due, policy)
+        skip = (await not_working(conn, due, policy)).keys() | await _with_open_spot(conn, now)
         for staff_id in DEMO_STAFF:
+            if staff_id in skip:
+                continue
             person = await find_person(conn, "staff", staff_id)
             assert person is not None and person.supervisor_id is not None
-            open_spot = await conn.scalar(
-                select(checks.c.id).where(
-                    checks.c.staff_id == staff_id,
-                    checks.c.id.startswith(SPOT_CHECK_PREFIX),
-                    checks.c.status == "scheduled",
-                    checks.c.window_end > now,
-                )
-            )
-            if staff_id in away or open_spot is not None:
-                continue
-            made += 1
             await conn.execute(
                 checks.insert().values(
                     id=f"{SPOT_CHECK_PREFIX}{secrets.token_hex(8)}",
@@ -120,4 +116,3 @@ async def add_spot_checks(engine: AsyncEngine, now: datetime) -> int:
                     created_at=now,
                 )
             )
-    return made
