@@ -173,6 +173,62 @@ async def test_records_waiting_for_review_carry_a_review_form(
     assert f'data-objection="{record.id}"' in staff_html
     other_staff = await (await client.get(f"/staff/{links.tokens['staff2']}")).text()
     assert record.id not in other_staff
+    # The share of the call the camera was on, and no status chosen for an override.
+    assert "Camera on: 100%" in review
+    assert '<option value="" selected>— choose a status —</option>' in review
+
+    # The call page's review of this record, for its own supervisor only.
+    sup1, sup2 = links.tokens["sup1"], links.tokens["sup2"]
+    item = await client.get(f"/supervisor/{sup1}/records/{record.id}")
+    assert item.status == 200 and f'data-review="{record.id}"' in await item.text()
+    for token, record_id, status in (
+        (sup2, record.id, 404),
+        (sup1, "rec_absent", 404),
+        (sup1, "rec%00x", 404),
+        (sup1, "x" * 300, 404),
+        (links.tokens["staff1"], record.id, 403),
+    ):
+        response = await client.get(f"/supervisor/{token}/records/{record_id}")
+        assert response.status == status, (token, record_id)
+
+
+async def test_one_objection_then_the_staff_page_shows_where_it_stands(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    engine = client.app[ENGINE]
+    check = await add_check(engine, "staff1")
+    ok = Criterion(Verdict.PASS)
+    record = await complete_check(
+        engine,
+        check,
+        CallResult(utcnow() - timedelta(minutes=2), utcnow(), CallVerdict(ok, ok, ok, ok, 1.0)),
+        key=client.app[SIGNING_KEY],
+    )
+    key = client.app[SIGNING_KEY]
+    await object_to_record(
+        engine, record.id, staff_id="staff1", reason="Saya hadir <b>penuh</b>", key=key
+    )
+    html = await (await client.get(f"/staff/{links.tokens['staff1']}")).text()
+    assert f'data-objection="{record.id}"' not in html
+    assert 'data-objection-state="waiting"' in html
+    assert "<q>Saya hadir &lt;b&gt;penuh&lt;/b&gt;</q>" in html
+    await review_record(
+        engine, record.id, reviewer="supervisor:sup1", decision="confirm", reason="Ok", key=key
+    )
+    html = await (await client.get(f"/staff/{links.tokens['staff1']}?lang=en")).text()
+    assert 'data-objection-state="reviewed"' in html and "Confirmed by the supervisor" in html
+    assert f'data-objection="{record.id}"' not in html
+
+
+async def test_the_staff_page_says_when_the_next_check_is_and_what_to_wear(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    url = f"/staff/{links.tokens['staff1']}"
+    assert "No more checks scheduled." in await (await client.get(url + "?lang=en")).text()
+    await add_check(client.app[ENGINE], "staff1", uniform="solid:white")
+    html = await (await client.get(url + "?lang=id")).text()
+    section = html.split("data-next-check")[1].split("</div>")[0]
+    assert "Seragam polos: putih" in section and "Sedang berlangsung" in section
 
 
 async def test_call_page_only_for_the_supervisors_own_checks(

@@ -10,6 +10,7 @@ no text. Controls and indicators carry stable ``data-*`` hooks (``data-action``,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from service.clock import utcnow
 from service.links import check_token
 from service.org import Person, find_person, load_policy
 from service.policy import Policy
-from service.records import RecordState
+from service.records import RecordError, find_state
 from service.schema import checks
 from service.state import ENGINE, LINK_SECRET
 from service.store import read_only
@@ -36,6 +37,7 @@ from service.web.dashboard import (
     awaiting_review,
     checks_of_day,
     newest_records,
+    next_check,
     staff_of,
 )
 from service.web.i18n import (
@@ -47,6 +49,7 @@ from service.web.i18n import (
     reason_text,
     t,
     uniform_label,
+    uniform_text,
 )
 
 STATIC = Path(__file__).with_name("static")
@@ -70,6 +73,7 @@ CSP = (
     "base-uri 'none'; form-action 'self'"
 )
 PERMISSIONS = "camera=(self), microphone=(self), geolocation=(self)"
+RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 STATUS_CLASS = {"passed": "pass", "failed": "fail", "inconclusive": "inconclusive"}
 
 
@@ -114,9 +118,14 @@ def render(
     }
     if policy is not None:
         zone = policy.zone
-        helpers["clock"] = lambda at: at.astimezone(zone).strftime("%H:%M")
+        helpers["clock"] = partial(_hm, zone=zone)
+        helpers["local_date"] = lambda at: at.astimezone(zone).date()
         helpers["uniform"] = partial(uniform_label, lang, policy)
-        helpers["record_when"] = partial(_record_when, lang, zone)
+        helpers["day_time"] = partial(_day_time, lang, zone)
+        helpers["record_when"] = lambda s: _day_time(
+            lang, zone, datetime.fromisoformat(s.record.body["scheduled"]["due_at"])
+        )
+        helpers["uniform_words"] = partial(uniform_text, lang)
     html = TEMPLATES.get_template(template).render(helpers | context)
     response = web.Response(text=html, content_type="text/html", status=status)
     response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax")
@@ -126,9 +135,13 @@ def render(
     return response
 
 
-def _record_when(lang: str, zone: Any, s: RecordState) -> str:
-    due = datetime.fromisoformat(s.record.body["scheduled"]["due_at"]).astimezone(zone)
-    return f"{long_date(lang, due)} {due:%H:%M}"
+def _hm(at: datetime, zone: Any) -> str:
+    return at.astimezone(zone).strftime("%H:%M")
+
+
+def _day_time(lang: str, zone: Any, at: datetime) -> str:
+    """``Senin, 30 November 2026 10:00``: how people name a check (not by its id)."""
+    return f"{long_date(lang, at.astimezone(zone))} {_hm(at, zone)}"
 
 
 def _notice(lang: str, title_key: str, hint_key: str | None, status: int) -> web.Response:
@@ -224,9 +237,11 @@ async def staff_page(request: web.Request) -> web.Response:
     v = await _visitor(request, "staff")
     if isinstance(v, web.Response):
         return v
+    now = utcnow()
     async with read_only(request.app[ENGINE]).connect() as conn:
         policy = await load_policy(conn)
-        latest = await newest_records(conn, [v.person.id], utcnow() - timedelta(days=RECENT_DAYS))
+        latest = await newest_records(conn, [v.person.id], now - timedelta(days=RECENT_DAYS))
+        upcoming = await next_check(conn, v.person.id, now)
     return render(
         v.lang,
         "staff.html",
@@ -236,7 +251,28 @@ async def staff_page(request: web.Request) -> web.Response:
         policy=policy,
         person=v.person,
         latest=latest,
+        upcoming=upcoming,
+        now=now,
     )
+
+
+async def review_item(request: web.Request) -> web.Response:
+    """One record of the supervisor's staff with its review form, for the call page."""
+    v = await _visitor(request, "supervisor")
+    if isinstance(v, web.Response):
+        return v
+    record_id = request.match_info["record"]
+    state = None
+    async with read_only(request.app[ENGINE]).connect() as conn:
+        policy = await load_policy(conn)
+        names = await staff_of(conn, v.person.id)
+        if RECORD_ID.fullmatch(record_id):  # nothing else names a record
+            with contextlib.suppress(RecordError):
+                state = await find_state(conn, record_id)
+    if state is None or state.record.staff_id not in names:
+        return _notice(v.lang, "record_gone", None, 404)
+    name = names[state.record.staff_id]
+    return render(v.lang, "review_item.html", policy=policy, state=state, staff_name=name)
 
 
 async def home_page(request: web.Request) -> web.Response:
@@ -263,6 +299,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/supervisor/{token}", supervisor_page)
     app.router.add_get("/supervisor/{token}/call/{check}", call_page)
     app.router.add_get("/staff/{token}", staff_page)
+    app.router.add_get("/supervisor/{token}/records/{record}", review_item)
     # aiohttp's static route: only files under static/, with ETag and Last-Modified.
     app.router.add_static("/static", STATIC, name="static")
     app.on_response_prepare.append(_static_cache_headers)

@@ -49,17 +49,22 @@ function endLeg() {
   remote.srcObject = null;
 }
 
-function showRecord(msg) {
+// The call's record with its review form, as the dashboard shows it (from the server).
+async function showRecord(msg) {
   const after = $(".after");
   after.hidden = false;
-  $("[data-record]").textContent = msg.record ? `${t("record_saved")}: ${msg.record}` : t("no_record");
+  $("[data-record]").textContent = msg.record ? t("record_saved") : t("no_record");
   const slot = $("[data-review-slot]");
   slot.replaceChildren();
   if (!msg.record) return;
-  const form = $("template[data-review-template]").content.firstElementChild.cloneNode(true);
-  form.dataset.review = msg.record;
-  form.querySelector(`option[value="${msg.status}"]`)?.remove();
-  slot.append(form);
+  const url = `/supervisor/${encodeURIComponent(page.token)}/records/${encodeURIComponent(msg.record)}`;
+  const response = await fetch(url).catch(() => null);
+  if (!response?.ok) {
+    showError(t("api.network"));
+    return;
+  }
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  slot.append(...fresh.body.children);
 }
 
 await openCamera();
