@@ -21,6 +21,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from sqlalchemy import select
 
 from service.clock import utcnow
@@ -287,10 +288,19 @@ async def favicon(request: web.Request) -> web.FileResponse:
 async def _static_cache_headers(request: web.Request, response: web.StreamResponse) -> None:
     """A versioned static URL never changes (kept a year); an unversioned one revalidates."""
     if request.path.startswith("/static/") and response.status == 200:
-        hashed = request.query.get("v") == STATIC_VERSIONS.get(request.path[len("/static/") :])
+        hashed = request.query.get("v") == STATIC_VERSIONS.get(request.path[8:])
         response.headers["Cache-Control"] = (
             "public, max-age=31536000, immutable" if hashed else "no-cache"
         )
+
+
+@web.middleware
+async def _only_shipped_static(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Only the files shipped in static/ reach aiohttp's static route: a path that names
+    anything else (a traversal, a name longer than the file system takes) is not found."""
+    if request.path.startswith("/static/") and request.path[8:] not in STATIC_VERSIONS:
+        raise web.HTTPNotFound()
+    return await handler(request)
 
 
 def setup(app: web.Application) -> None:
@@ -302,4 +312,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/supervisor/{token}/records/{record}", review_item)
     # aiohttp's static route: only files under static/, with ETag and Last-Modified.
     app.router.add_static("/static", STATIC, name="static")
+    app.middlewares.append(_only_shipped_static)
     app.on_response_prepare.append(_static_cache_headers)
