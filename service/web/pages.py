@@ -213,7 +213,8 @@ def _check_row(v: Visitor, c: CheckView, now: datetime, policy: Policy) -> str:
         action = f'<span class="muted">{_reasons(lang, c.result) if c.result else ""}</span>'
     window = f"{_clock(c.window_start, zone)}–{_clock(c.window_end, zone)}"
     return (
-        f'<tr data-check="{escape(c.id)}" data-status="{c.status}">'
+        f'<tr data-check="{escape(c.id)}" data-staff="{escape(c.staff_id)}" '
+        f'data-status="{c.status}">'
         f'<td><b>{_clock(c.due_at, zone)}</b><br><small class="muted">{window}</small></td>'
         f"<td>{escape(c.staff_name)}</td>"
         f"<td>{escape(uniform_label(lang, policy, c.due_at, c.uniform_policy))}</td>"
@@ -404,7 +405,9 @@ async def staff_page(request: web.Request) -> web.Response:
         '<div class="card incoming" data-incoming hidden><p>'
         f"{escape(t(lang, 'incoming_call'))}</p><h2 data-caller></h2>"
         f'<button type="button" class="btn primary big" data-action="answer">'
-        f"{escape(t(lang, 'answer'))}</button></div>"
+        f"{escape(t(lang, 'answer'))}</button>"
+        f'<button type="button" class="btn danger big" data-action="decline">'
+        f"{escape(t(lang, 'decline'))}</button></div>"
         '<div class="stage">'
         '<video class="remote" data-video="remote" autoplay playsinline hidden></video>'
         '<video class="local" data-video="local" autoplay playsinline muted></video>'

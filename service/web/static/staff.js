@@ -1,4 +1,4 @@
-// The staff page: wait for the supervisor's call, answer it, and while it lasts send
+// The staff page: wait for the supervisor's call, answer or decline it, and while it lasts send
 // the server a low-rate copy of the camera (the analysis leg), the location once,
 // and whether the page is visible and the camera track live.
 import { $, PeerLeg, Signal, errorText, page, showError, showStatus, t, wireRecordForms } from "./hadir.js";
@@ -37,7 +37,7 @@ function setState(key, text) {
   stateBox.dataset.callState = key;
   stateBox.textContent = text ?? t(`call.${key}`);
   stage.classList.toggle("in-call", key === "active");
-  hangupButton.hidden = key !== "active" && key !== "ringing" && key !== "reconnecting";
+  hangupButton.hidden = key !== "active" && key !== "reconnecting"; // ringing: answer or decline
 }
 
 // One getUserMedia at a time: the permission check, the button and Answer may all ask.
@@ -182,6 +182,18 @@ function guideFrom(msg) {
   return t("guide.ok");
 }
 
+// A call ringing now: from `ring`, or from `welcome` when the page opens mid-ring.
+function incomingCall(callId, supervisor) {
+  call = callId;
+  ring(true, supervisor);
+  setState("ringing", `${t("incoming_call")} ${supervisor}`);
+}
+
+function decline() {
+  ring(false);
+  if (call) signal.send({ type: "decline", call });
+}
+
 async function answer() {
   ring(false);
   try {
@@ -203,15 +215,10 @@ const signal = new Signal({
       endCall();
       setState("ended", t("ended.disconnected"));
     }
-    if (msg.call?.state === "ringing") {
-      call = msg.call.call;
-      ring(true, msg.call.supervisor ?? "");
-    }
+    if (msg.call?.state === "ringing") incomingCall(msg.call.call, msg.call.supervisor);
   },
   ring(msg) {
-    call = msg.call;
-    ring(true, msg.supervisor);
-    setState("ringing", `${t("incoming_call")} ${msg.supervisor}`);
+    incomingCall(msg.call, msg.supervisor);
   },
   async state(msg) {
     if (msg.state === "active") {
@@ -240,7 +247,7 @@ const signal = new Signal({
       call = null;
       ring(false);
       endCall();
-      setState("ended", page.t[`ended.${msg.reason}`] ?? t("call.ended"));
+      setState("ended", page.t[`staff_ended.${msg.reason}`] ?? page.t[`ended.${msg.reason}`] ?? t("call.ended"));
     }
   },
   sdp(msg) {
@@ -274,6 +281,7 @@ document.addEventListener("visibilitychange", () => {
   if (call) signal.send({ type: "visibility", call, hidden: document.hidden });
 });
 $('[data-action="answer"]').addEventListener("click", answer);
+$('[data-action="decline"]').addEventListener("click", decline);
 enableButton.addEventListener("click", () => openCamera().catch(() => {}));
 hangupButton.addEventListener("click", () => call && signal.send({ type: "hangup", call }));
 wireRecordForms(document);
