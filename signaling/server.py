@@ -490,7 +490,8 @@ class Hub:
                 await self._went_away(room)
             else:
                 await self.end(room, "disconnected", by=who.role)
-        await self._staff_presence(who)
+        # Its own task: the closing socket's handler may be cancelled under it.
+        self._spawn(self._staff_presence(who))
 
     async def close(self) -> None:
         for task in list(self._background):

@@ -213,8 +213,8 @@ def _check_row(v: Visitor, c: CheckView, now: datetime, policy: Policy) -> str:
         action = f'<span class="muted">{_reasons(lang, c.result) if c.result else ""}</span>'
     window = f"{_clock(c.window_start, zone)}–{_clock(c.window_end, zone)}"
     return (
-        f'<tr data-check="{escape(c.id)}" data-staff="{escape(c.staff_id)}" '
-        f'data-status="{c.status}">'
+        f'<tr data-check="{escape(c.id)}" data-status="{c.status}" '
+        f'data-staff="{escape(c.staff_id)}">'
         f'<td><b>{_clock(c.due_at, zone)}</b><br><small class="muted">{window}</small></td>'
         f"<td>{escape(c.staff_name)}</td>"
         f"<td>{escape(uniform_label(lang, policy, c.due_at, c.uniform_policy))}</td>"
