@@ -20,19 +20,26 @@ ID = MESSAGES["id"]
 RING_S = 4.0
 
 
-async def _presence(page: Page, check: str) -> tuple[str | None, str | None]:
-    """The presence badge in the check's row: its state and its text."""
-    badge = page.locator(f'tr[data-check="{check}"] [data-presence]')
+async def _presence(page: Page, where: str) -> tuple[str | None, str | None]:
+    """The presence badge under ``where``: its state and its text."""
+    badge = page.locator(f"{where} [data-presence]")
     await badge.wait_for(state="attached", timeout=10_000)
     return await badge.get_attribute("data-presence"), await badge.text_content()
 
 
-async def _until_presence(page: Page, check: str, state: str) -> str | None:
+async def _until_presence(page: Page, where: str, state: str) -> str | None:
+    """The badge's text once it shows ``state`` (``where``: a dashboard row, or the
+    call page's panel)."""
+
     async def shown() -> bool:
-        return (await _presence(page, check))[0] == state
+        return (await _presence(page, where))[0] == state
 
     await wait_until(shown, within=10)
-    return (await _presence(page, check))[1]
+    return (await _presence(page, where))[1]
+
+
+def _row(check: str) -> str:
+    return f'tr[data-check="{check}"]'
 
 
 async def _answered(sup: Page, staff: Page) -> None:
@@ -58,15 +65,15 @@ async def test_the_dashboard_shows_whether_a_staff_page_is_open_and_when_it_was_
         check = await add_check(service.engine, "staff1")
         sup, staff = await participants(pw, media["live"])
         await sup.goto(service.links.urls["sup1"])
-        assert await _until_presence(sup, check, "offline") == ID["presence.never"]
+        assert await _until_presence(sup, _row(check), "offline") == ID["presence.never"]
 
         await staff.goto(service.links.urls["staff1"])
-        assert await _until_presence(sup, check, "online") == ID["presence.online"]
+        assert await _until_presence(sup, _row(check), "online") == ID["presence.online"]
         await sup.screenshot(path=str(tmp_path / "dashboard-online.png"), full_page=True)
 
         await staff.context.close()  # the staff member closes the page
         seen = ID["presence.seen"].replace("{ago}", ID["ago.now"])
-        assert await _until_presence(sup, check, "offline") == seen
+        assert await _until_presence(sup, _row(check), "offline") == seen
         stamp = await sup.get_attribute(
             f'tr[data-check="{check}"] [data-presence]', "data-last-seen"
         )
@@ -75,7 +82,7 @@ async def test_the_dashboard_shows_whether_a_staff_page_is_open_and_when_it_was_
 
         # After a reload the dashboard still knows, from the server.
         await sup.reload()
-        assert await _until_presence(sup, check, "offline") == seen
+        assert await _until_presence(sup, _row(check), "offline") == seen
 
 
 async def _call_from_dashboard(service: Service, sup: Page, check: str) -> None:
@@ -96,6 +103,7 @@ async def test_an_unanswered_ring_stops_and_call_again_rings_and_connects(
         await staff.goto(service.links.urls["staff1"])
         await _call_from_dashboard(service, sup, check)
         await staff.locator("[data-incoming]").wait_for(state="visible", timeout=10_000)
+        assert await _until_presence(sup, ".panel", "online") == ID["presence.online"]
 
         await _ended_with(sup, ID["ended.not_answered"], RING_S * 1000 + 5000)
         assert await staff.locator("[data-incoming]").is_hidden()
@@ -117,8 +125,12 @@ async def test_a_staff_page_opened_mid_ring_shows_the_caller_and_can_decline(
         check = await add_check(service.engine, "staff1")
         sup, staff = await participants(pw, media["live"])
         await _call_from_dashboard(service, sup, check)  # the staff page is not open
+        # The call page says why nobody answers yet.
+        assert await _until_presence(sup, ".panel", "offline") == ID["presence.never"]
 
+        await sup.screenshot(path=str(tmp_path / "call-ringing-nobody.png"), full_page=True)
         await staff.goto(service.links.urls["staff1"])
+        assert await _until_presence(sup, ".panel", "online") == ID["presence.online"]
         incoming = staff.locator("[data-incoming]")
         await incoming.wait_for(state="visible", timeout=10_000)
         assert await staff.text_content("[data-caller]") == "Budi Santoso"

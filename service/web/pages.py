@@ -372,7 +372,7 @@ async def call_page(request: web.Request) -> web.Response:
         body,
         who=_who(v),
         script="supervisor.js",
-        data={"token": v.token, "role": "supervisor", "check": check_id},
+        data={"token": v.token, "role": "supervisor", "check": check_id, "staff": row.staff_id},
     )
 
 

@@ -2,27 +2,14 @@
 // signaling socket (their page open now, reachable by notification, or when last seen);
 // and a refresh every minute so that checks open and close on time, unless the
 // supervisor is typing a reason.
-import { Signal, t, wireRecordForms } from "./hadir.js";
+import { Signal, showPresence, wireRecordForms } from "./hadir.js";
 
 const REFRESH_MS = 60_000;
 const AGO_MS = 30_000; // "last seen 12 minutes ago" kept true between messages
 const presence = new Map(); // staff id → {state, last_seen} as the server last said
 
-function ago(iso) {
-  const minutes = Math.floor((Date.now() - Date.parse(iso)) / 60_000);
-  if (minutes < 1) return t("ago.now");
-  const [n, unit] = minutes < 60 ? [minutes, "minute"]
-    : minutes < 1440 ? [Math.floor(minutes / 60), "hour"] : [Math.floor(minutes / 1440), "day"];
-  return n === 1 ? t(`ago.${unit}`) : t(`ago.${unit}s`).replace("{n}", n);
-}
-
-function presenceText({ state, last_seen: seen }) {
-  if (state !== "offline") return t(`presence.${state}`);
-  return seen ? t("presence.seen").replace("{ago}", ago(seen)) : t("presence.never");
-}
-
 // Under the staff member's name (the row's second cell) in every row of theirs.
-function showPresence() {
+function showRows() {
   for (const row of document.querySelectorAll("tr[data-staff]")) {
     const known = presence.get(row.dataset.staff);
     if (!known) continue;
@@ -32,22 +19,20 @@ function showPresence() {
       badge.className = "presence";
       row.cells[1].append(badge);
     }
-    badge.dataset.presence = known.state;
-    badge.dataset.lastSeen = known.last_seen ?? "";
-    badge.textContent = presenceText(known);
+    showPresence(badge, known);
   }
 }
 
 function learn(people) {
   for (const person of people ?? []) presence.set(person.id, person);
-  showPresence();
+  showRows();
 }
 
 new Signal({
   welcome: (msg) => learn(msg.presence), // every staff member of this supervisor
   presence: (msg) => learn(msg.staff), // one whose first page opened or last closed
 });
-setInterval(showPresence, AGO_MS);
+setInterval(showRows, AGO_MS);
 wireRecordForms(document);
 setInterval(() => {
   const typing = [...document.querySelectorAll("textarea")].some((area) => area.value.trim());
