@@ -16,6 +16,7 @@ import pytest
 from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.calendar import Override
 from service.checks import sweep
@@ -26,6 +27,7 @@ from service.policy import Policy
 from service.schema import calls, checks, records, staff
 from service.state import ENGINE
 from service.store import create_engine
+from signaling.presence import LastSeen, stored_last_seen
 from tests.call_helpers import Links, add_check, seed_org
 from tests.test_signaling_server import KEY, SECRET, _serve, recv
 
@@ -132,6 +134,33 @@ async def test_last_seen_is_written_in_batches_and_survives_a_restart(
     assert welcome["presence"] == [
         {"id": "staff1", "state": "offline", "last_seen": seen.isoformat().replace("+00:00", "Z")}
     ]
+
+
+async def test_last_seen_keeps_the_newest_instant_and_renews_pages_left_open(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    await seed_org(store, tmp_path, SECRET)
+    book = LastSeen(refresh_s=60)
+    t0 = utcnow()
+
+    async def stored() -> dict[str, datetime]:
+        async with store.connect() as conn:
+            return await stored_last_seen(conn, ["staff1", "staff2"])
+
+    book.saw("staff1", t0 + timedelta(seconds=5))
+    book.saw("staff1", t0)  # an older instant that arrives late changes nothing
+    await book.flush(store)
+    assert await stored() == {"staff1": t0 + timedelta(seconds=5)}
+    book.still_open({"staff1"}, t0 + timedelta(seconds=30))  # written 25 s ago: fresh
+    await book.flush(store)
+    assert await stored() == {"staff1": t0 + timedelta(seconds=5)}
+    book.still_open({"staff1"}, t0 + timedelta(seconds=70))  # 65 s: renewed
+    await book.flush(store)
+    assert await stored() == {"staff1": t0 + timedelta(seconds=70)}
+    # Another node wrote a newer instant; this node's own is newer for staff2.
+    book.saw("staff2", t0)
+    merged = book.merged({"staff1": t0 + timedelta(seconds=99)})
+    assert merged == {"staff1": t0 + timedelta(seconds=99), "staff2": t0}
 
 
 async def _rows(client: TestClient[Any, Any]) -> tuple[list[str], int, str]:
