@@ -484,14 +484,14 @@ class Hub:
         self.connections.pop((who.role, who.id), None)
         if who.role != "staff":
             return
+        # Its own task: the closing socket's handler may be cancelled under it.
+        self._spawn(self._staff_presence(who))
         room = self.rooms.for_staff(who.id)
         if room is not None:
             if room.state == ACTIVE and room.id not in self._away:
                 await self._went_away(room)
             else:
                 await self.end(room, "disconnected", by=who.role)
-        # Its own task: the closing socket's handler may be cancelled under it.
-        self._spawn(self._staff_presence(who))
 
     async def close(self) -> None:
         for task in list(self._background):
