@@ -66,6 +66,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         link_check_s=config.calls.link_check_s,
         heartbeat_s=config.calls.heartbeat_s,
         rejoin_grace_s=config.calls.rejoin_grace_s,
+        ring_timeout_s=config.calls.ring_timeout_s,
     )
     hub.start()
     app[HUB] = hub

@@ -224,7 +224,7 @@ async def call_page(request: web.Request) -> web.Response:
         "call.html",
         who=_who(v),
         script="supervisor.js",
-        data={"token": v.token, "role": "supervisor", "check": check_id},
+        data={"token": v.token, "role": "supervisor", "check": check_id, "staff": row.staff_id},
         policy=policy,
         token=v.token,
         check_id=check_id,

@@ -126,6 +126,23 @@ export function showStatus(msg) {
   $("[data-camera-on]", box).textContent = share == null ? "—" : `${Math.round(share * 100)}%`;
 }
 
+// A staff member's presence ({state, last_seen} from `welcome` or `presence`) on a badge:
+// page open now, reachable by notification, or when last seen.
+function ago(iso) {
+  const minutes = Math.floor((Date.now() - Date.parse(iso)) / 60_000);
+  if (minutes < 1) return t("ago.now");
+  const [n, unit] = minutes < 60 ? [minutes, "minute"]
+    : minutes < 1440 ? [Math.floor(minutes / 60), "hour"] : [Math.floor(minutes / 1440), "day"];
+  return n === 1 ? t(`ago.${unit}`) : t(`ago.${unit}s`).replace("{n}", n);
+}
+
+export function showPresence(badge, { state, last_seen: seen }) {
+  badge.dataset.presence = state;
+  badge.dataset.lastSeen = seen ?? "";
+  if (state !== "offline") badge.textContent = t(`presence.${state}`);
+  else badge.textContent = seen ? t("presence.seen").replace("{ago}", ago(seen)) : t("presence.never");
+}
+
 // Review (supervisor: confirm or override) and objection (staff) forms post to the
 // personal-link API; a reason is always required, and an override names its status.
 // ``onDone`` runs after the server took one (the staff page shows the record anew).

@@ -1,4 +1,4 @@
-// The staff page: wait for the supervisor's call, answer it, and while it lasts send
+// The staff page: wait for the supervisor's call, answer or decline it, and while it lasts send
 // the server a low-rate copy of the camera (the analysis leg), the location once,
 // and whether the page is visible and the camera track live. The camera is open only
 // during a call or a self-check the person asked for.
@@ -42,7 +42,7 @@ function setState(key, text) {
   stateBox.dataset.callState = key;
   stateBox.textContent = text ?? t(`call.${key}`);
   stage.classList.toggle("in-call", key === "active");
-  hangupButton.hidden = key !== "active" && key !== "ringing" && key !== "reconnecting";
+  hangupButton.hidden = key !== "active" && key !== "reconnecting"; // ringing: answer or decline
 }
 
 // One getUserMedia at a time: the permission check, the button and Answer may all ask.
@@ -269,6 +269,18 @@ function guideFrom(msg) {
   return t("guide.ok");
 }
 
+// A call ringing now: from `ring`, or from `welcome` when the page opens mid-ring.
+function incomingCall(callId, supervisor) {
+  call = callId;
+  ring(true, supervisor);
+  setState("ringing", `${t("incoming_call")} ${supervisor}`);
+}
+
+function decline() {
+  ring(false);
+  if (call) signal.send({ type: "decline", call });
+}
+
 async function answer() {
   ring(false);
   closePreview();
@@ -285,21 +297,19 @@ const signal = new Signal({
     showError("");
     iceServers = msg.ice_servers;
     if (call && !msg.call) {
-      // Back, but the call did not wait (it was still ringing, or the grace ran out).
+      // Back, but the call did not wait (it was still ringing, or the grace ran out):
+      // its record, if it has one, was written meanwhile.
       call = null;
       ring(false);
       endCall();
+      closeCamera();
       setState("ended", t("ended.disconnected"));
+      refreshSections();
     }
-    if (msg.call?.state === "ringing") {
-      call = msg.call.call;
-      ring(true, msg.call.supervisor ?? "");
-    }
+    if (msg.call?.state === "ringing") incomingCall(msg.call.call, msg.call.supervisor);
   },
   ring(msg) {
-    call = msg.call;
-    ring(true, msg.supervisor);
-    setState("ringing", `${t("incoming_call")} ${msg.supervisor}`);
+    incomingCall(msg.call, msg.supervisor);
   },
   async state(msg) {
     if (msg.state === "active") {
@@ -329,7 +339,7 @@ const signal = new Signal({
       ring(false);
       endCall();
       closeCamera();
-      setState("ended", page.t[`ended.${msg.reason}`] ?? t("call.ended"));
+      setState("ended", page.t[`staff_ended.${msg.reason}`] ?? page.t[`ended.${msg.reason}`] ?? t("call.ended"));
     }
   },
   sdp(msg) {
@@ -364,6 +374,7 @@ document.addEventListener("visibilitychange", () => {
   if (call) signal.send({ type: "visibility", call, hidden: document.hidden });
 });
 $('[data-action="answer"]').addEventListener("click", answer);
+$('[data-action="decline"]').addEventListener("click", decline);
 selfCheckButton.addEventListener("click", selfCheck);
 closeButton.addEventListener("click", closePreview);
 hangupButton.addEventListener("click", () => call && signal.send({ type: "hangup", call }));
