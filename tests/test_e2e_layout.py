@@ -106,22 +106,31 @@ async def inside_viewport(page: Page, selector: str) -> dict[str, Any]:
     return dict(box)
 
 
+def _width(page: Page) -> int:
+    """The screen's width. Not ``innerWidth``: a phone's browser zooms out to show a page
+    wider than the screen, and ``innerWidth`` grows with it."""
+    size = page.viewport_size
+    assert size is not None
+    return size["width"]
+
+
 async def off_screen_sideways(page: Page) -> list[str]:
-    """Buttons, links and form fields that stick out of the viewport's width."""
+    """Buttons, links and form fields that stick out of the screen's width."""
     found: list[str] = await page.evaluate(
-        """() => [...document.querySelectorAll("a, button, select, textarea, input")]
+        """width => [...document.querySelectorAll("a, button, select, textarea, input")]
             .filter(e => e.getClientRects().length)
             .filter(e => { const r = e.getBoundingClientRect();
-                           return r.left < 0 || r.right > innerWidth + 0.5; })
-            .map(e => e.outerHTML.slice(0, 80))"""
+                           return r.left < 0 || r.right > width + 0.5; })
+            .map(e => e.outerHTML.slice(0, 80))""",
+        _width(page),
     )
     return found
 
 
 async def horizontal_overflow(page: Page) -> int:
-    """How many CSS pixels the page is wider than the viewport (0 when it is not)."""
-    extra: int = await page.evaluate("document.scrollingElement.scrollWidth - innerWidth")
-    return extra
+    """How many CSS pixels the page is wider than the screen (0 or less when it is not)."""
+    widths: list[int] = await page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
+    return max(widths) - _width(page)
 
 
 @pytest.mark.parametrize("screen", [PORTRAIT, SMALL], ids=lambda s: f"{s.width}x{s.height}")
