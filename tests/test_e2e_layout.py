@@ -182,6 +182,7 @@ async def test_a_call_on_a_landscape_phone_keeps_video_and_controls_on_screen(la
         await shot(lab, staff, f"staff-ringing-{screen.name}")
         await shot(lab, sup, f"call-ringing-{screen.name}")
         await inside_viewport(staff, '[data-action="answer"]')
+        await inside_viewport(staff, '[data-action="decline"]')
         await inside_viewport(sup, '[data-action="hangup"]')
 
     await answer.tap()
