@@ -42,6 +42,7 @@ function setState(key, text) {
   stateBox.dataset.callState = key;
   stateBox.textContent = text ?? t(`call.${key}`);
   stage.classList.toggle("in-call", key === "active");
+  stage.classList.toggle("idle", (key === "waiting" || key === "ended") && !preview);
   hangupButton.hidden = key !== "active" && key !== "reconnecting"; // ringing: answer or decline
 }
 
@@ -85,6 +86,7 @@ function closePreview() {
   preview = null;
   closeButton.hidden = true;
   if (!stream) local.srcObject = null;
+  if (!call) stage.classList.add("idle");
 }
 
 // The self-check: one picture of the camera, judged by the server as a call would be
@@ -106,6 +108,7 @@ async function selfCheck() {
         return;
       }
       local.srcObject = preview;
+      stage.classList.remove("idle");
       closeButton.hidden = false;
       await new Promise((resolve) => setTimeout(resolve, SELF_CHECK_SETTLE_MS));
     }
