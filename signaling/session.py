@@ -71,7 +71,9 @@ class CallSession:
         self.pool = pool
         self.publish = publish
         self.watch = CameraWatch(max_gap_s=settings.max_gap_s)
-        self.window = CheckWindow(pool.config, parse_uniform_policy(target.uniform_policy))
+        self.window = CheckWindow(
+            pool.config, parse_uniform_policy(target.uniform_policy), keep_samples=False
+        )
         self.face_track = FaceTrack()
         self.location: LocationResult | None = None
         self.peer: AnalysisPeer | None = None
@@ -180,7 +182,7 @@ class CallSession:
         t = sample.t
         for state, cause in _PICTURE_CAUSES.items():
             self.watch.set(cause, sample.camera.state is state, t)
-        self.watch.set("camera_frozen", self.vision.samples[-1].frozen, t)
+        self.watch.set("camera_frozen", self.window.last_frozen, t)
 
     async def _status_loop(self) -> None:
         while True:
