@@ -3,12 +3,16 @@ window that keeps every sample does."""
 
 from __future__ import annotations
 
+import argparse
 import gc
+import json
 import weakref
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
+from service.commands import _bench_window
 from tests.test_vision_units import _sample
 from vision.camera import CameraState
 from vision.check import CheckWindow
@@ -69,3 +73,14 @@ def test_a_live_window_judges_as_one_that_keeps_its_samples() -> None:
     assert a.samples == () and len(b.samples) == 60
     assert b.camera.evidence["camera_frozen"] == tuple(float(i) for i in range(20, 26))
     assert b.camera.scores["frozen"] == 6 / 60
+
+
+def test_bench_window_shows_no_growth_in_memory(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="hadir")
+    _bench_window.register_bench(parser.add_subparsers(dest="benchmark", required=True))
+    args = parser.parse_args(["window", "--json", "--last", "5"])
+    assert args.handler(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert all(out[f"add_verdict_ms_at_{n}"] > 0 for n in _bench_window.SIZES)
+    # 600 samples used to hold 46 MB of thumbnails; now one and the score columns.
+    assert out["bytes_held_at_30"] < out["bytes_held_at_600"] < 200_000
