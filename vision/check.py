@@ -16,13 +16,16 @@ frozen); the uniform criterion uses those of them with exactly one adequate face
 **Cost.** Every decision is taken from running tallies (counts per state and reason,
 the frozen run's start, sorted values for the medians and maxima the scores report),
 so ``add`` and ``verdict`` cost the same at the 5th sample and the 600th: a few
-comparisons and one insertion into each sorted column (a binary search and a move of
-at most 8 bytes a sample). Of the pictures only the previous sample's grey thumbnail
-is kept, as uint8, for the frozen test. A window made with ``keep_samples=False`` (a
+comparisons and one insertion into each sorted column (a binary search and a memory
+move of the larger values, 8 bytes each: microseconds at any call's length). Of the
+pictures only the previous sample's grey thumbnail is kept, as uint8, for the frozen
+test; a frozen run is settled from its start time and its few samples not yet frozen
+(at most ``frozen_min_seconds``' worth). A window made with ``keep_samples=False`` (a
 live call) holds nothing else per sample but the sorted score columns (8 bytes a
 value), and its verdict lists no samples, sample times or evidence times; a window
-that keeps them (``hadir analyze``, the evaluation) builds those lists only in
-``verdict``, once, at the end. The verdicts, reasons and scores are the same either way.
+that keeps them (``hadir analyze``, the evaluation) builds those lists in ``verdict``,
+O(n), so such a caller asks once, at the end. The verdicts, reasons and scores are the
+same either way.
 """
 
 from __future__ import annotations
@@ -234,9 +237,10 @@ def _face_says(reason: Reason) -> Callable[[_Mark], bool]:
 class CheckWindow:
     """Accumulates samples of one check and judges them (not thread-safe).
 
-    ``add`` and ``verdict`` cost O(1) in the samples so far (see the module's "Cost");
-    with ``keep_samples`` the window also keeps each ``SampleResult`` (the caller's
-    objects, thumbnails included) for the verdict's per-sample detail.
+    ``add`` costs O(1) in the samples so far, and so does ``verdict`` without
+    ``keep_samples`` (see the module's "Cost"); with it, the window also keeps each
+    ``SampleResult`` (the caller's objects, thumbnails included) and its verdict lists
+    them, their times and the evidence times.
     """
 
     def __init__(
