@@ -42,6 +42,9 @@ PICTURE_TTL_INTERVALS = 1.5
 STARVED_SHARE = 0.5
 """An analysed call got fewer samples than this share of what its frames allowed: the
 server was too busy to judge it (``server_busy``), whatever the samples say."""
+STARVED_AFTER = 2
+"""Sample intervals of frames before a call can be starved (its first sample takes a
+moment: the pool's threads load, the first frame is analysed)."""
 PAGE_CAUSES = ("page_hidden", "muted", "ended")  # camera-off causes the staff page reports
 _PICTURE_CAUSES = {CameraState.BLACK: "camera_black", CameraState.COVERED: "camera_covered"}
 
@@ -92,7 +95,7 @@ class CallSession:
         self.analysed = True  # False once the analysis leg was refused for capacity
         self.sample_lag_s: float | None = None  # the last sample: frame arrival → analysed
         self.samples = 0
-        self.fed_s = 0.0  # seconds the page's frames were arriving (gaps over max_gap_s cut)
+        self.fed_s = 0.0  # seconds the page's frames were arriving (no gap over max_gap_s)
         self._looked: float | None = None  # the last time the verdict was looked at
         self._t0: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -179,8 +182,11 @@ class CallSession:
 
     def _frame(self) -> None:
         t = self.now()
-        if self.watch.last_frame is not None:
-            self.fed_s += min(t - self.watch.last_frame, self.settings.max_gap_s)
+        if (
+            self.watch.last_frame is not None
+            and t - self.watch.last_frame <= self.settings.max_gap_s
+        ):
+            self.fed_s += t - self.watch.last_frame
         self.watch.frame(t)
         self.pool.arrived(self)
 
@@ -231,7 +237,7 @@ class CallSession:
         arrived allowed (one per ``sample_interval_s``): the server's doing, never the
         page's, since only the time frames were arriving counts."""
         wanted = self.fed_s / self.settings.sample_interval_s
-        return self.samples < STARVED_SHARE * wanted
+        return wanted >= STARVED_AFTER and self.samples < STARVED_SHARE * wanted
 
     def status(self) -> dict[str, Any]:
         """The live ``status`` message."""

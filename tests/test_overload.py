@@ -203,3 +203,17 @@ async def test_a_call_sampled_as_asked_is_judged_as_usual(khaki: list[VideoFrame
         pool.close()
     assert not call.starved and call.samples >= 6
     assert verdict.verdict is Verdict.PASS, verdict.to_dict()
+
+
+async def test_a_call_is_not_starved_while_its_first_sample_is_on_its_way() -> None:
+    pool = AnalyzerPool(1, 1)
+    call = FedCall(pool, 0)
+    call.activate()
+    for _ in range(int(1.5 * FPS)):  # 1.5 s of frames, no sample yet
+        call.send(BLACK)
+        await asyncio.sleep(1 / FPS)
+    await call.finish()
+    pool.close()
+    assert call.fed_s == pytest.approx(1.4, abs=0.3) and call.samples == 0
+    assert not call.starved
+    assert "server_busy" not in call.status()["indicators"]["face"]["reason"]
