@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Protocol
@@ -49,8 +50,17 @@ class Sampled(Protocol):
 
 
 class AnalyzerPool:
-    def __init__(self, threads: int, max_peers: int, config: VisionConfig = DEFAULT_CONFIG) -> None:
+    def __init__(
+        self,
+        threads: int,
+        max_peers: int,
+        config: VisionConfig = DEFAULT_CONFIG,
+        analyzer: Callable[[VisionConfig], FrameAnalyzer] = FrameAnalyzer,
+    ) -> None:
+        """``analyzer`` builds each thread's analyzer (a slower one starves the pool in
+        the overload test)."""
         self.config = config
+        self._make_analyzer = analyzer
         self.cadence = Cadence(
             config.sample_interval_s, FIRST_SAMPLES_INTERVAL_S, config.min_samples
         )
@@ -144,7 +154,7 @@ class AnalyzerPool:
     def _analyzer(self) -> FrameAnalyzer:
         analyzer: FrameAnalyzer | None = getattr(self._local, "analyzer", None)
         if analyzer is None:
-            analyzer = FrameAnalyzer(self.config)
+            analyzer = self._make_analyzer(self.config)
             self._local.analyzer = analyzer
             with self._lock:
                 self._analyzers.append(analyzer)

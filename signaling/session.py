@@ -19,7 +19,7 @@ from av import VideoFrame
 
 from signaling.analysis import AnalyzerPool
 from signaling.auth import CallTarget
-from signaling.camera_watch import CameraWatch
+from signaling.camera_watch import PICTURE_CAUSES, CameraWatch
 from signaling.location import LocationResult, judge_error, judge_position
 from signaling.messages import Location
 from signaling.peer import AnalysisPeer, PeerError
@@ -34,6 +34,17 @@ from vision.uniform import parse_uniform_policy
 from vision.verdict import CheckVerdict
 
 STATUS_INTERVAL_S = 1.0
+SERVER_GAP_S = 3 * STATUS_INTERVAL_S
+"""The verdict is looked at every second; a longer pause means the event loop was late
+(or the status could not be sent), and a gap in the frames meanwhile is the server's."""
+PICTURE_TTL_INTERVALS = 1.5
+"""An analysed picture's causes hold for this many sample intervals at most."""
+STARVED_SHARE = 0.5
+"""An analysed call got fewer samples than this share of what its frames allowed: the
+server was too busy to judge it (``server_busy``), whatever the samples say."""
+STARVED_AFTER = 2
+"""Sample intervals of frames before a call can be starved (its first sample takes a
+moment: the pool's threads load, the first frame is analysed)."""
 PAGE_CAUSES = ("page_hidden", "muted", "ended")  # camera-off causes the staff page reports
 _PICTURE_CAUSES = {CameraState.BLACK: "camera_black", CameraState.COVERED: "camera_covered"}
 
@@ -70,8 +81,13 @@ class CallSession:
         self.settings = settings
         self.pool = pool
         self.publish = publish
-        self.watch = CameraWatch(max_gap_s=settings.max_gap_s)
-        self.window = CheckWindow(pool.config, parse_uniform_policy(target.uniform_policy))
+        self.watch = CameraWatch(
+            max_gap_s=settings.max_gap_s,
+            picture_ttl_s=PICTURE_TTL_INTERVALS * settings.sample_interval_s,
+        )
+        self.window = CheckWindow(
+            pool.config, parse_uniform_policy(target.uniform_policy), keep_samples=False
+        )
         self.face_track = FaceTrack()
         self.location: LocationResult | None = None
         self.peer: AnalysisPeer | None = None
@@ -79,6 +95,8 @@ class CallSession:
         self.analysed = True  # False once the analysis leg was refused for capacity
         self.sample_lag_s: float | None = None  # the last sample: frame arrival → analysed
         self.samples = 0
+        self.fed_s = 0.0  # seconds the page's frames were arriving (no gap over max_gap_s)
+        self._looked: float | None = None  # the last time the verdict was looked at
         self._t0: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -163,7 +181,13 @@ class CallSession:
     # -- sampling and status ----------------------------------------------------------
 
     def _frame(self) -> None:
-        self.watch.frame(self.now())
+        t = self.now()
+        if (
+            self.watch.last_frame is not None
+            and t - self.watch.last_frame <= self.settings.max_gap_s
+        ):
+            self.fed_s += t - self.watch.last_frame
+        self.watch.frame(t)
         self.pool.arrived(self)
 
     def latest_frame(self) -> tuple[VideoFrame, float] | None:
@@ -177,10 +201,9 @@ class CallSession:
         self.samples += 1
         self.window.add(sample)
         self.vision = self.window.verdict()
-        t = sample.t
-        for state, cause in _PICTURE_CAUSES.items():
-            self.watch.set(cause, sample.camera.state is state, t)
-        self.watch.set("camera_frozen", self.vision.samples[-1].frozen, t)
+        causes = {cause: sample.camera.state is state for state, cause in _PICTURE_CAUSES.items()}
+        causes["camera_frozen"] = self.window.last_frozen
+        self.watch.picture(causes, sample.t)
 
     async def _status_loop(self) -> None:
         while True:
@@ -189,7 +212,15 @@ class CallSession:
 
     def verdict(self, t: float, *, final: bool) -> CallVerdict:
         """The call's verdict at ``t``: live, or as the record will have it (``final``)."""
-        timeline = CameraTimeline(self.watch.on_fraction(t), frozenset(self.watch.active))
+        if self._looked is not None and t - self._looked > SERVER_GAP_S:
+            self.watch.server_gap(t)
+        self._looked = t
+        starved = self.starved
+        # A call sampled too sparsely: what its few pictures showed is no evidence of
+        # how long the camera was off either.
+        ignore = frozenset(PICTURE_CAUSES) if starved else frozenset()
+        on = self.watch.on_fraction(t, ignore)
+        timeline = CameraTimeline(on, frozenset(self.watch.active - ignore))
         return judge(
             self.vision,
             timeline,
@@ -197,7 +228,16 @@ class CallSession:
             min_camera_on=self.settings.min_camera_on,
             final=final,
             analysed=self.analysed,
+            starved=starved,
         )
+
+    @property
+    def starved(self) -> bool:
+        """The analysis got fewer than ``STARVED_SHARE`` of the samples the frames that
+        arrived allowed (one per ``sample_interval_s``): the server's doing, never the
+        page's, since only the time frames were arriving counts."""
+        wanted = self.fed_s / self.settings.sample_interval_s
+        return wanted >= STARVED_AFTER and self.samples < STARVED_SHARE * wanted
 
     def status(self) -> dict[str, Any]:
         """The live ``status`` message."""

@@ -31,6 +31,7 @@ CAMERA_OFF = "camera_off"
 NO_FRAMES = "no_frames"
 ANALYSIS_UNAVAILABLE = "analysis_unavailable"
 TOO_FEW_SAMPLES = str(Reason.TOO_FEW_SAMPLES)
+SERVER_BUSY = str(Reason.SERVER_BUSY)
 INTERRUPTED = "interrupted"
 
 
@@ -205,6 +206,16 @@ def _vision(name: str, given: CriterionVerdict | None, final: bool) -> Criterion
     )
 
 
+def _busy(criterion: Criterion) -> Criterion:
+    """A criterion the server sampled too sparsely: a pass stands (its evidence was
+    seen), anything else is INCONCLUSIVE with ``server_busy`` first (instead of
+    ``too_few_samples``), never FAIL."""
+    if criterion.verdict is Verdict.PASS:
+        return criterion
+    rest = tuple(r for r in criterion.reasons if r not in (TOO_FEW_SAMPLES, SERVER_BUSY))
+    return replace(criterion, verdict=Verdict.INCONCLUSIVE, reasons=(SERVER_BUSY, *rest))
+
+
 def _failed(criterion: Criterion, reason: str) -> Criterion:
     rest = tuple(r for r in criterion.reasons if r != reason)
     return replace(criterion, verdict=Verdict.FAIL, reasons=(reason, *rest), pending=False)
@@ -248,17 +259,25 @@ def judge(
     min_camera_on: float,
     final: bool,
     analysed: bool = True,
+    starved: bool = False,
 ) -> CallVerdict:
     """The call's verdict from vision's verdict so far (None before any sample), the
     camera timeline and the location result; ``final`` once the call has ended.
 
     ``analysed`` is False when the server refused the analysis leg (capacity full):
     nothing was watched, so the picture criteria are inconclusive, never failed.
+    ``starved`` is True when the server analysed far fewer of the frames that arrived
+    than it should have (threads or event loop busy): vision's criteria then cannot
+    fail, and what they lack is named ``server_busy``; the camera-off share still
+    counts, but the session then leaves out of it what only the pictures showed (see
+    ``signaling.session``): what the page did (frames stopped, hidden, muted) remains.
     """
     if analysed:
         face = _vision("face", vision.face if vision else None, final)
         camera = _vision("camera", vision.camera if vision else None, final)
         uniform = _vision("uniform", vision.uniform if vision else None, final)
+        if starved:
+            face, camera, uniform = _busy(face), _busy(camera), _busy(uniform)
         camera = _camera(camera, timeline, min_camera_on, final)
     else:
         face = camera = uniform = Criterion(Verdict.INCONCLUSIVE, (ANALYSIS_UNAVAILABLE,))

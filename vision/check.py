@@ -5,22 +5,36 @@
     window.verdict()                           # partial verdict at any time
     window.verdict().to_dict()                 # the JSON of ``hadir analyze --json``
 
-The window keeps the per-check state, notably the previous sample's thumbnail for
-the frozen-feed test; nothing is global, so a live server can hold one window per
-call. ``still_image=True`` marks a check made from one photograph: the camera
-criterion is then INCONCLUSIVE with ``single_image``.
+The window keeps the per-check state; nothing is global, so a live server can hold one
+window per call. ``still_image=True`` marks a check made from one photograph: the
+camera criterion is then INCONCLUSIVE with ``single_image``.
 
 Which samples judge what: the camera criterion uses every sample; the face
 criterion uses samples with a usable picture (not black, covered, too dark or
 frozen); the uniform criterion uses those of them with exactly one adequate face.
+
+**Cost.** Every decision is taken from running tallies (counts per state and reason,
+the frozen run's start, sorted values for the medians and maxima the scores report),
+so ``add`` and ``verdict`` cost the same at the 5th sample and the 600th: a few
+comparisons and one insertion into each sorted column (a binary search and a memory
+move of the larger values, 8 bytes each: microseconds at any call's length). Of the
+pictures only the previous sample's grey thumbnail is kept, as uint8, for the frozen
+test; a frozen run is settled from its start time and its few samples not yet frozen
+(at most ``frozen_min_seconds``' worth). A window made with ``keep_samples=False`` (a
+live call) holds nothing else per sample but the sorted score columns (8 bytes a
+value), and its verdict lists no samples, sample times or evidence times; a window
+that keeps them (``hadir analyze``, the evaluation) builds those lists in ``verdict``,
+O(n), so such a caller asks once, at the end. The verdicts, reasons and scores are the
+same either way.
 """
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left, insort
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
-from statistics import median
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,13 +52,136 @@ _CAMERA_FAIL = {
     CameraState.BLACK: Reason.CAMERA_BLACK,
     CameraState.COVERED: Reason.CAMERA_COVERED,
 }
+_FACE_REASONS = (
+    Reason.NO_FACE,
+    Reason.FACE_NOT_FOUND,
+    Reason.MULTIPLE_FACES,
+    Reason.FACE_TOO_SMALL,
+)
+"""The face criterion's reasons, in the order its evidence and mixed verdicts name them."""
 
 
-@dataclass(frozen=True)
-class _Entry:
-    sample: SampleResult
-    frozen: bool
+@dataclass(slots=True)
+class _Mark:
+    """What one sample gives the criteria: a few numbers, never its picture.
+
+    Everything but ``frozen`` is fixed when the sample is added; ``frozen`` turns True
+    later when the sample turns out to begin a frozen run.
+    """
+
+    t: float
+    state: CameraState
+    luma: float
     difference: float | None
+    frozen: bool
+    face: bool
+    """A face result: the picture was looked at."""
+    face_reason: Reason | None
+    """What the face says (None: one adequate face); meaningful only with ``face``."""
+    confidence: float | None
+    size: float | None
+    torso: bool
+    """One adequate face and a torso result: a sample the uniform may be judged on."""
+    visible: bool
+    solid: bool | None
+    solid_share: float | None
+    lab: tuple[float, float, float] | None
+
+    @property
+    def usable(self) -> bool:
+        return self.state is CameraState.OK and not self.frozen
+
+    @property
+    def judged(self) -> bool:
+        """Counted by the uniform criterion (if usable)."""
+        return self.face and self.face_reason is None and self.torso
+
+
+class _Sorted:
+    """A multiset of floats kept sorted (8 bytes each): insert and remove by binary
+    search and a short move, median and maximum at once."""
+
+    def __init__(self) -> None:
+        self._v = array("d")
+
+    def __len__(self) -> int:
+        return len(self._v)
+
+    def add(self, x: float) -> None:
+        insort(self._v, x)
+
+    def remove(self, x: float) -> None:
+        del self._v[bisect_left(self._v, x)]
+
+    def median(self) -> float | None:
+        """As ``statistics.median`` (and ``numpy.median``) computes it, None when empty."""
+        v, n = self._v, len(self._v)
+        if n == 0:
+            return None
+        return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+    def max(self) -> float | None:
+        return self._v[-1] if self._v else None
+
+    def nbytes(self) -> int:
+        return self._v.buffer_info()[1] * self._v.itemsize
+
+
+def _columns() -> tuple[_Sorted, _Sorted, _Sorted]:
+    return _Sorted(), _Sorted(), _Sorted()
+
+
+@dataclass
+class _Usable:
+    """Running tallies of the usable samples (camera ok, not frozen): what the face and
+    uniform criteria decide on. A sample leaves them when its run turns out frozen."""
+
+    faces: int = 0
+    face_reasons: Counter[Reason | None] = field(default_factory=Counter)
+    confidence: _Sorted = field(default_factory=_Sorted)
+    size: _Sorted = field(default_factory=_Sorted)
+    judged: int = 0
+    visible: int = 0
+    solid: int = 0
+    patterned: int = 0
+    solid_share: _Sorted = field(default_factory=_Sorted)
+    lab_solid: tuple[_Sorted, _Sorted, _Sorted] = field(default_factory=_columns)
+    lab_visible: tuple[_Sorted, _Sorted, _Sorted] = field(default_factory=_columns)
+
+    def count(self, m: _Mark, sign: int) -> None:
+        """Add (``sign`` 1) or take away (-1) one usable sample."""
+        if not m.face:
+            return
+
+        def column(c: _Sorted, x: float) -> None:
+            c.add(x) if sign > 0 else c.remove(x)
+
+        self.faces += sign
+        self.face_reasons[m.face_reason] += sign
+        if m.confidence is not None:
+            column(self.confidence, m.confidence)
+        if m.face_reason is None and m.size is not None:
+            column(self.size, m.size)
+        if not m.judged:
+            return
+        self.judged += sign
+        if not m.visible:
+            return
+        self.visible += sign
+        self.solid += sign if m.solid else 0
+        self.patterned += sign if m.solid is False else 0
+        if m.solid_share is not None:
+            column(self.solid_share, m.solid_share)
+        if m.lab is not None:
+            for c, x in zip(self.lab_visible, m.lab, strict=True):
+                column(c, x)
+            if m.solid:
+                for c, x in zip(self.lab_solid, m.lab, strict=True):
+                    column(c, x)
+
+    def nbytes(self) -> int:
+        cols = (self.confidence, self.size, self.solid_share, *self.lab_solid, *self.lab_visible)
+        return sum(c.nbytes() for c in cols)
 
 
 def match_colours(
@@ -81,12 +218,30 @@ def _share(n: int, total: int) -> float:
     return n / total if total else 0.0
 
 
-def _times(entries: Sequence[_Entry]) -> tuple[float, ...]:
-    return tuple(e.sample.t for e in entries)
+def _round(x: float | None, places: int) -> float | None:
+    return None if x is None else round(x, places)
+
+
+def _times(marks: Sequence[_Mark], keep: Callable[[_Mark], bool]) -> tuple[float, ...]:
+    return tuple(m.t for m in marks if keep(m))
+
+
+def _in_state(state: CameraState) -> Callable[[_Mark], bool]:
+    return lambda m: m.state is state
+
+
+def _face_says(reason: Reason) -> Callable[[_Mark], bool]:
+    return lambda m: m.usable and m.face and m.face_reason is reason
 
 
 class CheckWindow:
-    """Accumulates samples of one check and judges them (not thread-safe)."""
+    """Accumulates samples of one check and judges them (not thread-safe).
+
+    ``add`` costs O(1) in the samples so far, and so does ``verdict`` without
+    ``keep_samples`` (see the module's "Cost"); with it, the window also keeps each
+    ``SampleResult`` (the caller's objects, thumbnails included) and its verdict lists
+    them, their times and the evidence times.
+    """
 
     def __init__(
         self,
@@ -94,141 +249,203 @@ class CheckWindow:
         policy: UniformPolicy | None = None,
         *,
         still_image: bool = False,
+        keep_samples: bool = True,
     ) -> None:
         self.config = config
         self.policy = policy if policy is not None else parse_uniform_policy("any")
         self.still_image = still_image
-        self._entries: list[_Entry] = []
-        self._run_start: int | None = None  # index where the current identical run began
+        self.keep_samples = keep_samples
+        self._n = 0
+        self._t: float | None = None  # the newest sample's time
+        self._prev: npt.NDArray[np.uint8] | None = None  # the newest sample's thumbnail
+        self._last: _Mark | None = None
+        self._states: Counter[CameraState] = Counter()
+        self._luma = _Sorted()
+        self._difference = _Sorted()
+        self._frozen = 0
+        self._ok = 0  # usable samples
+        self._usable = _Usable()
+        # The current run of identical samples: when it began, and its samples not yet
+        # frozen (at most ``frozen_min_seconds`` of them: past that, the run is frozen).
+        self._run_t: float | None = None
+        self._run: list[_Mark] = []
+        self._marks: list[_Mark] = []  # with keep_samples only
+        self._samples: list[SampleResult] = []  # with keep_samples only
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._n
+
+    @property
+    def last_frozen(self) -> bool:
+        """Whether the newest sample belongs to a frozen run (False before any)."""
+        return self._last is not None and self._last.frozen
+
+    def nbytes(self) -> int:
+        """Bytes the window itself holds for its samples: the previous thumbnail and the
+        sorted score columns (not the ``SampleResult`` objects ``keep_samples`` keeps)."""
+        prev = 0 if self._prev is None else self._prev.nbytes
+        return prev + self._luma.nbytes() + self._difference.nbytes() + self._usable.nbytes()
+
+    def _mark(self, sample: SampleResult, difference: float | None) -> _Mark:
+        face, torso = sample.face, sample.torso
+        largest = face.largest if face is not None else None
+        return _Mark(
+            t=sample.t,
+            state=sample.camera.state,
+            luma=sample.camera.luma,
+            difference=difference,
+            frozen=False,
+            face=face is not None,
+            face_reason=self._face_reason(sample) if face is not None else None,
+            confidence=largest.confidence if largest is not None else None,
+            size=largest.size if largest is not None else None,
+            torso=torso is not None,
+            visible=torso is not None and torso.visible,
+            solid=torso.solid if torso is not None else None,
+            solid_share=torso.solid_share if torso is not None else None,
+            lab=torso.lab if torso is not None else None,
+        )
 
     def add(self, sample: SampleResult) -> None:
-        """Add the next sample (times must not go backwards)."""
-        if self._entries and sample.t < self._entries[-1].sample.t:
+        """Add the next sample (times must not go backwards).
+
+        The thumbnail must hold whole grey levels 0-255 (``vision.camera.thumbnail``
+        makes them so): the window keeps it as uint8 for the next frozen test.
+        """
+        if self._t is not None and sample.t < self._t:
             raise ValueError("samples must be added in time order")
+        thumb = sample.camera.thumbnail
         diff = None
-        frozen = False
-        if self._entries:
-            prev = self._entries[-1].sample
-            diff = frame_difference(prev.camera.thumbnail, sample.camera.thumbnail)
-            live_picture = sample.camera.state not in _CAMERA_FAIL
+        if self._prev is not None:
+            diff = frame_difference(self._prev.astype(np.float32), thumb)
+        m = self._mark(sample, diff)
+        if diff is not None:
+            assert self._last is not None
+            live_picture = m.state not in _CAMERA_FAIL
             if diff <= self.config.frozen_max_mad and live_picture:
-                if self._run_start is None:
-                    self._run_start = len(self._entries) - 1
-                start_t = self._entries[self._run_start].sample.t
-                if sample.t - start_t >= self.config.frozen_min_seconds - 1e-9:
-                    frozen = True
+                if self._run_t is None:  # the run begins with the previous sample
+                    self._run_t, self._run = self._last.t, [self._last]
+                if m.t - self._run_t >= self.config.frozen_min_seconds - 1e-9:
                     # The whole run is frozen, including the samples before the threshold.
-                    for i in range(self._run_start, len(self._entries)):
-                        e = self._entries[i]
-                        if not e.frozen:
-                            self._entries[i] = _Entry(e.sample, True, e.difference)
+                    for earlier in self._run:
+                        self._freeze(earlier)
+                    self._run = []
+                    m.frozen = True
+                else:
+                    self._run.append(m)
             else:
-                self._run_start = None
-        self._entries.append(_Entry(sample, frozen, diff))
+                self._run_t, self._run = None, []
+        self._n += 1
+        self._t = m.t
+        self._prev = thumb.astype(np.uint8)
+        self._last = m
+        self._states[m.state] += 1
+        self._luma.add(m.luma)
+        if diff is not None:
+            self._difference.add(diff)
+        if m.frozen:
+            self._frozen += 1
+        elif m.usable:
+            self._ok += 1
+            self._usable.count(m, 1)
+        if self.keep_samples:
+            self._marks.append(m)
+            self._samples.append(sample)
+
+    def _freeze(self, m: _Mark) -> None:
+        if m.frozen:
+            return
+        if m.usable:
+            self._ok -= 1
+            self._usable.count(m, -1)
+        m.frozen = True
+        self._frozen += 1
 
     # -- criteria -----------------------------------------------------------------
 
+    def _evidence(
+        self, found: Sequence[tuple[Reason, int, Callable[[_Mark], bool]]]
+    ) -> dict[str, tuple[float, ...]]:
+        """Per reason seen (count > 0), the times of its samples; empty without samples."""
+        if not self.keep_samples:
+            return {}
+        return {r.value: _times(self._marks, keep) for r, count, keep in found if count}
+
+    def _sample_times(self, keep: Callable[[_Mark], bool]) -> tuple[float, ...]:
+        return _times(self._marks, keep) if self.keep_samples else ()
+
     def _camera(self) -> CriterionVerdict:
-        cfg, entries = self.config, self._entries
-        n = len(entries)
-        states = Counter(e.sample.camera.state for e in entries)
-        frozen = [e for e in entries if e.frozen]
-        diffs = [e.difference for e in entries if e.difference is not None]
+        cfg, n, states = self.config, self._n, self._states
         scores: dict[str, Any] = {
             "samples": n,
-            "ok": _share(sum(1 for e in entries if self._usable(e)), n),
+            "ok": _share(self._ok, n),
             "black": _share(states[CameraState.BLACK], n),
             "covered": _share(states[CameraState.COVERED], n),
             "low_light": _share(states[CameraState.LOW_LIGHT], n),
-            "frozen": _share(len(frozen), n),
-            "median_luma": round(median(e.sample.camera.luma for e in entries), 2) if n else None,
-            "median_difference": round(median(diffs), 3) if diffs else None,
+            "frozen": _share(self._frozen, n),
+            "median_luma": _round(self._luma.median(), 2),
+            "median_difference": _round(self._difference.median(), 3),
         }
-        evidence: dict[str, tuple[float, ...]] = {}
-        fails: list[Reason] = []
-        for state, reason in _CAMERA_FAIL.items():
-            hit = [e for e in entries if e.sample.camera.state is state]
-            if hit:
-                evidence[reason.value] = _times(hit)
-            if hit and _share(len(hit), n) >= cfg.camera_fail_fraction:
-                fails.append(reason)
-        if frozen:
-            evidence[Reason.CAMERA_FROZEN.value] = _times(frozen)
-            if _share(len(frozen), n) >= cfg.camera_fail_fraction:
-                fails.append(Reason.CAMERA_FROZEN)
-        dark = [e for e in entries if e.sample.camera.state is CameraState.LOW_LIGHT]
-        if dark:
-            evidence[Reason.LOW_LIGHT.value] = _times(dark)
-        times = _times(entries)
+        evidence = self._evidence(
+            [
+                *(
+                    (reason, states[state], _in_state(state))
+                    for state, reason in _CAMERA_FAIL.items()
+                ),
+                (Reason.CAMERA_FROZEN, self._frozen, lambda m: m.frozen),
+                (Reason.LOW_LIGHT, states[CameraState.LOW_LIGHT], _in_state(CameraState.LOW_LIGHT)),
+            ]
+        )
+        fails = [
+            reason
+            for reason, count in (
+                *((r, states[s]) for s, r in _CAMERA_FAIL.items()),
+                (Reason.CAMERA_FROZEN, self._frozen),
+            )
+            if count and _share(count, n) >= cfg.camera_fail_fraction
+        ]
+        times = self._sample_times(lambda m: True)
+
+        def result(v: Verdict, *reasons: Reason) -> CriterionVerdict:
+            return CriterionVerdict(v, reasons, scores, times, evidence)
+
         # A photograph, or a check too short to judge, never fails; what it showed stays
         # in the evidence. (A phone camera's first frames are often black while it
         # starts: the first black samples of a live call must not fail it.)
         if self.still_image:
-            return CriterionVerdict(
-                Verdict.INCONCLUSIVE, (Reason.SINGLE_IMAGE,), scores, times, evidence
-            )
+            return result(Verdict.INCONCLUSIVE, Reason.SINGLE_IMAGE)
         if n < cfg.min_samples:
-            return CriterionVerdict(
-                Verdict.INCONCLUSIVE, (Reason.TOO_FEW_SAMPLES,), scores, times, evidence
-            )
+            return result(Verdict.INCONCLUSIVE, Reason.TOO_FEW_SAMPLES)
         if fails:
-            return CriterionVerdict(Verdict.FAIL, tuple(fails), scores, times, evidence)
-        ok = sum(1 for e in entries if self._usable(e))
-        if _share(ok, n) >= cfg.camera_ok_fraction:
-            return CriterionVerdict(Verdict.PASS, (), scores, times, evidence)
-        reason = Reason.LOW_LIGHT if dark else Reason.TOO_FEW_SAMPLES
-        return CriterionVerdict(Verdict.INCONCLUSIVE, (reason,), scores, times, evidence)
-
-    @staticmethod
-    def _usable(e: _Entry) -> bool:
-        return e.sample.camera.state is CameraState.OK and not e.frozen
+            return result(Verdict.FAIL, *fails)
+        if _share(self._ok, n) >= cfg.camera_ok_fraction:
+            return result(Verdict.PASS)
+        dark = states[CameraState.LOW_LIGHT] > 0
+        return result(Verdict.INCONCLUSIVE, Reason.LOW_LIGHT if dark else Reason.TOO_FEW_SAMPLES)
 
     def _min_samples(self) -> int:
         return 1 if self.still_image else self.config.min_samples
 
     def _face(self) -> CriterionVerdict:
-        cfg = self.config
-        usable = [e for e in self._entries if self._usable(e) and e.sample.face is not None]
-        n = len(usable)
+        cfg, u = self.config, self._usable
+        n, counts = u.faces, u.face_reasons
         # No face splits in two: nobody there (no_face, which may fail), or a person the
         # detector did not find a face on (turned away, too dark, too far: inconclusive).
-        groups: dict[Reason | None, list[_Entry]] = {
-            None: [],
-            Reason.NO_FACE: [],
-            Reason.FACE_NOT_FOUND: [],
-            Reason.MULTIPLE_FACES: [],
-            Reason.FACE_TOO_SMALL: [],
-        }
-        for e in usable:
-            groups[self._face_reason(e)].append(e)
-        confidences = [
-            e.sample.face.largest.confidence
-            for e in usable
-            if e.sample.face is not None and e.sample.face.largest is not None
-        ]
-        sizes = [
-            e.sample.face.largest.size
-            for e in groups[None]
-            if e.sample.face is not None and e.sample.face.largest is not None
-        ]
         scores: dict[str, Any] = {
             "usable_samples": n,
-            "present": _share(len(groups[None]), n),
-            "absent": _share(len(groups[Reason.NO_FACE]), n),
-            "not_found": _share(len(groups[Reason.FACE_NOT_FOUND]), n),
-            "multiple": _share(len(groups[Reason.MULTIPLE_FACES]), n),
-            "too_small": _share(len(groups[Reason.FACE_TOO_SMALL]), n),
-            "max_confidence": round(max(confidences), 3) if confidences else None,
-            "median_face_size": round(median(sizes), 1) if sizes else None,
+            "present": _share(counts[None], n),
+            "absent": _share(counts[Reason.NO_FACE], n),
+            "not_found": _share(counts[Reason.FACE_NOT_FOUND], n),
+            "multiple": _share(counts[Reason.MULTIPLE_FACES], n),
+            "too_small": _share(counts[Reason.FACE_TOO_SMALL], n),
+            "max_confidence": _round(u.confidence.max(), 3),
+            "median_face_size": _round(u.size.median(), 1),
         }
-        evidence = {r.value: _times(v) for r, v in groups.items() if r is not None and v}
-        times = _times(usable)
+        evidence = self._evidence([(r, counts[r], _face_says(r)) for r in _FACE_REASONS])
+        times = self._sample_times(lambda m: m.usable and m.face)
 
         def result(v: Verdict, *reasons: Reason) -> CriterionVerdict:
-            return CriterionVerdict(v, tuple(reasons), scores, times, evidence)
+            return CriterionVerdict(v, reasons, scores, times, evidence)
 
         if n < self._min_samples():
             return result(Verdict.INCONCLUSIVE, Reason.TOO_FEW_SAMPLES)
@@ -239,15 +456,12 @@ class CheckWindow:
         if scores["absent"] >= cfg.face_absent_fraction:
             return result(Verdict.FAIL, Reason.NO_FACE)
         # Mixed evidence: name what was seen, largest share first, and let a human judge.
-        ranked = sorted(
-            ((len(v), r) for r, v in groups.items() if r is not None and v),
-            key=lambda x: -x[0],
-        )
-        return result(Verdict.INCONCLUSIVE, *(r for _, r in ranked))
+        ranked = sorted((r for r in _FACE_REASONS if counts[r]), key=lambda r: -counts[r])
+        return result(Verdict.INCONCLUSIVE, *ranked)
 
-    def _face_reason(self, e: _Entry) -> Reason | None:
-        """What one usable sample says about the face: None for one adequate face."""
-        face = e.sample.face
+    def _face_reason(self, sample: SampleResult) -> Reason | None:
+        """What one sample with a face result says: None for one adequate face."""
+        face = sample.face
         assert face is not None
         if face.status is FaceStatus.OK:
             return None
@@ -255,59 +469,48 @@ class CheckWindow:
             return Reason.MULTIPLE_FACES
         if face.status is FaceStatus.TOO_SMALL:
             return Reason.FACE_TOO_SMALL
-        person = e.sample.person or 0.0
+        person = sample.person or 0.0
         return Reason.FACE_NOT_FOUND if person >= self.config.person_min_share else Reason.NO_FACE
 
     def _uniform(self) -> CriterionVerdict:
-        cfg, policy = self.config, self.policy
-        judged = [
-            e
-            for e in self._entries
-            if self._usable(e)
-            and e.sample.face is not None
-            and e.sample.face.status is FaceStatus.OK
-            and e.sample.torso is not None
-        ]
-        n = len(judged)
-        visible = [e for e in judged if e.sample.torso is not None and e.sample.torso.visible]
-        # Each visible top is solid (True), patterned (False) or undecided (None).
-        solid = [e for e in visible if e.sample.torso is not None and e.sample.torso.solid]
-        patterned = [
-            e for e in visible if e.sample.torso is not None and e.sample.torso.solid is False
-        ]
-        shares = [e.sample.torso.solid_share for e in visible if e.sample.torso is not None]
+        cfg, policy, u = self.config, self.policy, self._usable
+        n = u.judged
         scores: dict[str, Any] = {
             "judged_samples": n,
-            "visible": _share(len(visible), n),
-            "solid": _share(len(solid), len(visible)),
-            "patterned": _share(len(patterned), len(visible)),
-            "median_solid_share": round(median(s for s in shares if s is not None), 3)
-            if shares
-            else None,
+            "visible": _share(u.visible, n),
+            "solid": _share(u.solid, u.visible),
+            "patterned": _share(u.patterned, u.visible),
+            "median_solid_share": _round(u.solid_share.median(), 3),
             "policy": policy.text,
         }
-        evidence: dict[str, tuple[float, ...]] = {}
-        visible_ids = {id(e) for e in visible}
-        not_visible = [e for e in judged if id(e) not in visible_ids]
-        if not_visible:
-            evidence[Reason.TORSO_NOT_VISIBLE.value] = _times(not_visible)
-        if patterned:
-            evidence[Reason.NOT_UNIFORM_COLOUR.value] = _times(patterned)
+
+        def judged(m: _Mark) -> bool:
+            return m.usable and m.judged
+
+        evidence = self._evidence(
+            [
+                (Reason.TORSO_NOT_VISIBLE, n - u.visible, lambda m: judged(m) and not m.visible),
+                (
+                    Reason.NOT_UNIFORM_COLOUR,
+                    u.patterned,
+                    lambda m: judged(m) and m.visible and m.solid is False,
+                ),
+            ]
+        )
         colour: dict[str, Any] | None = None
-        labs = [e.sample.torso.lab for e in (solid or visible) if e.sample.torso is not None]
-        labs_present = [lab for lab in labs if lab is not None]
-        if labs_present:
-            med = np.median(np.array(labs_present), axis=0)
+        medians = [c.median() for c in (u.lab_solid if u.solid else u.lab_visible)]
+        if all(x is not None for x in medians):
+            med = np.array(medians, dtype=np.float64)
             colour = {
                 "name": nearest_name(med),
                 "hex": lab_to_hex(med),
                 "lab": [round(float(v), 1) for v in med],
             }
-        times = _times(judged)
+        times = self._sample_times(judged)
 
         def result(v: Verdict, *reasons: Reason) -> CriterionVerdict:
             return CriterionVerdict(
-                v, tuple(reasons), scores, times, evidence, colour, reports_colour=True
+                v, reasons, scores, times, evidence, colour, reports_colour=True
             )
 
         if n < self._min_samples():
@@ -316,9 +519,9 @@ class CheckWindow:
             return result(Verdict.INCONCLUSIVE, Reason.TORSO_NOT_VISIBLE)
         if policy.kind is not UniformKind.SOLID:
             return result(Verdict.PASS)
-        if _share(len(patterned), len(visible)) >= cfg.patterned_fraction:
+        if _share(u.patterned, u.visible) >= cfg.patterned_fraction:
             return result(Verdict.FAIL, Reason.NOT_UNIFORM_COLOUR)
-        if _share(len(solid), len(visible)) < cfg.solid_fraction:
+        if _share(u.solid, u.visible) < cfg.solid_fraction:
             return result(Verdict.INCONCLUSIVE, Reason.PATTERN_UNCERTAIN)
         if not policy.colours:
             return result(Verdict.PASS)
@@ -329,7 +532,17 @@ class CheckWindow:
         if match is Verdict.PASS:
             return result(Verdict.PASS)
         if match is Verdict.FAIL:
-            evidence[Reason.WRONG_UNIFORM_COLOUR.value] = _times(solid)
+            evidence.update(
+                self._evidence(
+                    [
+                        (
+                            Reason.WRONG_UNIFORM_COLOUR,
+                            u.solid,
+                            lambda m: judged(m) and m.visible and bool(m.solid),
+                        )
+                    ]
+                )
+            )
             return result(Verdict.FAIL, Reason.WRONG_UNIFORM_COLOUR)
         return result(Verdict.INCONCLUSIVE, Reason.COLOUR_UNCERTAIN)
 
@@ -343,7 +556,10 @@ class CheckWindow:
             for r in c.reasons:
                 if r not in reasons:
                     reasons.append(r)
-        samples = tuple(JudgedSample(e.sample, e.frozen, e.difference) for e in self._entries)
+        samples = tuple(
+            JudgedSample(s, m.frozen, m.difference)
+            for s, m in zip(self._samples, self._marks, strict=True)
+        )
         return CheckVerdict(
             verdict=combine((face.verdict, camera.verdict, uniform.verdict)),
             face=face,

@@ -3,8 +3,8 @@
 A check's verdict can lead to a sanction, so the rule throughout is: FAIL only on
 positive evidence of a problem (no face in a good picture, a black, covered or
 frozen camera, a visible torso of the wrong kind or colour). Low light, too few
-samples, an unreadable colour or a torso out of frame give INCONCLUSIVE, which a
-human reviews.
+samples, an unreadable colour, a torso out of frame or a server too busy to look
+give INCONCLUSIVE, which a human reviews.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ class Reason(StrEnum):
     WRONG_UNIFORM_COLOUR = "wrong_uniform_colour"
     COLOUR_UNCERTAIN = "colour_uncertain"
     TOO_FEW_SAMPLES = "too_few_samples"
+    SERVER_BUSY = "server_busy"
+    """The server analysed too few of the frames that arrived (its threads or its
+    event loop were busy): a live call's criteria say so instead of judging."""
 
 
 def combine(verdicts: Iterable[Verdict]) -> Verdict:

@@ -228,6 +228,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "r.not_sent": "Lokasi tidak dikirim",
         "r.no_call": "Tidak ada panggilan",
         "r.analysis_unavailable": "Server sedang penuh: tidak dianalisis",
+        "r.server_busy": "Server terlalu sibuk untuk menilai gambar",
         # a live indicator still waiting, by its reason
         "pending.too_few_samples": "Mengumpulkan gambar…",
         # errors the call server sends (docs/protocol.md, "Error codes")
@@ -469,6 +470,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "r.not_sent": "Location not sent",
         "r.no_call": "No call",
         "r.analysis_unavailable": "Server busy: not analysed",
+        "r.server_busy": "Server too busy to judge the frames",
         "pending.too_few_samples": "Collecting frames…",
         "e.busy": "The staff member is in another call, or analysis capacity is full.",
         "e.outside_window": "Outside the check window.",

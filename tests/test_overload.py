@@ -1,0 +1,219 @@
+"""Overload is never evidence: what the server failed to analyse says ``server_busy``,
+never FAIL, and the server's own gaps never count as a camera off."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from av import VideoFrame
+
+from service.clock import utcnow
+from signaling.analysis import AnalyzerPool
+from signaling.auth import CallTarget
+from signaling.camera_watch import PICTURE_CAUSES, CameraWatch
+from signaling.messages import Location
+from signaling.rooms import Room
+from signaling.session import CallSession, CallSettings
+from signaling.verdict import CallVerdict, CameraTimeline, judge
+from tests.call_helpers import HOME
+from tests.test_call_record import AT_HOME, _passing
+from vision.analyzer import FrameAnalyzer
+from vision.config import DEFAULT_CONFIG, VisionConfig
+from vision.face_track import FaceTrack
+from vision.sample import SampleResult
+from vision.verdict import Verdict
+
+# --- the rules, pure ---------------------------------------------------------------------
+
+
+def test_a_starved_call_never_fails_on_vision_and_says_server_busy() -> None:
+    vision = _passing()
+    covered = replace(vision.camera, verdict=Verdict.FAIL, reasons=("camera_covered",))
+    failing = replace(vision, camera=covered)
+    on = CameraTimeline(1.0)
+    fair = judge(failing, on, AT_HOME, min_camera_on=0.9, final=True)
+    assert fair.verdict is Verdict.FAIL
+    busy = judge(failing, on, AT_HOME, min_camera_on=0.9, final=True, starved=True)
+    assert busy.verdict is Verdict.INCONCLUSIVE
+    assert busy.camera.reasons == ("server_busy", "camera_covered")
+    assert busy.face.verdict is Verdict.PASS  # what was seen to pass stands
+    short = judge(None, on, AT_HOME, min_camera_on=0.9, final=True, starved=True)
+    assert short.face.reasons == ("server_busy",) and short.reasons[0] == "server_busy"
+    # What the page did still counts: a camera off for most of the call fails.
+    off = judge(vision, CameraTimeline(0.5), AT_HOME, min_camera_on=0.9, final=True, starved=True)
+    assert off.camera.verdict is Verdict.FAIL and off.camera.reasons[0] == "camera_off"
+
+
+def _frames(watch: CameraWatch, start: float, end: float) -> None:
+    for i in range(round((end - start) / 0.25) + 1):
+        watch.frame(start + i * 0.25)
+
+
+def test_one_black_sample_holds_for_its_interval_not_for_the_servers_gap() -> None:
+    watch = CameraWatch(max_gap_s=2.0, picture_ttl_s=1.5)
+    _frames(watch, 0.0, 20.0)
+    watch.picture({"camera_black": True}, 0.4)
+    watch.picture({"camera_black": False}, 12.0)  # the server's next sample
+    assert [(p.start, p.end) for p in watch.off_periods(20.0)] == [(0.4, pytest.approx(1.9))]
+    assert watch.on_fraction(20.0) == pytest.approx(1 - 1.5 / 20)
+    # A call too sparsely sampled to judge ignores what only its pictures showed.
+    assert watch.on_fraction(20.0, frozenset(PICTURE_CAUSES)) == 1.0
+
+
+def test_a_stalled_event_loop_is_not_a_gap_in_the_frames() -> None:
+    watch = CameraWatch(max_gap_s=2.0)
+    _frames(watch, 0.0, 5.0)
+    watch.server_gap(9.0)  # the loop did not run from 5 to 9: frames waited in the socket
+    assert watch.on_fraction(9.5) == 1.0
+    _frames(watch, 9.5, 12.0)
+    assert watch.on_fraction(12.0) == 1.0
+    watch.tick(15.0)  # the page really stopped at 12: off from 14
+    assert watch.on_fraction(15.0) == pytest.approx(1 - 1 / 15)
+
+
+# --- a starved pool with real analysis --------------------------------------------------
+
+SLOW_S = 0.25  # each sample holds the pool's one thread this long: ~4 samples a second
+CALLS = 12  # ~0.33 samples a second each, a third of what they ask for
+SECONDS = 8.0
+FPS = 5
+
+
+class BusyAnalyzer(FrameAnalyzer):
+    """The real analysis on a thread that is also busy with something else."""
+
+    def analyze(
+        self, frame_rgb: npt.NDArray[np.generic], t: float, track: FaceTrack | None = None
+    ) -> SampleResult:
+        time.sleep(SLOW_S)
+        return super().analyze(frame_rgb, t, track)
+
+
+class FedCall(CallSession):
+    """A call whose staff page sends the frames the test gives it: they arrive by the
+    session's own path (camera watch, then the pool), only WebRTC is left out."""
+
+    def __init__(self, pool: AnalyzerPool, index: int) -> None:
+        now = utcnow()
+        room = Room(
+            f"call_{index}", f"check_{index}", "staff1", "sup1", now + timedelta(hours=1), now
+        )
+        room.accept(now)
+        target = CallTarget(
+            room.check_id,
+            "staff1",
+            "Siti",
+            "sup1",
+            now,
+            now + timedelta(hours=1),
+            "solid:khaki",
+            HOME,
+            200,
+        )
+        settings = CallSettings(sample_interval_s=1.0, min_camera_on=0.9, ice_servers=[])
+
+        async def publish(_: dict[str, Any]) -> None:
+            return None
+
+        super().__init__(room, target, settings, pool, publish)
+        self._latest: tuple[VideoFrame, float] | None = None
+
+    def send(self, frame: VideoFrame) -> None:
+        self._latest = (frame, asyncio.get_running_loop().time())
+        self._frame()
+
+    def latest_frame(self) -> tuple[VideoFrame, float] | None:
+        return self._latest
+
+
+@pytest.fixture(scope="module")
+def khaki() -> list[VideoFrame]:
+    from fixtures.generate import frames
+
+    source = frames("khaki")
+    return [_received(next(source)) for _ in range(int(SECONDS * FPS))]
+
+
+def _received(rgb: npt.NDArray[np.uint8]) -> VideoFrame:
+    """A frame as the analysis leg receives it: yuv420p, as decoded from VP8."""
+    return VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+
+
+BLACK = _received(np.zeros((480, 640, 3), np.uint8))
+
+
+async def _call(
+    pool: AnalyzerPool, calls: int, frames: list[VideoFrame], black_s: float
+) -> list[tuple[FedCall, CallVerdict]]:
+    """``calls`` compliant calls for ``SECONDS``, each camera black for its first
+    ``black_s`` (a phone camera starting), then the khaki uniform; their final verdicts."""
+    sessions = [FedCall(pool, i) for i in range(calls)]
+    for s in sessions:
+        s.activate()
+        assert pool.admit(s)
+        s.set_location(Location(s.room.id, HOME[0] + 0.0003, HOME[1], 10))
+    for tick in range(int(SECONDS * FPS)):
+        for s in sessions:
+            s.send(BLACK if tick / FPS < black_s else frames[tick % len(frames)])
+        await asyncio.sleep(1 / FPS)
+    out = []
+    for s in sessions:
+        verdict = s.verdict(s.now(), final=True)
+        pool.release(s)
+        await s.finish()
+        out.append((s, verdict))
+    return out
+
+
+@pytest.fixture
+async def starved_pool() -> AsyncIterator[AnalyzerPool]:
+    pool = AnalyzerPool(1, CALLS, DEFAULT_CONFIG, analyzer=BusyAnalyzer)
+    await pool.warm()
+    yield pool
+    pool.close()
+
+
+async def test_a_starved_pool_fails_no_compliant_call_and_says_server_busy(
+    starved_pool: AnalyzerPool, khaki: list[VideoFrame]
+) -> None:
+    results = await _call(starved_pool, CALLS, khaki, black_s=1.5)
+    blacks = sum(1 for s, _ in results if s.vision and s.vision.camera.scores["black"] > 0)
+    assert blacks >= 1  # some calls had their black start analysed, and little else
+    for s, verdict in results:
+        assert verdict.verdict is not Verdict.FAIL, verdict.to_dict()
+        assert "server_busy" in verdict.reasons, verdict.reasons
+        assert s.starved and s.samples < 5, (s.samples, s.fed_s)
+
+
+async def test_a_call_sampled_as_asked_is_judged_as_usual(khaki: list[VideoFrame]) -> None:
+    config: VisionConfig = DEFAULT_CONFIG
+    pool = AnalyzerPool(1, 1, config)
+    await pool.warm()
+    try:
+        [(call, verdict)] = await _call(pool, 1, khaki, black_s=0.0)
+    finally:
+        pool.close()
+    assert not call.starved and call.samples >= 6
+    assert verdict.verdict is Verdict.PASS, verdict.to_dict()
+
+
+async def test_a_call_is_not_starved_while_its_first_sample_is_on_its_way() -> None:
+    pool = AnalyzerPool(1, 1)
+    call = FedCall(pool, 0)
+    call.activate()
+    for _ in range(int(1.5 * FPS)):  # 1.5 s of frames, no sample yet
+        call.send(BLACK)
+        await asyncio.sleep(1 / FPS)
+    await call.finish()
+    pool.close()
+    assert call.fed_s == pytest.approx(1.4, abs=0.3) and call.samples == 0
+    assert not call.starved
+    assert "server_busy" not in call.status()["indicators"]["face"]["reason"]
