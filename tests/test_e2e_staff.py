@@ -4,6 +4,7 @@ the call's record as soon as it exists, takes one objection, and the supervisor 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,8 @@ async def test_a_staff_members_day_next_check_self_check_record_and_one_objectio
     tmp_path: Path, media: dict[str, Path]
 ) -> None:
     async with running_service(tmp_path) as service, async_playwright() as pw:
-        check = await add_check(service.engine, "staff1")
+        # Opened long ago: first among the day's checks (the service makes the regular ones).
+        check = await add_check(service.engine, "staff1", opens=timedelta(hours=-12))
         sup, staff = await participants(pw, media["live"])
         await staff.goto(service.links.urls["staff1"])
 
