@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
+from py_vapid import VapidException
 from pywebpush import WebPushException, webpush_async
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -150,7 +151,7 @@ class Pusher:
             )
         except WebPushException as exc:
             return Sent(target, exc.status_code, str(exc).splitlines()[0][:200])
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, VapidException) as exc:
             return Sent(target, None, f"{type(exc).__name__}: {exc}"[:200])
         return Sent(target, _status(response))
 

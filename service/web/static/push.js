@@ -92,6 +92,7 @@ export async function setupPush(onMessage) {
       setState(box, "denied");
       return;
     }
+    setState(box, "pending"); // subscribing asks the browser's push service: it may take a while
     try {
       await subscribe(await navigator.serviceWorker.ready, key);
       setState(box, "on");
