@@ -106,3 +106,12 @@ export async function setupPush(onMessage) {
   else setState(box, "offer");
   return registration;
 }
+
+// A ring notification outlives its call (answered here, cancelled, missed): close them
+// once this page knows the ring is over.
+export async function closeRingNotifications() {
+  const registration = await navigator.serviceWorker?.getRegistration("/staff/");
+  for (const shown of (await registration?.getNotifications()) ?? []) {
+    if (shown.data?.kind === "ring") shown.close();
+  }
+}
