@@ -39,7 +39,7 @@ from service.schema import checks, push_subscriptions, staff
 from service.state import ENGINE, LINK_SECRET
 from tests.call_helpers import Links, add_check, seed_org
 from tests.push_helpers import Browser, PushService, verify_vapid
-from tests.test_signaling_server import joined, recv
+from tests.test_signaling_server import recv
 
 BASE = "https://hadir.test"
 
@@ -314,7 +314,12 @@ async def test_a_supervisor_starting_a_call_rings_the_phone(
         )
         assert answer.status == 201
         check = await add_check(engine, "staff1")
-        sup = await joined(client, links.tokens["sup1"])
+        ws = await client.ws_connect("/ws")
+        await ws.send_json({"type": "join", "v": 1, "token": links.tokens["sup1"]})
+        welcome = await recv(ws, "welcome")
+        # Page closed, but a subscription: the supervisor sees them reachable by push.
+        assert [(p["id"], p["state"]) for p in welcome["presence"]] == [("staff1", "push")]
+        sup = ws
         await sup.send_json({"type": "call", "check": check})
         call = (await recv(sup, "state"))["call"]
         async with asyncio.timeout(5):
@@ -340,3 +345,9 @@ async def test_with_push_off_the_endpoints_say_so_and_nothing_rings(tmp_path: Pa
             assert (await answer.json())["error"]["code"] == "push_off"
         assert PUSHER not in client.app
         assert not (config.data_dir / "vapid-p256.pem").exists()
+        # A subscription from when push was on does not make anyone reachable.
+        await subscribe(client.app[ENGINE], links, "staff1", Browser.new("http://127.0.0.1:9/a"))
+        ws = await client.ws_connect("/ws")
+        await ws.send_json({"type": "join", "v": 1, "token": links.tokens["sup1"]})
+        welcome = await recv(ws, "welcome")
+        assert [(p["id"], p["state"]) for p in welcome["presence"]] == [("staff1", "offline")]
