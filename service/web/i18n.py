@@ -261,6 +261,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Muat ulang halaman.",
         "api.network": "Server tidak dapat dihubungi. Periksa sambungan, lalu coba lagi.",
         # push notifications (service/push); {…} filled by the server
+        "push.title": "Notifikasi panggilan",
         "push.offer": "Aktifkan notifikasi panggilan",
         "push.explain": "Agar ponsel Anda berdering saat atasan memanggil, juga ketika halaman "
         "ini tertutup, dan mengingatkan beberapa menit sebelum pemeriksaan.",
@@ -512,6 +513,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "api.idempotency_key_reused": "This request clashes with an earlier one. Reload the page.",
         "api.network": "The server cannot be reached. Check the connection, then try again.",
         # push notifications (service/push); {…} filled by the server
+        "push.title": "Call notifications",
         "push.offer": "Turn on call notifications",
         "push.explain": "So your phone rings when your supervisor calls, even with this page "
         "closed, and reminds you a few minutes before a check.",
