@@ -19,6 +19,8 @@ from typing import Any, Literal
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service.clock import utcnow
+from service.push.subscriptions import targets_of
 from service.records import iso
 from service.schema import staff
 
@@ -52,13 +54,10 @@ def presence_of(
 
 
 async def push_reachable(conn: AsyncConnection, staff_ids: list[str]) -> set[str]:
-    """Of ``staff_ids``, those a push notification can reach now.
-
-    Nobody yet: Web Push (issue 11 item 2) fills this from the staff's push
-    subscriptions; everything else already shows the ``push`` state it returns.
-    """
-    del conn, staff_ids
-    return set()
+    """Of ``staff_ids``, those a push notification can reach now: a subscription saved
+    through a link still good (``service.push``; a push service may still have dropped
+    it, which the next push finds out)."""
+    return {target.staff_id for target in await targets_of(conn, staff_ids, utcnow())}
 
 
 async def stored_last_seen(conn: AsyncConnection, staff_ids: list[str]) -> dict[str, datetime]:

@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.clock import utcnow
 from service.links import revoked_among
+from service.push.sender import Pusher
 from service.record_writer import RecordWriter
 from service.records import Record
 from service.store import read_only
@@ -100,6 +101,7 @@ class Hub:
     rejoin_grace_s: float = 45.0
     ring_timeout_s: float = 60.0
     last_seen: LastSeen = field(default_factory=LastSeen)
+    pusher: Pusher | None = None  # rings the staff member's phones too (service.push)
     rooms: Rooms = field(default_factory=Rooms)
     sessions: dict[str, CallSession] = field(default_factory=dict)
     connections: dict[tuple[str, str], set[Connection]] = field(default_factory=dict)
@@ -203,7 +205,7 @@ class Hub:
     async def presences(self, staff_ids: list[str]) -> list[Presence]:
         """How each of ``staff_ids`` can be reached now, as their supervisor sees it."""
         async with read_only(self.engine).connect() as db:
-            pushable = await push_reachable(db, staff_ids)
+            pushable = await push_reachable(db, staff_ids) if self.pusher else set()
             seen = self.last_seen.merged(await stored_last_seen(db, staff_ids))
         online = self._online()
         return [presence_of(s, s in online, s in pushable, seen.get(s)) for s in staff_ids]
@@ -372,6 +374,8 @@ class Hub:
         described = self._describe(room)
         await self._to_room(room, m.encode("state", call=room.id, state=room.state, reason=None))
         await self._to("staff", room.staff_id, m.encode("ring", **described))
+        if self.pusher is not None:  # in the background: a push never holds up the call
+            self._spawn(self.pusher.ring(room.staff_id, room.id, room.check_id, who.name))
 
     async def _window_timer(self, room: Room, delay: float) -> None:
         await asyncio.sleep(max(0.0, delay))

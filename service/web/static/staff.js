@@ -5,6 +5,7 @@
 import {
   $, PeerLeg, Signal, apiErrorText, errorText, page, reasonText, showError, showStatus, t, wireRecordForms,
 } from "./hadir.js";
+import { closeRingNotifications, setupPush } from "./push.js";
 
 // The analysis leg is capped in the browser: the server decodes every frame it gets.
 const ANALYSIS = { width: 640, height: 480, fps: 5, bitrate: 300_000 };
@@ -181,7 +182,10 @@ function ring(on, caller) {
   if (caller) $("[data-caller]", incoming).textContent = caller;
   clearInterval(ringing);
   ringing = null;
-  if (!on) return;
+  if (!on) {
+    closeRingNotifications().catch(() => {});
+    return;
+  }
   const beep = () => {
     navigator.vibrate?.([400, 200, 400]);
     try {
@@ -272,6 +276,15 @@ function guideFrom(msg) {
   return t("guide.ok");
 }
 
+// A tapped ring notification opens this page at #answer=<call> (or tells it, if open):
+// that tap was the answer.
+function tappedRing() {
+  const wanted = new URLSearchParams(location.hash.slice(1)).get("answer");
+  if (wanted) history.replaceState(null, "", location.pathname + location.search);
+  return wanted;
+}
+let tapped = tappedRing();
+
 // A call ringing now: from `ring`, or from `welcome` when the page opens mid-ring.
 function incomingCall(callId, supervisor) {
   call = callId;
@@ -309,7 +322,13 @@ const signal = new Signal({
       setState("ended", t("ended.disconnected"));
       refreshSections();
     }
-    if (msg.call?.state === "ringing") incomingCall(msg.call.call, msg.call.supervisor);
+    if (msg.call?.state === "ringing") {
+      incomingCall(msg.call.call, msg.call.supervisor);
+      if (tapped === call) answer();
+    } else {
+      ring(false);
+    }
+    tapped = null;
   },
   ring(msg) {
     incomingCall(msg.call, msg.supervisor);
@@ -382,3 +401,6 @@ selfCheckButton.addEventListener("click", selfCheck);
 closeButton.addEventListener("click", closePreview);
 hangupButton.addEventListener("click", () => call && signal.send({ type: "hangup", call }));
 wireRecordForms(document, refreshSections);
+setupPush((message) => {
+  if (message?.type === "open" && message.payload?.kind === "ring" && message.payload.call === call && !incoming.hidden) answer();
+}).catch(() => {});
