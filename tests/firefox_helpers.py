@@ -150,6 +150,51 @@ class Firefox:
             origin,
         )
 
+    async def notifications(self) -> list[str]:
+        """The texts of the notifications on screen (Firefox's own alert windows)."""
+        texts: list[str] = await self.chrome_script(
+            """
+            return [...Services.wm.getEnumerator("alert:alert")].map(
+                (w) => w.document.getElementById("alertTextLabel").textContent);
+            """
+        )
+        return texts
+
+    async def click_notification(self, text: str) -> None:
+        """Click the notification showing ``text`` as a person would: on its text, which
+        makes Firefox fire the service worker's ``notificationclick``."""
+        clicked = await self.chrome_script(
+            """
+            for (const alert of Services.wm.getEnumerator("alert:alert")) {
+                const label = alert.document.getElementById("alertTextLabel");
+                if (label.textContent.includes(arguments[0])) { label.click(); return true; }
+            }
+            return false;
+            """,
+            text,
+        )
+        if not clicked:
+            raise AssertionError(f"no notification shows {text!r}: {await self.notifications()}")
+
+    async def switch_to_tab(self, url_prefix: str, within_s: float = 10) -> str:
+        """Make the tab whose address starts with ``url_prefix`` (a worker may have just
+        opened it) the one Marionette drives; its address."""
+
+        def find() -> str | None:
+            for handle in self.client.window_handles:
+                self.client.switch_to_window(handle)
+                url: str = self.client.get_url()
+                if url.startswith(url_prefix):
+                    return url
+            return None
+
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            if found := await self._call(find):
+                return found
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no tab at {url_prefix} within {within_s} s\n{self.log_tail()}")
+
     def close(self) -> None:
         """Ask the browser to quit, kill it if it hangs, and remove the profile.
         (``Marionette.quit`` serves only browsers it launched itself.)"""

@@ -49,6 +49,11 @@ self.addEventListener("push", (event) => {
     for (const client of windows) client.postMessage(record);
   })());
 });
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = "/?opened=" + encodeURIComponent(event.notification.body);
+  event.waitUntil(self.clients.openWindow(url));
+});
 """
 
 PAGE = """<!doctype html>
@@ -192,6 +197,20 @@ async def test_push_wakes_the_worker_when_no_page_is_open(
     await firefox.navigate(origin + "/")
     last = await firefox.wait_for("return window.lastPush();")
     assert last["payload"] == "ring while closed" and last["shown"] == "shown"
+
+
+async def test_clicking_the_notification_opens_the_page(
+    firefox: Firefox, push: PushService, origin: str, vapid: Vapid
+) -> None:
+    subscription = await subscribe(firefox, origin, vapid)
+    await firefox.navigate("about:blank")
+    assert await send(subscription, "tap to answer", vapid) == 201
+    await push.wait_for(lambda: all(n.acked_at for n in push.notifications.values()), 10, "the ack")
+
+    await firefox.click_notification("tap to answer")
+    url = await firefox.switch_to_tab(origin + "/?opened=")
+    assert url == origin + "/?opened=tap%20to%20answer"
+    assert "tap to answer" not in await firefox.notifications()  # closed by the click
 
 
 async def test_push_signed_with_another_key_is_refused(
