@@ -15,9 +15,10 @@ from service.checks import JoinLinks
 from service.config import Config
 from service.jobs import Scheduler, scheduler_jobs
 from service.keys import LINK_SECRET_FILE, load_or_create_secret, load_or_create_signing_key
+from service.push import routes as push
 from service.state import CONFIG, DISPATCHER, ENGINE, LINK_SECRET, SIGNING_KEY
 from service.store import create_engine, migrate
-from service.web import health, pages
+from service.web import app_shell, health, pages
 from service.webhooks.dispatcher import Dispatcher, DispatcherSettings
 from signaling import routes as signaling
 
@@ -60,6 +61,8 @@ async def _jobs(app: web.Application) -> AsyncIterator[None]:
             links,
             config.jobs,
             call_lease=timedelta(seconds=config.calls.lease_s),
+            pusher=app.get(push.PUSHER),
+            push=config.push,
         )
         scheduler = Scheduler(jobs, grace_s=config.server.shutdown_timeout_s)
     yield
@@ -82,10 +85,12 @@ def create_app(config: Config) -> web.Application:
     app[LINK_SECRET] = load_or_create_secret(config.data_dir, LINK_SECRET_FILE)
     app[SIGNING_KEY] = load_or_create_signing_key(config.data_dir)
     app.cleanup_ctx.append(_store)
+    push.setup(app)  # its sender is used by the jobs and the hub
     app.cleanup_ctx.append(_webhook_dispatcher)
     app.cleanup_ctx.append(_jobs)
     health.setup(app)
     pages.setup(app)
+    app_shell.setup(app)
     signaling.setup(app)
     api.setup(app)
     return app

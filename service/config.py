@@ -202,6 +202,39 @@ class JobsConfig:
 
 
 @dataclass(frozen=True)
+class PushConfig:
+    enabled: bool = _opt(
+        True,
+        "Send Web Push notifications to staff phones that allowed them: a ring when the "
+        "supervisor calls, a reminder before each check (docs/push.md).",
+    )
+    subject: str = _opt(
+        "",
+        "VAPID contact the push services may write to (mailto: or https:); empty uses "
+        "server.public_url.",
+    )
+    reminder_minutes: int = _opt(
+        5, "Minutes before a check's window opens that its reminder is sent.", min=1, max=120
+    )
+    reminder_interval_s: float = _opt(
+        30.0, "Seconds between looks for checks whose reminder is due.", min=0.1, max=3600
+    )
+    ring_ttl_s: int = _opt(
+        60,
+        "How long a push service keeps a ring for a phone that is offline (seconds): "
+        "a late ring is worse than none.",
+        min=0,
+        max=3600,
+    )
+    timeout_s: float = _opt(10.0, "Time limit of one request to a push service.", min=1, max=60)
+    allow_insecure_loopback: bool = _opt(
+        False,
+        "Accept http:// subscription endpoints on loopback addresses (tests with a local "
+        "push service only; real push services are https).",
+    )
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = _opt("INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     format: str = _opt(
@@ -220,6 +253,7 @@ class Config:
     ice: IceConfig = field(default_factory=IceConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    push: PushConfig = field(default_factory=PushConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -354,6 +388,9 @@ def load_config(
         raise ConfigError(f"{missing}: required when the other of tls_cert/tls_key is set")
     if config.webhooks.lease_s <= config.webhooks.timeout_s:
         raise ConfigError("webhooks.lease_s: must exceed webhooks.timeout_s")
+    subject = config.push.subject
+    if subject and not subject.startswith(("mailto:", "https://")):
+        raise ConfigError("push.subject: must start with mailto: or https://")
     if config.calls.lease_s < 2 * config.calls.heartbeat_s:
         raise ConfigError("calls.lease_s: must be at least twice calls.heartbeat_s")
     return config

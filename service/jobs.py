@@ -1,6 +1,7 @@
 """The background jobs ``hadir serve`` runs: make checks ahead of time, close the ones
 whose window ended (MISSED if unanswered, INCONCLUSIVE ``interrupted`` if a crash or a
-restart cut their call short), delete evidence past its retention.
+restart cut their call short), delete evidence past its retention, push reminders
+before checks open (each claimed once: ``service.push.reminders``).
 
 Every job is idempotent and safe on several nodes at once (``service.checks`` inserts
 with ON CONFLICT DO NOTHING and closes checks with a conditional UPDATE), so each node
@@ -22,9 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.checks import CALL_LEASE, JoinLinks, generate_checks, sweep
 from service.clock import utcnow
-from service.config import JobsConfig
+from service.config import JobsConfig, PushConfig
 from service.evidence import purge_evidence
 from service.org import load_policy
+from service.push.reminders import claim_reminders
+from service.push.sender import Pusher
+from service.store import read_only
 
 log = logging.getLogger("hadir.jobs")
 
@@ -43,6 +47,8 @@ def scheduler_jobs(
     config: JobsConfig,
     clock: Callable[[], datetime] = utcnow,
     call_lease: timedelta = CALL_LEASE,
+    pusher: Pusher | None = None,
+    push: PushConfig | None = None,
 ) -> list[Job]:
     async def generate() -> int:
         async with engine.connect() as conn:
@@ -62,11 +68,32 @@ def scheduler_jobs(
     async def purge() -> int:
         return await purge_evidence(engine, clock())
 
-    return [
+    jobs = [
         Job("generate_checks", config.generate_interval_s, generate),
         Job("sweep_missed", config.sweep_interval_s, close_missed),
         Job("purge_evidence", config.purge_interval_s, purge),
     ]
+    if pusher is not None:
+        push = push or PushConfig()
+        jobs.append(
+            Job("push_reminders", push.reminder_interval_s, _reminders(engine, pusher, push, clock))
+        )
+    return jobs
+
+
+def _reminders(
+    engine: AsyncEngine, pusher: Pusher, push: PushConfig, clock: Callable[[], datetime]
+) -> Callable[[], Awaitable[int]]:
+    async def remind() -> int:
+        now = clock()
+        due = await claim_reminders(engine, now, timedelta(minutes=push.reminder_minutes))
+        if not due:
+            return 0
+        async with read_only(engine).connect() as conn:
+            zone = (await load_policy(conn)).zone
+        return await pusher.remind(due, zone, now)
+
+    return remind
 
 
 async def _every(job: Job, stop: asyncio.Event) -> None:

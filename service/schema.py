@@ -143,6 +143,8 @@ checks = Table(
     Column("uniform_policy", String(200), nullable=False),
     Column("status", String(16), nullable=False, default="scheduled"),
     Column("created_at", UTCDateTime, nullable=False),
+    # When the staff member's push reminder was claimed (service.push.reminders): once.
+    Column("reminded_at", UTCDateTime),
     UniqueConstraint("staff_id", "due_at", name="uq_checks_staff_due"),
     Index("ix_checks_status_window_end", "status", "window_end"),
     Index("ix_checks_due_at", "due_at"),
@@ -300,4 +302,23 @@ idempotency_keys = Table(
     Column("status", Integer, nullable=False),
     Column("response", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False, index=True),
+)
+
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    # A browser's push endpoint belongs to one person at a time: the last link that saved it.
+    Column("endpoint", String(1024), nullable=False, unique=True),
+    Column("staff_id", String(64), ForeignKey("staff.id"), nullable=False, index=True),
+    # The link (token id) it was saved through: pushes open that link's page, and stop
+    # when it is revoked or expires.
+    Column("link_id", String(40), nullable=False),
+    Column("p256dh", String(120), nullable=False),
+    Column("auth", String(40), nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("user_agent", String(300), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("refreshed_at", UTCDateTime, nullable=False),
+    Column("last_success_at", UTCDateTime),
 )

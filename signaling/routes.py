@@ -10,6 +10,7 @@ from aiohttp import web
 from aiortc import RTCIceServer
 
 from service.config import IceConfig
+from service.push.routes import PUSHER
 from service.record_writer import RecordWriter
 from service.state import CONFIG, ENGINE, LINK_SECRET, SIGNING_KEY
 from signaling.analysis import AnalyzerPool
@@ -66,6 +67,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         link_check_s=config.calls.link_check_s,
         heartbeat_s=config.calls.heartbeat_s,
         rejoin_grace_s=config.calls.rejoin_grace_s,
+        pusher=app.get(PUSHER),
     )
     hub.start()
     app[HUB] = hub

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.clock import utcnow
 from service.links import revoked_among
+from service.push.sender import Pusher
 from service.record_writer import RecordWriter
 from service.records import Record
 from service.store import read_only
@@ -86,6 +87,7 @@ class Hub:
     link_check_s: float = 5.0
     heartbeat_s: float = 5.0
     rejoin_grace_s: float = 45.0
+    pusher: Pusher | None = None  # rings the staff member's phones too (service.push)
     rooms: Rooms = field(default_factory=Rooms)
     sessions: dict[str, CallSession] = field(default_factory=dict)
     connections: dict[tuple[str, str], set[Connection]] = field(default_factory=dict)
@@ -303,6 +305,8 @@ class Hub:
         described = self._describe(room)
         await self._to_room(room, m.encode("state", call=room.id, state=room.state, reason=None))
         await self._to("staff", room.staff_id, m.encode("ring", supervisor=who.name, **described))
+        if self.pusher is not None:  # in the background: a push never holds up the call
+            self._spawn(self.pusher.ring(room.staff_id, room.id, room.check_id, who.name))
 
     async def _window_timer(self, room: Room, delay: float) -> None:
         await asyncio.sleep(max(0.0, delay))

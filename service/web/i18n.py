@@ -217,6 +217,21 @@ MESSAGES: dict[str, dict[str, str]] = {
         "api.idempotency_key_reused": "Permintaan ini bertabrakan dengan yang sebelumnya. "
         "Muat ulang halaman.",
         "api.network": "Server tidak dapat dihubungi. Periksa sambungan, lalu coba lagi.",
+        # push notifications (service/push); {…} filled by the server
+        "push.offer": "Aktifkan notifikasi panggilan",
+        "push.explain": "Agar ponsel Anda berdering saat atasan memanggil, juga ketika halaman "
+        "ini tertutup, dan mengingatkan beberapa menit sebelum pemeriksaan.",
+        "push.on": "Notifikasi panggilan aktif.",
+        "push.denied": "Notifikasi diblokir. Izinkan notifikasi untuk situs ini di pengaturan "
+        "peramban.",
+        "push.unsupported": "Peramban ini tidak mendukung notifikasi. Di iPhone, tambahkan "
+        "halaman ini ke Layar Utama, lalu buka dari sana.",
+        "push.failed": "Notifikasi belum dapat diaktifkan. Coba lagi nanti.",
+        "push.ring_title": "Panggilan dari {supervisor}",
+        "push.ring_body": "Ketuk untuk menjawab panggilan video.",
+        "push.reminder_title": "Pemeriksaan pukul {time} dalam {minutes} menit",
+        "push.reminder_body": "Siapkan kamera, cahaya, dan seragam Anda.",
+        "push.app_description": "Verifikasi kehadiran kerja dari rumah",
         "weekday": "Senin,Selasa,Rabu,Kamis,Jumat,Sabtu,Minggu",
         "month": "Januari,Februari,Maret,April,Mei,Juni,Juli,Agustus,September,Oktober,"
         "November,Desember",
@@ -410,6 +425,21 @@ MESSAGES: dict[str, dict[str, str]] = {
         "api.unsupported_media_type": "The server could not read this request. Reload the page.",
         "api.idempotency_key_reused": "This request clashes with an earlier one. Reload the page.",
         "api.network": "The server cannot be reached. Check the connection, then try again.",
+        # push notifications (service/push); {…} filled by the server
+        "push.offer": "Turn on call notifications",
+        "push.explain": "So your phone rings when your supervisor calls, even with this page "
+        "closed, and reminds you a few minutes before a check.",
+        "push.on": "Call notifications are on.",
+        "push.denied": "Notifications are blocked. Allow notifications for this site in the "
+        "browser settings.",
+        "push.unsupported": "This browser does not support notifications. On an iPhone, add "
+        "this page to the Home Screen, then open it from there.",
+        "push.failed": "Notifications could not be turned on. Try again later.",
+        "push.ring_title": "Call from {supervisor}",
+        "push.ring_body": "Tap to answer the video call.",
+        "push.reminder_title": "Check at {time} in {minutes} minutes",
+        "push.reminder_body": "Get your camera, light and uniform ready.",
+        "push.app_description": "Work-from-home attendance checks",
         "weekday": "Monday,Tuesday,Wednesday,Thursday,Friday,Saturday,Sunday",
         "month": "January,February,March,April,May,June,July,August,September,October,"
         "November,December",

@@ -2,6 +2,7 @@
 // the server a low-rate copy of the camera (the analysis leg), the location once,
 // and whether the page is visible and the camera track live.
 import { $, PeerLeg, Signal, errorText, page, showError, showStatus, t, wireRecordForms } from "./hadir.js";
+import { setupPush } from "./push.js";
 
 // The analysis leg is capped in the browser: the server decodes every frame it gets.
 const ANALYSIS = { width: 640, height: 480, fps: 5, bitrate: 300_000 };
@@ -182,6 +183,15 @@ function guideFrom(msg) {
   return t("guide.ok");
 }
 
+// A tapped ring notification opens this page at #answer=<call> (or tells it, if open):
+// that tap was the answer.
+function tappedRing() {
+  const wanted = new URLSearchParams(location.hash.slice(1)).get("answer");
+  if (wanted) history.replaceState(null, "", location.pathname + location.search);
+  return wanted;
+}
+let tapped = tappedRing();
+
 async function answer() {
   ring(false);
   try {
@@ -206,7 +216,9 @@ const signal = new Signal({
     if (msg.call?.state === "ringing") {
       call = msg.call.call;
       ring(true, msg.call.supervisor ?? "");
+      if (tapped === call) answer();
     }
+    tapped = null;
   },
   ring(msg) {
     call = msg.call;
@@ -277,6 +289,9 @@ $('[data-action="answer"]').addEventListener("click", answer);
 enableButton.addEventListener("click", () => openCamera().catch(() => {}));
 hangupButton.addEventListener("click", () => call && signal.send({ type: "hangup", call }));
 wireRecordForms(document);
+setupPush((message) => {
+  if (message?.type === "open" && message.payload?.kind === "ring" && message.payload.call === call && !incoming.hidden) answer();
+}).catch(() => {});
 // Once the camera was allowed, the preview opens by itself on later visits.
 navigator.permissions?.query({ name: "camera" })
   .then((status) => status.state === "granted" && openCamera())
