@@ -56,7 +56,10 @@ class Service:
 
 
 @asynccontextmanager
-async def running_service(tmp_path: Path) -> AsyncIterator[Service]:
+async def running_service(
+    tmp_path: Path, overrides: dict[str, Any] | None = None
+) -> AsyncIterator[Service]:
+    """``overrides`` adds configuration sections (e.g. ``push``) or replaces whole ones."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     config = load_config(
@@ -68,6 +71,7 @@ async def running_service(tmp_path: Path) -> AsyncIterator[Service]:
             # The service's own jobs close unanswered checks, as in production.
             "jobs": {"sweep_interval_s": 0.5},
             "log": {"format": "text"},
+            **(overrides or {}),
         },
     )
     app = create_app(config)

@@ -79,6 +79,22 @@ QUIET_PREFS: dict[str, Any] = {
 }
 
 
+def call_prefs(latitude: float, longitude: float) -> dict[str, Any]:
+    """What a page in a call needs headless: a fake camera and microphone allowed without
+    asking, ICE candidates on this machine's own addresses, and a fixed position."""
+    position = {"location": {"lat": latitude, "lng": longitude}, "accuracy": 15}
+    return {
+        "media.navigator.streams.fake": True,
+        "media.navigator.permission.disabled": True,
+        "media.peerconnection.ice.loopback": True,
+        "media.peerconnection.ice.obfuscate_host_addresses": False,
+        "geo.provider.testing": True,
+        "geo.prompt.testing": True,
+        "geo.prompt.testing.allow": True,
+        "geo.provider.network.url": "data:application/json," + json.dumps(position),
+    }
+
+
 def user_js(prefs: dict[str, Any]) -> str:
     return "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in prefs.items())
 
@@ -150,24 +166,34 @@ class Firefox:
             origin,
         )
 
-    async def notifications(self) -> list[str]:
-        """The texts of the notifications on screen (Firefox's own alert windows)."""
-        texts: list[str] = await self.chrome_script(
+    async def notifications(self) -> list[dict[str, str]]:
+        """The notifications on screen (Firefox's own alert windows): title and body."""
+        shown: list[dict[str, str]] = await self.chrome_script(
             """
-            return [...Services.wm.getEnumerator("alert:alert")].map(
-                (w) => w.document.getElementById("alertTextLabel").textContent);
+            const shown = [];
+            for (const w of Services.wm.getEnumerator("alert:alert")) {
+                const title = w.document.getElementById("alertTitleLabel");
+                const body = w.document.getElementById("alertTextLabel");
+                if (title && body) {  // else a window still loading
+                    shown.push({ title: title.getAttribute("value"), body: body.textContent });
+                }
+            }
+            return shown;
             """
         )
-        return texts
+        return shown
 
     async def click_notification(self, text: str) -> None:
-        """Click the notification showing ``text`` as a person would: on its text, which
-        makes Firefox fire the service worker's ``notificationclick``."""
+        """Click the notification whose title or body contains ``text``, as a person would:
+        on its text, which makes Firefox fire the service worker's ``notificationclick``."""
         clicked = await self.chrome_script(
             """
             for (const alert of Services.wm.getEnumerator("alert:alert")) {
+                const title = alert.document.getElementById("alertTitleLabel");
                 const label = alert.document.getElementById("alertTextLabel");
-                if (label.textContent.includes(arguments[0])) { label.click(); return true; }
+                if (!title || !label) continue;
+                const shown = title.getAttribute("value") + "\\n" + label.textContent;
+                if (shown.includes(arguments[0])) { label.click(); return true; }
             }
             return false;
             """,
@@ -175,6 +201,20 @@ class Firefox:
         )
         if not clicked:
             raise AssertionError(f"no notification shows {text!r}: {await self.notifications()}")
+
+    async def click(self, selector: str) -> None:
+        """A real click (Marionette's pointer actions) on the element ``selector`` finds."""
+        await self._call(lambda: self.client.find_element("css selector", selector).click())
+
+    async def screenshot(self, path: Path) -> Path:
+        """The current page as a PNG at ``path``."""
+
+        def take() -> Path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(self.client.screenshot(format="binary"))
+            return path
+
+        return await self._call(take)
 
     async def switch_to_tab(self, url_prefix: str, within_s: float = 10) -> str:
         """Make the tab whose address starts with ``url_prefix`` (a worker may have just
@@ -213,7 +253,11 @@ class Firefox:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
-def launch(push_server_url: str, extra_prefs: dict[str, Any] | None = None) -> Firefox:
+def launch(
+    push_server_url: str,
+    extra_prefs: dict[str, Any] | None = None,
+    window: tuple[int, int] = (1280, 800),
+) -> Firefox:
     """Start headless Firefox ESR with a fresh profile whose push service is
     ``push_server_url`` (``ws://127.0.0.1:PORT/``) and connect Marionette to it."""
     profile = Path(tempfile.mkdtemp(prefix="hadir-firefox-"))
@@ -230,6 +274,8 @@ def launch(push_server_url: str, extra_prefs: dict[str, Any] | None = None) -> F
                 "-remote-allow-system-access",
                 "--profile",
                 str(profile),
+                "--window-size",
+                f"{window[0]},{window[1]}",
                 "about:blank",
             ],
             stdout=output,
