@@ -166,6 +166,18 @@ class Firefox:
             origin,
         )
 
+    async def revoke_notifications(self, origin: str) -> None:
+        """What blocking notifications for ``origin`` in the settings does: Firefox
+        drops that origin's push subscriptions and tells the push service."""
+        await self.chrome_script(
+            """
+            const principal = Services.scriptSecurityManager
+                .createContentPrincipalFromOrigin(arguments[0]);
+            Services.perms.removeFromPrincipal(principal, "desktop-notification");
+            """,
+            origin,
+        )
+
     async def notifications(self) -> list[dict[str, str]]:
         """The notifications on screen (Firefox's own alert windows): title and body."""
         shown: list[dict[str, str]] = await self.chrome_script(

@@ -123,6 +123,7 @@ class Channel:
     endpoint: str
     server_key: bytes | None  # the subscription's applicationServerKey, if it had one
     active: bool = True
+    unregister_code: int | None = None  # Firefox's: 200 by the page, 202 permission revoked
 
 
 @dataclass(frozen=True)
@@ -431,6 +432,8 @@ class PushService:
         channel = self.channels.get(channel_id)
         if channel is not None and channel.uaid == uaid:
             channel.active = False
+            code = message.get("code")
+            channel.unregister_code = code if isinstance(code, int) else None
         await self._send(
             socket, {"messageType": "unregister", "channelID": channel_id, "status": 200}
         )

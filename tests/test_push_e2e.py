@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from playwright.async_api import async_playwright
+from playwright.async_api import Page, Playwright, async_playwright
 from sqlalchemy import select
 
 from service.clock import utcnow
@@ -43,6 +43,7 @@ from tests.call_helpers import HOME, ROSTER, add_check
 from tests.firefox_helpers import Firefox, call_prefs
 from tests.firefox_helpers import launch as launch_firefox
 from tests.push_service import Channel, PushRequest, PushService, b64url_encode
+from tests.webhook_helpers import wait_until
 
 pytestmark = [
     pytest.mark.browser,
@@ -165,6 +166,22 @@ async def call_state(firefox: Firefox) -> Any:
     )
 
 
+async def start_call(
+    pw: Playwright, service: Service, push: PushService, check: str
+) -> tuple[Page, PushRequest, float]:
+    """The supervisor starts a call for ``check`` on the dashboard (Chromium); their page,
+    the ring Hadir sent to the push service, and when the start was clicked."""
+    sup = await supervisor_page(await launch(pw))
+    await sup.goto(service.links.urls["sup1"])
+    since = len(push.requests)
+    clicked_at = time.monotonic()
+    await sup.click(f'[data-action="start-call"][data-check="{check}"]')
+    ring: PushRequest = await push.wait_for(
+        lambda: request_with(push, since, urgency="high"), 10, "Hadir's ring"
+    )
+    return sup, ring, clicked_at
+
+
 async def test_a_ring_reaches_a_closed_staff_page_and_one_tap_answers(
     tmp_path: Path, push: PushService, firefox: Firefox
 ) -> None:
@@ -173,15 +190,7 @@ async def test_a_ring_reaches_a_closed_staff_page_and_one_tap_answers(
         channel = await turn_on_notifications(firefox, service, push)
         await firefox.navigate("about:blank")  # the page is closed; the phone's browser runs
 
-        sup = await supervisor_page(await launch(pw))
-        await sup.goto(service.links.urls["sup1"])
-        since = len(push.requests)
-        clicked_at = time.monotonic()
-        await sup.click(f'[data-action="start-call"][data-check="{check}"]')
-
-        ring = await push.wait_for(
-            lambda: request_with(push, since, urgency="high"), 10, "Hadir's ring"
-        )
+        sup, ring, clicked_at = await start_call(pw, service, push, check)
         assert ring.status == 201 and ring.channel_id == channel.channel_id
         assert ring.headers["content-encoding"] == "aes128gcm" and ring.headers["ttl"] == "60"
         assert ring.vapid is not None
@@ -256,3 +265,29 @@ async def test_a_reminder_reaches_a_closed_staff_page_before_the_check_opens(
         assert await firefox.switch_to_tab(service.links.urls["staff1"])
         assert await call_state(firefox) == "waiting"
         await firefox.navigate("about:blank")
+
+
+async def test_a_subscription_the_browser_dropped_is_deleted_when_the_ring_gets_410(
+    tmp_path: Path, push: PushService, firefox: Firefox
+) -> None:
+    async with running_service(tmp_path, PUSH) as service, async_playwright() as pw:
+        check = await add_check(service.engine, "staff1")
+        channel = await turn_on_notifications(firefox, service, push)
+        await firefox.navigate("about:blank")
+        # The person blocks notifications in the settings: Firefox unsubscribes.
+        await firefox.revoke_notifications(service.base_url)
+        await push.wait_for(lambda: not channel.active, 10, "Firefox's unregister")
+        assert channel.unregister_code == 202  # permission revoked
+
+        sup, ring, _ = await start_call(pw, service, push, check)
+        assert ring.status == 410 and ring.channel_id == channel.channel_id
+
+        async def forgotten() -> bool:
+            async with service.engine.connect() as conn:
+                rows = await conn.execute(
+                    select(push_subscriptions.c.id).where(push_subscriptions.c.staff_id == "staff1")
+                )
+                return rows.first() is None
+
+        await wait_until(forgotten, within=10)
+        await sup.context.close()
