@@ -178,6 +178,14 @@ class Firefox:
             origin,
         )
 
+    async def set_offline(self, offline: bool) -> None:
+        """Take the browser off the network or back (a phone losing its signal): its push
+        connection closes, and opens again when it is back."""
+        await self.chrome_script(
+            "Services.io.manageOfflineStatus = false; Services.io.offline = arguments[0];",
+            offline,
+        )
+
     async def notifications(self) -> list[dict[str, str]]:
         """The notifications on screen (Firefox's own alert windows): title and body."""
         shown: list[dict[str, str]] = await self.chrome_script(

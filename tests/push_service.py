@@ -152,6 +152,7 @@ class Notification:
     data: bytes
     encoding: str
     expires_at: float  # time.monotonic()
+    topic: str | None = None
     sent_at: float | None = None
     ack_code: int | None = None
     acked_at: float | None = None
@@ -275,6 +276,13 @@ class PushService:
             encoding=headers.get("content-encoding", ""),
             expires_at=received_at + ttl,
         )
+        topic = headers.get("topic")
+        if topic:  # RFC 8030 §5.4: a new message replaces one of its topic still waiting
+            for waiting in self.notifications.values():
+                same = waiting.channel_id == channel.channel_id and waiting.topic == topic
+                if same and waiting.sent_at is None:
+                    waiting.expires_at = 0
+        notification.topic = topic
         self.notifications[notification.version] = notification
         await self._deliver(channel.uaid, notification)
         return web.Response(

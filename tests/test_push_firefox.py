@@ -89,7 +89,9 @@ def application_server_key(vapid: Vapid) -> str:
     return b64url_encode(raw)
 
 
-async def send(subscription: dict[str, Any], payload: str, vapid: Vapid) -> int:
+async def send(
+    subscription: dict[str, Any], payload: str, vapid: Vapid, ttl: int = 60, topic: str = ""
+) -> int:
     """POST one message as an application server does; its HTTP status."""
     try:
         response = await webpush_async(
@@ -97,7 +99,8 @@ async def send(subscription: dict[str, Any], payload: str, vapid: Vapid) -> int:
             payload,
             vapid_private_key=vapid,
             vapid_claims={"sub": "mailto:admin@hadir.test"},
-            ttl=60,
+            ttl=ttl,
+            headers={"Topic": topic} if topic else None,
         )
     except WebPushException as refused:
         assert refused.response is not None, refused
@@ -211,6 +214,26 @@ async def test_clicking_the_notification_opens_the_page(
     url = await firefox.switch_to_tab(origin + "/?opened=")
     assert url == origin + "/?opened=tap%20to%20answer"
     assert "tap to answer" not in [n["body"] for n in await firefox.notifications()]
+
+
+async def test_messages_wait_for_an_offline_browser_within_their_ttl(
+    firefox: Firefox, push: PushService, origin: str, vapid: Vapid
+) -> None:
+    subscription = await subscribe(firefox, origin, vapid)
+    uaid = push.channel_for(subscription["endpoint"]).uaid
+    await firefox.set_offline(True)
+    try:
+        await push.wait_for(lambda: not push.connected(uaid), 10, "the browser's disconnect")
+        assert await send(subscription, "expired", vapid, ttl=0) == 201
+        assert await send(subscription, "replaced", vapid, topic="call-1") == 201
+        assert await send(subscription, "kept", vapid, topic="call-1") == 201
+    finally:
+        await firefox.set_offline(False)
+    await push.wait_for(lambda: push.connected(uaid), 30, "the browser's reconnect")
+
+    await firefox.wait_for("return window.pushes.length;")
+    await asyncio.sleep(0.5)  # room for anything else that would (wrongly) arrive
+    assert [p["payload"] for p in await firefox.script("return window.pushes;")] == ["kept"]
 
 
 async def test_push_signed_with_another_key_is_refused(
