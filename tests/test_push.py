@@ -28,8 +28,13 @@ from service.push.keys import VapidKey
 from service.push.reminders import claim_reminders
 from service.push.routes import PUSHER
 from service.push.sender import Pusher, PushSettings
-from service.push.subscriptions import SubscriptionError, parse_subscription, save_subscription
-from service.schema import checks, push_subscriptions
+from service.push.subscriptions import (
+    MAX_PER_PERSON,
+    SubscriptionError,
+    parse_subscription,
+    save_subscription,
+)
+from service.schema import checks, push_subscriptions, staff
 from service.state import ENGINE, LINK_SECRET
 from tests.call_helpers import Links, add_check, seed_org
 from tests.push_helpers import Browser, PushService, verify_vapid
@@ -101,6 +106,9 @@ async def test_the_staff_page_saves_refreshes_and_deletes_its_subscription(
             ({"endpoint": good["endpoint"]}, "keys"),
             ({**good, "lang": "fr"}, "lang"),
             ({**good, "extra": 1}, "extra"),
+            ({**good, "endpoint": good["endpoint"] + "\ud800"}, "endpoint"),
+            ({**good, "endpoint": good["endpoint"] + "\u0000"}, "endpoint"),
+            ({**good, "keys": {**good["keys"], "auth": "a\u0000"}}, "keys.auth"),
             ([good], "body"),
         ]
         for body, field in bad:
@@ -204,19 +212,43 @@ async def test_gone_subscriptions_are_deleted_and_other_failures_kept(
     assert sorted(e.rsplit("/", 1)[1] for e in left) == ["broken", "closed", "fine"]
 
 
-async def test_a_revoked_link_gets_no_push(
+async def test_a_revoked_link_or_a_person_off_the_roster_gets_no_push(
     store: AsyncEngine, tmp_path: Path, push_service: PushService
 ) -> None:
     pusher, secret = await pusher_for(store, tmp_path)
     links = await seed_org(store, tmp_path, secret, BASE)
     await subscribe(store, links, "staff1", Browser.new(f"{push_service.url}/push/a"))
+    await subscribe(store, links, "staff2", Browser.new(f"{push_service.url}/push/b"))
     async with store.begin() as conn:
         await revoke(conn, jti=links.jtis["staff1"], actor="test")
+        await conn.execute(staff.update().where(staff.c.id == "staff2").values(active=False))
     try:
         assert await pusher.ring("staff1", "call_1", "chk_1", "Budi Santoso") == 0
+        assert await pusher.ring("staff2", "call_2", "chk_2", "Rina Wijaya") == 0
     finally:
         await pusher.close()
     assert push_service.received == []
+
+
+async def test_a_person_keeps_their_newest_subscriptions_only(
+    store: AsyncEngine, tmp_path: Path, push_service: PushService
+) -> None:
+    _, secret = await pusher_for(store, tmp_path)
+    links = await seed_org(store, tmp_path, secret, BASE)
+    start = utcnow()
+    for n in range(MAX_PER_PERSON + 2):
+        browser = Browser.new(f"{push_service.url}/push/{n}")
+        sub = await parse_subscription(browser.subscription(), allow_insecure_loopback=True)
+        async with store.begin() as conn:
+            agent = "Mozilla/5.0 \x00\x1b"
+            at = start + timedelta(seconds=n)
+            await save_subscription(conn, "staff1", links.jtis["staff1"], sub, agent, at)
+    async with store.connect() as conn:
+        rows = (await conn.execute(select(push_subscriptions))).all()
+    assert sorted(int(r.endpoint.rsplit("/", 1)[1]) for r in rows) == list(
+        range(2, MAX_PER_PERSON + 2)
+    )
+    assert {r.user_agent for r in rows} == {"Mozilla/5.0 "}
 
 
 async def test_a_reminder_is_claimed_once_and_says_when(

@@ -9,6 +9,8 @@ here a staff member's only. Errors are ``{"error": {"code", "message"}}`` with a
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,6 +34,7 @@ from service.store import read_only
 from service.tokens import LinkClaims, TokenError
 
 PUSHER = web.AppKey("pusher", Pusher)
+log = logging.getLogger("hadir.push")
 MAX_BODY = 8 * 1024
 
 
@@ -133,6 +136,17 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
+def vapid_subject(configured: str, public_url: str) -> str:
+    """Who push services may contact: ``push.subject``, else the public URL if it is
+    a bare https origin without a port (what push services accept), else a placeholder."""
+    if configured:
+        return configured
+    if re.fullmatch(r"https://[A-Za-z0-9.-]+\.[A-Za-z]{2,}", public_url):
+        return public_url
+    log.warning("push.subject is not set and server.public_url cannot stand for it")
+    return "mailto:admin@localhost"
+
+
 async def _sender(app: web.Application) -> AsyncIterator[None]:
     """The pusher, if push is on; needs the store (after its cleanup context)."""
     config = app[CONFIG]
@@ -140,7 +154,7 @@ async def _sender(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     settings = PushSettings(
-        subject=config.push.subject or config.public_url,
+        subject=vapid_subject(config.push.subject, config.public_url),
         ring_ttl_s=config.push.ring_ttl_s,
         timeout_s=config.push.timeout_s,
         allow_insecure_loopback=config.push.allow_insecure_loopback,

@@ -22,24 +22,35 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.push.keys import unb64url
-from service.schema import link_tokens, push_subscriptions
+from service.schema import link_tokens, push_subscriptions, staff
 from service.tokens import LinkClaims
-from service.validation import Schema
+from service.validation import CONTROL_OR_SURROGATE, Schema
 from service.webhooks.ssrf import UnsafeURL, check_url, parse_url
 
 MAX_ENDPOINT = 1024
+# Phones and browsers a person may have subscribed at once; saving one more forgets the
+# least recently refreshed, so one link cannot make each ring fan out without bound.
+MAX_PER_PERSON = 10
 LANGS = ("id", "en")
+# Push endpoints and keys are plain ASCII: nothing else reaches a URL or the database.
+PRINTABLE_ASCII = "^[!-~]+$"
+BASE64URL = "^[A-Za-z0-9_-]+={0,2}$"
 BODY_SCHEMA = Schema(
     {
         "type": "object",
         "properties": {
-            "endpoint": {"type": "string", "minLength": 1, "maxLength": MAX_ENDPOINT},
+            "endpoint": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_ENDPOINT,
+                "pattern": PRINTABLE_ASCII,
+            },
             "expirationTime": {"type": ["number", "null"]},
             "keys": {
                 "type": "object",
                 "properties": {
-                    "p256dh": {"type": "string", "minLength": 1, "maxLength": 120},
-                    "auth": {"type": "string", "minLength": 1, "maxLength": 40},
+                    "p256dh": {"type": "string", "maxLength": 120, "pattern": BASE64URL},
+                    "auth": {"type": "string", "maxLength": 40, "pattern": BASE64URL},
                 },
                 "required": ["p256dh", "auth"],
                 "additionalProperties": False,
@@ -53,7 +64,14 @@ BODY_SCHEMA = Schema(
 ENDPOINT_SCHEMA = Schema(
     {
         "type": "object",
-        "properties": {"endpoint": {"type": "string", "minLength": 1, "maxLength": MAX_ENDPOINT}},
+        "properties": {
+            "endpoint": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_ENDPOINT,
+                "pattern": PRINTABLE_ASCII,
+            }
+        },
         "required": ["endpoint"],
         "additionalProperties": True,  # the whole subscription JSON may be sent back
     }
@@ -172,7 +190,7 @@ async def save_subscription(
         "p256dh": sub.p256dh,
         "auth": sub.auth,
         "lang": sub.lang,
-        "user_agent": user_agent[:300],
+        "user_agent": CONTROL_OR_SURROGATE.sub("", user_agent)[:300],
         "refreshed_at": now,
     }
     before = (
@@ -186,6 +204,18 @@ async def save_subscription(
         id=f"ps_{secrets.token_hex(10)}", endpoint=sub.endpoint, created_at=now, **values
     )
     await conn.execute(insert.on_conflict_do_update(index_elements=["endpoint"], set_=values))
+    kept = (
+        select(push_subscriptions.c.id)
+        .where(push_subscriptions.c.staff_id == staff_id)
+        .order_by(push_subscriptions.c.refreshed_at.desc(), push_subscriptions.c.id)
+        .limit(MAX_PER_PERSON)
+    )
+    await conn.execute(
+        delete(push_subscriptions).where(
+            push_subscriptions.c.staff_id == staff_id,
+            push_subscriptions.c.id.not_in(kept.scalar_subquery()),
+        )
+    )
     return before != staff_id
 
 
@@ -220,7 +250,9 @@ async def targets_of(
                 links.expires_at,
             )
             .join(link_tokens, links.jti == s.link_id)
+            .join(staff, staff.c.id == s.staff_id)
             .where(
+                staff.c.active.is_(True),
                 s.staff_id.in_(ids),
                 links.subject_id == s.staff_id,
                 links.role == "staff",

@@ -92,6 +92,7 @@ export async function setupPush(onMessage) {
       setState(box, "denied");
       return;
     }
+    setState(box, "pending"); // subscribing asks the browser's push service: it may take a while
     try {
       await subscribe(await navigator.serviceWorker.ready, key);
       setState(box, "on");
@@ -104,4 +105,13 @@ export async function setupPush(onMessage) {
   else if (Notification.permission === "granted") await turnOn(); // the refresh
   else setState(box, "offer");
   return registration;
+}
+
+// A ring notification outlives its call (answered here, cancelled, missed): close them
+// once this page knows the ring is over.
+export async function closeRingNotifications() {
+  const registration = await navigator.serviceWorker?.getRegistration("/staff/");
+  for (const shown of (await registration?.getNotifications()) ?? []) {
+    if (shown.data?.kind === "ring") shown.close();
+  }
 }

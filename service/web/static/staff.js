@@ -2,7 +2,7 @@
 // the server a low-rate copy of the camera (the analysis leg), the location once,
 // and whether the page is visible and the camera track live.
 import { $, PeerLeg, Signal, errorText, page, showError, showStatus, t, wireRecordForms } from "./hadir.js";
-import { setupPush } from "./push.js";
+import { closeRingNotifications, setupPush } from "./push.js";
 
 // The analysis leg is capped in the browser: the server decodes every frame it gets.
 const ANALYSIS = { width: 640, height: 480, fps: 5, bitrate: 300_000 };
@@ -92,7 +92,10 @@ function ring(on, caller) {
   if (caller) $("[data-caller]", incoming).textContent = caller;
   clearInterval(ringing);
   ringing = null;
-  if (!on) return;
+  if (!on) {
+    closeRingNotifications().catch(() => {});
+    return;
+  }
   const beep = () => {
     navigator.vibrate?.([400, 200, 400]);
     try {
@@ -217,6 +220,8 @@ const signal = new Signal({
       call = msg.call.call;
       ring(true, msg.call.supervisor ?? "");
       if (tapped === call) answer();
+    } else {
+      ring(false);
     }
     tapped = null;
   },
