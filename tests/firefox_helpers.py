@@ -107,6 +107,7 @@ class Firefox:
     client: Marionette
     profile: Path
     log: Path  # the browser's stdout and stderr, quoted in failures
+    window: tuple[int, int]  # outer size of the windows it drives
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def _call(self, work: Callable[[], T]) -> T:
@@ -245,6 +246,8 @@ class Firefox:
                 self.client.switch_to_window(handle)
                 url: str = self.client.get_url()
                 if url.startswith(url_prefix):
+                    # A window the page opened has the default size, not this one's.
+                    self.client.set_window_rect(width=self.window[0], height=self.window[1])
                     return url
             return None
 
@@ -294,8 +297,6 @@ def launch(
                 "-remote-allow-system-access",
                 "--profile",
                 str(profile),
-                "--window-size",
-                f"{window[0]},{window[1]}",
                 "about:blank",
             ],
             stdout=output,
@@ -306,12 +307,13 @@ def launch(
         port = _marionette_port(process, profile, log)
         client = Marionette(host="127.0.0.1", port=port, socket_timeout=LAUNCH_TIMEOUT_S)
         client.start_session(timeout=LAUNCH_TIMEOUT_S)
+        client.set_window_rect(width=window[0], height=window[1])
     except BaseException:
         process.kill()
         process.wait()
         shutil.rmtree(profile, ignore_errors=True)
         raise
-    return Firefox(process, client, profile, log)
+    return Firefox(process, client, profile, log, window)
 
 
 def _marionette_port(process: subprocess.Popen[bytes], profile: Path, log: Path) -> int:
