@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -63,6 +64,16 @@ QUIET_PREFS: dict[str, Any] = {
     "network.prefetch-next": False,
     "network.trr.mode": 5,
     "services.settings.server": "http://127.0.0.1:9/",
+    # Whatever else reaches for the internet goes to a proxy that is not there (loopback
+    # is never proxied). Remote settings, which ignore their server pref in release
+    # builds unless MOZ_REMOTE_SETTINGS_DEVTOOLS is set, go to 127.0.0.1:9.
+    "network.proxy.type": 1,
+    "network.proxy.share_proxy_settings": True,
+    "network.proxy.http": "127.0.0.1",
+    "network.proxy.http_port": 9,
+    "network.proxy.ssl": "127.0.0.1",
+    "network.proxy.ssl_port": 9,
+    "network.proxy.allow_hijacking_localhost": False,
     "media.gmp-manager.url": "http://127.0.0.1:9/",
     "browser.region.network.url": "",
     "geo.provider.network.url": "",
@@ -302,6 +313,8 @@ def launch(
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # Lets remote settings take their server from the profile (127.0.0.1:9).
+            env={**os.environ, "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1"},
         )
     try:
         port = _marionette_port(process, profile, log)
