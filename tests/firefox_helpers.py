@@ -75,6 +75,7 @@ QUIET_PREFS: dict[str, Any] = {
     "network.proxy.ssl_port": 9,
     "network.proxy.allow_hijacking_localhost": False,
     "media.gmp-manager.url": "http://127.0.0.1:9/",
+    "media.gmp-manager.updateEnabled": False,  # no plugin downloads when a call starts
     "browser.region.network.url": "",
     "geo.provider.network.url": "",
     "marionette.port": 0,
@@ -215,24 +216,29 @@ class Firefox:
         )
         return shown
 
-    async def click_notification(self, text: str) -> None:
+    async def click_notification(self, text: str, within_s: float = 10) -> None:
         """Click the notification whose title or body contains ``text``, as a person would:
-        on its text, which makes Firefox fire the service worker's ``notificationclick``."""
-        clicked = await self.chrome_script(
-            """
-            for (const alert of Services.wm.getEnumerator("alert:alert")) {
-                const title = alert.document.getElementById("alertTitleLabel");
-                const label = alert.document.getElementById("alertTextLabel");
-                if (!title || !label) continue;
-                const shown = title.getAttribute("value") + "\\n" + label.textContent;
-                if (shown.includes(arguments[0])) { label.click(); return true; }
-            }
-            return false;
-            """,
-            text,
-        )
-        if not clicked:
-            raise AssertionError(f"no notification shows {text!r}: {await self.notifications()}")
+        on its text, which makes Firefox fire the service worker's ``notificationclick``.
+        Waits for it: an alert window takes a moment to draw."""
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            clicked = await self.chrome_script(
+                """
+                for (const alert of Services.wm.getEnumerator("alert:alert")) {
+                    const title = alert.document.getElementById("alertTitleLabel");
+                    const label = alert.document.getElementById("alertTextLabel");
+                    if (alert.document.readyState !== "complete" || !title || !label) continue;
+                    const shown = title.getAttribute("value") + "\\n" + label.textContent;
+                    if (shown.includes(arguments[0])) { label.click(); return true; }
+                }
+                return false;
+                """,
+                text,
+            )
+            if clicked:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no notification shows {text!r}: {await self.notifications()}")
 
     async def click(self, selector: str) -> None:
         """A real click (Marionette's pointer actions) on the element ``selector`` finds."""
