@@ -16,10 +16,12 @@ Two faces, one process:
   for its next ``hello`` until their TTL runs out.
 - **Sender side**: the WebPush protocol (RFC 8030): ``POST /wpush/<channel>`` with an
   ``aes128gcm`` body (RFC 8291, never decrypted here: only the browser has the key) and a
-  ``TTL`` header; 201 with a ``Location``; 404 for a channel never registered, 410 for one
-  unsubscribed, so a sender's clean-up can be tested. A channel registered with an
-  application server key requires a VAPID ``Authorization`` (RFC 8292) signed by that key
-  for this service's origin, as autopush does; every request is recorded with its headers.
+  ``TTL`` header (``Urgency`` and ``Topic`` checked as RFC 8030 says; a newer message
+  replaces a waiting one of its topic); 201 with a ``Location``; 404 for a channel never
+  registered, 410 for one unsubscribed, so a sender's clean-up can be tested. A channel
+  registered with an application server key requires a VAPID ``Authorization`` (RFC 8292)
+  signed by that key for this service's origin, as autopush does; every request is
+  recorded with its headers.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import base64
 import binascii
 import contextlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -44,6 +47,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 SUBPROTOCOL = "push-notification"
 MAX_PAYLOAD = 4096  # what autopush accepts: the encrypted record, headers of aes128gcm included
 MAX_VAPID_LIFETIME_S = 24 * 3600  # RFC 8292 §2: "exp" no more than 24 hours ahead
+URGENCIES = ("very-low", "low", "normal", "high")  # RFC 8030 §5.3
+TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 §5.4
 
 
 def b64url_decode(text: str) -> bytes:
@@ -302,6 +307,12 @@ class PushService:
         ttl = headers.get("ttl", "")
         if not ttl.isdigit():
             raise web.HTTPBadRequest(text=f"TTL header missing or not a number: {ttl!r}")
+        urgency = headers.get("urgency", "normal")
+        if urgency not in URGENCIES:
+            raise web.HTTPBadRequest(text=f"Urgency {urgency!r} is not one of {URGENCIES}")
+        topic = headers.get("topic")
+        if topic is not None and not TOPIC.fullmatch(topic):
+            raise web.HTTPBadRequest(text=f"Topic {topic!r}: at most 32 base64url characters")
         if body and headers.get("content-encoding") != "aes128gcm":
             raise web.HTTPUnsupportedMediaType(
                 text=f"Content-Encoding {headers.get('content-encoding')!r} is not aes128gcm"

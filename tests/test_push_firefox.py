@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -260,3 +261,31 @@ async def test_push_after_unsubscribe_answers_410(
     assert await send(subscription, "too late", vapid) == 410
     unknown = {**subscription, "endpoint": push.base_url + "/wpush/" + "0" * 32}
     assert await send(unknown, "nobody", vapid) == 404
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Content-Encoding": "aes128gcm"}, 400),  # no TTL
+        ({"TTL": "60", "Content-Encoding": "aes128gcm", "Urgency": "urgent"}, 400),
+        ({"TTL": "60", "Content-Encoding": "aes128gcm", "Topic": "hadir-call-" + "x" * 30}, 400),
+        ({"TTL": "60", "Content-Encoding": "aesgcm"}, 415),
+        ({"TTL": "60", "Content-Encoding": "aes128gcm", "X-Size": "4097"}, 413),
+        ({"TTL": "60", "Content-Encoding": "aes128gcm"}, 401),  # well formed, but no VAPID
+    ],
+)
+async def test_malformed_pushes_are_refused_as_autopush_does(
+    firefox: Firefox,
+    push: PushService,
+    origin: str,
+    vapid: Vapid,
+    headers: dict[str, str],
+    status: int,
+) -> None:
+    subscription = await subscribe(firefox, origin, vapid)
+    size = int(headers.pop("X-Size", "100"))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(subscription["endpoint"], data=b"\0" * size, headers=headers) as response,
+    ):
+        assert response.status == status, await response.text()
