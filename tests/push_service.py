@@ -201,7 +201,6 @@ class PushService:
         app = web.Application()
         app.router.add_get("/", self._websocket)
         app.router.add_post("/wpush/{channel}", self._push)
-        app.router.add_delete("/m/{version}", self._cancel)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -216,8 +215,9 @@ class PushService:
 
     # ---- what tests ask ----
 
-    def connected(self, uaid: str | None = None) -> bool:
-        return bool(self._sockets) if uaid is None else uaid in self._sockets
+    def connected(self, uaid: str) -> bool:
+        """Whether the browser of ``uaid`` holds its WebSocket open now."""
+        return uaid in self._sockets
 
     def channel_for(self, endpoint: str) -> Channel:
         return next(c for c in self.channels.values() if c.endpoint == endpoint)
@@ -293,7 +293,7 @@ class PushService:
         return web.Response(
             status=201,
             headers={
-                "Location": f"{self.base_url}/m/{notification.version}",
+                "Location": f"{self.base_url}/m/{notification.version}",  # the message's URL
                 "TTL": str(ttl),
             },
         )
@@ -328,14 +328,6 @@ class PushService:
         if vapid.public_key != channel.server_key:
             raise web.HTTPUnauthorized(text="VAPID key is not the subscription's")
         return vapid
-
-    async def _cancel(self, request: web.Request) -> web.Response:
-        """RFC 8030 §6.1 (autopush's ``/m/…``): delete a message not yet delivered."""
-        notification = self.notifications.get(request.match_info["version"])
-        if notification is None or notification.sent_at is not None:
-            raise web.HTTPNotFound(text="no such pending message")
-        notification.expires_at = 0
-        return web.Response(status=204)
 
     # ---- browser side (autopush's WebSocket protocol) ----
 

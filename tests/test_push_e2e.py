@@ -178,7 +178,7 @@ async def start_call(
     clicked_at = time.monotonic()
     await sup.click(f'[data-action="start-call"][data-check="{check}"]')
     ring: PushRequest = await push.wait_for(
-        lambda: request_with(push, since, urgency="high"), 10, "Hadir's ring"
+        lambda: request_with(push, since, urgency="high"), 20, "Hadir's ring"
     )
     return sup, ring, clicked_at
 
