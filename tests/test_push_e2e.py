@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from playwright.async_api import Page, Playwright, async_playwright
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from service.clock import utcnow
 from service.policy import Policy
@@ -52,13 +52,22 @@ pytestmark = [
 ]
 
 SUBJECT = "mailto:admin@hadir.test"
-PUSH = {
-    "push": {
-        "allow_insecure_loopback": True,  # the push service is on 127.0.0.1, plain HTTP
-        "subject": SUBJECT,
-        "reminder_interval_s": 0.5,
+
+
+def push_config(reminder_interval_s: float) -> dict[str, Any]:
+    return {
+        "push": {
+            "allow_insecure_loopback": True,  # the push service is on 127.0.0.1, plain HTTP
+            "subject": SUBJECT,
+            "reminder_interval_s": reminder_interval_s,
+        }
     }
-}
+
+
+# The reminder job runs at start (nobody is subscribed yet), then after this: the day's
+# regular checks, made by the jobs, cannot be reminded during the ring tests.
+RINGS = push_config(reminder_interval_s=3600)
+REMINDERS = push_config(reminder_interval_s=0.5)
 WORDS = MESSAGES["id"]  # the roster's staff read Indonesian
 SUPERVISOR = next(p["name"] for p in ROSTER["supervisors"] if p["id"] == "sup1")
 
@@ -121,16 +130,19 @@ async def turn_on_notifications(firefox: Firefox, service: Service, push: PushSe
         10,
         "a subscription with Hadir's VAPID key",
     )
-    async with service.engine.connect() as conn:
-        saved = (
-            await conn.execute(
-                select(push_subscriptions.c.endpoint).where(
-                    push_subscriptions.c.staff_id == "staff1"
-                )
-            )
-        ).scalars()
-        assert list(saved) == [channel.endpoint]
+    saved = await subscription_of_staff1(service)
+    assert saved is not None and saved.endpoint == channel.endpoint
+    assert "Firefox" in saved.user_agent
     return channel
+
+
+async def subscription_of_staff1(service: Service) -> Row[Any] | None:
+    """The one push subscription Hadir keeps for staff1, if any."""
+    async with service.engine.connect() as conn:
+        rows = await conn.execute(
+            select(push_subscriptions).where(push_subscriptions.c.staff_id == "staff1")
+        )
+        return rows.one_or_none()
 
 
 def request_with(push: PushService, since: int, **headers: str) -> PushRequest | None:
@@ -186,9 +198,10 @@ async def start_call(
 async def test_a_ring_reaches_a_closed_staff_page_and_one_tap_answers(
     tmp_path: Path, push: PushService, firefox: Firefox
 ) -> None:
-    async with running_service(tmp_path, PUSH) as service, async_playwright() as pw:
+    async with running_service(tmp_path, RINGS) as service, async_playwright() as pw:
         check = await add_check(service.engine, "staff1")
         channel = await turn_on_notifications(firefox, service, push)
+        saved = await subscription_of_staff1(service)
         await firefox.navigate("about:blank")  # the page is closed; the phone's browser runs
 
         sup, ring, clicked_at = await start_call(pw, service, push, check)
@@ -223,6 +236,15 @@ async def test_a_ring_reaches_a_closed_staff_page_and_one_tap_answers(
                 await conn.execute(select(calls.c.answered_at).where(calls.c.check_id == check))
             ).scalar_one()
         assert answered is not None
+        # Hadir noted the push went through, and the reopened page refreshed its subscription.
+        assert saved is not None
+
+        async def refreshed() -> bool:
+            now = await subscription_of_staff1(service)
+            assert now is not None and now.last_success_at is not None
+            return bool(now.refreshed_at > saved.refreshed_at)
+
+        await wait_until(refreshed, within=10)
         assert title not in [n["title"] for n in await firefox.notifications()]
         await shot(sup, "push-ring-supervisor")
         await firefox.screenshot(ARTIFACTS / "push-ring-staff-firefox.png")
@@ -236,7 +258,7 @@ async def test_a_ring_reaches_a_closed_staff_page_and_one_tap_answers(
 async def test_a_reminder_reaches_a_closed_staff_page_before_the_check_opens(
     tmp_path: Path, push: PushService, firefox: Firefox
 ) -> None:
-    async with running_service(tmp_path, PUSH) as service:
+    async with running_service(tmp_path, REMINDERS) as service:
         channel = await turn_on_notifications(firefox, service, push)
         await firefox.navigate("about:blank")
 
@@ -271,7 +293,7 @@ async def test_a_reminder_reaches_a_closed_staff_page_before_the_check_opens(
 async def test_a_subscription_the_browser_dropped_is_deleted_when_the_ring_gets_410(
     tmp_path: Path, push: PushService, firefox: Firefox
 ) -> None:
-    async with running_service(tmp_path, PUSH) as service, async_playwright() as pw:
+    async with running_service(tmp_path, RINGS) as service, async_playwright() as pw:
         check = await add_check(service.engine, "staff1")
         channel = await turn_on_notifications(firefox, service, push)
         await firefox.navigate("about:blank")
@@ -284,11 +306,7 @@ async def test_a_subscription_the_browser_dropped_is_deleted_when_the_ring_gets_
         assert ring.status == 410 and ring.channel_id == channel.channel_id
 
         async def forgotten() -> bool:
-            async with service.engine.connect() as conn:
-                rows = await conn.execute(
-                    select(push_subscriptions.c.id).where(push_subscriptions.c.staff_id == "staff1")
-                )
-                return rows.first() is None
+            return await subscription_of_staff1(service) is None
 
         await wait_until(forgotten, within=10)
         await sup.context.close()
