@@ -22,7 +22,7 @@ from PIL import Image
 from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 from sqlalchemy import select
 
-from service.push.payloads import reminder_message
+from service.push.payloads import PushMessage, reminder_message, ring_message
 from service.schema import calls
 from service.web.i18n import MESSAGES
 from tests.browser_helpers import (
@@ -56,7 +56,7 @@ async def installed_profile(pw: Playwright, profile: Path) -> BrowserContext:
 
 async def notifications(page: Page) -> list[dict[str, Any]]:
     shown: list[dict[str, Any]] = await page.evaluate(
-        """navigator.serviceWorker.ready
+        """navigator.serviceWorker.getRegistration("/staff/")
         .then((r) => r.getNotifications())
         .then((ns) => ns.map(
           (n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data })
@@ -106,8 +106,16 @@ async def test_the_staff_page_is_installable_and_its_worker_shows_pushes(tmp_pat
             ).status == 404
         await shot(page, "push-offer")
 
-        # A push as the server builds it: the worker shows it with the server's words.
+        # Pushes as the server builds them, handed to the worker through DevTools from
+        # another page of the site (the staff page will be closed and opened again).
         await context.grant_permissions(["notifications"], origin=base)
+        await page.evaluate(
+            "window.told = [];"
+            "navigator.serviceWorker.addEventListener('message', (e) => told.push(e.data))"
+        )
+        home = await context.new_page()
+        await home.goto(f"{base}/")
+        cdp = await context.new_cdp_session(home)
         registrations: list[dict[str, Any]] = []
         cdp.on(
             "ServiceWorker.workerRegistrationUpdated",
@@ -119,25 +127,55 @@ async def test_the_staff_page_is_installable_and_its_worker_shows_pushes(tmp_pat
             return bool(registrations)
 
         await wait_until(registered, within=5)
-        message = reminder_message("id", url, "chk_1", "09:30", 5, 300)
-        await cdp.send(
-            "ServiceWorker.deliverPushMessage",
-            {
-                "origin": f"{base}/",
-                "registrationId": registrations[0]["registrationId"],
-                "data": message.encode().decode(),
-            },
-        )
 
-        async def shown_one() -> bool:
-            return bool(await notifications(page))
+        async def push(message: PushMessage) -> None:
+            await cdp.send(
+                "ServiceWorker.deliverPushMessage",
+                {
+                    "origin": f"{base}/",
+                    "registrationId": registrations[0]["registrationId"],
+                    "data": message.encode().decode(),
+                },
+            )
 
-        await wait_until(shown_one, within=5)
-        (shown,) = await notifications(page)
-        assert shown["title"] == "Pemeriksaan pukul 09:30 dalam 5 menit"
-        assert shown["body"] == words["push.reminder_body"]
-        assert shown["tag"] == "hadir-check-chk_1"
-        assert shown["data"]["url"] == url
+        async def shown(count: int) -> list[dict[str, Any]]:
+            async def enough() -> bool:
+                return len(await notifications(home)) == count
+
+            await wait_until(enough, within=5)
+            return await notifications(home)
+
+        # A reminder is shown with the server's words.
+        reminder_push = reminder_message("id", url, "chk_1", "09:30", 5, 300)
+        await push(reminder_push)
+        (reminder,) = await shown(1)
+        assert reminder["title"] == "Pemeriksaan pukul 09:30 dalam 5 menit"
+        assert reminder["body"] == words["push.reminder_body"]
+        assert (reminder["tag"], reminder["data"]["url"]) == ("hadir-check-chk_1", url)
+
+        # A ring while the staff page is in front: the page is told, and rings by itself.
+        ring = ring_message("id", url, "call_1", "chk_1", "Budi Santoso", 60)
+        await push(ring)
+
+        async def told() -> bool:
+            return bool(await page.evaluate("told.length === 2"))
+
+        await wait_until(told, within=5)
+        assert await page.evaluate("told") == [
+            {"type": "push", "payload": json.loads(m.encode())} for m in (reminder_push, ring)
+        ]
+        assert [n["tag"] for n in await shown(1)] == ["hadir-check-chk_1"]
+
+        # With the page closed the ring is a notification; the page, opened with no call
+        # ringing, closes it (the reminder stays).
+        await page.close()
+        await push(ring)
+        by_tag = {n["tag"]: n for n in await shown(2)}
+        assert by_tag["hadir-call-call_1"]["title"] == "Panggilan dari Budi Santoso"
+        assert by_tag["hadir-call-call_1"]["data"]["url"] == f"{url}#answer=call_1"
+        page = await context.new_page()
+        await page.goto(url)
+        assert [n["tag"] for n in await shown(1)] == ["hadir-check-chk_1"]
         await context.close()
 
 
