@@ -28,7 +28,7 @@ from playwright.async_api import Page, Playwright, async_playwright
 from sqlalchemy import Row, select
 
 from service.clock import utcnow
-from service.policy import Policy
+from service.org import load_policy
 from service.schema import calls, checks, push_subscriptions
 from service.web.i18n import MESSAGES
 from tests.browser_helpers import (
@@ -270,7 +270,8 @@ async def test_a_reminder_reaches_a_closed_staff_page_before_the_check_opens(
             opens = (
                 await conn.execute(select(checks.c.window_start).where(checks.c.id == check))
             ).scalar_one()
-        at = opens.astimezone(Policy().zone).strftime("%H:%M")
+            zone = (await load_policy(conn)).zone  # the organisation's, as Hadir reads it
+        at = opens.astimezone(zone).strftime("%H:%M")
         title = WORDS["push.reminder_title"].format(time=at, minutes=3)
 
         reminder = await push.wait_for(
