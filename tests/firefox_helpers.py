@@ -300,6 +300,8 @@ def launch(
 ) -> Firefox:
     """Start headless Firefox ESR with a fresh profile whose push service is
     ``push_server_url`` (``ws://127.0.0.1:PORT/``) and connect Marionette to it."""
+    if not Path(FIREFOX).exists():
+        raise RuntimeError(f"{FIREFOX} is missing: install it with scripts/system-deps.sh test")
     profile = Path(tempfile.mkdtemp(prefix="hadir-firefox-"))
     prefs = {**QUIET_PREFS, "dom.push.serverURL": push_server_url, **(extra_prefs or {})}
     (profile / "user.js").write_text(user_js(prefs))
