@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -321,3 +322,19 @@ async def test_a_supervisor_starting_a_call_rings_the_phone(
         assert (
             client.app[PUSHER].key.public_b64 in push_service.received[0].headers["Authorization"]
         )
+
+
+async def test_with_push_off_the_endpoints_say_so_and_nothing_rings(tmp_path: Path) -> None:
+    config = push_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'hadir.db'}")
+    config = replace(config, push=replace(config.push, enabled=False))
+    async with TestClient(TestServer(create_app(config))) as client:
+        links = await seed_org(client.app[ENGINE], tmp_path, client.app[LINK_SECRET], BASE)
+        staff = link(links.tokens["staff1"])
+        for answer in (
+            await client.get("/push/key", headers=staff),
+            await client.put("/push/subscription", json={}, headers=staff),
+        ):
+            assert answer.status == 404
+            assert (await answer.json())["error"]["code"] == "push_off"
+        assert PUSHER not in client.app
+        assert not (config.data_dir / "vapid-p256.pem").exists()

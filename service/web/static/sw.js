@@ -43,7 +43,7 @@ self.addEventListener("push", (event) => {
   event.waitUntil(show(payload));
 });
 
-async function open(payload) {
+async function openPage(payload) {
   const windows = await staffWindows();
   const open = windows.find((client) => samePage(client, payload.url));
   if (open) {
@@ -57,5 +57,5 @@ async function open(payload) {
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
   const payload = event.notification.data;
-  if (payload && typeof payload.url === "string") event.waitUntil(open(payload));
+  if (payload && typeof payload.url === "string") event.waitUntil(openPage(payload));
 });
