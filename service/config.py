@@ -166,6 +166,13 @@ class CallsConfig:
         min=0,
         max=600,
     )
+    ring_timeout_s: float = _opt(
+        60.0,
+        "Seconds a call rings before it ends as not answered (no record: the check stays "
+        "open and can be called again while its window lasts).",
+        min=1,
+        max=600,
+    )
     heartbeat_s: float = _opt(
         5.0,
         "Seconds between saves of each live call's evidence and heartbeat, so a crashed "

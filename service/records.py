@@ -726,15 +726,15 @@ async def object_to_record(
     target: Target, record_id: str, *, staff_id: str, reason: str, key: Ed25519PrivateKey
 ) -> Record:
     """The staff member objects to a decision about them (UU 27/2022 art. 10: the right
-    to object to solely automated decisions); the record is ``objected`` until the
-    next review. Announced as ``record.objected``."""
+    to object to solely automated decisions), once per record; the record is
+    ``objected`` until the next review. Announced as ``record.objected``."""
     reason = _reason(reason)
 
     def decide(state: RecordState) -> tuple[str, dict[str, Any]]:
         if state.record.staff_id != staff_id:
             raise RecordForbidden("staff can only object to their own records")
-        if state.review_state == "objected":
-            raise RecordConflict("an objection to this record is already waiting for review")
+        if any(e.kind == "objection" for e in state.entries):
+            raise RecordConflict("one objection per record: this record already has one")
         return "objected", {"status_objected": state.status, "reason": reason}
 
     return await _append_later(target, record_id, "objection", key, decide)

@@ -106,6 +106,8 @@ staff = Table(
     # ISO weekdays the person works from home, as a comma list of 1 (Mon) .. 7 (Sun).
     Column("wfh_days", String(20), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
+    # When a page of theirs was last open (signaling.presence), kept across restarts.
+    Column("last_seen_at", UTCDateTime),
 )
 
 schedules = Table(

@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
 from av import VideoFrame
 
 from signaling.sampler import Cadence, StreamClock, next_up, next_wake
@@ -156,6 +158,22 @@ class AnalyzerPool:
         await asyncio.gather(
             *(loop.run_in_executor(self._executor, self._analyzer) for _ in range(self.threads))
         )
+
+    async def analyze_still(self, rgb: npt.NDArray[np.uint8]) -> SampleResult | None:
+        """One picture outside any call (a staff member's self-check), run only on a free
+        thread and counted as busy meanwhile, so calls keep their share; None when every
+        thread is taken."""
+        if self._busy >= self.threads:
+            return None
+        self._busy += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._executor, lambda: self._analyzer().analyze(rgb, 0.0)
+            )
+        finally:
+            self._busy -= 1
+            self._wake.set()
 
     def _run(self, frame: VideoFrame, t: float, track: FaceTrack) -> SampleResult:
         return self._analyzer().analyze(frame.to_ndarray(format="rgb24"), t, track)

@@ -58,6 +58,13 @@ class Accept:
 
 
 @dataclass(frozen=True)
+class Decline:
+    """The staff member refuses a ringing call."""
+
+    call: str
+
+
+@dataclass(frozen=True)
 class Hangup:
     call: str
 
@@ -102,7 +109,9 @@ class Track:
     state: str
 
 
-Message = Join | Ping | StartCall | Accept | Hangup | Sdp | Ice | Location | Visibility | Track
+Message = (
+    Join | Ping | StartCall | Accept | Decline | Hangup | Sdp | Ice | Location | Visibility | Track
+)
 
 
 class _Fields:
@@ -210,6 +219,7 @@ _PARSERS: dict[str, tuple[set[str], Any]] = {
     "ping": (set(), lambda f: Ping()),
     "call": ({"check"}, lambda f: StartCall(f.id("check"))),
     "accept": ({"call"}, lambda f: Accept(f.id("call"))),
+    "decline": ({"call"}, lambda f: Decline(f.id("call"))),
     "hangup": ({"call"}, lambda f: Hangup(f.id("call"))),
     "sdp": ({"call", "leg", "kind", "sdp"}, _sdp),
     "ice": ({"call", "leg", "candidate", "sdpMid", "sdpMLineIndex"}, _ice),

@@ -1,14 +1,16 @@
 """Call rooms: one live call per staff member, and its state machine.
 
     ringing --accept--> active --end--> ended
-    ringing --end-----------------> ended   (cancelled, or the window ended: missed)
+    ringing --end-----------------> ended   (cancelled, declined, not answered in time,
+                                             or the window ended: no record from it)
 
 Pure: no sockets, no media. ``signaling.session`` attaches those to a room.
 
 How a call ended, as its record says (``Room.how_ended``): ``hung_up_by_staff``,
 ``hung_up_by_supervisor``, ``staff_dropped``, ``supervisor_dropped``, ``window_ended``,
 ``server_stopped``; ``server_restarted`` is written by the sweep for a call whose
-process died (``service.checks``).
+process died (``service.checks``). A call never answered has no record; its row keeps
+the reason (``not_answered``, ``declined``, ``cancelled``...).
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         link_check_s=config.calls.link_check_s,
         heartbeat_s=config.calls.heartbeat_s,
         rejoin_grace_s=config.calls.rejoin_grace_s,
+        ring_timeout_s=config.calls.ring_timeout_s,
         pusher=app.get(PUSHER),
     )
     hub.start()

@@ -18,6 +18,16 @@ evidence goes on). If none does, the call ends ``disconnected`` without a record
 one the server cut short: the check stays open to be called again. So does an answered
 call whose supervisor's page went away (the supervisor calls again).
 
+A call rings for ``ring_timeout_s``; unanswered, it ends ``not_answered``, and a staff
+page may ``decline`` it: neither writes a record (the check stays open, its window
+decides whether it is missed). A call belongs to the supervisor's page that started it:
+it ends when that page goes away, even if the supervisor's dashboard stays open.
+
+Staff presence (``signaling.presence``): a supervisor's ``welcome`` says how each of
+their staff can be reached, and ``presence`` follows whenever a staff page of theirs
+opens (the first) or closes (the last); the last-seen instants are kept on the staff
+rows.
+
 A page that has not joined within ``join_timeout_s`` is closed. A page whose link is
 revoked or expires is closed (checked every ``link_check_s``, and again before a call
 starts or is answered), which ends its calls like any page that goes away.
@@ -43,14 +53,16 @@ from service.push.sender import Pusher
 from service.record_writer import RecordWriter
 from service.records import Record
 from service.store import read_only
+from service.web.dashboard import staff_of
 from signaling import messages as m
 from signaling.analysis import AnalyzerPool
 from signaling.auth import AuthError, Identity, call_target, identify, require_member
 from signaling.messages import ProtocolError
 from signaling.peer import PeerError
+from signaling.presence import LastSeen, Presence, presence_of, push_reachable, stored_last_seen
 from signaling.ratelimit import TokenBucket
 from signaling.record import close_call, interrupt_call, mark_answered, open_call, save_evidence
-from signaling.rooms import ACTIVE, Room, RoomError, Rooms
+from signaling.rooms import ACTIVE, RINGING, Room, RoomError, Rooms
 from signaling.session import CallOutcome, CallSession, CallSettings
 
 log = logging.getLogger("hadir.signaling")
@@ -87,18 +99,24 @@ class Hub:
     link_check_s: float = 5.0
     heartbeat_s: float = 5.0
     rejoin_grace_s: float = 45.0
+    ring_timeout_s: float = 60.0
+    last_seen: LastSeen = field(default_factory=LastSeen)
     pusher: Pusher | None = None  # rings the staff member's phones too (service.push)
     rooms: Rooms = field(default_factory=Rooms)
     sessions: dict[str, CallSession] = field(default_factory=dict)
     connections: dict[tuple[str, str], set[Connection]] = field(default_factory=dict)
     _timers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _away: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # rejoin timers
+    _rings: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # ring timeouts
+    _callers: dict[str, Connection] = field(default_factory=dict)  # the page that called
     _background: set[asyncio.Task[object]] = field(default_factory=set)
 
     def start(self) -> None:
-        """Begin watching the links of open pages and renewing live calls' rows."""
+        """Begin watching the links of open pages, renewing live calls' rows and
+        writing staff pages' last-seen instants."""
         self._spawn(self._watch_links())
         self._spawn(self._keep_alive())
+        self._spawn(self._keep_last_seen())
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(work)
@@ -170,6 +188,40 @@ class Hub:
         ]
         await save_evidence(self.engine, beats)
 
+    # -- presence -----------------------------------------------------------------
+
+    def _online(self) -> set[str]:
+        return {person for role, person in self.connections if role == "staff"}
+
+    async def _keep_last_seen(self) -> None:
+        while True:
+            await asyncio.sleep(self.last_seen.flush_s)
+            self.last_seen.still_open(self._online(), utcnow())
+            try:
+                await self.last_seen.flush(self.engine)
+            except Exception:  # the database may be briefly away; written next time
+                log.exception("saving last seen failed")
+
+    async def presences(self, staff_ids: list[str]) -> list[Presence]:
+        """How each of ``staff_ids`` can be reached now, as their supervisor sees it."""
+        async with read_only(self.engine).connect() as db:
+            pushable = await push_reachable(db, staff_ids) if self.pusher else set()
+            seen = self.last_seen.merged(await stored_last_seen(db, staff_ids))
+        online = self._online()
+        return [presence_of(s, s in online, s in pushable, seen.get(s)) for s in staff_ids]
+
+    async def _staff_presence(self, who: Identity) -> None:
+        """A staff member's first page opened or last page closed: tell their supervisor."""
+        self.last_seen.saw(who.id, utcnow())
+        if who.supervisor_id is None or ("supervisor", who.supervisor_id) not in self.connections:
+            return
+        try:
+            [now] = await self.presences([who.id])
+        except Exception:  # presence is a hint: never let it break joining or leaving
+            log.exception("presence not sent")
+            return
+        await self._to("supervisor", who.supervisor_id, _presence_message([now]))
+
     # -- one frame ----------------------------------------------------------------
 
     async def receive(self, conn: Connection, text: str) -> None:
@@ -210,7 +262,13 @@ class Hub:
             raise RoomError("not_found", "no such call")
         require_member(who, room)
         session = self.sessions[room.id]
-        if isinstance(msg, m.Accept):
+        if isinstance(msg, m.Decline):
+            if who.role != "staff":
+                raise AuthError("forbidden", "only the staff member declines")
+            if room.state != RINGING:
+                raise RoomError("bad_state", f"the call is {room.state}, not ringing")
+            await self.end(room, "declined", by="staff")
+        elif isinstance(msg, m.Accept):
             if who.role != "staff":
                 raise AuthError("forbidden", "only the staff member answers")
             if await self._drop_revoked([conn]):
@@ -250,6 +308,7 @@ class Hub:
                 await conn.ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
                 return
         conn.who = who
+        first = (who.role, who.id) not in self.connections
         self.connections.setdefault((who.role, who.id), set()).add(conn)
         room = self.rooms.for_staff(who.id) if who.role == "staff" else None
         rejoined = room is not None and room.state == ACTIVE
@@ -257,11 +316,15 @@ class Hub:
             # The page came back before its old socket was seen to close: the new one
             # takes the call over (the old one's legs are gone with it).
             await self._went_away(room)
+        presence = None
         if who.role == "supervisor":
             room = next(
                 (r for r in self.rooms.by_id.values() if r.supervisor_id == who.id and r.live),
                 None,
             )
+            async with read_only(self.engine).connect() as db:
+                mine = list(await staff_of(db, who.id))
+            presence = [p.to_json() for p in await self.presences(mine)]
         await conn.send(
             m.encode(
                 "welcome",
@@ -270,10 +333,13 @@ class Hub:
                 name=who.name,
                 ice_servers=self.ice_servers_json,
                 call=None if room is None else self._describe(room),
+                presence=presence,
             )
         )
         if rejoined and room is not None:
             await self._rejoined(room)
+        if who.role == "staff" and first:
+            await self._staff_presence(who)
 
     def _describe(self, room: Room) -> dict[str, Any]:
         session = self.sessions[room.id]
@@ -282,6 +348,7 @@ class Hub:
             "check": room.check_id,
             "state": room.state,
             "staff": session.target.staff_name,
+            "supervisor": caller.name if (caller := self._callers[room.id].who) else None,
         }
 
     async def _start(self, conn: Connection, who: Identity, check_id: str) -> None:
@@ -300,17 +367,24 @@ class Hub:
         self.sessions[room.id] = CallSession(
             room, target, self.settings, self.pool, lambda body: self._to_room(room, _json(body))
         )
+        self._callers[room.id] = conn
         delay = (target.window_end - now).total_seconds()
         self._timers[room.id] = asyncio.create_task(self._window_timer(room, delay))
+        self._rings[room.id] = asyncio.create_task(self._ring_timer(room))
         described = self._describe(room)
         await self._to_room(room, m.encode("state", call=room.id, state=room.state, reason=None))
-        await self._to("staff", room.staff_id, m.encode("ring", supervisor=who.name, **described))
+        await self._to("staff", room.staff_id, m.encode("ring", **described))
         if self.pusher is not None:  # in the background: a push never holds up the call
             self._spawn(self.pusher.ring(room.staff_id, room.id, room.check_id, who.name))
 
     async def _window_timer(self, room: Room, delay: float) -> None:
         await asyncio.sleep(max(0.0, delay))
         await self.end(room, "window_ended")
+
+    async def _ring_timer(self, room: Room) -> None:
+        await asyncio.sleep(self.ring_timeout_s)
+        if room.state == RINGING:
+            await self.end(room, "not_answered")
 
     async def _media(
         self, who: Identity, room: Room, session: CallSession, msg: m.Sdp | m.Ice
@@ -370,7 +444,8 @@ class Hub:
         stays open (``interrupt_call``)."""
         if not room.end(reason, utcnow(), by):
             return
-        for timers in (self._timers, self._away):
+        self._callers.pop(room.id, None)
+        for timers in (self._timers, self._away, self._rings):
             timer = timers.pop(room.id, None)
             if timer is not None and timer is not asyncio.current_task():
                 timer.cancel()
@@ -403,24 +478,38 @@ class Hub:
             return
         peers = self.connections.get((who.role, who.id), set())
         peers.discard(conn)
+        if who.role == "supervisor":
+            # The call page that called went away; another page (the dashboard) staying
+            # open does not keep its call.
+            for called in [r for r in self.rooms.by_id.values() if self._callers.get(r.id) is conn]:
+                await self.end(called, "disconnected", by=who.role)
         if peers:
             return
         self.connections.pop((who.role, who.id), None)
-        for room in list(self.rooms.by_id.values()):
-            if (
-                room.live
-                and (room.staff_id if who.role == "staff" else room.supervisor_id) == who.id
-            ):
-                if who.role == "staff" and room.state == ACTIVE and room.id not in self._away:
-                    await self._went_away(room)
-                else:
-                    await self.end(room, "disconnected", by=who.role)
+        if who.role != "staff":
+            return
+        # Its own task: the closing socket's handler may be cancelled under it.
+        self._spawn(self._staff_presence(who))
+        room = self.rooms.for_staff(who.id)
+        if room is not None:
+            if room.state == ACTIVE and room.id not in self._away:
+                await self._went_away(room)
+            else:
+                await self.end(room, "disconnected", by=who.role)
 
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
         for room in list(self.rooms.by_id.values()):
             await self.end(room, "server_shutdown")
+        # Open staff pages were seen until now: keep that for after the restart.
+        now = utcnow()
+        for staff_id in self._online():
+            self.last_seen.saw(staff_id, now)
+        try:
+            await self.last_seen.flush(self.engine)
+        except Exception:
+            log.exception("saving last seen failed")
 
 
 def _cut_short(room: Room) -> str | None:
@@ -443,6 +532,10 @@ def _ended(outcome: CallOutcome, reason: str, record: Record | None) -> dict[str
         "record": record and record.id,
         "status": record and record.status,
     }
+
+
+def _presence_message(people: list[Presence]) -> str:
+    return m.encode("presence", staff=[p.to_json() for p in people])
 
 
 def _json(body: dict[str, Any]) -> str:

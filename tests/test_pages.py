@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.app import create_app
@@ -25,7 +26,7 @@ from service.records import (
     record_missed_many,
     review_record,
 )
-from service.schema import checks
+from service.schema import checks, staff
 from service.state import ENGINE, LINK_SECRET, SIGNING_KEY
 from service.web.dashboard import REVIEW_PAGE, awaiting_review, newest_records
 from service.web.i18n import MESSAGES, uniform_text
@@ -172,6 +173,62 @@ async def test_records_waiting_for_review_carry_a_review_form(
     assert f'data-objection="{record.id}"' in staff_html
     other_staff = await (await client.get(f"/staff/{links.tokens['staff2']}")).text()
     assert record.id not in other_staff
+    # The share of the call the camera was on, and no status chosen for an override.
+    assert "Camera on: 100%" in review
+    assert '<option value="" selected>— choose a status —</option>' in review
+
+    # The call page's review of this record, for its own supervisor only.
+    sup1, sup2 = links.tokens["sup1"], links.tokens["sup2"]
+    item = await client.get(f"/supervisor/{sup1}/records/{record.id}")
+    assert item.status == 200 and f'data-review="{record.id}"' in await item.text()
+    for token, record_id, status in (
+        (sup2, record.id, 404),
+        (sup1, "rec_absent", 404),
+        (sup1, "rec%00x", 404),
+        (sup1, "x" * 300, 404),
+        (links.tokens["staff1"], record.id, 403),
+    ):
+        response = await client.get(f"/supervisor/{token}/records/{record_id}")
+        assert response.status == status, (token, record_id)
+
+
+async def test_one_objection_then_the_staff_page_shows_where_it_stands(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    engine = client.app[ENGINE]
+    check = await add_check(engine, "staff1")
+    ok = Criterion(Verdict.PASS)
+    record = await complete_check(
+        engine,
+        check,
+        CallResult(utcnow() - timedelta(minutes=2), utcnow(), CallVerdict(ok, ok, ok, ok, 1.0)),
+        key=client.app[SIGNING_KEY],
+    )
+    key = client.app[SIGNING_KEY]
+    await object_to_record(
+        engine, record.id, staff_id="staff1", reason="Saya hadir <b>penuh</b>", key=key
+    )
+    html = await (await client.get(f"/staff/{links.tokens['staff1']}")).text()
+    assert f'data-objection="{record.id}"' not in html
+    assert 'data-objection-state="waiting"' in html
+    assert "<q>Saya hadir &lt;b&gt;penuh&lt;/b&gt;</q>" in html
+    await review_record(
+        engine, record.id, reviewer="supervisor:sup1", decision="confirm", reason="Ok", key=key
+    )
+    html = await (await client.get(f"/staff/{links.tokens['staff1']}?lang=en")).text()
+    assert 'data-objection-state="reviewed"' in html and "Confirmed by the supervisor" in html
+    assert f'data-objection="{record.id}"' not in html
+
+
+async def test_the_staff_page_says_when_the_next_check_is_and_what_to_wear(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    url = f"/staff/{links.tokens['staff1']}"
+    assert "No more checks scheduled." in await (await client.get(url + "?lang=en")).text()
+    await add_check(client.app[ENGINE], "staff1", uniform="solid:white")
+    html = await (await client.get(url + "?lang=id")).text()
+    section = html.split("data-next-check")[1].split("</div>")[0]
+    assert "Seragam polos: putih" in section and "Sedang berlangsung" in section
 
 
 async def test_call_page_only_for_the_supervisors_own_checks(
@@ -199,12 +256,49 @@ async def test_call_page_only_for_the_supervisors_own_checks(
 async def test_static_files_and_no_way_out_of_them(client: TestClient[Any, Any]) -> None:
     script = await client.get("/static/hadir.js")
     assert script.status == 200 and "javascript" in script.headers["Content-Type"]
-    for name in ("..%2Fpages.py", "nothere.js", "%2E%2E%2Fi18n.py"):
+    assert script.headers["Cache-Control"] == "no-cache" and "ETag" in script.headers
+    for name in ("..%2Fpages.py", "nothere.js", "%2E%2E%2Fi18n.py", "..%2Ftemplates%2Fbase.html"):
         assert (await client.get(f"/static/{name}")).status == 404
+    icon = await client.get("/favicon.ico")
+    assert icon.status == 200 and (await icon.read())[:4] == b"\0\0\1\0"
+
+
+async def test_pages_ask_for_static_files_by_content_hash_which_may_be_kept(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    html = await (await client.get(f"/staff/{links.tokens['staff1']}")).text()
+    urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
+    assert {u.split("?")[0] for u in urls} >= {"/static/hadir.css", "/static/staff.js"}
+    for url in urls:
+        response = await client.get(url)
+        assert response.status == 200, url
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    stale = await client.get("/static/hadir.css?v=0000")
+    assert stale.headers["Cache-Control"] == "no-cache"
+
+
+async def test_names_from_the_roster_are_escaped_everywhere(
+    client: TestClient[Any, Any], links: Links
+) -> None:
+    hostile = '<img src=x onerror="alert(1)">&'
+    async with client.app[ENGINE].begin() as conn:
+        await conn.execute(update(staff).where(staff.c.id == "staff1").values(name=hostile))
+    await add_check(client.app[ENGINE], "staff1")
+    for url in (f"/staff/{links.tokens['staff1']}", f"/supervisor/{links.tokens['sup1']}"):
+        html = await (await client.get(url)).text()
+        assert "<img" not in html, url
+        assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;" in html, url
 
 
 def test_page_data_cannot_close_its_script_element() -> None:
-    response = render("id", "", script="staff.js", data={"token": "</script><b>x</b>"})
+    response = render(
+        "id",
+        "notice.html",
+        script="staff.js",
+        data={"token": "</script><b>x</b>"},
+        title_key="home_title",
+        hint_key=None,
+    )
     assert response.text is not None
     block = response.text.split('type="application/json">')[1].split("</script>")[0]
     assert "<" not in block and json.loads(block)["token"] == "</script><b>x</b>"

@@ -39,7 +39,7 @@ from service.schema import checks, push_subscriptions, staff
 from service.state import ENGINE, LINK_SECRET
 from tests.call_helpers import Links, add_check, seed_org
 from tests.push_helpers import Browser, PushService, verify_vapid
-from tests.test_signaling_server import joined, recv
+from tests.test_signaling_server import recv
 
 BASE = "https://hadir.test"
 
@@ -252,14 +252,15 @@ async def test_a_person_keeps_their_newest_subscriptions_only(
     assert {r.user_agent for r in rows} == {"Mozilla/5.0 "}
 
 
-async def test_a_reminder_is_claimed_once_and_says_when(
+async def test_reminders_are_claimed_once_and_say_when(
     store: AsyncEngine, tmp_path: Path, push_service: PushService
 ) -> None:
     pusher, secret = await pusher_for(store, tmp_path)
     links = await seed_org(store, tmp_path, secret, BASE)
     now = utcnow()
     soon = await add_check(store, "staff1", opens=timedelta(minutes=3), now=now)
-    await add_check(store, "staff1", opens=timedelta(minutes=30), now=now)  # not yet
+    later = await add_check(store, "staff1", opens=timedelta(minutes=30), now=now)
+    await add_check(store, "staff1", opens=timedelta(minutes=90), now=now)  # not yet
     await add_check(store, "staff2", opens=timedelta(minutes=2), now=now)  # not subscribed
     browser = Browser.new(f"{push_service.url}/push/a")
     await subscribe(store, links, "staff1", browser)
@@ -278,25 +279,26 @@ async def test_a_reminder_is_claimed_once_and_says_when(
         JobsConfig(),
         clock=lambda: now,
         pusher=pusher,
-        push=PushConfig(reminder_minutes=5),
+        push=PushConfig(reminder_minutes=45),
     )
     (remind,) = [j for j in jobs if j.name == "push_reminders"]
     try:
-        assert await remind.run() == 1
+        assert await remind.run() == 2  # both of staff1's checks within 45 minutes
         assert await remind.run() == 0
     finally:
         await pusher.close()
-    (pushed,) = push_service.received
-    assert pushed.headers["Urgency"] == "normal"
-    payload = browser.decrypt(pushed)
+    assert {p.headers["Urgency"] for p in push_service.received} == {"normal"}
+    payloads = {p["check"]: p for p in map(browser.decrypt, push_service.received)}
     async with store.connect() as conn:
-        start = (
-            await conn.execute(select(checks.c.window_start).where(checks.c.id == soon))
-        ).scalar_one()
-    at = start.astimezone(ZoneInfo("Asia/Jakarta")).strftime("%H:%M")
-    assert payload["title"] == f"Pemeriksaan pukul {at} dalam 3 menit"
-    assert (payload["kind"], payload["check"], payload["minutes"]) == ("reminder", soon, 3)
-    assert payload["url"] == f"{BASE}/staff/{links.tokens['staff1']}"
+        rows = (await conn.execute(select(checks.c.id, checks.c.window_start))).all()
+    starts = {row.id: row.window_start for row in rows}
+    for check, minutes in ((soon, 3), (later, 30)):
+        at = starts[check].astimezone(ZoneInfo("Asia/Jakarta")).strftime("%H:%M")
+        payload = payloads.pop(check)
+        assert payload["title"] == f"Pemeriksaan pukul {at} dalam {minutes} menit"
+        assert (payload["kind"], payload["minutes"]) == ("reminder", minutes)
+        assert payload["url"] == f"{BASE}/staff/{links.tokens['staff1']}"
+    assert payloads == {}
 
 
 async def test_a_supervisor_starting_a_call_rings_the_phone(
@@ -312,7 +314,12 @@ async def test_a_supervisor_starting_a_call_rings_the_phone(
         )
         assert answer.status == 201
         check = await add_check(engine, "staff1")
-        sup = await joined(client, links.tokens["sup1"])
+        ws = await client.ws_connect("/ws")
+        await ws.send_json({"type": "join", "v": 1, "token": links.tokens["sup1"]})
+        welcome = await recv(ws, "welcome")
+        # Page closed, but a subscription: the supervisor sees them reachable by push.
+        assert [(p["id"], p["state"]) for p in welcome["presence"]] == [("staff1", "push")]
+        sup = ws
         await sup.send_json({"type": "call", "check": check})
         call = (await recv(sup, "state"))["call"]
         async with asyncio.timeout(5):
@@ -338,3 +345,9 @@ async def test_with_push_off_the_endpoints_say_so_and_nothing_rings(tmp_path: Pa
             assert (await answer.json())["error"]["code"] == "push_off"
         assert PUSHER not in client.app
         assert not (config.data_dir / "vapid-p256.pem").exists()
+        # A subscription from when push was on does not make anyone reachable.
+        await subscribe(client.app[ENGINE], links, "staff1", Browser.new("http://127.0.0.1:9/a"))
+        ws = await client.ws_connect("/ws")
+        await ws.send_json({"type": "join", "v": 1, "token": links.tokens["sup1"]})
+        welcome = await recv(ws, "welcome")
+        assert [(p["id"], p["state"]) for p in welcome["presence"]] == [("staff1", "offline")]

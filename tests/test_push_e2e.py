@@ -198,7 +198,7 @@ async def start_call(
 async def test_a_ring_reaches_a_closed_staff_page_and_one_tap_answers(
     tmp_path: Path, push: PushService, firefox: Firefox
 ) -> None:
-    async with running_service(tmp_path, RINGS) as service, async_playwright() as pw:
+    async with running_service(tmp_path, overrides=RINGS) as service, async_playwright() as pw:
         check = await add_check(service.engine, "staff1")
         channel = await turn_on_notifications(firefox, service, push)
         saved = await subscription_of_staff1(service)
@@ -258,7 +258,7 @@ async def test_a_ring_reaches_a_closed_staff_page_and_one_tap_answers(
 async def test_a_reminder_reaches_a_closed_staff_page_before_the_check_opens(
     tmp_path: Path, push: PushService, firefox: Firefox
 ) -> None:
-    async with running_service(tmp_path, REMINDERS) as service:
+    async with running_service(tmp_path, overrides=REMINDERS) as service:
         channel = await turn_on_notifications(firefox, service, push)
         await firefox.navigate("about:blank")
 
@@ -294,7 +294,7 @@ async def test_a_reminder_reaches_a_closed_staff_page_before_the_check_opens(
 async def test_a_subscription_the_browser_dropped_is_deleted_when_the_ring_gets_410(
     tmp_path: Path, push: PushService, firefox: Firefox
 ) -> None:
-    async with running_service(tmp_path, RINGS) as service, async_playwright() as pw:
+    async with running_service(tmp_path, overrides=RINGS) as service, async_playwright() as pw:
         check = await add_check(service.engine, "staff1")
         channel = await turn_on_notifications(firefox, service, push)
         await firefox.navigate("about:blank")

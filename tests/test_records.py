@@ -222,10 +222,12 @@ async def test_review_and_objection_rules(store) -> None:
         await object_to_record(store, first, staff_id="s2", reason="not me", key=KEY)
     await object_to_record(store, first, staff_id="s1", reason="I was there", key=KEY)
     assert await state() == ("passed", "objected")
-    with pytest.raises(RecordConflict, match="already waiting"):
+    with pytest.raises(RecordConflict, match="one objection per record"):
         await object_to_record(store, first, staff_id="s1", reason="again", key=KEY)
     await review("confirm")
     assert await state() == ("passed", "confirmed")
+    with pytest.raises(RecordConflict, match="one objection per record"):
+        await object_to_record(store, first, staff_id="s1", reason="after review", key=KEY)
 
     # The review entry and its event commit together, or neither does.
     with pytest.raises(ZeroDivisionError):

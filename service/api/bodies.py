@@ -25,7 +25,7 @@ JSON = "application/json"
 @dataclass(frozen=True)
 class Body:
     """What the handler gets: the raw text (for parsers that name lines) and, for JSON,
-    the parsed value, already valid against its schema."""
+    the parsed value, already valid against its schema; for an image, its bytes."""
 
     media_type: str
     text: str
@@ -77,8 +77,11 @@ async def read_body(route: Route, request: web.Request, schema: Schema | None) -
     content: Mapping[str, Any] = route.body or {}
     if request.content_type not in content:
         raise ApiError(415, "unsupported_media_type", f"send the body as {' or '.join(content)}")
+    raw = await _read(request, route.max_body)
+    if request.content_type.startswith("image/"):
+        return Body(request.content_type, "", raw)
     try:
-        text = (await _read(request, route.max_body)).decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ApiError(400, "bad_request", "the body is not UTF-8 text") from None
     if request.content_type != JSON or schema is None:

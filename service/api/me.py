@@ -30,9 +30,15 @@ from service.api.routes import (
     Route,
     json_response,
 )
+from service.clock import utcnow
+from service.org import load_policy
 from service.records import RecordError, RecordState, find_state, object_to_record
+from service.self_check import ImageError, decode_jpeg, judge_still
 from service.state import ENGINE, SIGNING_KEY
 from service.store import read_only
+from service.web.dashboard import next_check
+from signaling.server import HUB
+from vision.uniform import parse_uniform_policy
 
 FORBIDDEN = ("not the bearer's own record, nor one of their staff's", "Error")
 
@@ -78,6 +84,29 @@ async def my_record(request: web.Request) -> web.Response:
 async def review_my_staff(request: web.Request) -> web.Response:
     await _visible_state(request, "supervisor")
     return await review(request, f"supervisor:{request[LINK].subject}")
+
+
+async def self_check(request: web.Request) -> web.Response:
+    """A picture from the staff member's camera judged as a call would judge it, under
+    the uniform of their next check (else today's): advice on what to fix, never kept."""
+    claims = request[LINK]
+    if claims.role != "staff":
+        raise ApiError(403, "forbidden", "only a staff member checks their own camera")
+    try:
+        rgb = decode_jpeg(request[BODY].value)
+    except ImageError as exc:
+        raise ApiError(400, "bad_image", str(exc)) from None
+    now = utcnow()
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
+        policy = await load_policy(conn)
+        upcoming = await next_check(conn, claims.subject, now)
+    rule = policy.uniform_for(now.astimezone(policy.zone).date())
+    uniform = upcoming.uniform_policy if upcoming else rule.policy if rule else "any"
+    pool = request.config_dict[HUB].pool
+    sample = await pool.analyze_still(rgb)
+    if sample is None:
+        raise ApiError(503, "busy", "every analysis thread is busy with calls: try again")
+    return json_response(judge_still(sample, parse_uniform_policy(uniform), pool.config).to_dict())
 
 
 async def object_to_mine(request: web.Request) -> web.Response:
@@ -137,6 +166,23 @@ ROUTES = (
         body={JSON: {"schema": {"$ref": "#/components/schemas/Review"}}},
         tags=("me",),
         idempotent=True,
+    ),
+    Route(
+        "POST",
+        "/me/self-check",
+        self_check,
+        "link",
+        "Staff: one camera picture judged for light, face and uniform before a call "
+        "(advice only: not recorded, not kept)",
+        {
+            200: ("what the picture shows", "SelfCheck"),
+            400: ("not a JPEG picture of 64 to 4096 pixels a side", "Error"),
+            403: ("not a staff member's link", "Error"),
+            503: ("every analysis thread is busy with calls", "Error"),
+        },
+        body={"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+        max_body=512 * 1024,
+        tags=("me",),
     ),
     Route(
         "POST",

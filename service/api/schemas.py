@@ -108,6 +108,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {"reason": REASON},
         "required": ["reason"],
     },
+    "SelfCheck": _object(
+        {
+            name: _object(
+                {
+                    "verdict": {"type": "string", "enum": ["pass", "fail", "inconclusive"]},
+                    "reasons": {"type": "array", "items": {"type": "string"}},
+                    **({"colour": {"type": ["object", "null"]}} if name == "uniform" else {}),
+                },
+            )
+            for name in ("light", "face", "uniform")
+        }
+        | {"uniform_policy": {"type": "string"}, "vision_version": {"type": "string"}}
+    ),
     "Check": _object(
         {
             "id": {"type": "string"},

@@ -61,8 +61,12 @@ async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
 
 async def _join(session: aiohttp.ClientSession, url: str, token: str) -> Any:
     ws = await session.ws_connect(url)
-    await ws.send_json({"type": "join", "v": 1, "token": token})
-    await _next(ws, "welcome", SETUP_TIMEOUT_S)
+    try:
+        await ws.send_json({"type": "join", "v": 1, "token": token})
+        await _next(ws, "welcome", SETUP_TIMEOUT_S)
+    except BaseException:
+        await ws.close()
+        raise
     return ws
 
 
@@ -72,10 +76,14 @@ async def one_stream(
     result = StreamResult(spec.check_id)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     player = MediaPlayer(media, decode=False)
-    sup = await _join(session, ws_url, spec.supervisor_token)
-    staff = await _join(session, ws_url, spec.staff_token)
+    sockets: list[aiohttp.ClientWebSocketResponse] = []
     drain: asyncio.Task[None] | None = None
     try:
+        # Joins inside the try: a refused or timed-out join is this stream's error.
+        sup = await _join(session, ws_url, spec.supervisor_token)
+        sockets.append(sup)
+        staff = await _join(session, ws_url, spec.staff_token)
+        sockets.append(staff)
         await sup.send_json({"type": "call", "check": spec.check_id})
         call = (await _next(staff, "ring", SETUP_TIMEOUT_S))["call"]
         await staff.send_json({"type": "accept", "call": call})
@@ -116,8 +124,8 @@ async def one_stream(
         if drain is not None:
             drain.cancel()
         await pc.close()
-        await sup.close()
-        await staff.close()
+        for ws in sockets:
+            await ws.close()
     return result
 
 

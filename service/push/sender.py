@@ -99,46 +99,36 @@ class Pusher:
         return f"{self._base_url}{PAGE_PATHS['staff']}/{token}"
 
     async def ring(self, staff_id: str, call_id: str, check_id: str, supervisor: str) -> int:
-        """Tell ``staff_id``'s phones that ``supervisor`` is calling; how many took it."""
+        """Tell ``staff_id``'s phones that ``supervisor`` is calling; how many pushes went."""
 
-        def build(target: Target) -> PushMessage:
-            return ring_message(
-                target.lang,
-                self.page_url(target),
-                call_id,
-                check_id,
-                supervisor,
-                self.settings.ring_ttl_s,
-            )
+        def build(target: Target) -> list[PushMessage]:
+            url = self.page_url(target)
+            ttl = self.settings.ring_ttl_s
+            return [ring_message(target.lang, url, call_id, check_id, supervisor, ttl)]
 
         return await self._push_to([staff_id], build)
 
     async def remind(self, due: Sequence[DueReminder], zone: ZoneInfo, now: datetime) -> int:
-        """Tell each person their check's window opens soon; how many phones took it."""
-        by_staff = {d.staff_id: d for d in due}
+        """Tell each person their checks' windows open soon; how many pushes went."""
 
-        def build(target: Target) -> PushMessage:
-            check = by_staff[target.staff_id]
-            left = max(check.window_start - now, timedelta(0))
-            minutes = max(1, round(left.total_seconds() / 60))
-            at = check.window_start.astimezone(zone).strftime("%H:%M")
-            return reminder_message(
-                target.lang,
-                self.page_url(target),
-                check.check_id,
-                at,
-                minutes,
-                max(1, int(left.total_seconds())),
-            )
+        def build(target: Target) -> list[PushMessage]:
+            return [
+                _reminder(target, self.page_url(target), d, zone, now)
+                for d in due
+                if d.staff_id == target.staff_id
+            ]
 
-        return await self._push_to(list(by_staff), build)
+        return await self._push_to(list({d.staff_id for d in due}), build)
 
-    async def _push_to(self, staff_ids: list[str], build: Callable[[Target], PushMessage]) -> int:
+    async def _push_to(
+        self, staff_ids: list[str], build: Callable[[Target], list[PushMessage]]
+    ) -> int:
         try:
             now = utcnow()
             async with read_only(self.engine).connect() as conn:
                 found = await targets_of(conn, staff_ids, now)
-            sent = await asyncio.gather(*(self.send(t, build(t)) for t in found))
+            pushes = [(t, message) for t in found for message in build(t)]
+            sent = await asyncio.gather(*(self.send(t, message) for t, message in pushes))
             await self._settle(sent, now)
             return sum(s.ok for s in sent)
         except Exception:  # never the caller's problem: see the module doc
@@ -211,6 +201,16 @@ class Pusher:
             for s in gone:
                 await delete_subscription(conn, s.target.endpoint, None)
             await mark_delivered(conn, delivered, now)
+
+
+def _reminder(
+    target: Target, url: str, due: DueReminder, zone: ZoneInfo, now: datetime
+) -> PushMessage:
+    left = max(due.window_start - now, timedelta(0))
+    minutes = max(1, round(left.total_seconds() / 60))
+    at = due.window_start.astimezone(zone).strftime("%H:%M")
+    ttl = max(1, int(left.total_seconds()))
+    return reminder_message(target.lang, url, due.check_id, at, minutes, ttl)
 
 
 def _topic(tag: str) -> str:

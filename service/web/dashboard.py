@@ -181,3 +181,31 @@ async def newest_records(
     """The newest verifications of these staff, as they stand."""
     query = _verifications(staff_ids, since).order_by(records.c.seq.desc()).limit(limit)
     return await _states_of(conn, [r.id for r in await conn.execute(query)])
+
+
+@dataclass(frozen=True)
+class NextCheck:
+    """A staff member's next check that can still be answered: open now, or later."""
+
+    due_at: datetime
+    window_start: datetime
+    window_end: datetime
+    uniform_policy: str
+
+
+async def next_check(conn: AsyncConnection, staff_id: str, now: datetime) -> NextCheck | None:
+    row = (
+        await conn.execute(
+            select(checks)
+            .where(
+                checks.c.staff_id == staff_id,
+                checks.c.status == "scheduled",
+                checks.c.window_end > now,
+            )
+            .order_by(checks.c.window_start)
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    return NextCheck(row.due_at, row.window_start, row.window_end, row.uniform_policy)

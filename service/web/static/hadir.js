@@ -21,7 +21,7 @@ export function errorText(code) {
 
 // An error the API answered a form with (`{"error": {"code"}}`): the form's own text
 // for the code (`api.objection.conflict`), then the code's, then the generic one.
-function apiErrorText(verb, code) {
+export function apiErrorText(verb, code) {
   return page.t[`api.${verb}.${code}`] ?? page.t[`api.${code}`] ?? t("e.other");
 }
 
@@ -126,9 +126,27 @@ export function showStatus(msg) {
   $("[data-camera-on]", box).textContent = share == null ? "—" : `${Math.round(share * 100)}%`;
 }
 
+// A staff member's presence ({state, last_seen} from `welcome` or `presence`) on a badge:
+// page open now, reachable by notification, or when last seen.
+function ago(iso) {
+  const minutes = Math.floor((Date.now() - Date.parse(iso)) / 60_000);
+  if (minutes < 1) return t("ago.now");
+  const [n, unit] = minutes < 60 ? [minutes, "minute"]
+    : minutes < 1440 ? [Math.floor(minutes / 60), "hour"] : [Math.floor(minutes / 1440), "day"];
+  return n === 1 ? t(`ago.${unit}`) : t(`ago.${unit}s`).replace("{n}", n);
+}
+
+export function showPresence(badge, { state, last_seen: seen }) {
+  badge.dataset.presence = state;
+  badge.dataset.lastSeen = seen ?? "";
+  if (state !== "offline") badge.textContent = t(`presence.${state}`);
+  else badge.textContent = seen ? t("presence.seen").replace("{ago}", ago(seen)) : t("presence.never");
+}
+
 // Review (supervisor: confirm or override) and objection (staff) forms post to the
-// personal-link API; a reason is always required.
-export function wireRecordForms(root) {
+// personal-link API; a reason is always required, and an override names its status.
+// ``onDone`` runs after the server took one (the staff page shows the record anew).
+export function wireRecordForms(root, onDone) {
   root.addEventListener("click", async (event) => {
     const button = event.target.closest('[data-action="confirm"], [data-action="override"], [data-action="object"]');
     if (!button) return;
@@ -142,6 +160,12 @@ export function wireRecordForms(root) {
       return;
     }
     const action = button.dataset.action;
+    if (action === "override" && !form.elements.status.value) {
+      note.className = "form-msg bad";
+      note.textContent = t("override_status_required");
+      form.elements.status.focus();
+      return;
+    }
     const id = form.dataset.review ?? form.dataset.objection;
     const [verb, body] = action === "object"
       ? ["objection", { reason }]
@@ -166,6 +190,7 @@ export function wireRecordForms(root) {
       for (const control of form.querySelectorAll("button, textarea, select")) control.disabled = true;
       note.className = "form-msg ok";
       note.textContent = t(action === "object" ? "object_done" : "review_done");
+      onDone?.();
     } else {
       const problem = await response.json().catch(() => ({}));
       note.className = "form-msg bad";

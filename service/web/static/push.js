@@ -39,10 +39,14 @@ function panel() {
   const box = document.createElement("div");
   box.className = "push";
   box.dataset.push = "";
-  box.innerHTML = '<p class="muted" data-push-text></p><button type="button" class="btn" data-action="enable-push" hidden></button>';
+  box.innerHTML = '<h2></h2><p class="muted" data-push-text></p><div class="row"><button type="button" class="btn" data-action="enable-push" hidden></button></div>';
+  $("h2", box).textContent = t("push.title");
   $("p", box).textContent = t("push.explain");
   $("button", box).textContent = t("push.offer");
-  $(".card.panel")?.append(box);
+  const panel = $(".card.panel");
+  const why = $("details.why", panel ?? document);
+  if (why) why.before(box);
+  else panel?.append(box);
   return box;
 }
 

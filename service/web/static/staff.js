@@ -1,7 +1,10 @@
-// The staff page: wait for the supervisor's call, answer it, and while it lasts send
+// The staff page: wait for the supervisor's call, answer or decline it, and while it lasts send
 // the server a low-rate copy of the camera (the analysis leg), the location once,
-// and whether the page is visible and the camera track live.
-import { $, PeerLeg, Signal, errorText, page, showError, showStatus, t, wireRecordForms } from "./hadir.js";
+// and whether the page is visible and the camera track live. The camera is open only
+// during a call or a self-check the person asked for.
+import {
+  $, PeerLeg, Signal, apiErrorText, errorText, page, reasonText, showError, showStatus, t, wireRecordForms,
+} from "./hadir.js";
 import { closeRingNotifications, setupPush } from "./push.js";
 
 // The analysis leg is capped in the browser: the server decodes every frame it gets.
@@ -14,7 +17,7 @@ const GUIDES = {
   wrong_uniform_colour: "guide.uniform", not_uniform_colour: "guide.uniform",
   pattern_uncertain: "guide.uniform",
 };
-const DARK_LUMA = 45;
+const SELF_CHECK_SETTLE_MS = 1000; // a camera's exposure settles after it opens
 
 const local = $('[data-video="local"]');
 const remote = $('[data-video="remote"]');
@@ -22,7 +25,8 @@ const stage = $(".stage");
 const stateBox = $("[data-call-state]");
 const incoming = $("[data-incoming]");
 const guide = $("[data-guide]");
-const enableButton = $('[data-action="enable-camera"]');
+const selfCheckButton = $('[data-action="self-check"]');
+const closeButton = $('[data-action="close-camera"]');
 const hangupButton = $('[data-action="hangup"]');
 let iceServers = [];
 let stream = null;
@@ -31,6 +35,7 @@ let leg = null;
 let analysis = null;
 let ringing = null;
 let opening = null;
+let preview = null; // the self-check's camera (video only), closed before a call
 let early = []; // p2p messages that came before the leg (a camera still opening)
 
 function setState(key, text) {
@@ -38,7 +43,8 @@ function setState(key, text) {
   stateBox.dataset.callState = key;
   stateBox.textContent = text ?? t(`call.${key}`);
   stage.classList.toggle("in-call", key === "active");
-  hangupButton.hidden = key !== "active" && key !== "ringing" && key !== "reconnecting";
+  stage.classList.toggle("idle", (key === "waiting" || key === "ended") && !preview);
+  hangupButton.hidden = key !== "active" && key !== "reconnecting"; // ringing: answer or decline
 }
 
 // One getUserMedia at a time: the permission check, the button and Answer may all ask.
@@ -60,31 +66,115 @@ async function askCamera() {
     showError(t("camera_denied"));
     throw new Error("camera");
   }
+  closePreview();
   local.srcObject = stream;
-  enableButton.hidden = true;
-  $("details.why").open = false;
   const [track] = stream.getVideoTracks();
   for (const [event, state] of [["mute", "muted"], ["unmute", "live"], ["ended", "ended"]]) {
     track.addEventListener(event, () => call && signal.send({ type: "track", call, state }));
   }
-  watchLight();
   return stream;
 }
 
-// Before a call the page can only judge the light itself: a 32×24 thumbnail a second.
-function watchLight() {
+// After a call the camera closes: it opens again for the next call or self-check.
+function closeCamera() {
+  for (const track of stream?.getTracks() ?? []) track.stop();
+  stream = opening = null;
+  local.srcObject = null;
+}
+
+function closePreview() {
+  for (const track of preview?.getTracks() ?? []) track.stop();
+  preview = null;
+  closeButton.hidden = true;
+  if (!stream) local.srcObject = null;
+  if (!call) stage.classList.add("idle");
+}
+
+// The self-check: one picture of the camera, judged by the server as a call would be
+// (light, face, uniform of the next check), shown with what to fix. Not kept.
+async function selfCheck() {
+  const note = $("[data-self-check-msg]");
+  note.className = "form-msg";
+  note.textContent = t("self_check_running");
+  selfCheckButton.disabled = true;
+  try {
+    if (!preview) {
+      try {
+        preview = await navigator.mediaDevices.getUserMedia({
+          video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } },
+        });
+      } catch {
+        note.textContent = "";
+        showError(t("camera_denied"));
+        return;
+      }
+      local.srcObject = preview;
+      stage.classList.remove("idle");
+      closeButton.hidden = false;
+      await new Promise((resolve) => setTimeout(resolve, SELF_CHECK_SETTLE_MS));
+    }
+    const picture = await snapshot(local);
+    let response;
+    try {
+      response = await fetch("/api/v1/me/self-check", {
+        method: "POST",
+        headers: { Authorization: `Link ${page.token}`, "Content-Type": "image/jpeg" },
+        body: picture,
+      });
+    } catch {
+      note.className = "form-msg bad";
+      note.textContent = `${t("self_check_failed")}: ${t("api.network")}`;
+      return;
+    }
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({}));
+      note.className = "form-msg bad";
+      note.dataset.error = problem.error?.code ?? response.status;
+      note.textContent = `${t("self_check_failed")}: ${apiErrorText("self_check", problem.error?.code)}`;
+      return;
+    }
+    showSelfCheck(await response.json());
+    note.textContent = "";
+    selfCheckButton.textContent = t("self_check_again");
+  } finally {
+    selfCheckButton.disabled = false;
+  }
+}
+
+function snapshot(video) {
   const canvas = document.createElement("canvas");
-  canvas.width = 32;
-  canvas.height = 24;
-  const context = canvas.getContext("2d", { willReadFrequently: true });
-  setInterval(() => {
-    if (call || local.readyState < 2) return;
-    context.drawImage(local, 0, 0, 32, 24);
-    const { data } = context.getImageData(0, 0, 32, 24);
-    let sum = 0;
-    for (let i = 0; i < data.length; i += 4) sum += 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
-    guide.textContent = sum / (data.length / 4) < DARK_LUMA ? t("guide.light") : t("guide.center");
-  }, 1000);
+  const scale = Math.min(1, 640 / Math.max(video.videoWidth, video.videoHeight));
+  canvas.width = Math.round(video.videoWidth * scale);
+  canvas.height = Math.round(video.videoHeight * scale);
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
+}
+
+function showSelfCheck(result) {
+  const list = $("[data-self-check]");
+  list.hidden = false;
+  for (const name of ["light", "face", "uniform"]) {
+    const { verdict, reasons } = result[name];
+    const item = $(`[data-self-item="${name}"]`, list);
+    item.dataset.state = verdict;
+    const [reason] = reasons;
+    const fix = GUIDES[reason];
+    item.querySelector("[data-reason]").textContent = verdict === "pass"
+      ? t(`self.ok.${name}`)
+      : [reason ? reasonText(reason) : t("self.unsure"), fix && t(fix)].filter(Boolean).join(" — ");
+  }
+}
+
+// The next check and the records as they now stand (a call's new record, an
+// objection): the page's own sections, fetched again.
+async function refreshSections() {
+  const response = await fetch(location.pathname).catch(() => null);
+  if (!response?.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  for (const selector of ["[data-next-check]", "[data-records-list]"]) {
+    const section = fresh.querySelector(selector);
+    if (section) $(selector).replaceWith(section);
+  }
 }
 
 function ring(on, caller) {
@@ -195,8 +285,21 @@ function tappedRing() {
 }
 let tapped = tappedRing();
 
+// A call ringing now: from `ring`, or from `welcome` when the page opens mid-ring.
+function incomingCall(callId, supervisor) {
+  call = callId;
+  ring(true, supervisor);
+  setState("ringing", `${t("incoming_call")} ${supervisor}`);
+}
+
+function decline() {
+  ring(false);
+  if (call) signal.send({ type: "decline", call });
+}
+
 async function answer() {
   ring(false);
+  closePreview();
   try {
     await openCamera();
   } catch {
@@ -210,15 +313,17 @@ const signal = new Signal({
     showError("");
     iceServers = msg.ice_servers;
     if (call && !msg.call) {
-      // Back, but the call did not wait (it was still ringing, or the grace ran out).
+      // Back, but the call did not wait (it was still ringing, or the grace ran out):
+      // its record, if it has one, was written meanwhile.
       call = null;
       ring(false);
       endCall();
+      closeCamera();
       setState("ended", t("ended.disconnected"));
+      refreshSections();
     }
     if (msg.call?.state === "ringing") {
-      call = msg.call.call;
-      ring(true, msg.call.supervisor ?? "");
+      incomingCall(msg.call.call, msg.call.supervisor);
       if (tapped === call) answer();
     } else {
       ring(false);
@@ -226,9 +331,7 @@ const signal = new Signal({
     tapped = null;
   },
   ring(msg) {
-    call = msg.call;
-    ring(true, msg.supervisor);
-    setState("ringing", `${t("incoming_call")} ${msg.supervisor}`);
+    incomingCall(msg.call, msg.supervisor);
   },
   async state(msg) {
     if (msg.state === "active") {
@@ -257,7 +360,8 @@ const signal = new Signal({
       call = null;
       ring(false);
       endCall();
-      setState("ended", page.t[`ended.${msg.reason}`] ?? t("call.ended"));
+      closeCamera();
+      setState("ended", page.t[`staff_ended.${msg.reason}`] ?? page.t[`ended.${msg.reason}`] ?? t("call.ended"));
     }
   },
   sdp(msg) {
@@ -272,6 +376,7 @@ const signal = new Signal({
   ended(msg) {
     showStatus(msg);
     guide.textContent = "";
+    if (msg.record) refreshSections();
   },
   error(msg) {
     showError(errorText(msg.code));
@@ -291,13 +396,11 @@ document.addEventListener("visibilitychange", () => {
   if (call) signal.send({ type: "visibility", call, hidden: document.hidden });
 });
 $('[data-action="answer"]').addEventListener("click", answer);
-enableButton.addEventListener("click", () => openCamera().catch(() => {}));
+$('[data-action="decline"]').addEventListener("click", decline);
+selfCheckButton.addEventListener("click", selfCheck);
+closeButton.addEventListener("click", closePreview);
 hangupButton.addEventListener("click", () => call && signal.send({ type: "hangup", call }));
-wireRecordForms(document);
+wireRecordForms(document, refreshSections);
 setupPush((message) => {
   if (message?.type === "open" && message.payload?.kind === "ring" && message.payload.call === call && !incoming.hidden) answer();
 }).catch(() => {});
-// Once the camera was allowed, the preview opens by itself on later visits.
-navigator.permissions?.query({ name: "camera" })
-  .then((status) => status.state === "granted" && openCamera())
-  .catch(() => {});

@@ -1,6 +1,8 @@
 // The supervisor's call page: ring the staff member of one check, hold the
 // peer-to-peer call, show the live indicators, then confirm or override the verdict.
-import { $, PeerLeg, Signal, errorText, page, showError, showStatus, t, wireRecordForms } from "./hadir.js";
+import {
+  $, PeerLeg, Signal, errorText, page, showError, showPresence, showStatus, t, wireRecordForms,
+} from "./hadir.js";
 
 const remote = $('[data-video="remote"]');
 const local = $('[data-video="local"]');
@@ -12,6 +14,18 @@ let stream = null;
 let call = null;
 let leg = null;
 let recorded = false; // the check has its record: there is nothing left to call for
+let reach = null; // the staff member's presence, as the server last said
+
+// Under the staff member's name: whether their page is open, so a ring that goes
+// nowhere says why.
+const presenceBox = document.createElement("p");
+presenceBox.className = "presence";
+$(".panel h1").after(presenceBox);
+
+function learn(people) {
+  reach = people?.find((person) => person.id === page.staff) ?? reach;
+  if (reach) showPresence(presenceBox, reach);
+}
 
 function setState(key, text) {
   stateBox.dataset.callState = key;
@@ -49,23 +63,29 @@ function endLeg() {
   remote.srcObject = null;
 }
 
-function showRecord(msg) {
+// The call's record with its review form, as the dashboard shows it (from the server).
+async function showRecord(msg) {
   const after = $(".after");
   after.hidden = false;
-  $("[data-record]").textContent = msg.record ? `${t("record_saved")}: ${msg.record}` : t("no_record");
+  $("[data-record]").textContent = msg.record ? t("record_saved") : t("no_record");
   const slot = $("[data-review-slot]");
   slot.replaceChildren();
   if (!msg.record) return;
-  const form = $("template[data-review-template]").content.firstElementChild.cloneNode(true);
-  form.dataset.review = msg.record;
-  form.querySelector(`option[value="${msg.status}"]`)?.remove();
-  slot.append(form);
+  const url = `/supervisor/${encodeURIComponent(page.token)}/records/${encodeURIComponent(msg.record)}`;
+  const response = await fetch(url).catch(() => null);
+  if (!response?.ok) {
+    showError(t("api.network"));
+    return;
+  }
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  slot.append(...fresh.body.children);
 }
 
 await openCamera();
 const signal = new Signal({
   welcome(msg) {
     showError("");
+    learn(msg.presence);
     iceServers = msg.ice_servers;
     if (msg.call && msg.call.check === page.check) {
       // A reload during a call: the media is gone with the old page, so end it cleanly.
@@ -97,6 +117,7 @@ const signal = new Signal({
   },
   sdp: (msg) => msg.leg === "p2p" && leg?.receive(msg),
   ice: (msg) => msg.leg === "p2p" && leg?.receive(msg),
+  presence: (msg) => learn(msg.staff),
   status: showStatus,
   ended(msg) {
     recorded = Boolean(msg.record);
@@ -117,3 +138,4 @@ hangupButton.addEventListener("click", () => call && signal.send({ type: "hangup
 $('[data-action="mic"]').addEventListener("click", (e) => toggle("audio", e.currentTarget));
 $('[data-action="camera"]').addEventListener("click", (e) => toggle("video", e.currentTarget));
 wireRecordForms(document);
+setInterval(() => learn(null), 30_000); // "last seen 12 minutes ago" kept true

@@ -1,7 +1,7 @@
 """push_subscriptions; checks.reminded_at
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-30 08:15:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import service.schema
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
