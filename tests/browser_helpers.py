@@ -57,9 +57,12 @@ class Service:
 
 @asynccontextmanager
 async def running_service(
-    tmp_path: Path, calls: dict[str, Any] | None = None
+    tmp_path: Path,
+    calls: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> AsyncIterator[Service]:
-    """``calls``: settings of the ``[calls]`` section for this test (a short ring)."""
+    """``calls``: settings of the ``[calls]`` section for this test (a short ring);
+    ``overrides``: other sections added (e.g. ``push``) or replaced whole."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     config = load_config(
@@ -72,6 +75,7 @@ async def running_service(
             "jobs": {"sweep_interval_s": 0.5},
             "log": {"format": "text"},
             "calls": calls or {},
+            **(overrides or {}),
         },
     )
     app = create_app(config)
