@@ -1,5 +1,6 @@
-"""Shared fixtures: a migrated store on SQLite and on PostgreSQL, a service config, and the
-generated vision media with one analyzer.
+"""Shared fixtures: a migrated store on SQLite and on PostgreSQL, a service config, the
+whole app under a test client with the test organisation's links, and the generated
+vision media with one analyzer.
 
 Store tests take the ``store`` fixture and run once per dialect. PostgreSQL gets a
 fresh database per test (dropped afterwards), created through the server named by
@@ -15,15 +16,20 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fixtures.generate import DEFAULT_OUT, build
+from service.app import create_app
 from service.config import Config, load_config
+from service.state import ENGINE, LINK_SECRET
 from service.store import create_engine, migrate
+from tests.call_helpers import Links, seed_org
 from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG
 
@@ -87,6 +93,19 @@ def config(tmp_path: Path) -> Config:
             "jobs": {"enabled": False},  # tests that want the jobs run them themselves
         },
     )
+
+
+@pytest.fixture
+async def client(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
+    """The whole app (pages, API, signaling) on the test config."""
+    async with TestClient(TestServer(create_app(config))) as client:
+        yield client
+
+
+@pytest.fixture
+async def links(client: TestClient[Any, Any], tmp_path: Path) -> Links:
+    """The test organisation (tests.call_helpers.ROSTER) and everyone's link."""
+    return await seed_org(client.app[ENGINE], tmp_path, client.app[LINK_SECRET])
 
 
 @pytest.fixture(scope="session")

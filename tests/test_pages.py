@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.app import create_app
 from service.clock import utcnow
-from service.config import Config
 from service.records import (
     CallResult,
     complete_check,
@@ -27,7 +24,7 @@ from service.records import (
     review_record,
 )
 from service.schema import checks, staff
-from service.state import ENGINE, LINK_SECRET, SIGNING_KEY
+from service.state import ENGINE, SIGNING_KEY
 from service.web.dashboard import REVIEW_PAGE, awaiting_review, newest_records
 from service.web.i18n import MESSAGES, uniform_text
 from service.web.pages import render
@@ -40,17 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # The API modules a page's review or objection form goes through.
 FRIDAY = "Pakaian adat Betawi (sadariah/kebaya)"
 FORM_API = ("auth.py", "bodies.py", "idempotency.py", "me.py", "records.py", "routes.py")
-
-
-@pytest.fixture
-async def client(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
-    async with TestClient(TestServer(create_app(config))) as client:
-        yield client
-
-
-@pytest.fixture
-async def links(client: TestClient[Any, Any], tmp_path: Path) -> Links:
-    return await seed_org(client.app[ENGINE], tmp_path, client.app[LINK_SECRET])
 
 
 def page_data(html: str) -> dict[str, Any]:

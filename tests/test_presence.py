@@ -5,6 +5,7 @@ ring ends ``not_answered``, a staff page may decline, and neither writes a recor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -30,6 +31,7 @@ from service.store import create_engine
 from signaling.presence import LastSeen, stored_last_seen
 from tests.call_helpers import Links, add_check, seed_org
 from tests.test_signaling_server import KEY, SECRET, _serve, recv
+from tests.webhook_helpers import wait_until
 
 RING_S = 1.0
 
@@ -174,6 +176,17 @@ async def _rows(client: TestClient[Any, Any]) -> tuple[list[str], int, str]:
     return statuses, count, status
 
 
+async def _settled(hub: TestClient[Any, Any], expected: tuple[list[str], int, str]) -> None:
+    """The rows once the hub has stored how the call ended: it tells the pages first."""
+
+    async def stored() -> bool:
+        return await _rows(hub) == expected
+
+    with contextlib.suppress(AssertionError):
+        await wait_until(stored, within=5)
+    assert await _rows(hub) == expected
+
+
 async def test_an_unanswered_ring_stops_writes_nothing_and_the_check_can_be_called_again(
     hub: TestClient[Any, Any], links: Links
 ) -> None:
@@ -188,7 +201,7 @@ async def test_an_unanswered_ring_stops_writes_nothing_and_the_check_can_be_call
             pass
         assert (state["call"], state["reason"]) == (first, "not_answered")
     assert timedelta(seconds=RING_S * 0.8) < utcnow() - started < timedelta(seconds=RING_S + 2)
-    assert await _rows(hub) == (["not_answered"], 0, "scheduled")
+    await _settled(hub, (["not_answered"], 0, "scheduled"))
     assert await sweep(hub.app[ENGINE], utcnow(), key=KEY) == 0  # its window is still open
 
     # Call again: the same check rings, and this time it is answered.
@@ -202,7 +215,7 @@ async def test_an_unanswered_ring_stops_writes_nothing_and_the_check_can_be_call
     await sup1.send_json({"type": "hangup", "call": second})
     ended = await recv(sup1, "ended")
     assert ended["reason"] == "hangup" and ended["record"] is not None
-    assert await _rows(hub) == (["not_answered", "hangup"], 1, "completed")
+    await _settled(hub, (["not_answered", "hangup"], 1, "completed"))
 
 
 async def test_a_declined_call_is_kept_on_its_row_and_the_window_alone_makes_it_missed(
@@ -226,7 +239,7 @@ async def test_a_declined_call_is_kept_on_its_row_and_the_window_alone_makes_it_
         assert (state["call"], state["reason"]) == (call, "declined")
         await staff1.send_json({"type": "decline", "call": call})
         assert (await recv(staff1, "error"))["code"] == "not_found"  # it has ended
-    assert await _rows(hub) == (["declined", "declined"], 0, "scheduled")
+    await _settled(hub, (["declined", "declined"], 0, "scheduled"))
 
     # An answered call cannot be declined any more.
     await sup1.send_json({"type": "call", "check": check})
@@ -262,7 +275,7 @@ async def test_declines_and_unanswered_rings_leave_the_check_to_its_window(
     async with engine.connect() as conn:
         [body] = [json.loads(b) for b in (await conn.execute(select(records.c.body))).scalars()]
     assert body["status"] == "missed"  # never failed, never interrupted by a ring
-    assert await _rows(hub) == (["declined", "not_answered"], 1, "missed")
+    await _settled(hub, (["declined", "not_answered"], 1, "missed"))
 
 
 async def test_a_staff_page_opened_mid_ring_is_told_who_calls(

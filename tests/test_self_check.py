@@ -3,38 +3,24 @@ the uniform of the person's next check, bad pictures refused with a 4xx, nothing
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from service.app import create_app
-from service.config import Config
 from service.schema import evidence, records
 from service.self_check import ImageError, jpeg_size
-from service.state import ENGINE, LINK_SECRET
-from tests.call_helpers import Links, add_check, seed_org
+from service.state import ENGINE
+from tests.call_helpers import Links, add_check
 
 ROOT = Path(__file__).resolve().parents[1]
 # A person in a plain white shirt, face and chest in frame (fixtures/real, CC0).
 WHITE_SHIRT = ROOT / "fixtures" / "real" / "images" / "cc0_iface_074.jpg"
 URL = "/api/v1/me/self-check"
-
-
-@pytest.fixture
-async def client(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
-    async with TestClient(TestServer(create_app(config))) as client:
-        yield client
-
-
-@pytest.fixture
-async def links(client: TestClient[Any, Any], tmp_path: Path) -> Links:
-    return await seed_org(client.app[ENGINE], tmp_path, client.app[LINK_SECRET])
 
 
 async def _check(
