@@ -136,7 +136,7 @@ def _zero(counter: Counter, names: Iterable[str]) -> None:
 
 _zero(RINGS, RING_OUTCOMES)
 _zero(ANALYSIS_LEGS, ("admitted", "refused"))
-_zero(WEBHOOK_DELIVERIES, set(DELIVERY_OUTCOMES.values()))
+_zero(WEBHOOK_DELIVERIES, dict.fromkeys(DELIVERY_OUTCOMES.values()))
 _zero(PUSHES, PUSH_OUTCOMES)
 _zero(SELF_CHECKS, SELF_CHECK_OUTCOMES)
 

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import TestClient
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from fixtures.generate import frames, write_encoded
+from service import metrics
 from service.loadgen.clients import StreamSpec, one_stream
 from service.records import get_record
 from service.state import ENGINE, LINK_SECRET
+from service.store import create_engine
 from tests.api_helpers import api_client, api_config, bearer, new_key
 from tests.call_helpers import add_check, seed_org
 
@@ -56,6 +59,11 @@ async def test_a_call_moves_the_series_a_metrics_key_reads(tmp_path: Path) -> No
         check = await add_check(engine, "staff1")
         key = await new_key(config.database_url, "metrics:read")
         reader = await new_key(config.database_url, "records:read")
+        # A receiver subscribed with the dispatcher off: the call's record waits for it.
+        hooks = bearer(await new_key(config.database_url, "webhooks:write", "records:read"))
+        endpoint = {"url": "http://127.0.0.1:9/hook", "events": ["check.completed"]}
+        async with client.post("/api/v1/webhooks", json=endpoint, headers=hooks) as r:
+            assert r.status == 201
 
         async with client.get("/metrics") as r:
             assert r.status == 401 and (await r.json())["error"]["code"] == "unauthorized"
@@ -95,7 +103,33 @@ async def test_a_call_moves_the_series_a_metrics_key_reads(tmp_path: Path) -> No
         == (s == record.status)
         for s in ("passed", "failed", "inconclusive", "missed")
     )
-    assert after[("hadir_webhook_deliveries_pending", ())] == 0  # no endpoint subscribed
+    assert before[("hadir_webhook_deliveries_pending", ())] == 0
+    assert after[("hadir_webhook_deliveries_pending", ())] == 1
+
+
+async def test_records_count_when_their_transaction_commits_never_when_it_rolls_back(
+    tmp_path: Path,
+) -> None:
+    def written() -> float:
+        labels = {"kind": "verification", "status": "missed"}
+        return REGISTRY.get_sample_value("hadir_records_written_total", labels) or 0.0
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'hadir.db'}")
+    try:
+        start = written()
+        for _ in range(2):  # the same pooled connection twice: nothing lingers on it
+            try:
+                async with engine.begin() as conn:
+                    metrics.records_committed(conn, [("verification", "missed")] * 3)
+                    raise RuntimeError("the group's transaction failed")
+            except RuntimeError:
+                pass
+        assert written() == start
+        async with engine.begin() as conn:
+            metrics.records_committed(conn, [("verification", "missed")] * 2)
+        assert written() == start + 2
+    finally:
+        await engine.dispose()
 
 
 WORKER = """
