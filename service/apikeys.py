@@ -20,7 +20,14 @@ from service.audit import audit
 from service.clock import utcnow
 from service.schema import api_keys
 
-SCOPES = ("records:read", "links:read", "webhooks:write", "roster:write", "admin")
+SCOPES = (
+    "records:read",
+    "links:read",
+    "webhooks:write",
+    "roster:write",
+    "metrics:read",
+    "admin",
+)
 KEY_PREFIX = "hadir_"
 
 

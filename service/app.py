@@ -10,7 +10,9 @@ from datetime import timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service import api
+from service import api, metrics
+from service.api.auth import api_key_with
+from service.api.routes import ApiError
 from service.checks import JoinLinks
 from service.config import Config
 from service.jobs import Scheduler, scheduler_jobs
@@ -79,6 +81,17 @@ async def _security_headers(request: web.Request, handler: Handler) -> web.Strea
     return response
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    """Prometheus' scrape (docs/metrics.md), for an API key with ``metrics:read``."""
+    try:
+        await api_key_with(request, metrics.SCOPE)
+    except ApiError as exc:  # the API's error shape, though /metrics is outside it
+        error = {"code": exc.code, "message": exc.message}
+        return web.json_response({"error": error}, status=exc.status)
+    body = await metrics.render(request.app[ENGINE])
+    return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
 def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[_security_headers], client_max_size=api.MAX_BODY_BYTES)
     app[CONFIG] = config
@@ -93,4 +106,5 @@ def create_app(config: Config) -> web.Application:
     app_shell.setup(app)
     signaling.setup(app)
     api.setup(app)
+    app.router.add_get("/metrics", _metrics)
     return app

@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from sqlalchemy import Engine, Row, bindparam, exists, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service import metrics
 from service.clock import utcnow
 from service.evidence import EvidenceRef, downscale_still, store_still
 from service.org import load_policy
@@ -463,6 +464,7 @@ async def _append_all(
     if len(rows) > 1:
         await conn.execute(records.insert(), rows[1:])
     _heads[engine] = ChainHead(rows[-1]["seq"], rows[-1]["hash"])
+    metrics.records_committed(conn, [(d.kind, d.status) for d in drafts])
     return [Record(**{**row, "body": json.loads(row["body"])}) for row in rows]
 
 

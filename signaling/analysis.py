@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -22,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from av import VideoFrame
 
+from service import metrics
 from signaling.sampler import Cadence, StreamClock, next_up, next_wake
 from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG, VisionConfig
@@ -82,7 +84,9 @@ class AnalyzerPool:
     def admit(self, stream: Sampled) -> bool:
         """Take one more call to sample; False when full (the call goes on unwatched)."""
         if len(self._streams) >= self.max_peers:
+            metrics.ANALYSIS_LEGS.labels("refused").inc()
             return False
+        metrics.ANALYSIS_LEGS.labels("admitted").inc()
         self._streams[stream] = StreamClock(due=asyncio.get_running_loop().time())
         if self._dispatcher is None:
             self._dispatcher = asyncio.create_task(self._dispatch())
@@ -186,7 +190,10 @@ class AnalyzerPool:
             self._wake.set()
 
     def _run(self, frame: VideoFrame, t: float, track: FaceTrack) -> SampleResult:
-        return self._analyzer().analyze(frame.to_ndarray(format="rgb24"), t, track)
+        started = time.thread_time()
+        sample = self._analyzer().analyze(frame.to_ndarray(format="rgb24"), t, track)
+        metrics.SAMPLE_CPU.observe(time.thread_time() - started)
+        return sample
 
     def close(self) -> None:
         if self._dispatcher is not None:

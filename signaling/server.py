@@ -47,6 +47,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service import metrics
 from service.clock import utcnow
 from service.links import revoked_among
 from service.push.sender import Pusher
@@ -274,6 +275,7 @@ class Hub:
             if await self._drop_revoked([conn]):
                 return
             room.accept(utcnow())
+            metrics.RINGS.labels("answered").inc()
             session.activate()
             try:
                 await mark_answered(self.engine, room)
@@ -364,6 +366,7 @@ class Hub:
         except Exception:
             self.rooms.discard(room.id)
             raise
+        metrics.CALLS_LIVE.inc()
         self.sessions[room.id] = CallSession(
             room, target, self.settings, self.pool, lambda body: self._to_room(room, _json(body))
         )
@@ -444,6 +447,9 @@ class Hub:
         stays open (``interrupt_call``)."""
         if not room.end(reason, utcnow(), by):
             return
+        metrics.CALLS_LIVE.dec()
+        if room.answered_at is None:  # it ended ringing: that is how its ring ended
+            metrics.RINGS.labels(reason).inc()
         self._callers.pop(room.id, None)
         for timers in (self._timers, self._away, self._rings):
             timer = timers.pop(room.id, None)

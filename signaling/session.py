@@ -17,6 +17,7 @@ from typing import Any
 from aiortc import RTCIceServer
 from av import VideoFrame
 
+from service import metrics
 from signaling.analysis import AnalyzerPool
 from signaling.auth import CallTarget
 from signaling.camera_watch import PICTURE_CAUSES, CameraWatch
@@ -199,6 +200,8 @@ class CallSession:
         camera off, stamped with the time the frame was picked."""
         self.sample_lag_s = lag_s
         self.samples += 1
+        metrics.SAMPLE_LAG.observe(lag_s)
+        metrics.SAMPLES.inc()
         self.window.add(sample)
         self.vision = self.window.verdict()
         causes = {cause: sample.camera.state is state for state, cause in _PICTURE_CAUSES.items()}

@@ -38,11 +38,16 @@ async def authorize(route: Route, request: web.Request) -> None:
             except TokenError as exc:
                 raise ApiError(401, "unauthorized", f"link token: {exc}") from None
         return
+    request[API_KEY] = await api_key_with(request, route.auth)
+
+
+async def api_key_with(request: web.Request, scope: str) -> ApiKey:
+    """The request's API key, if it holds ``scope``; else 401 or 403 as ``authorize``."""
     key = _credential(request, "Bearer")
-    async with read_only(engine).connect() as conn:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
         found = await authenticate(conn, key)
     if found is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API key")
-    if not found.allows(route.auth):
-        raise ApiError(403, "forbidden", f"this key lacks the scope {route.auth}")
-    request[API_KEY] = found
+    if not found.allows(scope):
+        raise ApiError(403, "forbidden", f"this key lacks the scope {scope}")
+    return found

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service import metrics
 from service.api.auth import LINK
 from service.api.bodies import BODY
 from service.api.encoded_records import records_page
@@ -95,6 +96,7 @@ async def self_check(request: web.Request) -> web.Response:
     try:
         rgb = decode_jpeg(request[BODY].value)
     except ImageError as exc:
+        metrics.SELF_CHECKS.labels("bad_image").inc()
         raise ApiError(400, "bad_image", str(exc)) from None
     now = utcnow()
     async with read_only(request.config_dict[ENGINE]).connect() as conn:
@@ -105,7 +107,9 @@ async def self_check(request: web.Request) -> web.Response:
     pool = request.config_dict[HUB].pool
     sample = await pool.analyze_still(rgb)
     if sample is None:
+        metrics.SELF_CHECKS.labels("busy").inc()
         raise ApiError(503, "busy", "every analysis thread is busy with calls: try again")
+    metrics.SELF_CHECKS.labels("judged").inc()
     return json_response(judge_still(sample, parse_uniform_policy(uniform), pool.config).to_dict())
 
 

@@ -25,7 +25,7 @@ from py_vapid import VapidException
 from pywebpush import WebPusher
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service import tokens
+from service import metrics, tokens
 from service.clock import utcnow
 from service.links import PAGE_PATHS
 from service.push.keys import VapidKey
@@ -181,6 +181,9 @@ class Pusher:
     async def _settle(self, sent: list[Sent], now: datetime) -> None:
         gone = [s for s in sent if s.status in GONE]
         delivered = [s.target.id for s in sent if s.ok]
+        metrics.PUSHES.labels("sent").inc(len(delivered))
+        metrics.PUSHES.labels("gone").inc(len(gone))
+        metrics.PUSHES.labels("failed").inc(len(sent) - len(delivered) - len(gone))
         for s in sent:
             if not s.ok:
                 log.warning(

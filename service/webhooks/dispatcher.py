@@ -25,6 +25,7 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service import metrics
 from service.config import ConfigError, WebhooksConfig
 from service.webhooks.queue import (
     Decision,
@@ -196,6 +197,8 @@ class Dispatcher:
             if batch:
                 try:
                     await record_outcomes(self.engine, self.owner, batch)
+                    for _, _, decision in batch:
+                        metrics.delivery_recorded(decision.status)
                     self._gone -= {job.endpoint_id for job, _, d in batch if d.disable_endpoint}
                 except Exception:
                     log.exception("recording delivery outcomes failed; retrying")
