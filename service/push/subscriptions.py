@@ -25,26 +25,22 @@ from service.push.keys import unb64url
 from service.schema import link_tokens, push_subscriptions, staff
 from service.tokens import LinkClaims
 from service.validation import CONTROL_OR_SURROGATE, Schema
+from service.web.i18n import LANGS
 from service.webhooks.ssrf import UnsafeURL, check_url, parse_url
 
 MAX_ENDPOINT = 1024
 # Phones and browsers a person may have subscribed at once; saving one more forgets the
 # least recently refreshed, so one link cannot make each ring fan out without bound.
 MAX_PER_PERSON = 10
-LANGS = ("id", "en")
 # Push endpoints and keys are plain ASCII: nothing else reaches a URL or the database.
 PRINTABLE_ASCII = "^[!-~]+$"
 BASE64URL = "^[A-Za-z0-9_-]+={0,2}$"
+ENDPOINT = {"type": "string", "minLength": 1, "maxLength": MAX_ENDPOINT, "pattern": PRINTABLE_ASCII}
 BODY_SCHEMA = Schema(
     {
         "type": "object",
         "properties": {
-            "endpoint": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": MAX_ENDPOINT,
-                "pattern": PRINTABLE_ASCII,
-            },
+            "endpoint": ENDPOINT,
             "expirationTime": {"type": ["number", "null"]},
             "keys": {
                 "type": "object",
@@ -64,14 +60,7 @@ BODY_SCHEMA = Schema(
 ENDPOINT_SCHEMA = Schema(
     {
         "type": "object",
-        "properties": {
-            "endpoint": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": MAX_ENDPOINT,
-                "pattern": PRINTABLE_ASCII,
-            }
-        },
+        "properties": {"endpoint": ENDPOINT},
         "required": ["endpoint"],
         "additionalProperties": True,  # the whole subscription JSON may be sent back
     }
