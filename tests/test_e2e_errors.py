@@ -45,8 +45,10 @@ async def test_an_objection_already_filed_is_refused_in_the_pages_language(
             await page.fill(f"{form} textarea", "Saya hadir, sinyal buruk")
         first, again_id, again_en = pages
         await first.click(f'{form} [data-action="object"]')
-        await first.wait_for_selector(f'{form}[data-done="object"]', timeout=10_000)
-        assert await first.text_content(f"{form} .form-msg") == MESSAGES["id"]["object_done"]
+        # Taken: the page shows its records anew, the form gives way to the objection's state.
+        state = await first.wait_for_selector('[data-objection-state="waiting"]', timeout=10_000)
+        assert await state.text_content() == MESSAGES["id"]["objection.waiting"]
+        assert await first.locator(form).count() == 0
         for page, lang in ((again_id, "id"), (again_en, "en")):
             await page.click(f'{form} [data-action="object"]')
             note = await page.wait_for_selector(f'{form} .form-msg[data-error="conflict"]')
@@ -55,8 +57,8 @@ async def test_an_objection_already_filed_is_refused_in_the_pages_language(
                 f"{words['object_failed']}: {words['api.objection.conflict']}"
             )
         assert await again_id.text_content(f"{form} .form-msg") == (
-            "Keberatan gagal dikirim: Keberatan atas catatan ini sudah diajukan dan menunggu "
-            "tinjauan atasan."
+            "Keberatan gagal dikirim: Anda sudah mengajukan keberatan atas catatan ini. "
+            "Satu catatan hanya dapat diajukan keberatan satu kali."
         )
         await shot(again_id, "staff-objection-refused-id")
 

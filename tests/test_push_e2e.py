@@ -174,8 +174,18 @@ async def shown(firefox: Firefox, title: str, within_s: float = 10) -> dict[str,
 
 
 async def call_state(firefox: Firefox) -> Any:
+    """The staff page's call state, once the page (maybe just opened) shows one."""
     return await firefox.script(
-        'return document.querySelector("[data-call-state]").dataset.callState;'
+        """
+        return new Promise((resolve) => {
+          const look = () => {
+            const box = document.querySelector("[data-call-state]");
+            if (box) resolve(box.dataset.callState);
+            else setTimeout(look, 50);
+          };
+          look();
+        });
+        """
     )
 
 

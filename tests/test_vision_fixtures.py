@@ -22,7 +22,9 @@ def test_fixture_verdict(media: dict[str, Path], analyzer: FrameAnalyzer, case: 
 
 
 def test_every_reason_code_comes_from_a_fixture() -> None:
-    assert {r.value for r in Reason} == {r for c in CASES for r in c.reasons}
+    """``server_busy`` is the server's, not a picture's: tests/test_overload.py shows it."""
+    from_pictures = {r.value for r in Reason} - {Reason.SERVER_BUSY.value}
+    assert from_pictures == {r for c in CASES for r in c.reasons}
 
 
 def test_uniform_reports_colour_seen(
