@@ -30,7 +30,7 @@ from service.org import Person, find_person, load_policy
 from service.policy import Policy
 from service.records import RecordError, find_state
 from service.schema import checks
-from service.state import ENGINE, LINK_SECRET
+from service.state import CONFIG, ENGINE, LINK_SECRET
 from service.store import read_only
 from service.tokens import TokenError
 from service.web.dashboard import (
@@ -254,6 +254,8 @@ async def staff_page(request: web.Request) -> web.Response:
         latest=latest,
         upcoming=upcoming,
         now=now,
+        token=v.token,
+        push_enabled=request.app[CONFIG].push.enabled,
     )
 
 

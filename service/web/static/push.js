@@ -1,8 +1,7 @@
 // The staff page's side of the installable app and of Web Push (docs/push.md): the
-// manifest link, the service worker, and a button that asks for notifications, then
-// saves the subscription; on every later visit the subscription is saved again (its
-// refresh). Words come from the page's data; the button is built here so that the
-// server-rendered page needs nothing but this script.
+// service worker, and the page's notifications panel (in the template when the server
+// sends pushes), whose button asks for notifications, then saves the subscription; on
+// every later visit the subscription is saved again (its refresh).
 import { $, page, t } from "./hadir.js";
 
 const API = "/push";
@@ -15,14 +14,6 @@ function request(method, path, body) {
   });
 }
 
-function addManifest() {
-  if (document.querySelector('link[rel="manifest"]')) return;
-  const link = document.createElement("link");
-  link.rel = "manifest";
-  link.href = `${location.pathname.replace(/\/$/, "")}/manifest.webmanifest`;
-  document.head.append(link);
-}
-
 function keyBytes(b64url) {
   const text = atob(b64url.replace(/-/g, "+").replace(/_/g, "/"));
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
@@ -33,21 +24,6 @@ function sameKey(subscription, key) {
   if (!current) return true; // not told: assume it is ours
   const bytes = new Uint8Array(current);
   return bytes.length === key.length && bytes.every((b, i) => b === key[i]);
-}
-
-function panel() {
-  const box = document.createElement("div");
-  box.className = "push";
-  box.dataset.push = "";
-  box.innerHTML = '<h2></h2><p class="muted" data-push-text></p><div class="row"><button type="button" class="btn" data-action="enable-push" hidden></button></div>';
-  $("h2", box).textContent = t("push.title");
-  $("p", box).textContent = t("push.explain");
-  $("button", box).textContent = t("push.offer");
-  const panel = $(".card.panel");
-  const why = $("details.why", panel ?? document);
-  if (why) why.before(box);
-  else panel?.append(box);
-  return box;
 }
 
 function setState(box, state) {
@@ -76,11 +52,12 @@ async function subscribe(registration, key) {
 // ``onMessage`` gets what the worker posts: a push seen while the page is open, or a
 // tapped notification for this page.
 export async function setupPush(onMessage) {
-  addManifest();
   if (!("serviceWorker" in navigator)) return;
   navigator.serviceWorker.addEventListener("message", (event) => onMessage(event.data));
   const registration = await navigator.serviceWorker.register("/sw.js", { scope: "/staff/" });
-  const box = panel();
+  const box = $("[data-push]");
+  if (!box) return registration; // this server sends no push
+  box.hidden = false;
   if (!("PushManager" in window) || !("Notification" in window)) {
     setState(box, "unsupported");
     return;
