@@ -134,7 +134,11 @@ class CallsConfig:
         1.0, "Seconds between frames the server analyses during a call.", min=0.2, max=10
     )
     analysis_threads: int = _opt(
-        2, "Worker threads for frame analysis (one set of vision models each).", min=1, max=64
+        0,
+        "Worker threads for frame analysis (one set of vision models each, one core "
+        "each); 0: one per core this process may run on.",
+        min=0,
+        max=64,
     )
     max_analysis_peers: int = _opt(
         16,

@@ -1,10 +1,12 @@
 """Frame analysis off the event loop: a small thread pool fed fairly from every call.
 
 mediapipe graphs are not thread-safe, so each worker thread builds its own analyzer
-the first time it runs (about 0.3 s) and keeps it. The pool admits analysis peers up
-to a limit, so a busy server refuses a new leg instead of falling behind, and one
-dispatcher hands the admitted calls' latest frames to the threads in the order
-``signaling.sampler`` sets: a frame is picked only when a thread is free for it.
+the first time it runs (about 0.3 s) and keeps it. An analyzer runs on its thread alone
+(no mediapipe or OpenCV worker threads), so a thread is a core: by default there is one
+per core the process may run on. The pool admits analysis peers up to a limit, so a
+busy server refuses a new leg instead of falling behind, and one dispatcher hands the
+admitted calls' latest frames to the threads in the order ``signaling.sampler`` sets:
+a frame is picked only when a thread is free for it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +35,13 @@ from vision.sample import SampleResult
 
 log = logging.getLogger("hadir.analysis")
 FIRST_SAMPLES_INTERVAL_S = 0.4  # until a call has its minimum of samples: a verdict in ~3 s
+
+
+def cores_available() -> int:
+    """Cores this process may run on (its CPU affinity, which a container's cpuset
+    narrows), not the machine's: each analysis thread keeps one core busy, since its
+    analyzer's mediapipe graphs and OpenCV run on the thread itself (``vision.graphs``)."""
+    return len(os.sched_getaffinity(0)) or 1
 
 
 class Sampled(Protocol):
@@ -59,8 +69,10 @@ class AnalyzerPool:
         config: VisionConfig = DEFAULT_CONFIG,
         analyzer: Callable[[VisionConfig], FrameAnalyzer] = FrameAnalyzer,
     ) -> None:
-        """``analyzer`` builds each thread's analyzer (a slower one starves the pool in
+        """``threads`` 0 means one per core available (``cores_available``);
+        ``analyzer`` builds each thread's analyzer (a slower one starves the pool in
         the overload test)."""
+        threads = threads or cores_available()
         self.config = config
         self._make_analyzer = analyzer
         self.cadence = Cadence(

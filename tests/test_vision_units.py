@@ -315,7 +315,7 @@ def test_samples_must_be_in_time_order() -> None:
 def test_config_version_changes_with_any_threshold() -> None:
     other = replace(DEFAULT_CONFIG, colour_match_delta_e=9.0)
     assert other.version != DEFAULT_CONFIG.version
-    assert DEFAULT_CONFIG.version.startswith("3+")
+    assert DEFAULT_CONFIG.version.startswith("4+")
     assert VisionConfig().version == DEFAULT_CONFIG.version
 
 

@@ -16,9 +16,14 @@ can serve many checks in turn; the per-check state lives in ``CheckWindow`` (the
 frozen-feed comparison) and ``FaceTrack`` (faces already verified by the landmark
 model, which therefore runs once per face, not once per sample).
 
-Per sample with a picture: face detection, the landmark check of new faces, selfie
-segmentation (person present, and the garment), light judged on the face, and the
-garment below a single adequate face.
+Per sample with a picture: face detection, the landmark check of new faces, light
+judged on the face, and, where they decide something, selfie segmentation (is a person
+there when no face is found; where the garment is) and the garment below a single
+adequate face, on the cadence its ``FaceTrack`` keeps (every sample at first, then
+every few seconds).
+
+Each analyzer's mediapipe graphs and OpenCV run on the calling thread
+(``vision.graphs``): one analysis thread uses one core.
 """
 
 from __future__ import annotations
@@ -76,6 +81,9 @@ class FrameAnalyzer:
     """Face, camera and torso analysis of single frames (not thread-safe)."""
 
     def __init__(self, config: VisionConfig = DEFAULT_CONFIG) -> None:
+        # OpenCV's own thread pool (one thread per core) for a 640x480 resize costs
+        # more in hand-offs than it saves; analysis is parallel across samples instead.
+        cv2.setNumThreads(1)
         self.config = config
         self._faces = FaceDetector(config)
         self._verifier = FaceVerifier()
@@ -133,18 +141,28 @@ class FrameAnalyzer:
         person = None
         torso = None
         if camera.state not in _NO_PICTURE:
+            if track is None:
+                track = FaceTrack()
             s = time.process_time_ns()
-            face, cpu["landmarks"] = self._verified(rgb, track or FaceTrack())
+            face, cpu["landmarks"] = self._verified(rgb, track)
             cpu["face"] = _ms(s) - cpu["landmarks"]
-            s = time.process_time_ns()
-            mask = self._torso.segment(rgb)
-            person = float((mask > self.config.segmentation_threshold).mean())
-            cpu["segmentation"] = _ms(s)
+            one = face.largest if face.status is FaceStatus.OK else None
+            garment = one is not None and track.garment_due(t, self.config)
+            # Segmentation decides two things: is a person there when no face is found,
+            # and where the garment is. Elsewhere it would decide nothing.
+            mask = None
+            if garment or face.status is FaceStatus.NONE:
+                s = time.process_time_ns()
+                mask = self._torso.segment(rgb)
+                person = float((mask > self.config.segmentation_threshold).mean())
+                cpu["segmentation"] = _ms(s)
             if face.largest is not None:
                 camera = on_person(camera, face_luma(rgb, face.largest.box), self.config)
-            if face.status is FaceStatus.OK and face.largest is not None:
+            if garment:
+                assert one is not None and mask is not None
                 s = time.process_time_ns()
-                torso = self._torso.observe(rgb, mask, face.largest)
+                torso = self._torso.observe(rgb, mask, one)
+                track.garment_judged(t)
                 cpu["torso"] = _ms(s)
         cpu["total"] = _ms(start)
         return SampleResult(

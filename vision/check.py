@@ -11,7 +11,8 @@ camera criterion is then INCONCLUSIVE with ``single_image``.
 
 Which samples judge what: the camera criterion uses every sample; the face
 criterion uses samples with a usable picture (not black, covered, too dark or
-frozen); the uniform criterion uses those of them with exactly one adequate face.
+frozen); the uniform criterion uses those of them with exactly one adequate face and
+a torso result (the analyzer judges the garment on a cadence, ``vision.face_track``).
 
 **Cost.** Every decision is taken from running tallies (counts per state and reason,
 the frozen run's start, sorted values for the medians and maxima the scores report),

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-ALGORITHM_VERSION = "3"
+ALGORITHM_VERSION = "4"
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,13 @@ class VisionConfig:
     bottom of the face box."""
     torso_half_width: float = 0.9
     """Half width of the garment region, in face heights either side of the face."""
+    garment_first_samples: int = 10
+    """The garment is judged on every sample with one adequate face until a check has
+    judged it this many times (a verdict within the first samples, as before) ..."""
+    garment_interval_s: float = 3.0
+    """... and then once in this many seconds (half a sample interval of slack): the
+    uniform criterion is a majority over samples, and the top does not change from
+    second to second, so later samples only confirm it (docs/vision.md, *Cost*)."""
     torso_min_pixels: int = 1500
     """Garment pixels (person, not skin) the region must hold at the analysed
     resolution for the top to be judged."""

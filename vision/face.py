@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vision.config import VisionConfig
+from vision.graphs import on_calling_thread
 
 FACE_HEIGHT_PER_SPAN = 2.3
 """Face height (chin to hairline) over the larger of eye-eye and eyes-mouth distance,
@@ -138,11 +139,14 @@ class FaceDetector:
 
         self._config = config
         fd = mp.solutions.face_detection
-        self._short = fd.FaceDetection(
-            model_selection=0, min_detection_confidence=config.face_min_confidence
+        confidence = config.face_min_confidence
+        self._short = on_calling_thread(
+            fd.FaceDetection, model_selection=0, min_detection_confidence=confidence
         )
         self._full = (
-            fd.FaceDetection(model_selection=1, min_detection_confidence=config.face_min_confidence)
+            on_calling_thread(
+                fd.FaceDetection, model_selection=1, min_detection_confidence=confidence
+            )
             if config.face_full_range_fallback
             else None
         )

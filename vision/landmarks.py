@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vision.face import Box
+from vision.graphs import on_calling_thread
 
 CROP_SIDE = 192
 CROP_SCALE = 1.8
@@ -44,7 +45,8 @@ class FaceVerifier:
     def __init__(self) -> None:
         import mediapipe as mp  # slow import: only when a verifier is built
 
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
+        self._mesh = on_calling_thread(
+            mp.solutions.face_mesh.FaceMesh,
             static_image_mode=True,
             max_num_faces=1,
             refine_landmarks=False,

@@ -23,7 +23,8 @@ class SampleResult:
     """None when the camera showed no usable picture, so faces were not looked for."""
     camera: CameraObservation
     person: float | None
-    """Share of the frame selfie segmentation calls person; None without a picture."""
+    """Share of the frame selfie segmentation calls person; None where it decides nothing
+    and was not run: without a picture, or with a face found and no garment judged."""
     torso: TorsoObservation | None
     """None unless exactly one adequate face was found."""
     cpu_ms: dict[str, float] = field(default_factory=dict, compare=False)
