@@ -1,6 +1,7 @@
 """What keeps a sample cheap (docs/vision.md, *Cost*): the garment judged on every
 sample at first and then every few seconds, segmentation only where it decides
-something, and an analyzer that runs on its calling thread alone."""
+something, and an analyzer that runs on its calling thread alone, so the analysis pool
+has one thread per core available."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 from dataclasses import replace
 
 from fixtures.generate import frames
+from service.config import CallsConfig
+from signaling.analysis import AnalyzerPool
 from vision.analyzer import FrameAnalyzer
 from vision.check import CheckWindow
 from vision.config import DEFAULT_CONFIG
@@ -66,3 +69,19 @@ def test_an_analyzer_starts_no_threads() -> None:
         for t in range(3):
             analyzer.analyze(rgb, float(t))
         assert _threads() <= before
+
+
+def test_analysis_threads_default_to_the_cores_available() -> None:
+    """``calls.analysis_threads`` 0 (the default): one analysis thread per core the
+    process may run on, each of them one core."""
+    assert CallsConfig().analysis_threads == 0
+    pool = AnalyzerPool(0, 1)
+    try:
+        assert pool.threads == len(os.sched_getaffinity(0)) >= 1
+    finally:
+        pool.close()
+    pool = AnalyzerPool(3, 1)
+    try:
+        assert pool.threads == 3
+    finally:
+        pool.close()
