@@ -300,6 +300,9 @@ def verification_content(
                 "face": _criterion(verdict.face),
                 "camera": _criterion(verdict.camera),
                 "uniform": _criterion(verdict.uniform),
+                # Only when the policy checks identity: the match scores, the thresholds
+                # and the model, never a descriptor (docs/privacy.md).
+                **({"identity": _criterion(verdict.identity)} if verdict.identity else {}),
             }
             if verdict
             else None
