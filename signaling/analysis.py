@@ -231,8 +231,17 @@ class AnalyzerPool:
     def _match(
         self, identity: CallIdentity, rgb: npt.NDArray[np.uint8], sample: SampleResult
     ) -> None:
-        """Match the sample's face against the enrolled one when a match is due."""
-        if identity.due(sample) and (probe := self._describe(rgb, sample)) is not None:
+        """Match the sample's face against the enrolled one when a match is due. A match
+        that cannot be made (the descriptor process died) is left out, never the sample:
+        identity then stays uncertain, a human looks."""
+        if not identity.due(sample):
+            return
+        try:
+            probe = self._describe(rgb, sample)
+        except Exception:
+            log.exception("identity match failed")
+            return
+        if probe is not None:
             identity.add(sample.t, probe)
 
     async def describe_still(

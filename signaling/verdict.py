@@ -122,8 +122,6 @@ class CallVerdict:
     camera: Criterion
     uniform: Criterion
     location: Criterion
-    identity: Criterion | None = None
-    """The face against the staff member's enrolled one; None when not checked."""
     camera_on: float | None = None
     """Share of the call the camera was on, to three places (the rules use the exact one)."""
     distance_m: float | None = None
@@ -134,6 +132,8 @@ class CallVerdict:
     """The vision thresholds' version; None when no sample was judged."""
     interrupted: bool = False
     """The server lost the call before it ended: INCONCLUSIVE, whatever the criteria say."""
+    identity: Criterion | None = None
+    """The face against the staff member's enrolled one; None when not checked."""
 
     @property
     def criteria(self) -> dict[str, Criterion]:

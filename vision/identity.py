@@ -23,6 +23,7 @@ import statistics
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -57,9 +58,9 @@ def model_version() -> str:
 class IdentityConfig:
     """When a call matches, and what the distances mean (docs/vision.md, "Identity")."""
 
-    accept_max: float = 0.5
+    accept_max: float = 0.45
     """A distance at or below this is the enrolled person."""
-    reject_min: float = 0.7
+    reject_min: float = 0.75
     """A distance at or above this is another person, well above ``accept_max``."""
     mismatch_matches: int = 3
     """FAIL needs at least this many matches at or above ``reject_min``, and none
@@ -199,7 +200,13 @@ class DescriptorProcess:
                     1, mp_context=multiprocessing.get_context("spawn"), initializer=_load_worker
                 )
             executor = self._executor
-        return executor.submit(_describe_in_worker, chip).result()
+        try:
+            return executor.submit(_describe_in_worker, chip).result()
+        except BrokenProcessPool:  # the process died (killed, out of memory): start anew
+            with self._lock:
+                if self._executor is executor:
+                    self._executor = None
+            raise
 
     def close(self) -> None:
         with self._lock:

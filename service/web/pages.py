@@ -128,6 +128,7 @@ def render(
             lang, zone, datetime.fromisoformat(s.record.body["scheduled"]["due_at"])
         )
         helpers["uniform_words"] = partial(uniform_text, lang)
+        helpers["identity_check"] = policy.identity_check  # the identity indicator shows
     html = TEMPLATES.get_template(template).render(helpers | context)
     response = web.Response(text=html, content_type="text/html", status=status)
     response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax")
