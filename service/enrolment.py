@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.audit import audit
 from service.keys import FACE_KEY_FILE, load_or_create_secret
 from service.schema import face_enrolments, staff
-from vision.face import FaceStatus
 from vision.identity import (
     DEFAULT_IDENTITY,
     DESCRIPTOR_SIZE,
@@ -36,8 +35,6 @@ from vision.identity import (
     IdentityConfig,
     model_version,
 )
-from vision.sample import SampleResult
-from vision.verdict import Reason
 
 MAX_STILLS = 3
 _NONCE = 12
@@ -95,27 +92,6 @@ class Enrolment:
             "consent_at": self.consent_at.isoformat(),
             "enrolled_at": self.enrolled_at.isoformat(),
         }
-
-
-_STILL_PROBLEMS = {
-    FaceStatus.NONE: Reason.NO_FACE,
-    FaceStatus.MULTIPLE: Reason.MULTIPLE_FACES,
-    FaceStatus.TOO_SMALL: Reason.FACE_TOO_SMALL,
-}
-
-
-def still_problem(sample: SampleResult, config: IdentityConfig = DEFAULT_IDENTITY) -> str | None:
-    """Why a still cannot enrol a face (a reason code the pages put in words), or None."""
-    face = sample.face
-    if face is None:
-        return Reason.CAMERA_BLACK.value
-    if face.status in _STILL_PROBLEMS:
-        return _STILL_PROBLEMS[face.status].value
-    if face.largest is None or face.largest.size < config.min_face_px:
-        return Reason.FACE_TOO_SMALL.value
-    if sample.camera.state.value == Reason.LOW_LIGHT.value:
-        return Reason.LOW_LIGHT.value
-    return None
 
 
 def check_agreement(

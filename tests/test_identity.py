@@ -171,11 +171,21 @@ async def _put(client: TestClient[Any, Any], url: str, headers: dict[str, str], 
         return r.status, await r.json()
 
 
+async def _identity_on(engine: Any) -> None:
+    async with engine.begin() as conn:
+        policy = replace(await load_policy(conn), identity_check=True)
+        await save_policy(conn, policy, actor="test")
+
+
 async def test_a_staff_member_enrols_with_consent_again_and_deletes(
     client: TestClient[Any, Any], links: Links
 ) -> None:
     engine, me = client.app[ENGINE], _link(links.tokens["staff1"])
     photo = _b64(_rgb(ASTRONAUT))
+    # Nothing is collected while the policy does not check identity.
+    status, answer = await _put(client, ME, me, {"consent": True, "images": [photo]})
+    assert (status, answer["error"]["code"]) == (409, "identity_check_off")
+    await _identity_on(engine)
     refused = {
         "no consent": ({"images": [photo]}, 400),
         "consent false": ({"consent": False, "images": [photo]}, 400),
@@ -232,6 +242,7 @@ async def test_an_admin_imports_and_deletes_and_a_roster_that_lets_someone_go_de
     client: TestClient[Any, Any], links: Links, config: Any
 ) -> None:
     engine = client.app[ENGINE]
+    await _identity_on(engine)
     writer = bearer(await new_key(config.database_url, "roster:write"))
     reader = bearer(await new_key(config.database_url, "records:read"))
     body = {"consent": True, "images": [_b64(_rgb(ASTRONAUT))]}
@@ -270,8 +281,7 @@ async def _call(tmp_path: Path, enrol: Path | None) -> tuple[Any, dict[str, Any]
         async with engine.begin() as conn:
             home = {"home_lat": STREAM_HOME[0], "home_lon": STREAM_HOME[1]}
             await conn.execute(staff.update().where(staff.c.id == "staff1").values(**home))
-            policy = replace(await load_policy(conn), identity_check=True)
-            await save_policy(conn, policy, actor="test")
+        await _identity_on(engine)
         if enrol is not None:
             writer = bearer(await new_key(config.database_url, "roster:write"))
             body = {"consent": True, "images": [_b64(_rgb(enrol))]}

@@ -52,7 +52,9 @@ async def test_a_staff_member_consents_enrols_is_matched_in_a_call_and_deletes(
         # The call: the supervisor's indicators include identity, and it passes.
         await sup.goto(f"{service.base_url}/supervisor/{service.links.tokens['sup1']}/call/{check}")
         await staff.locator('[data-action="answer"]').click(timeout=10_000)
-        await sup.wait_for_selector('[data-indicator="identity"][data-state="pass"]', timeout=40_000)
+        await sup.wait_for_selector(
+            '[data-indicator="identity"][data-state="pass"]', timeout=40_000
+        )
         assert (await indicator_states(sup))["identity"] == "pass"
         await shot(sup, "supervisor-identity-pass")
         await sup.click('[data-action="hangup"]')

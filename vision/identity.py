@@ -8,7 +8,7 @@ Only the ResNet and the 5-point predictor are read from ``face_recognition_model
 package data; the 68-point predictor beside them (iBUG 300-W, non-commercial) is never
 opened, and the ``face_recognition`` package is not used.
 
-Cost: about 160 ms of one core per descriptor, so a call matches a few samples
+Cost: about 130-160 ms of one core per descriptor, so a call matches a few samples
 (``IdentityConfig``: the first good one, then one every ``interval_s``, at most
 ``max_matches``), never every sample. The alignment (``FaceAligner``, ~2 ms) runs in
 the analysis thread; the ResNet holds the GIL for its whole run, so a server runs it
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -47,6 +48,7 @@ _RESNET = "dlib_face_recognition_resnet_model_v1.dat"
 _PREDICTOR = "shape_predictor_5_face_landmarks.dat"  # never the 68-point file
 
 
+@cache
 def model_version() -> str:
     """The model and the packages it comes from, as records name it."""
     dlib = metadata.version("dlib-bin")
@@ -68,7 +70,7 @@ class IdentityConfig:
     interval_s: float = 15.0
     """Seconds between two matches of a call (the first is the first usable sample)."""
     max_matches: int = 5
-    """At most this many matches per call: about 0.8 s of one core."""
+    """At most this many matches per call: about 0.7 s of one core."""
     min_face_px: float = 80.0
     """Faces smaller than this (``Face.size``) are not matched: the ResNet's 150-px
     aligned chip would be upscaled from too few pixels."""
@@ -77,14 +79,36 @@ class IdentityConfig:
 DEFAULT_IDENTITY = IdentityConfig()
 
 
-def usable(sample: SampleResult, config: IdentityConfig = DEFAULT_IDENTITY) -> Box | None:
-    """The face box of a sample good enough to match: one face, big enough, in light."""
+_LIGHT = {
+    CameraState.BLACK: Reason.CAMERA_BLACK,
+    CameraState.COVERED: Reason.CAMERA_COVERED,
+    CameraState.LOW_LIGHT: Reason.LOW_LIGHT,
+}
+_FACES = {
+    FaceStatus.NONE: Reason.NO_FACE,
+    FaceStatus.MULTIPLE: Reason.MULTIPLE_FACES,
+    FaceStatus.TOO_SMALL: Reason.FACE_TOO_SMALL,
+}
+
+
+def unusable(sample: SampleResult, config: IdentityConfig = DEFAULT_IDENTITY) -> Reason | None:
+    """Why a sample's face cannot be matched (or enrolled), or None: it needs the light
+    ``ok`` and exactly one face of at least ``min_face_px``."""
+    if sample.camera.state in _LIGHT:
+        return _LIGHT[sample.camera.state]
     face = sample.face
-    if face is None or face.status is not FaceStatus.OK or face.largest is None:
+    if face is None or face.status in _FACES:
+        return _FACES[face.status] if face else Reason.NO_FACE
+    if face.largest is None or face.largest.size < config.min_face_px:
+        return Reason.FACE_TOO_SMALL
+    return None
+
+
+def usable(sample: SampleResult, config: IdentityConfig = DEFAULT_IDENTITY) -> Box | None:
+    """The face box of a sample good enough to match."""
+    if unusable(sample, config) is not None or sample.face is None:
         return None
-    if sample.camera.state is not CameraState.OK or face.largest.size < config.min_face_px:
-        return None
-    return face.largest.box
+    return None if sample.face.largest is None else sample.face.largest.box
 
 
 def distance(probe: Descriptor, enrolled: Sequence[Descriptor]) -> float:

@@ -1,8 +1,9 @@
 """Enrolled faces over the API: a staff member enrols (with consent) and deletes their
 own from their page (``/me/face``, link auth); an admin imports or deletes one
-(``/staff/{staff_id}/face``, ``roster:write``). The stills are JPEGs in a JSON body,
-analysed like a self-check and described on a free analysis thread; only the
-descriptors are kept (``service.enrolment``), encrypted.
+(``/staff/{staff_id}/face``, ``roster:write``). Nothing is enrolled while the policy
+does not check identity (no purpose, so nothing collected); deleting always works.
+The stills are JPEGs in a JSON body, analysed like a self-check and described on a free
+analysis thread; only the descriptors are kept (``service.enrolment``), encrypted.
 """
 
 from __future__ import annotations
@@ -25,20 +26,22 @@ from service.enrolment import (
     enrol,
     find_enrolment,
     forget,
-    still_problem,
 )
+from service.org import load_policy
 from service.schema import staff
 from service.self_check import ImageError, decode_jpeg
 from service.state import ENGINE, FACE_KEY
 from service.store import read_only
 from signaling.server import HUB
-from vision.identity import Descriptor
+from vision.identity import Descriptor, unusable
+from vision.verdict import Reason
 
 STILL_BYTES = 512 * 1024  # as a self-check's picture
 BODY_SCHEMA = {JSON: {"schema": {"$ref": "#/components/schemas/FaceEnrolment"}}}
 ENROL_RESPONSES = {
     201: ("the enrolment (no descriptor, no picture)", "Enrolment"),
     400: ("a still that is not a JPEG picture of 64 to 4096 pixels a side", "Error"),
+    409: ("the organisation's policy does not check identity", "Error"),
     422: ("a still without one usable face, or stills of different faces", "Error"),
     503: ("every analysis thread is busy with calls", "Error"),
 }
@@ -68,9 +71,10 @@ async def _descriptors(request: web.Request) -> list[Descriptor]:
         if done is None:
             raise ApiError(503, "busy", "every analysis thread is busy with calls: try again")
         sample, descriptor = done
-        problem = still_problem(sample)
-        if problem is not None or descriptor is None:
-            raise ApiError(422, problem or "no_face", f"images[{i}]: no usable face ({problem})")
+        problem = unusable(sample)
+        if problem is not None or descriptor is None:  # (no descriptor: no usable face)
+            code = (problem or Reason.NO_FACE).value
+            raise ApiError(422, code, f"images[{i}]: no usable face ({code})")
         out.append(descriptor)
     try:
         check_agreement(out)
@@ -80,6 +84,9 @@ async def _descriptors(request: web.Request) -> list[Descriptor]:
 
 
 async def _enrol(request: web.Request, staff_id: str, source: str, actor: str) -> web.Response:
+    async with read_only(request.config_dict[ENGINE]).connect() as conn:
+        if not (await load_policy(conn)).identity_check:  # no purpose: nothing collected
+            raise ApiError(409, "identity_check_off", "the policy does not check identity")
     descriptors = await _descriptors(request)
     async with request.config_dict[ENGINE].begin() as conn:
         enrolment = await enrol(
