@@ -297,12 +297,12 @@ def verification_content(
         "reasons": list(verdict.reasons) if verdict else ["no_call"],
         "criteria": (
             {
-                "face": _criterion(verdict.face),
-                "camera": _criterion(verdict.camera),
-                "uniform": _criterion(verdict.uniform),
-                # Only when the policy checks identity: the match scores, the thresholds
-                # and the model, never a descriptor (docs/privacy.md).
-                **({"identity": _criterion(verdict.identity)} if verdict.identity else {}),
+                # Every criterion but the location (recorded apart, below), optional ones
+                # (identity) only when the policy asked for them; scalar scores only, so
+                # never a descriptor (docs/privacy.md).
+                name: _criterion(criterion)
+                for name, criterion in verdict.criteria.items()
+                if name != "location"
             }
             if verdict
             else None
