@@ -11,6 +11,7 @@ staff member deletes theirs. Every change goes to the audit log (no descriptor i
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from vision.identity import (
 )
 
 MAX_STILLS = 3
+log = logging.getLogger("hadir.enrolment")
 _NONCE = 12
 
 
@@ -173,11 +175,17 @@ async def find_enrolment(conn: AsyncConnection, staff_id: str) -> Enrolment | No
 
 async def call_identity(conn: AsyncConnection, key: AESGCM, staff_id: str) -> CallIdentity:
     """What a call needs to match the staff member's face (no descriptors when they are
-    not enrolled: the criterion is then ``not_enrolled``)."""
+    not enrolled: the criterion is then ``not_enrolled``). An enrolment this data dir's
+    key cannot open (the key was lost or replaced) counts as none: the call goes on,
+    and the person enrols again."""
     sealed = (
         await conn.execute(
             select(face_enrolments.c.descriptors).where(face_enrolments.c.staff_id == staff_id)
         )
     ).scalar_one_or_none()
-    enrolled = () if sealed is None else unseal(key, staff_id, sealed)
+    try:
+        enrolled = () if sealed is None else unseal(key, staff_id, sealed)
+    except ValueError as exc:
+        log.warning("enrolled face unreadable", extra={"fields": {"error": str(exc)}})
+        enrolled = ()
     return CallIdentity(enrolled, version=model_version())

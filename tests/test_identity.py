@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
 from fixtures.generate import frames, write_encoded
-from service.enrolment import seal, unseal
+from service.clock import utcnow
+from service.enrolment import call_identity, enrol, seal, unseal
 from service.loadgen.clients import HOME as STREAM_HOME
 from service.loadgen.clients import StreamSpec, one_stream
 from service.org import import_roster_text, load_policy, save_policy
@@ -157,6 +158,17 @@ def test_descriptors_are_sealed_for_one_person_under_one_key() -> None:
         unseal(key, "staff2", sealed)  # a row moved to someone else
     with pytest.raises(ValueError):
         unseal(AESGCM(AESGCM.generate_key(256)), "staff1", sealed)  # another data dir's key
+
+
+async def test_a_face_the_key_cannot_open_counts_as_not_enrolled(store: Any) -> None:
+    await import_roster_text(store, json.dumps(ROSTER), "json", source="t", actor="test")
+    vectors = [np.ones(128, np.float32) / 12]
+    lost = AESGCM(AESGCM.generate_key(256))
+    async with store.begin() as conn:
+        await enrol(conn, lost, "staff1", vectors, source="admin", actor="t", now=utcnow())
+        found = await call_identity(conn, AESGCM(AESGCM.generate_key(256)), "staff1")
+        kept = await call_identity(conn, lost, "staff1")
+    assert found.enrolled == () and len(kept.enrolled) == 1
 
 
 # -- enrolment over the API -----------------------------------------------------------------
