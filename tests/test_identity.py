@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import multiprocessing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient
+from av import VideoFrame
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
@@ -28,14 +30,17 @@ from service.org import import_roster_text, load_policy, save_policy
 from service.records import get_record
 from service.schema import audit_log, face_enrolments, staff
 from service.state import ENGINE, FACE_KEY, LINK_SECRET
+from signaling.analysis import AnalyzerPool
 from signaling.verdict import CallVerdict, CameraTimeline, IdentityEvidence, judge
 from tests.api_helpers import api_client, api_config, bearer, new_key
 from tests.call_helpers import ROSTER, Links, add_check, seed_org
+from tests.test_analysis_pool import FakeCall, _camera
 from vision.analyzer import FrameAnalyzer, prepare
 from vision.config import DEFAULT_CONFIG
 from vision.identity import (
     DEFAULT_IDENTITY,
     MODEL,
+    CallIdentity,
     Descriptor,
     FaceAligner,
     FaceNet,
@@ -324,3 +329,33 @@ async def test_a_call_of_someone_not_enrolled_is_inconclusive_not_failed(tmp_pat
     record, identity = await _call(tmp_path, None)
     assert identity == {"verdict": "inconclusive", "reasons": ["not_enrolled"], "scores": {}}
     assert record.status == "inconclusive" and "not_enrolled" in record.body["reasons"]
+
+
+async def test_a_dead_descriptor_process_costs_a_match_never_a_sample(
+    describe: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The pool's one thread matches every usable sample (no interval, no cap) of a call
+    # showing the astronaut; the descriptor process is killed midway: the samples go on,
+    # and the matches resume in a new process.
+    pool = AnalyzerPool(1, 1, replace(DEFAULT_CONFIG, sample_interval_s=0.2))
+    await pool.warm()
+    try:
+        every = replace(C, interval_s=0.0, max_matches=1000)
+        identity = CallIdentity((describe(_rgb(ASTRONAUT)),), every)
+        picture = VideoFrame.from_ndarray(_rgb(ASTRONAUT), format="rgb24")
+        call = FakeCall(pool, picture=picture, identity=identity)
+        assert pool.admit(call)
+        async with asyncio.timeout(60):
+            while not identity.distances:
+                await _camera([call], 0.5)
+        for child in multiprocessing.active_children():  # the descriptor process
+            child.kill()
+        matched, taken = len(identity.distances), len(call.taken)
+        async with asyncio.timeout(60):
+            while len(identity.distances) == matched:
+                await _camera([call], 0.5)
+        assert len(call.taken) > taken
+        assert all(d <= C.accept_max for d in identity.distances)
+        assert "identity match failed" in caplog.messages  # the one match lost
+    finally:
+        pool.close()
