@@ -22,6 +22,11 @@ Two faces, one process:
   registered with an application server key requires a VAPID ``Authorization`` (RFC 8292)
   signed by that key for this service's origin, as autopush does; every request is
   recorded with its headers.
+
+Tests of the sender alone need no browser: :meth:`PushService.subscriber` registers a
+channel for a :class:`Subscriber`, the browser's half of a subscription (its P-256 key
+and auth secret) held by the test, which decrypts what was pushed to it;
+``fail_with`` makes a channel's endpoint answer an error (a push service in trouble).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import base64
 import binascii
 import contextlib
 import json
+import os
 import re
 import time
 import uuid
@@ -38,9 +44,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import http_ece
 from aiohttp import WSMsgType, web
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
@@ -148,6 +155,40 @@ class PushRequest:
         return self.headers.get("authorization", "")
 
 
+@dataclass(frozen=True)
+class Subscriber:
+    """The browser's half of one subscription: what a page hands the server, and the
+    keys that decrypt what is pushed to it (RFC 8291)."""
+
+    endpoint: str
+    private: ec.EllipticCurvePrivateKey
+    auth: bytes
+
+    @classmethod
+    def new(cls, endpoint: str) -> Subscriber:
+        return cls(endpoint, ec.generate_private_key(ec.SECP256R1()), os.urandom(16))
+
+    @property
+    def channel_id(self) -> str:
+        return self.endpoint.rsplit("/", 1)[1]
+
+    def subscription(self, **extra: Any) -> dict[str, Any]:
+        """``PushSubscription.toJSON()`` as a page sends it, with ``extra`` fields."""
+        point = self.private.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        keys = {"p256dh": b64url_encode(point), "auth": b64url_encode(self.auth)}
+        return {"endpoint": self.endpoint, "expirationTime": None, "keys": keys, **extra}
+
+    def decrypt(self, request: PushRequest) -> dict[str, Any]:
+        assert request.headers["content-encoding"] == "aes128gcm"
+        plain = http_ece.decrypt(
+            request.body, private_key=self.private, auth_secret=self.auth, version="aes128gcm"
+        )
+        value: dict[str, Any] = json.loads(plain)
+        return value
+
+
 @dataclass
 class Notification:
     """A message accepted for a channel, until the browser acknowledges it."""
@@ -185,6 +226,7 @@ class PushService:
     requests: list[PushRequest] = field(default_factory=list)
     notifications: dict[str, Notification] = field(default_factory=dict)  # by version
     protocol_log: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (in/out, msg)
+    fail_with: dict[str, int] = field(default_factory=dict)  # channel id -> status answered
     _sockets: dict[str, web.WebSocketResponse] = field(default_factory=dict)  # by uaid
     _runner: web.AppRunner | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -218,6 +260,16 @@ class PushService:
     def connected(self, uaid: str) -> bool:
         """Whether the browser of ``uaid`` holds its WebSocket open now."""
         return uaid in self._sockets
+
+    def subscriber(self, server_key: str | None = None) -> Subscriber:
+        """A channel registered for a browser that never connects (its messages wait), and
+        the subscription's keys; ``server_key`` (base64url) makes VAPID required."""
+        subscriber = Subscriber.new(f"{self.base_url}/wpush/{uuid.uuid4()}")
+        key = None if server_key is None else b64url_decode(server_key)
+        self.channels[subscriber.channel_id] = Channel(
+            subscriber.channel_id, uuid.uuid4().hex, subscriber.endpoint, key
+        )
+        return subscriber
 
     def channel_for(self, endpoint: str) -> Channel:
         return next(c for c in self.channels.values() if c.endpoint == endpoint)
@@ -262,6 +314,8 @@ class PushService:
             vapid = self._check(channel, headers, body)
         except web.HTTPException as refusal:
             status, reason = refusal.status, refusal.text or ""
+        if status == 201 and request.match_info["channel"] in self.fail_with:
+            status, reason = self.fail_with[request.match_info["channel"]], "failing as asked"
         self.requests.append(
             PushRequest(
                 request.match_info["channel"], status, headers, body, received_at, vapid, reason

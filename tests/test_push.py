@@ -38,7 +38,7 @@ from service.push.subscriptions import (
 from service.schema import checks, push_subscriptions, staff
 from service.state import ENGINE, LINK_SECRET
 from tests.call_helpers import Links, add_check, seed_org
-from tests.push_helpers import Browser, PushService, verify_vapid
+from tests.push_service import PushService, Subscriber
 from tests.test_signaling_server import recv
 
 BASE = "https://hadir.test"
@@ -46,9 +46,8 @@ BASE = "https://hadir.test"
 
 @pytest.fixture
 async def push_service() -> AsyncIterator[PushService]:
-    service = await PushService().start()
-    yield service
-    await service.stop()
+    async with PushService() as service:
+        yield service
 
 
 def push_config(tmp_path: Path, database_url: str) -> Config:
@@ -71,7 +70,7 @@ async def pusher_for(engine: AsyncEngine, tmp_path: Path) -> tuple[Pusher, bytes
     return Pusher(engine, secret, key, BASE, settings), secret
 
 
-async def subscribe(engine: AsyncEngine, links: Links, staff_id: str, browser: Browser) -> None:
+async def subscribe(engine: AsyncEngine, links: Links, staff_id: str, browser: Subscriber) -> None:
     sub = await parse_subscription(browser.subscription(), allow_insecure_loopback=True)
     async with engine.begin() as conn:
         await save_subscription(conn, staff_id, links.jtis[staff_id], sub, "test", utcnow())
@@ -89,7 +88,7 @@ async def test_the_staff_page_saves_refreshes_and_deletes_its_subscription(
         engine = client.app[ENGINE]
         links = await seed_org(engine, tmp_path, client.app[LINK_SECRET], BASE)
         staff, sup = link(links.tokens["staff1"]), link(links.tokens["sup1"])
-        browser = Browser.new(f"{push_service.url}/push/a")
+        browser = push_service.subscriber()
 
         assert (await client.get("/push/key")).status == 401
         assert (await client.get("/push/key", headers=sup)).status == 403
@@ -145,12 +144,13 @@ async def test_the_staff_page_saves_refreshes_and_deletes_its_subscription(
 
 
 async def test_http_endpoints_are_refused_unless_loopback_is_allowed_for_tests() -> None:
-    browser = Browser.new("http://127.0.0.1:9/push/a")
+    browser = Subscriber.new("http://127.0.0.1:9/push/a")
     with pytest.raises(SubscriptionError, match="^endpoint: must be an https URL"):
         await parse_subscription(browser.subscription(), allow_insecure_loopback=False)
     with pytest.raises(SubscriptionError, match="^endpoint"):
         await parse_subscription(
-            Browser.new("https://127.0.0.1/push").subscription(), allow_insecure_loopback=False
+            Subscriber.new("https://127.0.0.1/push").subscription(),
+            allow_insecure_loopback=False,
         )
     sub = await parse_subscription(browser.subscription(), allow_insecure_loopback=True)
     assert sub.endpoint == browser.endpoint and sub.lang == "id"
@@ -161,18 +161,19 @@ async def test_a_ring_is_encrypted_for_the_browser_and_signed_by_the_server(
 ) -> None:
     pusher, secret = await pusher_for(store, tmp_path)
     links = await seed_org(store, tmp_path, secret, BASE)
-    browser = Browser.new(f"{push_service.url}/push/a")
+    browser = push_service.subscriber(server_key=pusher.key.public_b64)
     await subscribe(store, links, "staff1", browser)
     try:
         assert await pusher.ring("staff1", "call_1", "chk_1", "Budi Santoso") == 1
     finally:
         await pusher.close()
 
-    (pushed,) = push_service.received
-    assert pushed.headers["TTL"] == "60"
-    assert pushed.headers["Urgency"] == "high"
-    claims = verify_vapid(pushed, pusher.key.public_b64, push_service.url)
-    assert claims["sub"] == "mailto:admin@hadir.test"
+    (pushed,) = push_service.requests
+    assert (pushed.status, pushed.reason) == (201, "")  # VAPID checked by the service
+    assert pushed.headers["ttl"] == "60"
+    assert pushed.headers["urgency"] == "high"
+    assert pushed.vapid is not None
+    assert pushed.vapid.claims["sub"] == "mailto:admin@hadir.test"
     payload = browser.decrypt(pushed)
     page = f"{BASE}/staff/{links.tokens['staff1']}"
     assert payload == {
@@ -198,19 +199,27 @@ async def test_gone_subscriptions_are_deleted_and_other_failures_kept(
 ) -> None:
     pusher, secret = await pusher_for(store, tmp_path)
     links = await seed_org(store, tmp_path, secret, BASE)
-    push_service.answers.update({"gone": 410, "unknown": 404, "broken": 500})
-    for name in ("gone", "unknown", "broken", "fine"):
-        await subscribe(store, links, "staff1", Browser.new(f"{push_service.url}/push/{name}"))
-    # A push service that cannot be reached at all.
-    await subscribe(store, links, "staff1", Browser.new("http://127.0.0.1:9/push/closed"))
+    gone, broken, fine = (push_service.subscriber() for _ in range(3))
+    push_service.channels[gone.channel_id].active = False  # unsubscribed: 410
+    push_service.fail_with[broken.channel_id] = 500
+    unknown = Subscriber.new(f"{push_service.base_url}/wpush/never-registered")  # 404
+    closed = Subscriber.new("http://127.0.0.1:9/push/closed")  # cannot be reached at all
+    for browser in (gone, unknown, broken, fine, closed):
+        await subscribe(store, links, "staff1", browser)
     try:
         assert await pusher.ring("staff1", "call_1", "chk_1", "Budi Santoso") == 1
     finally:
         await pusher.close()
-    assert sorted(p.name for p in push_service.received) == ["broken", "fine", "gone", "unknown"]
+    answered = {r.channel_id: r.status for r in push_service.requests}
+    assert answered == {
+        gone.channel_id: 410,
+        unknown.channel_id: 404,
+        broken.channel_id: 500,
+        fine.channel_id: 201,
+    }
     async with store.connect() as conn:
         left = (await conn.execute(select(push_subscriptions.c.endpoint))).scalars().all()
-    assert sorted(e.rsplit("/", 1)[1] for e in left) == ["broken", "closed", "fine"]
+    assert sorted(left) == sorted(b.endpoint for b in (broken, closed, fine))
 
 
 async def test_a_revoked_link_or_a_person_off_the_roster_gets_no_push(
@@ -218,8 +227,8 @@ async def test_a_revoked_link_or_a_person_off_the_roster_gets_no_push(
 ) -> None:
     pusher, secret = await pusher_for(store, tmp_path)
     links = await seed_org(store, tmp_path, secret, BASE)
-    await subscribe(store, links, "staff1", Browser.new(f"{push_service.url}/push/a"))
-    await subscribe(store, links, "staff2", Browser.new(f"{push_service.url}/push/b"))
+    await subscribe(store, links, "staff1", push_service.subscriber())
+    await subscribe(store, links, "staff2", push_service.subscriber())
     async with store.begin() as conn:
         await revoke(conn, jti=links.jtis["staff1"], actor="test")
         await conn.execute(staff.update().where(staff.c.id == "staff2").values(active=False))
@@ -228,7 +237,7 @@ async def test_a_revoked_link_or_a_person_off_the_roster_gets_no_push(
         assert await pusher.ring("staff2", "call_2", "chk_2", "Rina Wijaya") == 0
     finally:
         await pusher.close()
-    assert push_service.received == []
+    assert push_service.requests == []
 
 
 async def test_a_person_keeps_their_newest_subscriptions_only(
@@ -238,7 +247,7 @@ async def test_a_person_keeps_their_newest_subscriptions_only(
     links = await seed_org(store, tmp_path, secret, BASE)
     start = utcnow()
     for n in range(MAX_PER_PERSON + 2):
-        browser = Browser.new(f"{push_service.url}/push/{n}")
+        browser = Subscriber.new(f"{push_service.base_url}/wpush/{n}")
         sub = await parse_subscription(browser.subscription(), allow_insecure_loopback=True)
         async with store.begin() as conn:
             agent = "Mozilla/5.0 \x00\x1b"
@@ -262,7 +271,7 @@ async def test_reminders_are_claimed_once_and_say_when(
     later = await add_check(store, "staff1", opens=timedelta(minutes=30), now=now)
     await add_check(store, "staff1", opens=timedelta(minutes=90), now=now)  # not yet
     await add_check(store, "staff2", opens=timedelta(minutes=2), now=now)  # not subscribed
-    browser = Browser.new(f"{push_service.url}/push/a")
+    browser = push_service.subscriber()
     await subscribe(store, links, "staff1", browser)
 
     # Two nodes at once: one gets it.
@@ -287,8 +296,8 @@ async def test_reminders_are_claimed_once_and_say_when(
         assert await remind.run() == 0
     finally:
         await pusher.close()
-    assert {p.headers["Urgency"] for p in push_service.received} == {"normal"}
-    payloads = {p["check"]: p for p in map(browser.decrypt, push_service.received)}
+    assert {p.headers["urgency"] for p in push_service.requests} == {"normal"}
+    payloads = {p["check"]: p for p in map(browser.decrypt, push_service.requests)}
     async with store.connect() as conn:
         rows = (await conn.execute(select(checks.c.id, checks.c.window_start))).all()
     starts = {row.id: row.window_start for row in rows}
@@ -308,7 +317,9 @@ async def test_a_supervisor_starting_a_call_rings_the_phone(
     async with TestClient(TestServer(create_app(config))) as client:
         engine = client.app[ENGINE]
         links = await seed_org(engine, tmp_path, client.app[LINK_SECRET], BASE)
-        browser = Browser.new(f"{push_service.url}/push/phone")
+        browser = push_service.subscriber(
+            server_key=VapidKey(load_or_create_vapid_key(config.data_dir)).public_b64
+        )
         answer = await client.put(
             "/push/subscription", json=browser.subscription(), headers=link(links.tokens["staff1"])
         )
@@ -322,13 +333,11 @@ async def test_a_supervisor_starting_a_call_rings_the_phone(
         sup = ws
         await sup.send_json({"type": "call", "check": check})
         call = (await recv(sup, "state"))["call"]
-        async with asyncio.timeout(5):
-            await push_service.arrived.wait()
-        payload = browser.decrypt(push_service.received[0])
+        (ring,) = await push_service.wait_for(lambda: push_service.requests, 5, "a ring")
+        assert ring.status == 201  # signed by the key the page subscribed with
+        payload = browser.decrypt(ring)
         assert (payload["kind"], payload["call"], payload["check"]) == ("ring", call, check)
-        assert (
-            client.app[PUSHER].key.public_b64 in push_service.received[0].headers["Authorization"]
-        )
+        assert client.app[PUSHER].key.public_b64 in ring.authorization
 
 
 async def test_with_push_off_the_endpoints_say_so_and_nothing_rings(tmp_path: Path) -> None:
@@ -346,7 +355,7 @@ async def test_with_push_off_the_endpoints_say_so_and_nothing_rings(tmp_path: Pa
         assert PUSHER not in client.app
         assert not (config.data_dir / "vapid-p256.pem").exists()
         # A subscription from when push was on does not make anyone reachable.
-        await subscribe(client.app[ENGINE], links, "staff1", Browser.new("http://127.0.0.1:9/a"))
+        await subscribe(client.app[ENGINE], links, "staff1", Subscriber.new("http://127.0.0.1:9/a"))
         ws = await client.ws_connect("/ws")
         await ws.send_json({"type": "join", "v": 1, "token": links.tokens["sup1"]})
         welcome = await recv(ws, "welcome")

@@ -1,0 +1,143 @@
+"""Liveness challenges: the head pose measured on real photographs, and the judgement of
+a challenge from the poses of the frames that followed it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from vision.liveness import (
+    Action,
+    Challenge,
+    Finding,
+    HeadPose,
+    LivenessConfig,
+    Observation,
+    Outcome,
+    head_pose,
+    issue,
+    judge,
+)
+
+IMAGES = Path(__file__).parents[1] / "fixtures" / "real" / "images"
+# Looked at by hand: which way each head is turned, in the person's own terms.
+TURNED = {
+    "cc0_iface_002": "right",  # looks down to the image's left
+    "cc0_iface_095": "right",  # face toward the image's left, his left ear in view
+    "cc0_iface_017": "left",  # profile toward the image's right, phone raised
+    "cc0_iface_043": "left",  # sunglasses, face toward the image's right
+    "pd18f_739_gitter": "frontal",
+}
+CONFIG = LivenessConfig()
+
+
+@pytest.fixture(scope="module")
+def mesh() -> Iterator[Any]:
+    import mediapipe as mp
+
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1) as found:
+        yield found
+
+
+def pose_of(mesh: Any, rgb: np.ndarray) -> HeadPose:
+    result = mesh.process(np.ascontiguousarray(rgb))
+    (face,) = result.multi_face_landmarks
+    points = np.array([(p.x, p.y, p.z) for p in face.landmark])
+    pose = head_pose(points, rgb.shape[1], rgb.shape[0])
+    assert pose is not None
+    return pose
+
+
+@pytest.mark.parametrize("name", sorted(TURNED))
+def test_the_yaw_says_which_way_a_real_head_is_turned_and_a_mirror_turns_it_back(
+    mesh: Any, name: str
+) -> None:
+    rgb = cv2.cvtColor(cv2.imread(str(IMAGES / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
+    pose, mirrored = pose_of(mesh, rgb), pose_of(mesh, rgb[:, ::-1])
+    if TURNED[name] == "frontal":
+        assert abs(pose.yaw_deg) < 8
+    else:
+        sign = 1 if TURNED[name] == "left" else -1
+        assert sign * pose.yaw_deg > 30
+    assert abs(pose.yaw_deg + mirrored.yaw_deg) < 6
+    assert mirrored.width == pytest.approx(pose.width, rel=0.1)
+    assert 0.15 < pose.eyes_open < 0.9  # eyes open in every one of them
+
+
+def test_a_challenge_is_drawn_from_the_randomness_given() -> None:
+    first = issue(random.Random(7), 100.0, CONFIG)
+    assert first == issue(random.Random(7), 100.0, CONFIG)
+    assert first.deadline == 100.0 + CONFIG.answer_s
+    assert len(first.nonce) == 16
+    drawn = {issue(random.Random(seed), 0.0, CONFIG).action for seed in range(40)}
+    assert drawn == set(Action)
+
+
+def frames(
+    yaws: list[float | None], widths: list[float] | None = None, start: float = 0.0
+) -> list[Observation]:
+    """One frame a second from ``start``; None is a frame with no face measured."""
+    out = []
+    for i, yaw in enumerate(yaws):
+        width = 0.3 if widths is None else widths[i]
+        pose = None if yaw is None else HeadPose(yaw, width, 0.3)
+        out.append(Observation(start + i, pose))
+    return out
+
+
+LEFT = Challenge(Action.TURN_LEFT, "n", 0.0, 8.0)
+
+
+def test_a_person_who_turns_the_asked_way_passes() -> None:
+    result = judge(LEFT, frames([2, 3, 10, 28, 35, 12, 4]), CONFIG)
+    assert (result.outcome, result.finding, result.frames) == (Outcome.PASSED, Finding.ANSWERED, 7)
+    assert result.change == pytest.approx(33)
+    right = Challenge(Action.TURN_RIGHT, "n", 0.0, 8.0)
+    assert judge(right, frames([-5, -6, -30, -8]), CONFIG).outcome is Outcome.PASSED
+    closer = Challenge(Action.MOVE_CLOSER, "n", 0.0, 8.0)
+    grew = frames([0, 0, 0, 0, 0], widths=[0.2, 0.2, 0.24, 0.27, 0.28])
+    assert judge(closer, grew, CONFIG).outcome is Outcome.PASSED
+
+
+def test_a_still_picture_fails_and_nothing_else_does() -> None:
+    still = [Observation(t, HeadPose(1.0, 0.3, 0.3), frozen=t > 0) for t in range(6)]
+    assert judge(LEFT, still, CONFIG).outcome is Outcome.FAILED
+    assert judge(LEFT, still, CONFIG).finding is Finding.FROZEN
+    # No movement, the wrong way, or too little: a person who could not is not failed.
+    for yaws, finding in (
+        ([1, 2, 1, 0, 2, 1], Finding.NO_RESPONSE),
+        ([1, 0, -25, -30, -5], Finding.WRONG_DIRECTION),
+        ([0, 5, 12, 15, 9], Finding.NO_RESPONSE),
+    ):
+        result = judge(LEFT, frames(yaws), CONFIG)
+        assert (result.outcome, result.finding) == (Outcome.INCONCLUSIVE, finding), yaws
+
+
+def test_too_little_to_judge_is_inconclusive() -> None:
+    cases = (
+        ([], Finding.TOO_FEW_FRAMES),  # nothing arrived
+        ([None, None, None, None], Finding.NO_FACE),
+        ([1, 2, 1], Finding.TOO_FEW_FRAMES),  # three frames of no movement
+        ([None, None, 25, 30, 28], Finding.NO_BASELINE),  # no face before it turned
+    )
+    for yaws, finding in cases:
+        result = judge(LEFT, frames(yaws), CONFIG)
+        assert (result.outcome, result.finding) == (Outcome.INCONCLUSIVE, finding), yaws
+    # A frozen picture needs as many frames as any other finding.
+    few = [Observation(t, HeadPose(1.0, 0.3, 0.3), frozen=t > 0) for t in range(3)]
+    assert judge(LEFT, few, CONFIG).outcome is Outcome.INCONCLUSIVE
+
+
+def test_only_the_frames_of_the_challenge_count() -> None:
+    # A turn before the challenge was issued, or after its deadline, answers nothing.
+    before = frames([30, 35, 30], start=-3.0)
+    after = frames([30, 35], start=8.5)
+    during = frames([0, 1, 0, 1, 0, 1, 0, 1])
+    result = judge(LEFT, before + during + after, CONFIG)
+    assert (result.outcome, result.finding) == (Outcome.INCONCLUSIVE, Finding.NO_RESPONSE)
