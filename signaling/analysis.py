@@ -244,6 +244,10 @@ class AnalyzerPool:
         if probe is not None:
             identity.add(sample.t, probe)
 
+    def expect_identity(self) -> None:
+        """A call that matches faces is starting: get the descriptor process ready."""
+        self._descriptors.start()
+
     async def describe_still(
         self, rgb: npt.NDArray[np.uint8]
     ) -> tuple[SampleResult, Descriptor | None] | None:

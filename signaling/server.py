@@ -373,6 +373,8 @@ class Hub:
             self.rooms.discard(room.id)
             raise
         metrics.CALLS_LIVE.inc()
+        if identity is not None and identity.enrolled:
+            self.pool.expect_identity()  # while it rings
         self.sessions[room.id] = CallSession(
             room,
             target,

@@ -202,6 +202,10 @@ def _load_worker() -> None:
     _worker_net = FaceNet()
 
 
+def _ready() -> bool:
+    return _worker_net is not None
+
+
 def _describe_in_worker(chip: Chip) -> Descriptor:
     assert _worker_net is not None
     return _worker_net.describe(chip)
@@ -217,19 +221,35 @@ class DescriptorProcess:
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
 
-    def describe(self, chip: Chip) -> Descriptor:
+    def _started(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(
                     1, mp_context=multiprocessing.get_context("spawn"), initializer=_load_worker
                 )
-            executor = self._executor
+            return self._executor
+
+    def _broken(self, executor: ProcessPoolExecutor) -> None:
+        """The process died (killed, out of memory): the next use starts a new one."""
+        with self._lock:
+            if self._executor is executor:
+                self._executor = None
+
+    def start(self) -> None:
+        """Start the process and load the model now, without waiting (a call that will
+        match is ringing): its first match then does not wait about a second for it."""
+        executor = self._started()
+        try:
+            executor.submit(_ready)
+        except BrokenProcessPool:
+            self._broken(executor)
+
+    def describe(self, chip: Chip) -> Descriptor:
+        executor = self._started()
         try:
             return executor.submit(_describe_in_worker, chip).result()
-        except BrokenProcessPool:  # the process died (killed, out of memory): start anew
-            with self._lock:
-                if self._executor is executor:
-                    self._executor = None
+        except BrokenProcessPool:
+            self._broken(executor)
             raise
 
     def close(self) -> None:
