@@ -15,10 +15,11 @@ from service.api.auth import api_key_with
 from service.api.routes import ApiError
 from service.checks import JoinLinks
 from service.config import Config
+from service.enrolment import load_face_key
 from service.jobs import Scheduler, scheduler_jobs
 from service.keys import LINK_SECRET_FILE, load_or_create_secret, load_or_create_signing_key
 from service.push import routes as push
-from service.state import CONFIG, DISPATCHER, ENGINE, LINK_SECRET, SIGNING_KEY
+from service.state import CONFIG, DISPATCHER, ENGINE, FACE_KEY, LINK_SECRET, SIGNING_KEY
 from service.store import create_engine, migrate
 from service.web import app_shell, health, pages
 from service.webhooks.dispatcher import Dispatcher, DispatcherSettings
@@ -97,6 +98,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[LINK_SECRET] = load_or_create_secret(config.data_dir, LINK_SECRET_FILE)
     app[SIGNING_KEY] = load_or_create_signing_key(config.data_dir)
+    app[FACE_KEY] = load_face_key(config.data_dir)
     app.cleanup_ctx.append(_store)
     push.setup(app)  # its sender is used by the jobs and the hub
     app.cleanup_ctx.append(_webhook_dispatcher)

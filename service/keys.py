@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 LINK_SECRET_FILE = "link-secret.key"
 SIGNING_KEY_FILE = "signing-ed25519.key"
 VAPID_KEY_FILE = "vapid-p256.pem"
+FACE_KEY_FILE = "face-descriptors.key"  # AES-256-GCM: enrolled faces (service.enrolment)
 
 
 def load_or_create_secret(data_dir: Path, name: str, nbytes: int = 32) -> bytes:

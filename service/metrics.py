@@ -99,6 +99,20 @@ SAMPLE_CPU = Histogram(
 )
 """The thread's own CPU time for one frame (converting and analysing), so waiting for
 the GIL or the core is not in it; compare with the lag to see the machine's load."""
+FACE_ENROLMENTS = Counter(
+    "hadir_face_enrolments_total",
+    "Faces enrolled for the identity match, by source (self, admin).",
+    ["source"],
+)
+IDENTITY_MATCH_SECONDS = Histogram(
+    "hadir_identity_match_seconds",
+    "Time to describe one face (identity match or enrolment still): alignment, then the "
+    "ResNet in the descriptor process.",
+    buckets=(0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0),
+)
+"""A few per call when the policy checks identity (vision.identity); the analysing
+thread waits for it without holding the GIL. The first includes starting the process
+and loading the model (about 1 s)."""
 
 RECORDS_WRITTEN = Counter(
     "hadir_records_written", "Chain entries committed, by kind and status.", ["kind", "status"]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.audit import audit
 from service.clock import utcnow
+from service.enrolment import forget_inactive
 from service.policy import Policy
 from service.roster import Roster, parse_roster, read_roster_file
 from service.schema import policy as policy_table
@@ -63,6 +64,7 @@ async def _import(
         known_sups = set((await conn.execute(select(supervisors.c.id))).scalars())
         roster = read(known_units=known_units, known_supervisors=known_sups)
         await _upsert(conn, roster)
+        await forget_inactive(conn, actor=actor)  # a face is not kept past employment
         summary = ImportSummary(len(roster.units), len(roster.supervisors), len(roster.staff))
         await audit(conn, actor, "roster.imported", source, summary.__dict__)
     return summary

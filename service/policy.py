@@ -62,6 +62,9 @@ class Policy:
     evidence_stills: bool = False
     evidence_retention_days: int = 30
     holiday_categories: tuple[str, ...] = HOLIDAY_CATEGORIES
+    # Calls match the staff member's face against their enrolled one (criterion
+    # ``identity``, docs/privacy.md); off: the criterion is absent from calls and records.
+    identity_check: bool = False
 
     @property
     def zone(self) -> ZoneInfo:
@@ -212,4 +215,5 @@ _PARSERS: dict[str, Any] = {
     "evidence_stills": _bool,
     "evidence_retention_days": _int_range(1, 3650),
     "holiday_categories": _categories,
+    "identity_check": _bool,
 }

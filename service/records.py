@@ -297,9 +297,12 @@ def verification_content(
         "reasons": list(verdict.reasons) if verdict else ["no_call"],
         "criteria": (
             {
-                "face": _criterion(verdict.face),
-                "camera": _criterion(verdict.camera),
-                "uniform": _criterion(verdict.uniform),
+                # Every criterion but the location (recorded apart, below), optional ones
+                # (identity) only when the policy asked for them; scalar scores only, so
+                # never a descriptor (docs/privacy.md).
+                name: _criterion(criterion)
+                for name, criterion in verdict.criteria.items()
+                if name != "location"
             }
             if verdict
             else None

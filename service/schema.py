@@ -324,3 +324,17 @@ push_subscriptions = Table(
     Column("refreshed_at", UTCDateTime, nullable=False),
     Column("last_success_at", UTCDateTime),
 )
+
+face_enrolments = Table(
+    # A staff member's enrolled face for the identity match (service.enrolment): only
+    # descriptors, AES-GCM encrypted with the data dir's key, never a photograph.
+    "face_enrolments",
+    metadata,
+    Column("staff_id", String(64), ForeignKey("staff.id"), primary_key=True),
+    Column("descriptors", LargeBinary, nullable=False),  # nonce ‖ ciphertext ‖ tag
+    Column("count", Integer, nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("source", String(10), nullable=False),  # "self" | "admin"
+    Column("consent_at", UTCDateTime, nullable=False),
+    Column("enrolled_at", UTCDateTime, nullable=False),
+)

@@ -2,6 +2,7 @@
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Config
@@ -12,3 +13,4 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 LINK_SECRET = web.AppKey("link_secret", bytes)
 SIGNING_KEY = web.AppKey("signing_key", Ed25519PrivateKey)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+FACE_KEY = web.AppKey("face_key", AESGCM)  # enrolled faces (service.enrolment)

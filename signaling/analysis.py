@@ -31,6 +31,7 @@ from signaling.sampler import Cadence, StreamClock, next_up, next_wake
 from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face_track import FaceTrack
+from vision.identity import CallIdentity, Descriptor, DescriptorProcess, FaceAligner, usable
 from vision.sample import SampleResult
 
 log = logging.getLogger("hadir.analysis")
@@ -50,6 +51,10 @@ class Sampled(Protocol):
     face_track: FaceTrack
     """The call's faces already checked by the landmark model (one thread at a time
     analyses a call, so the track is never shared between threads)."""
+
+    identity: CallIdentity | None
+    """The enrolled face the call's samples are matched against, a few times per call
+    (None when the policy does not check identity)."""
 
     def latest_frame(self) -> tuple[VideoFrame, float] | None:
         """The newest frame and the event-loop time it arrived."""
@@ -88,6 +93,7 @@ class AnalyzerPool:
         self._analyzers: list[FrameAnalyzer] = []
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="vision")
+        self._descriptors = DescriptorProcess()  # started by the first identity match
 
     @property
     def peers(self) -> int:
@@ -143,7 +149,7 @@ class AnalyzerPool:
         self._busy += 1
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            self._executor, self._run, frame, stream.now(), stream.face_track
+            self._executor, self._run, frame, stream.now(), stream.face_track, stream.identity
         )
         future.add_done_callback(partial(self._done, stream, clock, arrived))
 
@@ -201,17 +207,84 @@ class AnalyzerPool:
             self._busy -= 1
             self._wake.set()
 
-    def _run(self, frame: VideoFrame, t: float, track: FaceTrack) -> SampleResult:
+    def _run(
+        self, frame: VideoFrame, t: float, track: FaceTrack, identity: CallIdentity | None
+    ) -> SampleResult:
         started = time.thread_time()
-        sample = self._analyzer().analyze(frame.to_ndarray(format="rgb24"), t, track)
+        rgb = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+        sample = self._analyzer().analyze(rgb, t, track)
         metrics.SAMPLE_CPU.observe(time.thread_time() - started)
+        if identity is not None:
+            self._match(identity, rgb, sample)
         return sample
+
+    # -- the identity match (vision.identity): a few samples per call -------------------
+
+    def _aligner(self) -> FaceAligner:
+        """The thread's 5-point predictor, loaded the first time the thread matches."""
+        aligner: FaceAligner | None = getattr(self._local, "aligner", None)
+        if aligner is None:
+            aligner = self._local.aligner = FaceAligner()
+        return aligner
+
+    def _describe(self, rgb: npt.NDArray[np.uint8], sample: SampleResult) -> Descriptor | None:
+        """The descriptor of the sample's one usable face, aligned on the frame at full
+        size (``sample``'s boxes are in the analysed frame, at most ``max_side`` px) and
+        described in the descriptor process, this thread waiting without the GIL."""
+        box = usable(sample)
+        if box is None:
+            return None
+        scale = max(1.0, max(rgb.shape[:2]) / self.config.max_side)
+        started = time.perf_counter()
+        descriptor = self._descriptors.describe(self._aligner().chip(rgb, box, scale))
+        metrics.IDENTITY_MATCH_SECONDS.observe(time.perf_counter() - started)
+        return descriptor
+
+    def _match(
+        self, identity: CallIdentity, rgb: npt.NDArray[np.uint8], sample: SampleResult
+    ) -> None:
+        """Match the sample's face against the enrolled one when a match is due. A match
+        that cannot be made (the descriptor process died) is left out, never the sample:
+        identity then stays uncertain, a human looks."""
+        if not identity.due(sample):
+            return
+        try:
+            probe = self._describe(rgb, sample)
+        except Exception:
+            log.exception("identity match failed")
+            return
+        if probe is not None:
+            identity.add(sample.t, probe)
+
+    def expect_identity(self) -> None:
+        """A call that matches faces is starting: get the descriptor process ready."""
+        self._descriptors.start()
+
+    async def describe_still(
+        self, rgb: npt.NDArray[np.uint8]
+    ) -> tuple[SampleResult, Descriptor | None] | None:
+        """One enrolment still: analysed, and its face described if it has one usable
+        face; on a free thread only (None when every thread is taken)."""
+        if self._busy >= self.threads:
+            return None
+        self._busy += 1
+
+        def work() -> tuple[SampleResult, Descriptor | None]:
+            sample = self._analyzer().analyze(rgb, 0.0)
+            return sample, self._describe(rgb, sample)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        finally:
+            self._busy -= 1
+            self._wake.set()
 
     def close(self) -> None:
         if self._dispatcher is not None:
             self._dispatcher.cancel()
         self._streams.clear()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._descriptors.close()
         for analyzer in self._analyzers:
             analyzer.close()
         self._analyzers.clear()

@@ -12,7 +12,7 @@ from aiortc import RTCIceServer
 from service.config import IceConfig
 from service.push.routes import PUSHER
 from service.record_writer import RecordWriter
-from service.state import CONFIG, ENGINE, LINK_SECRET, SIGNING_KEY
+from service.state import CONFIG, ENGINE, FACE_KEY, LINK_SECRET, SIGNING_KEY
 from signaling.analysis import AnalyzerPool
 from signaling.server import HUB, Hub, websocket
 from signaling.session import CallSettings
@@ -69,6 +69,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         rejoin_grace_s=config.calls.rejoin_grace_s,
         ring_timeout_s=config.calls.ring_timeout_s,
         pusher=app.get(PUSHER),
+        face_key=app.get(FACE_KEY),  # none in apps without enrolled faces (tests)
     )
     hub.start()
     app[HUB] = hub

@@ -45,11 +45,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from sqlalchemy.ext.asyncio import AsyncEngine
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service import metrics
 from service.clock import utcnow
+from service.enrolment import call_identity
 from service.links import revoked_among
+from service.org import load_policy
 from service.push.sender import Pusher
 from service.record_writer import RecordWriter
 from service.records import Record
@@ -65,6 +68,7 @@ from signaling.ratelimit import TokenBucket
 from signaling.record import close_call, interrupt_call, mark_answered, open_call, save_evidence
 from signaling.rooms import ACTIVE, RINGING, Room, RoomError, Rooms
 from signaling.session import CallOutcome, CallSession, CallSettings
+from vision.identity import CallIdentity
 
 log = logging.getLogger("hadir.signaling")
 
@@ -103,6 +107,7 @@ class Hub:
     ring_timeout_s: float = 60.0
     last_seen: LastSeen = field(default_factory=LastSeen)
     pusher: Pusher | None = None  # rings the staff member's phones too (service.push)
+    face_key: AESGCM | None = None  # opens enrolled faces, for calls that check identity
     rooms: Rooms = field(default_factory=Rooms)
     sessions: dict[str, CallSession] = field(default_factory=dict)
     connections: dict[tuple[str, str], set[Connection]] = field(default_factory=dict)
@@ -359,6 +364,7 @@ class Hub:
         now = utcnow()
         async with read_only(self.engine).connect() as db:
             target = await call_target(db, who, check_id, now)
+            identity = await self._identity(db, target.staff_id)
         await self._drop_revoked(list(self.connections.get(("staff", target.staff_id), ())))
         room = self.rooms.open(target.check_id, target.staff_id, who.id, target.window_end, now)
         try:
@@ -367,8 +373,15 @@ class Hub:
             self.rooms.discard(room.id)
             raise
         metrics.CALLS_LIVE.inc()
+        if identity is not None and identity.enrolled:
+            self.pool.expect_identity()  # while it rings
         self.sessions[room.id] = CallSession(
-            room, target, self.settings, self.pool, lambda body: self._to_room(room, _json(body))
+            room,
+            target,
+            self.settings,
+            self.pool,
+            lambda body: self._to_room(room, _json(body)),
+            identity,
         )
         self._callers[room.id] = conn
         delay = (target.window_end - now).total_seconds()
@@ -379,6 +392,12 @@ class Hub:
         await self._to("staff", room.staff_id, m.encode("ring", **described))
         if self.pusher is not None:  # in the background: a push never holds up the call
             self._spawn(self.pusher.ring(room.staff_id, room.id, room.check_id, who.name))
+
+    async def _identity(self, db: AsyncConnection, staff_id: str) -> CallIdentity | None:
+        """The enrolled face a call matches, when the policy checks identity."""
+        if self.face_key is None or not (await load_policy(db)).identity_check:
+            return None
+        return await call_identity(db, self.face_key, staff_id)
 
     async def _window_timer(self, room: Room, delay: float) -> None:
         await asyncio.sleep(max(0.0, delay))

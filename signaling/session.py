@@ -26,10 +26,11 @@ from signaling.messages import Location
 from signaling.peer import AnalysisPeer, PeerError
 from signaling.rooms import Room, RoomError
 from signaling.snapshot import CallSnapshot
-from signaling.verdict import CallVerdict, CameraTimeline, judge
+from signaling.verdict import CallVerdict, CameraTimeline, IdentityEvidence, judge
 from vision.camera import CameraState
 from vision.check import CheckWindow
 from vision.face_track import FaceTrack
+from vision.identity import CallIdentity, judge_identity
 from vision.sample import SampleResult
 from vision.uniform import parse_uniform_policy
 from vision.verdict import CheckVerdict
@@ -76,7 +77,9 @@ class CallSession:
         settings: CallSettings,
         pool: AnalyzerPool,
         publish: Callable[[dict[str, Any]], Awaitable[None]],
+        identity: CallIdentity | None = None,
     ) -> None:
+        """``identity``: the enrolled face to match when the policy checks identity."""
         self.room = room
         self.target = target
         self.settings = settings
@@ -90,6 +93,7 @@ class CallSession:
             pool.config, parse_uniform_policy(target.uniform_policy), keep_samples=False
         )
         self.face_track = FaceTrack()
+        self.identity = identity
         self.location: LocationResult | None = None
         self.peer: AnalysisPeer | None = None
         self.vision: CheckVerdict | None = None
@@ -232,7 +236,15 @@ class CallSession:
             final=final,
             analysed=self.analysed,
             starved=starved,
+            identity=self._identity(),
         )
+
+    def _identity(self) -> IdentityEvidence | None:
+        """The identity evidence so far (the pool's threads add matches meanwhile)."""
+        if self.identity is None:
+            return None
+        judged = judge_identity(self.identity.distances, self.identity.config)
+        return IdentityEvidence(bool(self.identity.enrolled), judged, self.identity.version)
 
     @property
     def starved(self) -> bool:

@@ -10,6 +10,10 @@ process (``status_fields`` for the pages, ``service.records`` for the record), a
 where a live call's evidence is saved (``to_dict`` and ``from_dict``, see
 ``signaling.snapshot``).
 
+Criteria the organisation's policy turns on (``identity``, the face against the
+enrolled one) are optional fields: absent from the verdict, its indicators and the
+record when the policy is off, so calls without them read exactly as before.
+
 A call the server lost before it ended (a crash, a restart) is ``interrupted``: its
 criteria stay as they were seen, but the call is INCONCLUSIVE with the reason
 ``interrupted`` first, whatever they say; a supervisor decides.
@@ -27,12 +31,15 @@ from vision.verdict import CheckVerdict, CriterionVerdict, Reason, Verdict, comb
 
 PENDING = "pending"
 NAMES = ("face", "camera", "uniform", "location")
+OPTIONAL = ("identity",)
+"""Criteria present only when the policy asks for them, after ``NAMES``."""
 CAMERA_OFF = "camera_off"
 NO_FRAMES = "no_frames"
 ANALYSIS_UNAVAILABLE = "analysis_unavailable"
 TOO_FEW_SAMPLES = str(Reason.TOO_FEW_SAMPLES)
 SERVER_BUSY = str(Reason.SERVER_BUSY)
 INTERRUPTED = "interrupted"
+NOT_ENROLLED = str(Reason.NOT_ENROLLED)
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,8 @@ class CameraTimeline:
 
 @dataclass(frozen=True)
 class CallVerdict:
-    """A call's verdict at one moment: four criteria and what the record keeps of them."""
+    """A call's verdict at one moment: four criteria (and the optional ones the policy
+    asks for) and what the record keeps of them."""
 
     face: Criterion
     camera: Criterion
@@ -124,14 +132,19 @@ class CallVerdict:
     """The vision thresholds' version; None when no sample was judged."""
     interrupted: bool = False
     """The server lost the call before it ended: INCONCLUSIVE, whatever the criteria say."""
+    identity: Criterion | None = None
+    """The face against the staff member's enrolled one; None when not checked."""
 
     @property
     def criteria(self) -> dict[str, Criterion]:
+        """Every criterion judged, optional ones only when present."""
+        optional = {name: getattr(self, name) for name in OPTIONAL}
         return {
             "face": self.face,
             "camera": self.camera,
             "uniform": self.uniform,
             "location": self.location,
+            **{name: c for name, c in optional.items() if c is not None},
         }
 
     @property
@@ -180,11 +193,13 @@ class CallVerdict:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CallVerdict:
+        identity = data.get("identity")  # absent when not checked (and before it existed)
         return cls(
             face=Criterion.from_dict(data["face"]),
             camera=Criterion.from_dict(data["camera"]),
             uniform=Criterion.from_dict(data["uniform"]),
             location=Criterion.from_dict(data["location"]),
+            identity=None if identity is None else Criterion.from_dict(identity),
             camera_on=data["camera_on"],
             distance_m=data["distance_m"],
             colour_seen=data["colour_seen"],
@@ -251,6 +266,36 @@ def _location(result: LocationResult | None, final: bool) -> Criterion:
     return Criterion(result.state, (result.reason,))
 
 
+@dataclass(frozen=True)
+class IdentityEvidence:
+    """A call's identity evidence as ``judge`` takes it."""
+
+    enrolled: bool
+    judged: CriterionVerdict
+    """``vision.identity.judge_identity`` of the call's match distances."""
+    model: str
+    """The model and its version, as the record names it."""
+
+
+def _identity(identity: IdentityEvidence, analysed: bool, starved: bool, final: bool) -> Criterion:
+    """The identity criterion: FAIL only when the matches say so (several far from the
+    enrolled face, none near); not enrolled, no usable match, or a server too busy to
+    match are INCONCLUSIVE; live, an undecided criterion is pending."""
+    if not identity.enrolled:
+        return Criterion(Verdict.INCONCLUSIVE, (NOT_ENROLLED,))
+    if not analysed:
+        return Criterion(Verdict.INCONCLUSIVE, (ANALYSIS_UNAVAILABLE,))
+    given = identity.judged
+    criterion = Criterion(
+        given.verdict,
+        tuple(str(r) for r in given.reasons),
+        ok="identity_ok",
+        pending=given.verdict is Verdict.INCONCLUSIVE and not final,
+        scores={**given.scores, "model": identity.model},
+    )
+    return _busy(criterion) if starved and not given.scores["matches"] else criterion
+
+
 def judge(
     vision: CheckVerdict | None,
     timeline: CameraTimeline,
@@ -260,9 +305,12 @@ def judge(
     final: bool,
     analysed: bool = True,
     starved: bool = False,
+    identity: IdentityEvidence | None = None,
 ) -> CallVerdict:
     """The call's verdict from vision's verdict so far (None before any sample), the
     camera timeline and the location result; ``final`` once the call has ended.
+    ``identity`` is the identity evidence when the policy checks it (else the
+    criterion is absent).
 
     ``analysed`` is False when the server refused the analysis leg (capacity full):
     nothing was watched, so the picture criteria are inconclusive, never failed.
@@ -286,6 +334,7 @@ def judge(
         camera=camera,
         uniform=uniform,
         location=_location(location, final),
+        identity=None if identity is None else _identity(identity, analysed, starved, final),
         camera_on=None if timeline.on_fraction is None else round(timeline.on_fraction, 3),
         distance_m=location.distance_m if location else None,
         colour_seen=vision.uniform.colour if vision else None,

@@ -14,6 +14,7 @@ from signaling.analysis import AnalyzerPool
 from vision.config import DEFAULT_CONFIG
 from vision.face import FaceStatus
 from vision.face_track import FaceTrack
+from vision.identity import CallIdentity
 from vision.sample import SampleResult
 
 FRAME = VideoFrame.from_ndarray(np.full((240, 320, 3), 90, dtype=np.uint8), format="rgb24")
@@ -29,6 +30,7 @@ class FakeCall:
     arrived_at: float = 0.0
     taken: list[tuple[SampleResult, float]] = field(default_factory=list)
     face_track: FaceTrack = field(default_factory=FaceTrack)
+    identity: CallIdentity | None = None  # the policy does not check identity
 
     def send(self) -> None:
         self.frame, self.arrived_at = self.picture, asyncio.get_running_loop().time()

@@ -44,6 +44,9 @@ class Reason(StrEnum):
     SERVER_BUSY = "server_busy"
     """The server analysed too few of the frames that arrived (its threads or its
     event loop were busy): a live call's criteria say so instead of judging."""
+    IDENTITY_MISMATCH = "identity_mismatch"
+    IDENTITY_UNCERTAIN = "identity_uncertain"
+    NOT_ENROLLED = "not_enrolled"
 
 
 def combine(verdicts: Iterable[Verdict]) -> Verdict:

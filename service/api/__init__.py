@@ -17,7 +17,7 @@ import logging
 
 from aiohttp import web
 
-from service.api import keys, me, openapi, records, roster, webhooks
+from service.api import faces, keys, me, openapi, records, roster, webhooks
 from service.api.auth import authorize
 from service.api.bodies import BODY, compile_schemas, read_body
 from service.api.encoded_records import ENCODED, EncodedRecords
@@ -29,6 +29,7 @@ PREFIX = "/api/v1"
 ROUTES: tuple[Route, ...] = (
     *records.ROUTES,
     *me.ROUTES,
+    *faces.ROUTES,
     *webhooks.ROUTES,
     *roster.ROUTES,
     *keys.ROUTES,

@@ -108,6 +108,43 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {"reason": REASON},
         "required": ["reason"],
     },
+    "FaceEnrolment": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "consent": {
+                "const": True,
+                "description": "The staff member consented, having read what is kept, why, "
+                "for how long, who sees it and how to object (docs/privacy.md).",
+            },
+            "images": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 3,
+                "items": {
+                    "type": "string",
+                    "contentEncoding": "base64",
+                    "contentMediaType": "image/jpeg",
+                    "minLength": 4,
+                    "maxLength": 700_000,
+                },
+                "description": "JPEG stills of the face, base64; analysed, never kept.",
+            },
+        },
+        "required": ["consent", "images"],
+    },
+    "Enrolment": _object(
+        {
+            "staff_id": {"type": "string"},
+            "enrolled": {"type": "boolean"},
+            "stills": {"type": "integer"},
+            "model": {"type": "string"},
+            "source": {"type": "string", "enum": ["self", "admin"]},
+            "consent_at": INSTANT,
+            "enrolled_at": INSTANT,
+        },
+        optional=("stills", "model", "source", "consent_at", "enrolled_at"),
+    ),
     "SelfCheck": _object(
         {
             name: _object(

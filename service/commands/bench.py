@@ -158,6 +158,55 @@ def run_vision(args: argparse.Namespace) -> int:
             1 for r in results if r.face is not None and r.face.model == "full"
         ),
         "vision_version": config.version,
+        **_identity_figures(rgbs, results),
     }
     report("vision", figures, args.json, note="CPU ms per sample; process CPU time")
     return 0
+
+
+def _identity_figures(rgbs: list[Any], results: list[Any]) -> dict[str, Any]:
+    """The identity match on the live clip's faces: the 5-point alignment and the ResNet
+    per face, CPU time here; then five descriptors in the descriptor process as the
+    server runs them, with the longest pause another Python thread saw meanwhile."""
+    import threading
+
+    from vision.identity import DEFAULT_IDENTITY, DescriptorProcess, FaceAligner, FaceNet, usable
+
+    faces = [(rgb, box) for rgb, r in zip(rgbs, results, strict=True) if (box := usable(r))]
+    if not faces:
+        return {"identity_faces": 0}
+    faces = (faces * 5)[:5]
+    aligner, net = FaceAligner(), FaceNet()
+    align_ms = _cpu_ms(lambda face: aligner.chip(*face), faces)
+    chips = [aligner.chip(*face) for face in faces]
+    describe_ms = _cpu_ms(net.describe, chips)
+    process = DescriptorProcess()
+    process.describe(chips[0])  # start it and load the model
+    pauses: list[float] = []
+    done = threading.Event()
+
+    def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            time.sleep(0.002)
+            now = time.perf_counter()
+            pauses.append(now - last)
+            last = now
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    start = time.perf_counter()
+    for chip in chips:
+        process.describe(chip)
+    wall_ms = (time.perf_counter() - start) * 1000 / len(chips)
+    done.set()
+    thread.join()
+    process.close()
+    per_call = DEFAULT_IDENTITY.max_matches * (align_ms + describe_ms)
+    return {
+        "identity_align_ms": round(align_ms, 2),
+        "identity_descriptor_ms": round(describe_ms, 1),
+        "identity_match_wall_ms": round(wall_ms, 1),
+        "identity_other_thread_pause_ms": round(max(pauses) * 1000, 1),
+        "identity_max_cpu_per_call_ms": round(per_call),
+    }

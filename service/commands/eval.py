@@ -1,4 +1,5 @@
-"""``hadir eval vision [ROOT] [--json]``: the vision figures on the real development set.
+"""``hadir eval vision [ROOT] [--json]``: the vision figures on the real development set;
+``hadir eval identity``: the identity match's distances (docs/vision.md, "Identity").
 
 Runs every photograph of ``ROOT`` (default ``fixtures/real``) and every clip made from
 them (``fixtures.real_clips``: camera motion, noise, flicker, VP8 at the analysis
@@ -32,6 +33,22 @@ def register(sub: Any) -> None:
     vision.add_argument("--json", action="store_true", help="print the figures as JSON")
     vision.add_argument("--quiet", action="store_true", help="no progress on stderr")
     vision.set_defaults(handler=run_vision)
+    identity = group.add_parser(
+        "identity",
+        help="the identity match: genuine and impostor distances per skin-tone group",
+    )
+    identity.set_defaults(handler=run_identity)
+
+
+def run_identity(args: argparse.Namespace) -> int:
+    """The figures of docs/vision.md, "Identity" (about 6 minutes)."""
+    try:
+        from fixtures.identity_eval import run
+    except ImportError as exc:
+        raise UsageError(f"eval needs the test extra (pip install hadir[test]): {exc}") from None
+    for line in run():
+        print(line, flush=True)
+    return 0
 
 
 def run_vision(args: argparse.Namespace) -> int:

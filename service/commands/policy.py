@@ -52,6 +52,7 @@ def describe(policy: Policy) -> str:
             if policy.evidence_stills
             else ""
         ),
+        f"identity match:  {'on (enrolled faces)' if policy.identity_check else 'off'}",
     ]
     return "\n".join(lines)
 

@@ -231,6 +231,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "r.server_busy": "Server terlalu sibuk untuk menilai gambar",
         # a live indicator still waiting, by its reason
         "pending.too_few_samples": "Mengumpulkan gambar…",
+        # the enrolled face and the identity match (docs/privacy.md)
+        "ind.identity": "Identitas",
+        "r.identity_ok": "Wajah cocok dengan wajah terdaftar",
+        "r.identity_mismatch": "Wajah tidak cocok dengan wajah terdaftar",
+        "r.identity_uncertain": "Kecocokan wajah tidak dapat dipastikan",
+        "r.not_enrolled": "Wajah pegawai belum didaftarkan",
+        "pending.identity_uncertain": "Mencocokkan wajah…",
+        "face.title": "Pendaftaran wajah",
+        "face.none": "Wajah Anda belum didaftarkan.",
+        "face.enrolled": "Wajah Anda terdaftar sejak",
+        "face.about": "Apa yang disimpan dan hak Anda",
+        "face.what": "Yang disimpan: deskriptor wajah (128 angka yang dihitung dari foto), "
+        "terenkripsi. Foto yang diambil saat pendaftaran tidak disimpan.",
+        "face.why": "Tujuannya: saat panggilan pemeriksaan, server mencocokkan wajah di kamera "
+        "dengan deskriptor ini, untuk memastikan yang hadir adalah Anda sendiri.",
+        "face.how_long": "Lama penyimpanan: sampai Anda menghapusnya, mendaftar ulang "
+        "(deskriptor lama diganti), atau tidak lagi tercatat aktif sebagai pegawai.",
+        "face.who": "Yang melihat: tidak seorang pun melihat deskriptor. Atasan dan sistem "
+        "absensi hanya melihat hasil pencocokan (skor dan cocok/tidak) di catatan pemeriksaan.",
+        "face.object": "Hak Anda (UU 27/2022 tentang Pelindungan Data Pribadi): Anda boleh "
+        "menolak, menghapus pendaftaran kapan saja dengan tombol di bawah, dan mengajukan "
+        "keberatan atas setiap catatan. Hasil yang tidak pasti tidak pernah menjadi "
+        '"tidak lulus": atasan yang memutuskan.',
+        "face.consent": "Saya telah membaca penjelasan ini dan menyetujui pendaftaran wajah saya.",
+        "face.enrol": "Daftarkan wajah saya",
+        "face.enrol_again": "Daftarkan ulang",
+        "face.delete": "Hapus pendaftaran wajah",
+        "face.running": "Mengambil 3 gambar… lihat ke kamera.",
+        "face.done": "Wajah Anda terdaftar.",
+        "face.deleted": "Pendaftaran wajah Anda telah dihapus.",
+        "face.failed": "Pendaftaran gagal",
+        "api.face.no_face": "Wajah tidak terlihat. Posisikan wajah di tengah layar.",
+        "api.face.multiple_faces": "Pastikan hanya Anda yang terlihat di kamera.",
+        "api.face.face_too_small": "Wajah terlalu jauh. Dekatkan wajah ke kamera.",
+        "api.face.low_light": "Cahaya kurang. Nyalakan lampu atau hadap ke jendela.",
+        "api.face.camera_black": "Layar hitam. Periksa kamera.",
+        "api.face.camera_covered": "Kamera tertutup. Buka penutup kamera.",
+        "api.face.faces_differ": "Gambar menunjukkan wajah yang berbeda. Coba lagi sendirian.",
+        "api.face.identity_check_off": "Organisasi Anda tidak memakai pencocokan wajah.",
         # errors the call server sends (docs/protocol.md, "Error codes")
         "e.busy": "Pegawai sedang dalam panggilan lain, atau kapasitas analisis penuh.",
         "e.outside_window": "Di luar waktu pemeriksaan.",
@@ -488,6 +527,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "r.analysis_unavailable": "Server busy: not analysed",
         "r.server_busy": "Server too busy to judge the frames",
         "pending.too_few_samples": "Collecting frames…",
+        # the enrolled face and the identity match (docs/privacy.md)
+        "ind.identity": "Identity",
+        "r.identity_ok": "The face matches the enrolled face",
+        "r.identity_mismatch": "The face does not match the enrolled face",
+        "r.identity_uncertain": "The face match is uncertain",
+        "r.not_enrolled": "The staff member's face is not enrolled",
+        "pending.identity_uncertain": "Matching the face…",
+        "face.title": "Face enrolment",
+        "face.none": "Your face is not enrolled.",
+        "face.enrolled": "Your face has been enrolled since",
+        "face.about": "What is kept, and your rights",
+        "face.what": "What is kept: a face descriptor (128 numbers computed from the pictures), "
+        "encrypted. The pictures taken to enrol are not kept.",
+        "face.why": "Why: during a check's call, the server matches the face on camera against "
+        "this descriptor, to make sure the person present is you.",
+        "face.how_long": "For how long: until you delete it, enrol again (the old descriptor "
+        "is replaced), or are no longer an active member of staff.",
+        "face.who": "Who sees it: nobody sees the descriptor. Your supervisor and the "
+        "attendance system see only the match result (scores, match or not) in the check's "
+        "record.",
+        "face.object": "Your rights (UU 27/2022 on Personal Data Protection): you may refuse, "
+        "delete the enrolment at any time with the button below, and object to any record. "
+        'An uncertain match never becomes a "fail": your supervisor decides.',
+        "face.consent": "I have read this and consent to enrolling my face.",
+        "face.enrol": "Enrol my face",
+        "face.enrol_again": "Enrol again",
+        "face.delete": "Delete my face enrolment",
+        "face.running": "Taking 3 pictures… look at the camera.",
+        "face.done": "Your face is enrolled.",
+        "face.deleted": "Your face enrolment was deleted.",
+        "face.failed": "Enrolment failed",
+        "api.face.no_face": "No face seen. Put your face in the middle of the screen.",
+        "api.face.multiple_faces": "Make sure only you are on camera.",
+        "api.face.face_too_small": "Your face is too far. Come closer to the camera.",
+        "api.face.low_light": "Too dark. Turn on a light or face a window.",
+        "api.face.camera_black": "The picture is black. Check the camera.",
+        "api.face.camera_covered": "The camera is covered. Uncover it.",
+        "api.face.faces_differ": "The pictures show different faces. Try again alone.",
+        "api.face.identity_check_off": "Your organisation does not use the face match.",
         "e.busy": "The staff member is in another call, or analysis capacity is full.",
         "e.outside_window": "Outside the check window.",
         "e.not_found": "Check not found.",

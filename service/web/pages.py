@@ -25,6 +25,7 @@ from aiohttp.typedefs import Handler
 from sqlalchemy import select
 
 from service.clock import utcnow
+from service.enrolment import find_enrolment
 from service.links import check_token
 from service.org import Person, find_person, load_policy
 from service.policy import Policy
@@ -127,6 +128,7 @@ def render(
             lang, zone, datetime.fromisoformat(s.record.body["scheduled"]["due_at"])
         )
         helpers["uniform_words"] = partial(uniform_text, lang)
+        helpers["identity_check"] = policy.identity_check  # the identity indicator shows
     html = TEMPLATES.get_template(template).render(helpers | context)
     response = web.Response(text=html, content_type="text/html", status=status)
     response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax")
@@ -243,6 +245,7 @@ async def staff_page(request: web.Request) -> web.Response:
         policy = await load_policy(conn)
         latest = await newest_records(conn, [v.person.id], now - timedelta(days=RECENT_DAYS))
         upcoming = await next_check(conn, v.person.id, now)
+        enrolment = await find_enrolment(conn, v.person.id) if policy.identity_check else None
     return render(
         v.lang,
         "staff.html",
@@ -253,6 +256,7 @@ async def staff_page(request: web.Request) -> web.Response:
         person=v.person,
         latest=latest,
         upcoming=upcoming,
+        enrolment=enrolment,
         now=now,
         token=v.token,
         push_enabled=request.app[CONFIG].push.enabled,

@@ -90,6 +90,25 @@ function closePreview() {
   if (!call) stage.classList.add("idle");
 }
 
+// The camera for a self-check or a face enrolment (video only), opened on demand;
+// false when the browser refused it.
+async function openPreview() {
+  if (preview) return true;
+  try {
+    preview = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } },
+    });
+  } catch {
+    showError(t("camera_denied"));
+    return false;
+  }
+  local.srcObject = preview;
+  stage.classList.remove("idle");
+  closeButton.hidden = false;
+  await new Promise((resolve) => setTimeout(resolve, SELF_CHECK_SETTLE_MS));
+  return true;
+}
+
 // The self-check: one picture of the camera, judged by the server as a call would be
 // (light, face, uniform of the next check), shown with what to fix. Not kept.
 async function selfCheck() {
@@ -98,20 +117,9 @@ async function selfCheck() {
   note.textContent = t("self_check_running");
   selfCheckButton.disabled = true;
   try {
-    if (!preview) {
-      try {
-        preview = await navigator.mediaDevices.getUserMedia({
-          video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } },
-        });
-      } catch {
-        note.textContent = "";
-        showError(t("camera_denied"));
-        return;
-      }
-      local.srcObject = preview;
-      stage.classList.remove("idle");
-      closeButton.hidden = false;
-      await new Promise((resolve) => setTimeout(resolve, SELF_CHECK_SETTLE_MS));
+    if (!(await openPreview())) {
+      note.textContent = "";
+      return;
     }
     const picture = await snapshot(local);
     let response;
@@ -139,6 +147,84 @@ async function selfCheck() {
   } finally {
     selfCheckButton.disabled = false;
   }
+}
+
+// Face enrolment (docs/privacy.md): with the person's consent, three pictures a moment
+// apart; the server keeps only their face descriptors, encrypted, never the pictures.
+const FACE_STILLS = 3;
+const FACE_STILL_GAP_MS = 600;
+const faceSection = $('[data-section="face"]');
+
+async function faceRequest(method, body) {
+  const headers = { Authorization: `Link ${page.token}` };
+  if (body) headers["Content-Type"] = "application/json";
+  try {
+    return await fetch("/api/v1/me/face", { method, headers, body: body && JSON.stringify(body) });
+  } catch {
+    return null;
+  }
+}
+
+async function showFaceResult(note, response, done) {
+  if (response?.ok) {
+    note.className = "form-msg ok";
+    note.textContent = t(done);
+    return true;
+  }
+  const problem = response ? await response.json().catch(() => ({})) : {};
+  note.className = "form-msg bad";
+  note.dataset.error = problem.error?.code ?? response?.status ?? "network";
+  const text = response ? apiErrorText("face", problem.error?.code) : t("api.network");
+  note.textContent = `${t("face.failed")}: ${text}`;
+  return false;
+}
+
+async function enrolFace() {
+  const note = $("[data-face-msg]", faceSection);
+  const button = $('[data-action="enrol-face"]', faceSection);
+  button.disabled = true;
+  note.className = "form-msg";
+  note.textContent = t("face.running");
+  try {
+    if (!(await openPreview())) {
+      note.textContent = "";
+      return;
+    }
+    const images = [];
+    for (let i = 0; i < FACE_STILLS; i += 1) {
+      if (i) await new Promise((resolve) => setTimeout(resolve, FACE_STILL_GAP_MS));
+      images.push(await base64(await snapshot(local)));
+    }
+    const consent = $("[data-face-consent]", faceSection).checked;
+    const response = await faceRequest("PUT", { consent, images });
+    if (await showFaceResult(note, response, "face.done")) {
+      $("[data-face-state]", faceSection).dataset.faceState = "enrolled";
+      $("[data-face-state]", faceSection).textContent = t("face.done");
+      $('[data-action="delete-face"]', faceSection).hidden = false;
+      button.textContent = t("face.enrol_again");
+    }
+  } finally {
+    button.disabled = !$("[data-face-consent]", faceSection).checked;
+  }
+}
+
+async function deleteFace() {
+  const note = $("[data-face-msg]", faceSection);
+  if (await showFaceResult(note, await faceRequest("DELETE"), "face.deleted")) {
+    $("[data-face-state]", faceSection).dataset.faceState = "none";
+    $("[data-face-state]", faceSection).textContent = t("face.none");
+    $('[data-action="delete-face"]', faceSection).hidden = true;
+    $('[data-action="enrol-face"]', faceSection).textContent = t("face.enrol");
+  }
+}
+
+function base64(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result.slice(reader.result.indexOf(",") + 1));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
 }
 
 function snapshot(video) {
@@ -398,6 +484,14 @@ document.addEventListener("visibilitychange", () => {
 $('[data-action="answer"]').addEventListener("click", answer);
 $('[data-action="decline"]').addEventListener("click", decline);
 selfCheckButton.addEventListener("click", selfCheck);
+if (faceSection) {
+  const consent = $("[data-face-consent]", faceSection);
+  consent.addEventListener("change", () => {
+    $('[data-action="enrol-face"]', faceSection).disabled = !consent.checked;
+  });
+  $('[data-action="enrol-face"]', faceSection).addEventListener("click", enrolFace);
+  $('[data-action="delete-face"]', faceSection).addEventListener("click", deleteFace);
+}
 closeButton.addEventListener("click", closePreview);
 hangupButton.addEventListener("click", () => call && signal.send({ type: "hangup", call }));
 wireRecordForms(document, refreshSections);
