@@ -4,11 +4,13 @@ clients, real records and webhooks, and every figure the issue asks for."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from service.commands._bench_load import percentile, sample_rate
+from bench.load import percentile, sample_rate
+from service import cli
 from tests.cli_helpers import hadir, hadir_env
 
 FIELDS = (
@@ -66,6 +68,16 @@ def test_two_streams_are_watched_recorded_and_compared(tmp_path: Path) -> None:
 def test_too_short_a_run_is_refused_before_anything_starts(tmp_path: Path) -> None:
     result = hadir("bench", "load", "--streams", "40", "--seconds", "5", env=hadir_env(tmp_path))
     assert result.returncode == 2 and "--seconds 5 is too short" in result.stderr
+
+
+def test_bench_without_the_bench_package_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A production install does not carry ``bench``: an import of it fails.
+    monkeypatch.setitem(sys.modules, "bench", None)
+    assert cli.main(["bench", "load", "--streams", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "benchmarks are not installed" in err
 
 
 def test_percentiles_are_nearest_rank() -> None:

@@ -2,7 +2,7 @@
 the browser sends its camera as it is (15 fps, 640×480), and the server decodes and
 analyses every frame on the event loop.
 
-``python -m service.loadgen.naive --port P`` serves ``POST /offer`` (SDP in, SDP out);
+``python -m bench.loadgen.naive --port P`` serves ``POST /offer`` (SDP in, SDP out);
 ``naive_stream`` is its client. Only ``hadir bench load`` uses it.
 """
 

@@ -35,14 +35,14 @@ from typing import Any
 
 from aiohttp import web
 
+from bench.loadgen.clients import HOME, StreamResult, StreamSpec, run_worker
+from bench.loadgen.naive import run_naive_worker
 from fixtures.generate import frames, write_encoded
 from service.apikeys import create_key
 from service.clock import utcnow
 from service.errors import UsageError
 from service.keys import LINK_SECRET_FILE, load_or_create_secret
 from service.links import issue_link
-from service.loadgen.clients import HOME, StreamResult, StreamSpec, run_worker
-from service.loadgen.naive import run_naive_worker
 from service.org import import_roster
 from service.schema import checks
 from service.store import create_engine, migrate
@@ -367,7 +367,7 @@ async def _naive(streams: int, media: str, seconds: float) -> float | None:
     port = _free_port()
     server = await asyncio.to_thread(
         _start,
-        [sys.executable, "-m", "service.loadgen.naive", "--port", str(port)],
+        [sys.executable, "-m", "bench.loadgen.naive", "--port", str(port)],
         dict(os.environ),
         "ready",
     )
