@@ -26,7 +26,8 @@ from typing import Any
 import aiohttp
 from sqlalchemy import inspect, text
 
-from bench.load import _free_port, _start, _stop, percentile
+from bench.load import _free_port, _start, _stop
+from bench.loadgen.readings import percentile
 from bench.store import _seed
 from service.apikeys import create_key
 from service.checks import SWEEP_BATCH
