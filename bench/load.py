@@ -77,6 +77,7 @@ ANALYSIS_FPS, NAIVE_FPS = 5, 15
 WARM_UP_S = 3.0  # after the server is up: its jobs run their first round, memory settles
 SPAWN_S = 2.5  # a generator process starts (Python, aiortc) before its first call
 JOIN_S = 3.0  # a call is answered, its analysis leg connected and its first samples taken
+FIRST_SAMPLES_S = 2.0  # a new call's first five samples, 0.4 s apart, go before the others'
 MIN_WINDOW_S = 5.0
 RATE_AFTER_S = 4.0  # a stream's own rate is read past its first samples (0.4 s apart)
 MINUTE_S = 60.0
@@ -145,7 +146,7 @@ class Window:
 class Plan:
     starts: list[float]  # each stream's join, seconds after the run's start
     seconds: list[float]  # each stream's call length, from its analysis leg's set-up
-    steady: Window  # every call up
+    steady: Window  # every call up (--capacity: the last step)
     steps: list[Window]  # --capacity: one per step
     minutes: list[Window]  # a long call: one per whole minute of the steady window
     length: float  # the last hang-up, about
@@ -157,14 +158,14 @@ def _plan(args: argparse.Namespace) -> Plan:
         k, step_s = args.step, args.step_seconds
         spread = min(0.4 * k, step_s / 4)  # a step's streams join over this many seconds
         steps = math.ceil(n / k)
-        if step_s < spread + JOIN_S + MIN_WINDOW_S + 2:
+        if step_s < spread + JOIN_S + FIRST_SAMPLES_S + MIN_WINDOW_S:
             raise UsageError(f"--step-seconds {step_s:g} is too short for --step {k}")
         starts = [(i // k) * step_s + spread * (i % k) / k for i in range(n)]
         length = steps * step_s
         windows = [
             Window(
                 f"{min(n, (j + 1) * k)} streams",
-                j * step_s + spread + JOIN_S + 2,
+                j * step_s + spread + JOIN_S + FIRST_SAMPLES_S,
                 (j + 1) * step_s,
                 min(n, (j + 1) * k),
             )
@@ -411,7 +412,7 @@ async def run_load(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
             await receiver.stop()
     naive_span = None
     if naive_watch is not None:  # its streams are up from JOIN_S to the end of the run
-        naive_span = span(naive_watch.readings, t0 + JOIN_S + 2, t0 + plan.length)
+        naive_span = span(naive_watch.readings, t0 + JOIN_S + FIRST_SAMPLES_S, t0 + plan.length)
     return _figures(
         args,
         plan,
@@ -562,7 +563,6 @@ def _figures(
 ) -> dict[str, Any]:
     admitted = [r for r in results if r.admitted]
     firsts = [r.first_verdict_s for r in admitted if r.first_verdict_s is not None]
-    steady = _judge(results, readings, t0, plan.steady)
     figures: dict[str, Any] = {
         "streams": args.streams,
         "streams_admitted": len(admitted),
@@ -572,12 +572,8 @@ def _figures(
     }
     if plan.steps:
         steps = [_judge(results, readings, t0, w) for w in plan.steps]
-        held = 0
-        for step in steps:
-            if not step["held"]:
-                break
-            held += 1
-        at = steps[held - 1] if held else None
+        held = next((i for i, step in enumerate(steps) if not step["held"]), len(steps))
+        at = steps[held - 1] if held else None  # the knee: the last step before one fails
         joined = [
             r.first_verdict_s
             for r in results[: at["streams"] if at else 0]
@@ -593,6 +589,7 @@ def _figures(
         }
         hadir_cpu = figures["capacity_server_cpu_ms_per_stream_s"]
     else:
+        steady = _judge(results, readings, t0, plan.steady)
         figures |= {
             "steady_window_s": steady["seconds"],
             "server_cpu_ms_per_stream_s": steady["server_cpu_ms_per_stream_s"],

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import CAPACITY_HZ, RATE_AFTER_S, Window, _judge, _plan, register_bench
+from bench.load import (
+    CAPACITY_HZ,
+    RATE_AFTER_S,
+    Window,
+    _figures,
+    _judge,
+    _plan,
+    register_bench,
+)
 from bench.loadgen.clients import StreamResult
 from bench.loadgen.readings import Reading, percentile, sample_rate, span
 from service import cli
@@ -116,9 +124,9 @@ def test_a_capacity_ramp_adds_a_step_of_streams_and_keeps_every_call_to_the_end(
     )
 
 
-def _stream(rate_hz: float, lag_s: float, started: float = 0.0) -> StreamResult:
-    r = StreamResult("chk", admitted=True, started=started)
-    r.statuses = [(started + t, lag_s, int(t * rate_hz)) for t in range(0, 40)]
+def _stream(rate_hz: float, lag_s: float, started: float = 0.0, seconds: int = 40) -> StreamResult:
+    r = StreamResult("chk", admitted=True, started=started, verdict="pass", record="rec")
+    r.statuses = [(started + t, lag_s, int(t * rate_hz)) for t in range(0, seconds)]
     return r
 
 
@@ -136,6 +144,22 @@ def test_a_window_holds_only_if_every_stream_is_sampled_often_and_on_time() -> N
     missing = _judge([_stream(1.0, 0.3), StreamResult("refused", refused=True)], readings, 0.0, w)
     assert not slow["held"] and not late["held"] and not missing["held"]
     assert missing["streams_up"] == 1
+
+
+def test_a_long_calls_figures_show_each_minute_and_the_growth() -> None:
+    args = _args("--streams", "2", "--seconds", "130", "--naive-streams", "0")
+    plan = _plan(args)
+    results = [_stream(1.0, 0.2, seconds=135), _stream(1.0, 0.4, seconds=135)]
+    # CPU 40 ms a second for two streams (20 ms per stream-second), memory up 1 MB a minute.
+    readings = [Reading(float(t), cpu_s=0.04 * t, rss_mb=400.0 + t / 60) for t in range(140)]
+    figures = _figures(args, plan, 0.0, results, readings, 390.0, 135.0, 2, {}, None)
+    assert [m["window"] for m in figures["minutes"]] == ["minute 1", "minute 2"]
+    assert figures["server_cpu_ms_per_stream_s"] == pytest.approx(20.0)
+    assert figures["server_cpu_ms_per_sample"] == pytest.approx(20.0, rel=0.05)  # 2 a second
+    assert figures["cpu_per_sample_growth_pct"] == pytest.approx(0.0, abs=2)
+    assert 0 < figures["rss_growth_pct"] < 0.5
+    assert figures["final_verdicts"] == {"pass": 2} and figures["records_written"] == 2
+    assert figures["ratio_vs_naive"] is None and figures["errors"] == {}
 
 
 def test_a_streams_sample_rate_is_the_slope_of_its_reports_in_the_window() -> None:
