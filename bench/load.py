@@ -148,7 +148,7 @@ class Plan:
     seconds: list[float]  # each stream's call length, from its analysis leg's set-up
     steady: Window  # every call up (--capacity: the last step)
     steps: list[Window]  # --capacity: one per step
-    minutes: list[Window]  # a long call: one per whole minute of the steady window
+    minutes: list[Window]  # a long call: one per whole minute of the calls
     length: float  # the last hang-up, about
 
 
@@ -181,10 +181,11 @@ def _plan(args: argparse.Namespace) -> Plan:
         )
     starts = [ramp * i / n for i in range(n)]
     steady = Window("steady", ramp + JOIN_S, args.seconds, n)
-    whole = int((steady.end - steady.start) // MINUTE_S)
+    # The calls' own minutes (the first from when every call is up), once there are two.
+    whole = int(args.seconds // MINUTE_S)
     minutes = [
-        Window(f"minute {m + 1}", steady.start + m * MINUTE_S, steady.start + (m + 1) * MINUTE_S, n)
-        for m in range(whole if whole >= 2 else 0)
+        Window(f"minute {m + 1}", max(steady.start, m * MINUTE_S), (m + 1) * MINUTE_S, n)
+        for m in range(whole if whole >= 2 and MINUTE_S - steady.start >= MIN_WINDOW_S else 0)
     ]
     return Plan(starts, [args.seconds] * n, steady, [], minutes, ramp + args.seconds)
 

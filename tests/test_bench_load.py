@@ -105,7 +105,8 @@ def test_a_long_call_is_judged_minute_by_minute_once_every_call_is_up() -> None:
     plan = _plan(_args("--streams", "8", "--seconds", "300"))
     assert plan.starts == [i * 2 / 8 for i in range(8)]  # a ramp of streams / 4 s
     assert plan.steady.start == 2 + 3 and plan.steady.end == 300
-    assert [m.name for m in plan.minutes] == [f"minute {m}" for m in range(1, 5)]
+    assert [m.name for m in plan.minutes] == [f"minute {m}" for m in range(1, 6)]
+    assert plan.minutes[0].start == plan.steady.start and plan.minutes[-1].end == 300
     assert all(b.start == a.end for a, b in zip(plan.minutes, plan.minutes[1:], strict=False))
     assert _plan(_args("--streams", "8", "--seconds", "60")).minutes == []
 
