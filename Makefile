@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+# The benchmarks (bench/) are their own distribution: the test setup only, never `pip install .`.
+$(VENV)/.installed-test: pyproject.toml bench/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]' -e ./bench
 	touch $@ $(VENV)/.installed
 
 system-deps:
@@ -35,7 +36,7 @@ test: system-deps-test $(VENV)/.installed-test lint
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy vision signaling service fixtures
+	$(BIN)/mypy vision signaling service fixtures bench
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .

@@ -122,7 +122,7 @@ def test_analyze_bad_policy_exits_2(
 
 
 def test_bench_group_discovers_register_bench() -> None:
-    # bench.register finds register_bench in every service.commands module: here, its own.
+    # bench.register calls its own register_bench, then every bench module's.
     sub = argparse.ArgumentParser().add_subparsers(dest="command")
     seen: list[str] = []
     original = bench.register_bench

@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.loadgen.clients import StreamSpec, one_stream
 from fixtures.generate import frames, write_encoded
 from service import metrics
-from service.loadgen.clients import StreamSpec, one_stream
 from service.records import get_record
 from service.state import ENGINE, LINK_SECRET
 from service.store import create_engine

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from service.commands import _bench_window
+from bench import window as _bench_window
 from tests.test_vision_units import _sample
 from vision.camera import CameraState
 from vision.check import CheckWindow

@@ -1,11 +1,13 @@
 """``hadir bench NAME``: micro-benchmarks, one sub-command each.
 
-This module owns the ``bench`` group. A benchmark joins it without editing any
-list: any module in ``service.commands`` (including ``_``-prefixed ones, which the
-CLI does not register as commands) that defines ``register_bench(bench_sub)`` gets
-called with the group's subparsers and adds its parser there, with
-``set_defaults(handler=...)`` as for any command. ``report()`` prints a
-benchmark's figures as a table or JSON the same way for all of them.
+This module owns the ``bench`` group. The benchmarks live in the top-level ``bench``
+package, which only the test setup installs (a production install does not carry the
+load generator); without it, ``hadir bench ...`` exits 2 with a one-line message. A
+benchmark joins the group without editing any list: this module and every module of
+``bench`` that defines ``register_bench(bench_sub)`` get called with the group's
+subparsers and add their parser there, with ``set_defaults(handler=...)`` as for any
+command. ``report()`` prints a benchmark's figures as a table or JSON the same way for
+all of them.
 
 ``hadir bench vision [--json]`` lives here: CPU ms per sample for each stage of the
 vision analysis at 640x480, averaged over a call's samples (the garment is judged on
@@ -29,14 +31,25 @@ from service.errors import UsageError
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("bench", help="run a micro-benchmark (vision, ...)")
+    try:
+        import bench
+    except ImportError:
+        parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        parser.set_defaults(handler=_not_installed)
+        return
     group = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
-    from service import commands
-
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        hook = getattr(module, "register_bench", None)
+    register_bench(group)
+    for info in sorted(pkgutil.iter_modules(bench.__path__), key=lambda m: m.name):
+        hook = getattr(importlib.import_module(f"bench.{info.name}"), "register_bench", None)
         if callable(hook):
             hook(group)
+
+
+def _not_installed(args: argparse.Namespace) -> int:
+    raise UsageError(
+        "the benchmarks are not installed: they come with the test setup "
+        "(pip install -e '.[test]' -e ./bench, or make .venv/.installed-test)"
+    )
 
 
 def report(name: str, figures: dict[str, Any], as_json: bool, note: str = "") -> None:

@@ -1,8 +1,11 @@
 """One synthetic call per stream: a supervisor at the signaling level and a staff member
-whose analysis leg is a real aiortc peer sending a pre-encoded VP8 file.
+whose analysis leg is sent by a ``Sender`` (today ``Vp8Sender``: a real aiortc peer
+sending a pre-encoded VP8 file, as the page's analysis track does).
 
 Runs in worker processes apart from the server (``run_worker``); results travel back
-as plain dataclasses.
+as plain dataclasses. Times in results are ``time.monotonic()`` readings, which on
+Linux are one clock for every process, so the bench lines them up with the server's
+CPU readings.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -28,16 +32,67 @@ class StreamSpec:
     check_id: str
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A stream's place in the run: it joins ``start_s`` after the run's start and its
+    supervisor hangs up ``seconds`` after the analysis leg is set up."""
+
+    spec: StreamSpec
+    start_s: float
+    seconds: float
+
+
 @dataclass
 class StreamResult:
     check_id: str
     admitted: bool = False  # the server took the analysis leg
+    refused: bool = False  # admission control answered ``busy``
+    started: float | None = None  # monotonic: the analysis leg set up, the call's clock
     first_verdict_s: float | None = None  # analysis leg connected → first non-pending verdict
-    lags: list[float] = field(default_factory=list)  # sample_lag_s of every status seen
-    samples: list[tuple[float, int]] = field(default_factory=list)  # (time, samples so far)
+    # Every status seen: (monotonic time, sample_lag_s, samples so far).
+    statuses: list[tuple[float, float, int]] = field(default_factory=list)
     verdict: str | None = None  # the final verdict of ``ended``
+    not_passed: list[str] = field(default_factory=list)  # "criterion:reason" of ``ended``
     record: str | None = None
     error: str | None = None
+
+
+class Sender(Protocol):
+    """What carries the staff member's pictures to the server's analysis. One per call."""
+
+    async def start(self, staff: aiohttp.ClientWebSocketResponse, call: str) -> None:
+        """Open the analysis leg on the answered call; an ``error`` reply (``busy``)
+        raises ``RuntimeError``."""
+
+    async def close(self) -> None:
+        """Stop sending; safe whether or not ``start`` ran or succeeded."""
+
+
+class Vp8Sender:
+    """The analysis leg as the page's second peer connection: a pre-encoded VP8 file
+    sent by aiortc without re-encoding."""
+
+    def __init__(self, media: str) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.player = MediaPlayer(media, decode=False)
+
+    async def start(self, staff: aiohttp.ClientWebSocketResponse, call: str) -> None:
+        assert self.player.video is not None
+        self.pc.addTrack(self.player.video)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        offer = self.pc.localDescription.sdp
+        await staff.send_json(
+            {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": offer}
+        )
+        answer = await _next(staff, "sdp", SETUP_TIMEOUT_S)
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+
+# ``hadir bench load --leg KIND``: what carries the analysis leg, built from the media path.
+SENDERS: dict[str, Callable[[str], Sender]] = {"vp8": Vp8Sender}
 
 
 async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str, within: float) -> dict[str, Any]:
@@ -71,11 +126,15 @@ async def _join(session: aiohttp.ClientSession, url: str, token: str) -> Any:
 
 
 async def one_stream(
-    session: aiohttp.ClientSession, ws_url: str, spec: StreamSpec, media: str, seconds: float
+    session: aiohttp.ClientSession,
+    ws_url: str,
+    spec: StreamSpec,
+    media: str,
+    seconds: float,
+    kind: str = "vp8",
 ) -> StreamResult:
     result = StreamResult(spec.check_id)
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    player = MediaPlayer(media, decode=False)
+    sender = SENDERS[kind](media)
     sockets: list[aiohttp.ClientWebSocketResponse] = []
     drain: asyncio.Task[None] | None = None
     try:
@@ -91,57 +150,55 @@ async def one_stream(
         await staff.send_json(
             {"type": "location", "call": call, "lat": HOME[0], "lon": HOME[1], "accuracy": 20}
         )
-        assert player.video is not None
-        pc.addTrack(player.video)
-        await pc.setLocalDescription(await pc.createOffer())
-        offer = pc.localDescription.sdp
-        await staff.send_json(
-            {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": offer}
-        )
         try:
-            answer = await _next(staff, "sdp", SETUP_TIMEOUT_S)
+            await sender.start(staff, call)
         except RuntimeError as exc:  # busy: admission control refused the analysis leg
-            result.error = str(exc)
+            result.error, result.refused = str(exc), str(exc).startswith("busy")
         else:
             result.admitted = True
-            await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
         drain = asyncio.create_task(_drain(staff))
-        started = time.monotonic()
+        started = result.started = time.monotonic()
         while time.monotonic() - started < seconds:
             with contextlib.suppress(TimeoutError):
                 status = await _next(sup, "status", 2.0)
+                now = time.monotonic()
                 if status["sample_lag_s"] is not None:
-                    result.lags.append(status["sample_lag_s"])
-                    result.samples.append((time.monotonic() - started, status["samples"]))
+                    result.statuses.append((now, status["sample_lag_s"], status["samples"]))
                 if result.first_verdict_s is None and status["verdict"] != "pending":
-                    result.first_verdict_s = time.monotonic() - started
+                    result.first_verdict_s = now - started
         await sup.send_json({"type": "hangup", "call": call})
         ended = await _next(sup, "ended", SETUP_TIMEOUT_S)
         result.verdict, result.record = ended["verdict"], ended["record"]
+        result.not_passed = [
+            f"{name}:{shown['state']}:{shown['reason']}"
+            for name, shown in ended["indicators"].items()
+            if shown["state"] != "pass"
+        ]
     except Exception as exc:  # a stream's failure is a figure, not the end of the run
         result.error = result.error or f"{type(exc).__name__}: {exc}"
     finally:
         if drain is not None:
             drain.cancel()
-        await pc.close()
+        await sender.close()
         for ws in sockets:
             await ws.close()
     return result
 
 
 async def _run(
-    ws_url: str, specs: list[StreamSpec], media: str, seconds: float, ramp_s: float
+    ws_url: str, plans: list[Planned], media: str, kind: str, t0: float
 ) -> list[StreamResult]:
-    async def staggered(i: int, spec: StreamSpec) -> StreamResult:
-        await asyncio.sleep(ramp_s * i / max(1, len(specs)))
-        return await one_stream(session, ws_url, spec, media, seconds)
+    async def planned(plan: Planned) -> StreamResult:
+        await asyncio.sleep(max(0.0, t0 + plan.start_s - time.monotonic()))
+        return await one_stream(session, ws_url, plan.spec, media, plan.seconds, kind)
 
     async with aiohttp.ClientSession() as session:
-        return list(await asyncio.gather(*(staggered(i, s) for i, s in enumerate(specs))))
+        return list(await asyncio.gather(*(planned(p) for p in plans)))
 
 
 def run_worker(
-    ws_url: str, specs: list[StreamSpec], media: str, seconds: float, ramp_s: float
+    ws_url: str, plans: list[Planned], media: str, kind: str, t0: float
 ) -> list[StreamResult]:
-    """A worker process's share of the streams, joined over ``ramp_s`` seconds."""
-    return asyncio.run(_run(ws_url, specs, media, seconds, ramp_s))
+    """A worker process's share of the streams, each joining at its planned time after
+    ``t0`` (monotonic)."""
+    return asyncio.run(_run(ws_url, plans, media, kind, t0))

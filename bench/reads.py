@@ -26,10 +26,11 @@ from typing import Any
 import aiohttp
 from sqlalchemy import inspect, text
 
+from bench.load import _free_port, _start, _stop
+from bench.loadgen.readings import percentile
+from bench.store import _seed
 from service.apikeys import create_key
 from service.checks import SWEEP_BATCH
-from service.commands._bench_load import _free_port, _start, _stop, percentile
-from service.commands._bench_store import _seed
 from service.commands.bench import report
 from service.errors import UsageError
 from service.keys import load_or_create_signing_key

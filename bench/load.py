@@ -1,0 +1,654 @@
+"""``hadir bench load --streams N [--seconds S | --capacity] [--json]``: how many calls
+one machine watches, and what each costs.
+
+The server runs as its own process (``hadir serve``, SQLite, the settings a user would
+run) with a webhook receiver; N synthetic staff members, real aiortc clients in worker
+processes, join through the real signaling with real tokens and send a pre-encoded
+640×480 VP8 stream at the analysis leg's settings (5 fps, one keyframe as a browser
+sends); supervisors are simulated at the signaling level and hang up at the end, so
+every call writes its record. Beside them, in the same run, a naive pipeline (15 fps,
+every frame decoded and analysed, as in aiortc's server example) receives
+``--naive-streams`` streams, and reports the frames it really analysed. CPU and memory
+are read from ``/proc`` for each server process alone, so they hold although the
+generator shares the machine.
+
+Three shapes of run:
+
+- fixed (default): every call joins within ``--ramp`` seconds and lasts ``--seconds``;
+  the figures are over the window in which every call is up.
+- long call (``--seconds 120`` or more): the same, plus the server's CPU per sample and
+  its memory minute by minute, and their growth from the first minute to the last.
+- ``--capacity``: ``--step`` streams join every ``--step-seconds`` up to ``--streams``,
+  and every call lasts to the end. Each step is judged on its own window; the capacity
+  is the most streams held, before the first step that fails, with every stream
+  sampled at ≥ 0.9 Hz and the sample lag's p95 ≤ 1 s, and its CPU per stream-second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bench.loadgen.clients import HOME, SENDERS, Planned, StreamResult, StreamSpec, run_worker
+from bench.loadgen.naive import run_naive_worker
+from bench.loadgen.readings import (
+    Reading,
+    Span,
+    Watch,
+    percentile,
+    rss_mb,
+    sample_rate,
+    samples_between,
+    span,
+)
+from fixtures.generate import frames, write_encoded
+from service.apikeys import create_key
+from service.clock import utcnow
+from service.errors import UsageError
+from service.keys import LINK_SECRET_FILE, load_or_create_secret
+from service.links import issue_link
+from service.org import import_roster
+from service.schema import checks
+from service.store import create_engine, migrate
+from service.webhooks.endpoints import create_endpoint
+
+ANALYSIS_FPS, NAIVE_FPS = 5, 15
+WARM_UP_S = 3.0  # after the server is up: its jobs run their first round, memory settles
+SPAWN_S = 2.5  # a generator process starts (Python, aiortc) before its first call
+JOIN_S = 3.0  # a call is answered, its analysis leg connected and its first samples taken
+FIRST_SAMPLES_S = 2.0  # a new call's first five samples, 0.4 s apart, go before the others'
+MIN_WINDOW_S = 5.0
+RATE_AFTER_S = 4.0  # a stream's own rate is read past its first samples (0.4 s apart)
+MINUTE_S = 60.0
+# The capacity definition: every stream sampled at least this often, lag p95 at most.
+CAPACITY_HZ, CAPACITY_LAG_S = 0.9, 1.0
+
+
+def register_bench(group: Any) -> None:
+    p = group.add_parser("load", help="concurrent calls one machine watches, against a naive one")
+    p.add_argument(
+        "--streams",
+        type=_count,
+        required=True,
+        help="synthetic staff members (with --capacity: the most the ramp reaches)",
+    )
+    p.add_argument("--seconds", type=float, default=30.0, help="length of each call")
+    p.add_argument("--ramp", type=float, default=None, help="seconds over which calls join")
+    p.add_argument("--capacity", action="store_true", help="find the most streams held at ≥ 0.9 Hz")
+    p.add_argument("--step", type=_count, default=5, help="--capacity: streams added per step")
+    p.add_argument(
+        "--step-seconds", type=float, default=20.0, help="--capacity: seconds per step (20)"
+    )
+    p.add_argument(
+        "--leg", choices=sorted(SENDERS), default="vp8", help="what carries the analysis leg"
+    )
+    p.add_argument("--fps", type=_count, default=ANALYSIS_FPS, help="frame rate of --leg vp8")
+    p.add_argument("--max-peers", type=_count, default=None, help="calls.max_analysis_peers")
+    p.add_argument("--naive-streams", type=int, default=1, help="naive streams beside (1)")
+    p.add_argument("--workers", type=_count, default=2, help="generator processes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=handle)
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError("from 1 to 1000")
+    return value
+
+
+def handle(args: argparse.Namespace) -> int:
+    from service.commands.bench import report
+
+    plan = _plan(args)
+    figures = asyncio.run(run_load(args, plan))
+    shape = "capacity" if args.capacity else f"{args.seconds:g} s"
+    report("load", figures, args.json, note=f"{args.streams} streams, {shape}")
+    return 0
+
+
+# --- the plan: when each stream joins, how long it lasts, which windows are judged ------
+
+
+@dataclass(frozen=True)
+class Window:
+    """A part of the run judged on its own: ``start``..``end`` seconds after the first
+    stream's planned start, with the first ``streams`` streams up."""
+
+    name: str
+    start: float
+    end: float
+    streams: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    starts: list[float]  # each stream's join, seconds after the run's start
+    seconds: list[float]  # each stream's call length, from its analysis leg's set-up
+    steady: Window  # every call up (--capacity: the last step)
+    steps: list[Window]  # --capacity: one per step
+    minutes: list[Window]  # a long call: one per whole minute of the calls
+    length: float  # the last hang-up, about
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    n = args.streams
+    if args.capacity:
+        k, step_s = args.step, args.step_seconds
+        spread = min(0.4 * k, step_s / 4)  # a step's streams join over this many seconds
+        steps = math.ceil(n / k)
+        if step_s < spread + JOIN_S + FIRST_SAMPLES_S + MIN_WINDOW_S:
+            raise UsageError(f"--step-seconds {step_s:g} is too short for --step {k}")
+        starts = [(i // k) * step_s + spread * (i % k) / k for i in range(n)]
+        length = steps * step_s
+        windows = [
+            Window(
+                f"{min(n, (j + 1) * k)} streams",
+                j * step_s + spread + JOIN_S + FIRST_SAMPLES_S,
+                (j + 1) * step_s,
+                min(n, (j + 1) * k),
+            )
+            for j in range(steps)
+        ]
+        return Plan(starts, [length - t for t in starts], windows[-1], windows, [], length)
+    ramp = args.ramp if args.ramp is not None else min(n / 4, 60.0)
+    shortest = ramp + JOIN_S + MIN_WINDOW_S
+    if args.seconds < shortest:
+        raise UsageError(
+            f"--seconds {args.seconds:g} is too short: every call must be up together for "
+            f"{MIN_WINDOW_S:g} s after a {ramp:g} s ramp (give at least {shortest:.0f})"
+        )
+    starts = [ramp * i / n for i in range(n)]
+    steady = Window("steady", ramp + JOIN_S, args.seconds, n)
+    # The calls' own minutes (the first from when every call is up), once there are two.
+    whole = int(args.seconds // MINUTE_S)
+    minutes = [
+        Window(f"minute {m + 1}", max(steady.start, m * MINUTE_S), (m + 1) * MINUTE_S, n)
+        for m in range(whole if whole >= 2 and MINUTE_S - steady.start >= MIN_WINDOW_S else 0)
+    ]
+    return Plan(starts, [args.seconds] * n, steady, [], minutes, ramp + args.seconds)
+
+
+# --- setting up -----------------------------------------------------------------------
+
+
+def _media(out: Path, seconds: float, fps: int, naive: bool) -> tuple[Path, Path]:
+    """The analysis leg's stream (``fps``) and the naive pipeline's (15 fps), encoded once,
+    each long enough for a whole call: aiortc's MediaPlayer stops pacing pre-encoded
+    packets once it loops a file (the timestamps restart), so the files must not loop.
+    One keyframe at the start, as a browser's stream has (a keyframe a second would
+    make every later frame cheaper to decode than a browser's)."""
+    clip = list(frames("live"))  # 6 s at 15 fps
+    length = math.ceil((seconds + 15) * NAIVE_FPS)
+    video = [clip[i % len(clip)] for i in range(length)]
+    analysis, naive_media = out / f"analysis-{fps}fps.webm", out / "naive-15fps.webm"
+    picked = video[:: max(1, NAIVE_FPS // fps)]
+    write_encoded(analysis, "libvpx", iter(picked), fps=fps, bit_rate=300_000, keyframe_s=None)
+    if naive:  # 15 fps for a whole long call takes minutes to encode on a busy machine
+        write_encoded(
+            naive_media, "libvpx", iter(video), fps=NAIVE_FPS, bit_rate=1_000_000, keyframe_s=None
+        )
+    return analysis, naive_media
+
+
+async def _seed(data_dir: Path, streams: int, seconds: float, hook_url: str) -> list[StreamSpec]:
+    engine = create_engine(f"sqlite+aiosqlite:///{data_dir / 'hadir.db'}")
+    await migrate(engine)
+    roster = {
+        "units": [{"id": "u1", "name": "Unit beban"}],
+        "supervisors": [
+            {"id": f"s{i}", "name": f"Atasan {i}", "unit": "u1"} for i in range(streams)
+        ],
+        "staff": [
+            {
+                "id": f"p{i}",
+                "name": f"Pegawai {i}",
+                "unit": "u1",
+                "supervisor": f"s{i}",
+                "home_lat": HOME[0],
+                "home_lon": HOME[1],
+                "home_radius_m": 200,
+                "wfh_days": "mon,tue,wed,thu,fri,sat,sun",
+            }
+            for i in range(streams)
+        ],
+    }
+    path = data_dir / "roster.json"
+    path.write_text(json.dumps(roster))
+    await import_roster(engine, path, actor="bench")
+    secret = load_or_create_secret(data_dir, LINK_SECRET_FILE)
+    now, ttl = utcnow(), timedelta(hours=2)
+    specs = []
+    async with engine.begin() as conn:
+        _, owner = await create_key(conn, "bench", ["records:read"], actor="bench")
+        await create_endpoint(
+            conn, hook_url, ["check.completed"], owner_key_id=owner.id, actor="bench"
+        )
+        for i in range(streams):
+            tokens = []
+            for role, person in (("supervisor", f"s{i}"), ("staff", f"p{i}")):
+                url, _ = await issue_link(conn, secret, "http://x", role, person, ttl, actor="b")
+                tokens.append(url.rsplit("/", 1)[1])
+            check_id = f"chk_load_{i}_{secrets.token_hex(4)}"
+            await conn.execute(
+                checks.insert().values(
+                    id=check_id,
+                    staff_id=f"p{i}",
+                    supervisor_id=f"s{i}",
+                    unit_id="u1",
+                    due_at=now,
+                    window_start=now - timedelta(minutes=1),
+                    window_end=now + timedelta(seconds=seconds * 4 + 600),
+                    uniform_policy="any",
+                    status="scheduled",
+                    created_at=now,
+                )
+            )
+            specs.append(StreamSpec(tokens[0], tokens[1], check_id))
+    await engine.dispose()
+    return specs
+
+
+class _Receiver:
+    """Counts the webhook deliveries that reach it (by ``webhook-id``)."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.runner: web.AppRunner | None = None
+        self.changed = asyncio.Condition()
+
+    async def wait_for(self, count: int, within_s: float) -> None:
+        async with self.changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.changed.wait_for(lambda: len(self.ids) >= count), within_s
+                )
+
+    async def start(self, port: int) -> None:
+        async def hook(request: web.Request) -> web.Response:
+            await request.read()
+            async with self.changed:
+                self.ids.add(request.headers.get("webhook-id", ""))
+                self.changed.notify_all()
+            return web.Response(status=204)
+
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(cmd: list[str], env: dict[str, str], ready: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        cmd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if ready in line:
+            return proc
+    raise RuntimeError(f"{' '.join(cmd)} exited before it was ready")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+async def run_load(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
+    streams = args.streams
+    with tempfile.TemporaryDirectory(prefix="hadir-load-") as tmp:
+        work = Path(tmp)
+        data_dir = work / "data"
+        data_dir.mkdir()
+        analysis_media, naive_media = await asyncio.to_thread(
+            _media, work, plan.length, args.fps, args.naive_streams > 0
+        )
+        receiver, hook_port, port = _Receiver(), _free_port(), _free_port()
+        await receiver.start(hook_port)
+        specs = await _seed(data_dir, streams, plan.length, f"http://127.0.0.1:{hook_port}/hook")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HADIR_")}
+        env.update(
+            HADIR_STORAGE_DATA_DIR=str(data_dir),
+            HADIR_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES="1",
+            HADIR_CALLS_MAX_ANALYSIS_PEERS=str(args.max_peers or streams),
+            HADIR_LOG_LEVEL="WARNING",
+            # The bench makes its own checks for now; the scheduler's jobs would cancel
+            # them on a day off (a weekend run) and are not what is measured.
+            HADIR_JOBS_ENABLED="false",
+        )
+        env.pop("DATABASE_URL", None)
+        serve = [sys.executable, "-m", "service", "serve", "--http", "--host", "127.0.0.1"]
+        server = await asyncio.to_thread(
+            _start, [*serve, "--port", str(port)], env, "Hadir is running"
+        )
+        naive_port = _free_port()
+        naive = None
+        if args.naive_streams > 0:
+            naive = await asyncio.to_thread(
+                _start,
+                [sys.executable, "-m", "bench.loadgen.naive", "--port", str(naive_port)],
+                dict(os.environ),
+                "ready",
+            )
+        watches: list[Watch] = []
+        try:
+            await asyncio.sleep(WARM_UP_S)  # then the idle baseline
+            idle_rss = rss_mb(server.pid)
+            async with aiohttp.ClientSession() as http:
+                watch = Watch(server.pid)
+                watches.append(watch)
+                naive_watch = None
+                if naive is not None:
+                    naive_watch = Watch(naive.pid, _frames_of(http, naive_port))
+                    watches.append(naive_watch)
+                t0 = time.monotonic() + SPAWN_S  # the first stream's planned join
+                plans = [
+                    Planned(spec, start, seconds)
+                    for spec, start, seconds in zip(specs, plan.starts, plan.seconds, strict=True)
+                ]
+                generating = _generate(
+                    args.workers,
+                    f"ws://127.0.0.1:{port}/ws",
+                    plans,
+                    str(analysis_media),
+                    args.leg,
+                    t0,
+                )
+                naive_run = _naive(
+                    args.naive_streams, naive_port, str(naive_media), plan.length, t0
+                )
+                results, naive_error = await asyncio.gather(generating, naive_run)
+                wall = time.monotonic() - t0 + SPAWN_S
+                records = sum(1 for r in results if r.record)
+                await receiver.wait_for(records, 30)
+                for w in watches:
+                    await w.stop()
+            server_exit = server.poll()
+        finally:
+            for w in watches:
+                await w.stop()
+            await asyncio.to_thread(_stop, server)
+            if naive is not None:
+                await asyncio.to_thread(_stop, naive)
+            await receiver.stop()
+    naive_span = None
+    if naive_watch is not None:  # its streams are up from JOIN_S to the end of the run
+        naive_span = span(naive_watch.readings, t0 + JOIN_S + FIRST_SAMPLES_S, t0 + plan.length)
+    return _figures(
+        args,
+        plan,
+        t0,
+        results,
+        watch.readings,
+        idle_rss,
+        wall,
+        len(receiver.ids),
+        _naive_figures(naive_span, args.naive_streams, naive_error),
+        server_exit,
+    )
+
+
+def _frames_of(http: aiohttp.ClientSession, port: int) -> Any:
+    async def frames() -> tuple[int, int]:
+        async with http.get(f"http://127.0.0.1:{port}/stats") as response:
+            counts = await response.json()
+        return counts["received"], counts["analysed"]
+
+    return frames
+
+
+async def _generate(
+    workers: int, ws_url: str, plans: list[Planned], media: str, kind: str, t0: float
+) -> list[StreamResult]:
+    """Every stream's result; a generator process that dies makes its streams' results
+    errors (counted), not the end of the run."""
+    shares = [share for i in range(workers) if (share := plans[i::workers])]
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(len(shares), mp_context=get_context("spawn")) as pool:
+        done = await asyncio.gather(
+            *(
+                loop.run_in_executor(pool, run_worker, ws_url, share, media, kind, t0)
+                for share in shares
+            ),
+            return_exceptions=True,
+        )
+    by_check: dict[str, StreamResult] = {}
+    for share, outcome in zip(shares, done, strict=True):
+        if isinstance(outcome, BaseException):
+            error = f"generator: {type(outcome).__name__}: {outcome}"
+            by_check |= {p.spec.check_id: StreamResult(p.spec.check_id, error=error) for p in share}
+        else:
+            by_check |= {r.check_id: r for r in outcome}
+    return [by_check[p.spec.check_id] for p in plans]  # in the plan's order
+
+
+async def _naive(streams: int, port: int, media: str, seconds: float, t0: float) -> str | None:
+    """The naive streams, beside Hadir's; what went wrong, if anything."""
+    if streams <= 0:
+        return None
+    loop = asyncio.get_running_loop()
+    url = f"http://127.0.0.1:{port}/offer"
+    try:
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            await loop.run_in_executor(pool, run_naive_worker, url, streams, media, seconds, t0)
+    except Exception as exc:  # a figure, not the end of the run
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+# --- the figures ----------------------------------------------------------------------
+
+
+def _naive_figures(span: Span | None, streams: int, error: str | None) -> dict[str, Any]:
+    if streams <= 0:
+        return {}
+    if span is None or span.seconds <= 0:
+        return {"naive_streams": streams, "naive_error": error or "no readings"}
+    stream_s = streams * span.seconds
+    return {
+        "naive_streams": streams,
+        "naive_cpu_ms_per_stream_s": round(1000 * span.cpu_s / stream_s, 2),
+        "naive_frames_received_per_stream_s": round(span.received / stream_s, 2),
+        "naive_frames_analysed_per_stream_s": round(span.analysed / stream_s, 2),
+        # What all 15 frames a second would cost, from the cost of those analysed.
+        "naive_cpu_ms_per_stream_s_at_15fps": round(
+            NAIVE_FPS * 1000 * span.cpu_s / span.analysed, 2
+        )
+        if span.analysed
+        else None,
+        "naive_error": error,
+    }
+
+
+def _judge(
+    results: Sequence[StreamResult], readings: list[Reading], t0: float, w: Window
+) -> dict[str, Any]:
+    """One window: the first ``w.streams`` streams, each judged on its own statuses in it,
+    and the server's readings over it."""
+    start, end = t0 + w.start, t0 + w.end
+    up = [r for r in results[: w.streams] if r.admitted]
+    rates: list[float] = []
+    lags: list[float] = []
+    for r in up:
+        assert r.started is not None
+        points = [(t, n) for t, _, n in r.statuses if t >= r.started + RATE_AFTER_S]
+        rate = sample_rate(points, start, end)
+        rates.append(0.0 if rate is None else rate)  # a stream with no samples here: 0 Hz
+        lags.extend(lag for t, lag, _ in r.statuses if start <= t <= end)
+    proc = span(readings, start, end)
+    samples = sum(samples_between([(t, n) for t, _, n in r.statuses], start, end) for r in up)
+    rate_min, lag_p95 = (min(rates) if rates else None), percentile(lags, 0.95)
+    return {
+        "window": w.name,
+        "streams": w.streams,
+        "streams_up": len(up),
+        "seconds": _round(proc.seconds if proc else None, 1),
+        "server_cpu_ms_per_stream_s": _round(
+            1000 * proc.cpu_s / (len(up) * proc.seconds) if proc and up else None
+        ),
+        "server_cpu_ms_per_sample": _round(
+            1000 * proc.cpu_s / samples if proc and samples else None
+        ),
+        "server_rss_mb": _round(proc.rss_mb if proc else None, 1),
+        "sample_rate_min_hz": _round(rate_min),
+        "sample_rate_p50_hz": _round(percentile(rates, 0.5)),
+        "sample_rate_max_hz": _round(max(rates) if rates else None),
+        "sample_lag_p50_s": _round(percentile(lags, 0.5), 3),
+        "sample_lag_p95_s": _round(lag_p95, 3),
+        "sample_lag_max_s": _round(max(lags) if lags else None, 3),
+        "held": bool(
+            len(up) == w.streams
+            and rate_min is not None
+            and rate_min >= CAPACITY_HZ
+            and lag_p95 is not None
+            and lag_p95 <= CAPACITY_LAG_S
+        ),
+    }
+
+
+def _growth(first: float | None, last: float | None) -> float | None:
+    return None if not first or last is None else round(100 * (last - first) / first, 1)
+
+
+def _figures(
+    args: argparse.Namespace,
+    plan: Plan,
+    t0: float,
+    results: list[StreamResult],
+    readings: list[Reading],
+    idle_rss: float,
+    wall: float,
+    delivered: int,
+    naive: dict[str, Any],
+    server_exit: int | None,
+) -> dict[str, Any]:
+    admitted = [r for r in results if r.admitted]
+    firsts = [r.first_verdict_s for r in admitted if r.first_verdict_s is not None]
+    figures: dict[str, Any] = {
+        "streams": args.streams,
+        "streams_admitted": len(admitted),
+        "streams_refused": sum(1 for r in results if r.refused),
+        "leg": args.leg if args.leg != "vp8" else f"vp8 {args.fps} fps",
+        "wall_s": round(wall, 1),
+    }
+    if plan.steps:
+        steps = [_judge(results, readings, t0, w) for w in plan.steps]
+        held = next((i for i, step in enumerate(steps) if not step["held"]), len(steps))
+        at = steps[held - 1] if held else None  # the knee: the last step before one fails
+        joined = [
+            r.first_verdict_s
+            for r in results[: at["streams"] if at else 0]
+            if r.admitted and r.first_verdict_s is not None
+        ]
+        figures |= {
+            "capacity_streams": at["streams"] if at else 0,
+            "capacity_server_cpu_ms_per_stream_s": at["server_cpu_ms_per_stream_s"] if at else None,
+            "capacity_sample_rate_min_hz": at["sample_rate_min_hz"] if at else None,
+            "capacity_sample_lag_p95_s": at["sample_lag_p95_s"] if at else None,
+            "capacity_first_verdict_p95_s": _round(percentile(joined, 0.95)),
+            "steps": steps,
+        }
+        hadir_cpu = figures["capacity_server_cpu_ms_per_stream_s"]
+    else:
+        steady = _judge(results, readings, t0, plan.steady)
+        figures |= {
+            "steady_window_s": steady["seconds"],
+            "server_cpu_ms_per_stream_s": steady["server_cpu_ms_per_stream_s"],
+            "server_cpu_ms_per_sample": steady["server_cpu_ms_per_sample"],
+            "server_rss_mb": steady["server_rss_mb"],
+            "server_rss_mb_per_stream": _round(
+                (steady["server_rss_mb"] - idle_rss) / max(1, len(admitted))
+                if steady["server_rss_mb"] is not None
+                else None
+            ),
+            **{k: v for k, v in steady.items() if k.startswith(("sample_rate", "sample_lag"))},
+        }
+        hadir_cpu = steady["server_cpu_ms_per_stream_s"]
+    if plan.minutes:
+        minutes = [_judge(results, readings, t0, w) for w in plan.minutes]
+        figures |= {
+            "minutes": [
+                {
+                    k: m[k]
+                    for k in (
+                        "window",
+                        "server_cpu_ms_per_sample",
+                        "server_cpu_ms_per_stream_s",
+                        "server_rss_mb",
+                        "sample_rate_min_hz",
+                        "sample_lag_p95_s",
+                    )
+                }
+                for m in minutes
+            ],
+            "cpu_per_sample_growth_pct": _growth(
+                minutes[0]["server_cpu_ms_per_sample"], minutes[-1]["server_cpu_ms_per_sample"]
+            ),
+            "rss_growth_pct": _growth(minutes[0]["server_rss_mb"], minutes[-1]["server_rss_mb"]),
+        }
+    naive_cpu = naive.get("naive_cpu_ms_per_stream_s")
+    naive_full = naive.get("naive_cpu_ms_per_stream_s_at_15fps")
+    errors = Counter(r.error.split(":")[0] for r in results if r.error and not r.refused)
+    figures |= {
+        "first_verdict_p50_s": _round(percentile(firsts, 0.5)),
+        "first_verdict_p95_s": _round(percentile(firsts, 0.95)),
+        "streams_with_verdict": len(firsts),  # of those analysed
+        "final_verdicts": dict(sorted(Counter(str(r.verdict) for r in results).items())),
+        # Why the calls that did not pass did not: "criterion:state:reason", counted.
+        "not_passed": dict(sorted(Counter(c for r in results for c in r.not_passed).items())),
+        "records_written": sum(1 for r in results if r.record),
+        "webhooks_delivered": delivered,
+        **naive,
+        "ratio_vs_naive": _round(naive_cpu / hadir_cpu if naive_cpu and hadir_cpu else None),
+        "ratio_vs_naive_at_15fps": _round(
+            naive_full / hadir_cpu if naive_full and hadir_cpu else None
+        ),
+        "errors": dict(sorted(errors.items())),
+        "error_examples": sorted({r.error for r in results if r.error and not r.refused})[:3],
+        "server_exit_code": server_exit,  # None: still running when the calls ended
+    }
+    return figures
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
