@@ -21,11 +21,11 @@ from av import VideoFrame
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
+from bench.loadgen.clients import HOME as STREAM_HOME
+from bench.loadgen.clients import StreamSpec, one_stream
 from fixtures.generate import frames, write_encoded
 from service.clock import utcnow
 from service.enrolment import call_identity, enrol, seal, unseal
-from service.loadgen.clients import HOME as STREAM_HOME
-from service.loadgen.clients import StreamSpec, one_stream
 from service.org import import_roster_text, load_policy, save_policy
 from service.records import get_record
 from service.schema import audit_log, face_enrolments, staff
