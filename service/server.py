@@ -1,8 +1,15 @@
 """Running the application: listen, wait for SIGINT/SIGTERM, shut down gracefully.
 
-On a signal the listener closes first, requests in flight get ``shutdown_timeout_s``
-to finish, then the application's cleanup contexts stop background work (each worker
-finishes or releases the item it holds) and the store is disposed.
+On a signal the node drains: the listener closes first (the balancer, or the other
+workers sharing the port, take new connections), the hub takes no new call and closes
+the pages that have none (they reconnect elsewhere), and the calls held here get
+``shutdown_timeout_s`` to end. Then requests in flight get the same grace to finish,
+the application's cleanup contexts stop background work (each worker finishes or
+releases the item it holds; calls still live end ``server_shutdown``) and the store is
+disposed.
+
+``reuse_port`` lets several processes listen on one port (SO_REUSEPORT, ``hadir serve
+--workers N``): the kernel spreads new connections among them.
 """
 
 from __future__ import annotations
@@ -20,13 +27,16 @@ from service.app import create_app
 from service.config import Config
 from service.errors import UsageError
 from service.tls import fingerprint, server_ssl_context
+from signaling.server import HUB
 
 log = logging.getLogger("hadir.server")
 
 ReadyHook = Callable[[web.Application], Awaitable[None]]
 
 
-async def run_server(config: Config, on_ready: ReadyHook | None = None) -> None:
+async def run_server(
+    config: Config, on_ready: ReadyHook | None = None, reuse_port: bool = False
+) -> None:
     app = create_app(config)
     runner = web.AppRunner(
         app,
@@ -39,7 +49,13 @@ async def run_server(config: Config, on_ready: ReadyHook | None = None) -> None:
     if not config.server.http:
         ssl_context, cert = server_ssl_context(config)
         log.info("tls", extra={"fields": {"cert": str(cert), "sha256": fingerprint(cert)}})
-    site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ssl_context)
+    site = web.TCPSite(
+        runner,
+        config.server.host,
+        config.server.port,
+        ssl_context=ssl_context,
+        reuse_port=reuse_port or None,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -57,6 +73,10 @@ async def run_server(config: Config, on_ready: ReadyHook | None = None) -> None:
         if on_ready is not None:
             await on_ready(app)
         await stop.wait()
+        log.info("draining")
+        await site.stop()
+        if HUB in app:
+            await app[HUB].drain(config.server.shutdown_timeout_s)
         log.info("shutting down")
     finally:
         await runner.cleanup()

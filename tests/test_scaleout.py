@@ -1,0 +1,109 @@
+"""Two ``hadir serve`` processes on one PostgreSQL and one Redis: a supervisor's page on
+one and the staff page on the other meet through the bus (docs/scale-out.md)."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from service.schema import calls, records
+from tests.call_helpers import add_check
+from tests.scaleout_helpers import Cluster, Page, open_cluster
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with open_cluster(tmp_path) as cluster:
+        yield cluster
+
+
+async def test_a_call_across_two_processes(cluster: Cluster) -> None:
+    port_a, _ = cluster.start()
+    port_b, _ = cluster.start()
+    a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    check = await add_check(cluster.engine, "staff1")
+
+    sup = await Page.join(a, cluster.links.tokens["sup1"])
+    assert [p["state"] for p in sup.welcome["presence"]] == ["offline"]
+    staff = await Page.join(b, cluster.links.tokens["staff1"])
+    # The staff page opened on the other process: its supervisor hears of it.
+    presence = await sup.recv("presence")
+    assert [(p["id"], p["state"]) for p in presence["staff"]] == [("staff1", "online")]
+
+    await sup.send({"type": "call", "check": check})
+    call = (await sup.recv("state", state="ringing"))["call"]
+    ring = await staff.recv("ring")
+    assert (ring["call"], ring["supervisor"]) == (call, "Budi Santoso")
+
+    # A second staff page, on the supervisor's process, sees the ringing call too.
+    other = await Page.join(a, cluster.links.tokens["staff1"])
+    assert other.welcome["call"]["call"] == call
+    await other.close()
+
+    await staff.send({"type": "accept", "call": call})
+    assert (await sup.recv("state"))["state"] == "active"
+    await staff.recv("state", state="active")
+    # A refused message comes back to the page that sent it, from the call's process.
+    await staff.send({"type": "decline", "call": call})
+    assert (await staff.recv("error"))["code"] == "bad_state"
+
+    # Peer-to-peer signaling relayed both ways, and the live status reaches both.
+    offer = {"type": "sdp", "call": call, "leg": "p2p", "kind": "offer", "sdp": "v=0\r\n"}
+    await sup.send(offer)
+    assert (await staff.recv("sdp"))["sdp"] == "v=0\r\n"
+    await staff.send({**offer, "kind": "answer", "sdp": "v=0\r\nanswer"})
+    assert (await sup.recv("sdp"))["kind"] == "answer"
+    ice = {"type": "ice", "call": call, "leg": "p2p", "candidate": "", "sdpMid": "0"}
+    await staff.send({**ice, "sdpMLineIndex": 0})
+    assert (await sup.recv("ice"))["sdpMid"] == "0"
+    await staff.recv("status")
+    await staff.send({"type": "visibility", "call": call, "hidden": False})
+
+    await staff.send({"type": "hangup", "call": call})
+    ended = await sup.recv("ended")
+    assert ended["reason"] == "hangup" and ended["record"]
+    assert (await staff.recv("ended"))["record"] == ended["record"]
+    async with cluster.engine.connect() as db:
+        [row] = (await db.execute(select(calls.c.status, calls.c.ended_at))).all()
+        assert row.status == "hangup" and row.ended_at is not None
+        n = await db.scalar(select(func.count()).select_from(records))
+    assert n == 1
+    await sup.close()
+    await staff.close()
+
+
+async def test_the_staff_process_dies_and_the_call_resumes_on_the_other(
+    cluster: Cluster,
+) -> None:
+    port_a, _ = cluster.start()
+    port_b, node_b = cluster.start()
+    a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    check = await add_check(cluster.engine, "staff1")
+    sup = await Page.join(a, cluster.links.tokens["sup1"])
+    staff = await Page.join(b, cluster.links.tokens["staff1"])
+    await sup.send({"type": "call", "check": check})
+    call = (await sup.recv("state", state="ringing"))["call"]
+    await staff.recv("ring")
+    await staff.send({"type": "accept", "call": call})
+    await sup.recv("state", state="active")
+
+    node_b.proc.send_signal(signal.SIGKILL)  # no drain, no goodbye on the bus
+    node_b.proc.wait(10)
+    await staff.close()
+    # The page reconnects (the balancer sends it to a live process) within the grace.
+    back = await Page.join(a, cluster.links.tokens["staff1"])
+    assert back.welcome["call"]["call"] == call
+    assert (await sup.recv("state", reason="reconnected"))["state"] == "active"
+    await back.recv("state", reason="reconnected")
+    await back.send({"type": "hangup", "call": call})
+    ended = await sup.recv("ended")
+    assert ended["record"]
+    async with cluster.engine.connect() as db:
+        n = await db.scalar(select(func.count()).select_from(records))
+    assert n == 1
+    await sup.close()
+    await back.close()
