@@ -69,7 +69,7 @@ async def run_server(
                 f"cannot listen on {config.server.host}:{config.server.port}: {why} "
                 "(another Hadir running? set server.port or --port)"
             ) from exc
-        log.info("listening", extra={"fields": {"url": config.public_url}})
+        log.info("listening", extra={"fields": {"url": config.public_url, "pid": os.getpid()}})
         if on_ready is not None:
             await on_ready(app)
         await stop.wait()

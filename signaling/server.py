@@ -246,7 +246,11 @@ class Hub:
     async def _renew_bus(self) -> None:
         """Renew what this node holds on the bus: its staff pages and its calls."""
         await self.bus.set_online(self._online())
-        held = {r.id: (r.staff_id, self._describe(r)) for r in self.rooms.by_id.values() if r.live}
+        held = {
+            r.id: (r.staff_id, self._describe(r))
+            for r in self.rooms.by_id.values()
+            if r.live and r.id in self.sessions
+        }
         await self.bus.hold_calls(held)
 
     async def save_evidence(self) -> None:
@@ -470,6 +474,8 @@ class Hub:
 
     async def _hold_on_bus(self, room: Room) -> None:
         """Say on the bus that this node holds the call, as it is now."""
+        if room.id not in self.sessions:
+            return  # it ended meanwhile
         try:
             await self.bus.hold_calls({room.id: (room.staff_id, self._describe(room))})
         except Exception:

@@ -41,26 +41,26 @@ class Cluster:
     nodes: list[ServiceProcess] = field(default_factory=list)
 
     def env(self, **extra: str) -> dict[str, str]:
-        return hadir_env(
-            self.tmp / "data",
-            self.database_url,
-            HADIR_REDIS_URL=REDIS_URL,
-            HADIR_REDIS_PREFIX=self.prefix,
-            HADIR_JOBS_ENABLED="false",
-            HADIR_CALLS_HEARTBEAT_S="1",
-            HADIR_CALLS_LEASE_S="5",
-            **extra,
-        )
+        settings = {
+            "HADIR_REDIS_URL": REDIS_URL,
+            "HADIR_REDIS_PREFIX": self.prefix,
+            "HADIR_JOBS_ENABLED": "false",
+            "HADIR_CALLS_HEARTBEAT_S": "1",
+            "HADIR_CALLS_LEASE_S": "5",
+            "HADIR_CALLS_ANALYSIS_THREADS": "1",
+            "HADIR_SERVER_SHUTDOWN_TIMEOUT_S": "2",
+        }
+        return hadir_env(self.tmp / "data", self.database_url, **(settings | extra))
 
-    def start(
-        self, *args: str, port: int | None = None, **extra: str
-    ) -> tuple[int, ServiceProcess]:
-        """A node on its own port (or ``port``), once it is serving."""
-        port = port or free_port()
-        node = ServiceProcess(*loopback_http(port), *args, env=self.env(**extra))
-        self.nodes.append(node)
-        node.wait_for("Hadir is running at")
-        return port, node
+    async def start(self, n: int, *args: str, **extra: str) -> list[int]:
+        """``n`` nodes, each on its own port, once all of them are serving; their ports."""
+        ports = [free_port() for _ in range(n)]
+        nodes = [ServiceProcess(*loopback_http(p), *args, env=self.env(**extra)) for p in ports]
+        self.nodes += nodes
+        await asyncio.gather(
+            *(asyncio.to_thread(node.wait_for, "Hadir is running at") for node in nodes)
+        )
+        return ports
 
 
 @contextlib.asynccontextmanager

@@ -3,16 +3,21 @@ one and the staff page on the other meet through the bus (docs/scale-out.md)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from service.schema import calls, records
-from tests.call_helpers import add_check
+from tests.call_helpers import add_check, add_checks
+from tests.cli_helpers import hadir, hadir_env
 from tests.scaleout_helpers import Cluster, Page, open_cluster
+from tests.webhook_helpers import Receiver, endpoint_for, wait_until
 
 
 @pytest.fixture
@@ -22,8 +27,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
 
 
 async def test_a_call_across_two_processes(cluster: Cluster) -> None:
-    port_a, _ = cluster.start()
-    port_b, _ = cluster.start()
+    port_a, port_b = await cluster.start(2)
     a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
     check = await add_check(cluster.engine, "staff1")
 
@@ -79,8 +83,8 @@ async def test_a_call_across_two_processes(cluster: Cluster) -> None:
 async def test_the_staff_process_dies_and_the_call_resumes_on_the_other(
     cluster: Cluster,
 ) -> None:
-    port_a, _ = cluster.start()
-    port_b, node_b = cluster.start()
+    port_a, port_b = await cluster.start(2)
+    node_b = cluster.nodes[1]
     a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
     check = await add_check(cluster.engine, "staff1")
     sup = await Page.join(a, cluster.links.tokens["sup1"])
@@ -107,3 +111,65 @@ async def test_the_staff_process_dies_and_the_call_resumes_on_the_other(
     assert n == 1
     await sup.close()
     await back.close()
+
+
+async def test_two_workers_on_one_port_share_calls_jobs_and_webhooks(cluster: Cluster) -> None:
+    # Checks whose windows ended unanswered: both workers' sweeps look for them at
+    # once, and both workers' dispatchers send what they record.
+    receiver = await Receiver().start()
+    await endpoint_for(cluster.engine, receiver.url, ["check.completed", "check.missed"])
+    ended = [
+        (staff, timedelta(minutes=-60 + i), timedelta(minutes=-1))
+        for i in range(10)
+        for staff in ("staff1", "staff2")
+    ]
+    missed = await add_checks(cluster.engine, ended)
+    check = await add_check(cluster.engine, "staff1")
+    [port] = await cluster.start(
+        1,
+        "--workers",
+        "2",
+        HADIR_JOBS_ENABLED="true",
+        HADIR_JOBS_SWEEP_INTERVAL_S="0.2",
+        HADIR_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES="1",
+        HADIR_WEBHOOKS_POLL_INTERVAL_S="0.1",
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # A call through the shared port: the pages land on either worker.
+        sup = await Page.join(base, cluster.links.tokens["sup1"])
+        staff = await Page.join(base, cluster.links.tokens["staff1"])
+        await sup.send({"type": "call", "check": check})
+        call = (await sup.recv("state", state="ringing"))["call"]
+        await staff.send({"type": "accept", "call": call})
+        await sup.recv("state", state="active")
+        await sup.send({"type": "hangup", "call": call})
+        assert (await staff.recv("ended"))["record"]
+        await sup.close()
+        await staff.close()
+
+        await wait_until(lambda: _sent(receiver, len(missed) + 1), within=60)
+        await asyncio.sleep(1.0)  # room for a second sending, were there one
+    finally:
+        await receiver.stop()
+    accepted = receiver.accepted()
+    assert len(accepted) == len(missed) + 1 and set(accepted.values()) == {1}
+    async with cluster.engine.connect() as db:
+        per_check = (
+            await db.execute(select(records.c.check_id, func.count()).group_by(records.c.check_id))
+        ).all()
+    assert len(per_check) == len(missed) + 1 and {n for _, n in per_check} == {1}
+    code, err = cluster.nodes[0].stop()
+    assert code == 0, err
+    listening = [json.loads(line) for line in err.splitlines() if '"msg": "listening"' in line]
+    assert len({entry["pid"] for entry in listening}) == 2
+
+
+async def _sent(receiver: Receiver, n: int) -> bool:
+    return len(receiver.accepted()) >= n
+
+
+def test_more_workers_than_one_need_postgresql_and_redis(tmp_path: Path) -> None:
+    result = hadir("serve", "--workers", "2", env=hadir_env(tmp_path / "data"))
+    assert result.returncode == 2
+    assert "--workers 2 needs PostgreSQL" in result.stderr
