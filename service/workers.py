@@ -10,7 +10,8 @@ on another.
 The parent does once what the workers would race to do (migrate the store, create the
 keys and certificate in the data dir), points prometheus_client's multiprocess mode at
 an empty directory, starts the workers (spawned: a fresh interpreter each), passes
-SIGTERM/SIGINT on to them so each drains (``service.server``), and waits for them.
+SIGTERM/SIGINT on to them so each drains (``service.server``), and waits for them. A
+worker whose parent was killed drains and stops by itself.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -66,8 +69,21 @@ async def _prepare(config: Config) -> None:
         await engine.dispose()
 
 
-def _worker(config: Config, index: int, on_ready: ReadyHook | None) -> None:
+def _follow_parent(parent: int) -> None:
+    """Drain this worker once its parent is gone (killed, not signalled): a worker
+    never outlives ``hadir serve``. Polls once a second in a daemon thread."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
+
+
+def _worker(config: Config, index: int, on_ready: ReadyHook | None, parent: int) -> None:
     setup_logging(config.log.level, config.log.format)
+    _follow_parent(parent)
     try:
         asyncio.run(run_server(config, on_ready=on_ready, reuse_port=True))
     except UsageError as exc:
@@ -86,7 +102,10 @@ def run_workers(config: Config, workers: int, ready: ReadyFactory) -> int:
         spawn = multiprocessing.get_context("spawn")
         procs = [
             spawn.Process(
-                target=_worker, args=(config, i, ready(i)), name=f"hadir-worker-{i}", daemon=False
+                target=_worker,
+                args=(config, i, ready(i), os.getpid()),
+                name=f"hadir-worker-{i}",
+                daemon=False,
             )
             for i in range(workers)
         ]

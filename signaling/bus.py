@@ -96,6 +96,7 @@ class StaffJoined:
     """A staff member's page joined on another node while their call lives here."""
 
     who: Identity
+    node: str  # the page's node
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,11 @@ class Bus(ABC):
         """Another node holds a page of this staff member."""
 
     @abstractmethod
+    async def alive(self, nodes: set[str]) -> set[str]:
+        """Of ``nodes``, those still connected to the bus (a killed process's connection
+        closes with it, so this knows at once, unlike a TTL)."""
+
+    @abstractmethod
     async def claim_call(self, call_id: str, staff_id: str, description: dict[str, Any]) -> bool:
         """Hold this call here; False if the staff member is in a call on another node."""
 
@@ -272,6 +278,9 @@ class LocalBus(Bus):
 
     async def online_elsewhere(self, staff_id: str) -> bool:
         return False
+
+    async def alive(self, nodes: set[str]) -> set[str]:
+        return set(nodes)
 
     async def claim_call(self, call_id: str, staff_id: str, description: dict[str, Any]) -> bool:
         return True  # the process's own rooms already refuse a second call
@@ -399,6 +408,13 @@ class RedisBus(Bus):
     async def online_elsewhere(self, staff_id: str) -> bool:
         [held] = await self._nodes_online([staff_id])
         return any(node != self.node for node in held)
+
+    async def alive(self, nodes: set[str]) -> set[str]:
+        if not nodes:
+            return set()
+        listeners = await self.redis.pubsub_numsub(*(self._key("node", n) for n in nodes))
+        node_of = {self._key("node", n): n for n in nodes}
+        return {node_of[str(channel)] for channel, count in listeners if count}
 
     def _call_value(self, description: dict[str, Any]) -> str:
         return json.dumps({"node": self.node, "call": description}, separators=(",", ":"))

@@ -84,6 +84,7 @@ log = logging.getLogger("hadir.signaling")
 MAX_FRAME_BYTES = 256 * 1024
 RATE_PER_S, RATE_BURST, MAX_DROPS = 20.0, 60.0, 200
 CLOSE_UNAUTHORIZED, CLOSE_POLICY, CLOSE_RESTART = 4401, 1008, 1012
+STAFF_NODE_CHECK_S = 0.5  # how often a call's node looks whether its staff page's node lives
 
 
 @dataclass(eq=False)
@@ -161,6 +162,7 @@ class Hub:
     _rings: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # ring timeouts
     _callers: dict[str, Page] = field(default_factory=dict)  # the page that called
     _background: set[asyncio.Task[object]] = field(default_factory=set)
+    _staff_nodes: dict[str, str] = field(default_factory=dict)  # call -> its staff page's node
     _no_calls: asyncio.Event = field(default_factory=asyncio.Event)  # set when none is left
 
     def start(self) -> None:
@@ -169,6 +171,8 @@ class Hub:
         self._spawn(self._watch_links())
         self._spawn(self._keep_alive())
         self._spawn(self._keep_last_seen())
+        if self.bus.shared:
+            self._spawn(self._watch_staff_nodes())
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(work)
@@ -406,6 +410,8 @@ class Hub:
         room = self.rooms.for_staff(who.id) if who.role == "staff" else None
         remote = await self.bus.staff_call(who.id) if who.role == "staff" and not room else None
         rejoined = room is not None and room.state == ACTIVE
+        if room is not None:
+            self._staff_nodes.pop(room.id, None)  # its page is here now
         if rejoined and room is not None and room.id not in self._away:
             # The page came back before its old socket was seen to close: the new one
             # takes the call over (the old one's legs are gone with it).
@@ -433,7 +439,7 @@ class Hub:
         if rejoined and room is not None:
             await self._rejoined(room)
         if remote is not None:  # its node takes the page back into the call
-            await self.bus.send(remote.node, StaffJoined(who))
+            await self.bus.send(remote.node, StaffJoined(who, self.bus.node))
         if who.role == "staff" and first:
             await self._staff_presence(who)
 
@@ -465,6 +471,31 @@ class Hub:
         except Exception:
             log.exception("bus: unlistening failed")
 
+    async def _watch_staff_nodes(self) -> None:
+        while True:
+            await asyncio.sleep(STAFF_NODE_CHECK_S)
+            try:
+                await self.staff_nodes_gone()
+            except Exception:  # Redis away: looked at again next time
+                log.exception("bus: staff pages' nodes not checked")
+
+    async def staff_nodes_gone(self) -> None:
+        """An answered call whose staff page was on a node that died (killed: it said
+        nothing) waits for the page as if it had closed, so the time until it comes back
+        is not measured against the staff member."""
+        watched = dict(self._staff_nodes)
+        if not watched:
+            return
+        alive = await self.bus.alive(set(watched.values()))
+        for call_id, node in watched.items():
+            room = self.rooms.get(call_id)
+            if node in alive or room is None or room.state != ACTIVE or call_id in self._away:
+                continue
+            if ("staff", room.staff_id) in self.connections:
+                continue  # it came back here already
+            self._staff_nodes.pop(call_id, None)
+            await self._went_away(room)
+
     async def _online_elsewhere(self, staff_id: str) -> bool:
         try:
             return await self.bus.online_elsewhere(staff_id)
@@ -495,9 +526,15 @@ class Hub:
                 await conn.send(m.error("unauthorized", "link revoked or expired"))
                 self._spawn(conn.close(msg.code, msg.reason.encode()))
         elif isinstance(msg, Relay):
+            if msg.who.role == "staff":
+                room = self.rooms.for_staff(msg.who.id)
+                if room is not None:
+                    self._staff_nodes[room.id] = msg.page.node
             await self._handle(RemotePage(self.bus, msg.page, msg.who), msg.text)
         elif isinstance(msg, StaffJoined):
             room = self.rooms.for_staff(msg.who.id)
+            if room is not None:
+                self._staff_nodes[room.id] = msg.node
             if room is not None and room.state == ACTIVE:
                 if room.id not in self._away:
                     await self._went_away(room)  # a page there took the call over
@@ -611,6 +648,7 @@ class Hub:
         if room.answered_at is None:  # it ended ringing: that is how its ring ended
             metrics.RINGS.labels(reason).inc()
         self._callers.pop(room.id, None)
+        self._staff_nodes.pop(room.id, None)
         for timers in (self._timers, self._away, self._rings):
             timer = timers.pop(room.id, None)
             if timer is not None and timer is not asyncio.current_task():

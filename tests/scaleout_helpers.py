@@ -55,6 +55,7 @@ class Cluster:
     async def start(self, n: int, *args: str, **extra: str) -> list[int]:
         """``n`` nodes, each on its own port, once all of them are serving; their ports."""
         ports = [free_port() for _ in range(n)]
+        args = args or ("--workers", "1")  # one process per node unless told otherwise
         nodes = [ServiceProcess(*loopback_http(p), *args, env=self.env(**extra)) for p in ports]
         self.nodes += nodes
         await asyncio.gather(
