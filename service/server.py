@@ -1,12 +1,13 @@
 """Running the application: listen, wait for SIGINT/SIGTERM, shut down gracefully.
 
-On a signal the node drains: the listener closes first (the balancer, or the other
-workers sharing the port, take new connections), the hub takes no new call and closes
-the pages that have none (they reconnect elsewhere), and the calls held here get
-``shutdown_timeout_s`` to end. Then requests in flight get the same grace to finish,
-the application's cleanup contexts stop background work (each worker finishes or
-releases the item it holds; calls still live end ``server_shutdown``) and the store is
-disposed.
+On a signal a node that shares a bus with others (Redis) drains first: the listener
+closes (the balancer, or the other workers sharing the port, take new connections), the
+hub takes no new call and closes the pages that have none (they reconnect elsewhere),
+and the calls held here get ``shutdown_timeout_s`` to end. Alone, it does not wait for
+its calls: nobody else could take them. Then requests in flight get
+``shutdown_timeout_s`` to finish, the application's cleanup contexts stop background
+work (each worker finishes or releases the item it holds; calls still live end
+``server_shutdown``) and the store is disposed.
 
 ``reuse_port`` lets several processes listen on one port (SO_REUSEPORT, ``hadir serve
 --workers N``): the kernel spreads new connections among them.
@@ -73,9 +74,9 @@ async def run_server(
         if on_ready is not None:
             await on_ready(app)
         await stop.wait()
-        log.info("draining")
-        await site.stop()
-        if HUB in app:
+        if HUB in app and app[HUB].bus.shared:  # others can take what this one drops
+            log.info("draining")
+            await site.stop()
             await app[HUB].drain(config.server.shutdown_timeout_s)
         log.info("shutting down")
     finally:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import WSMsgType
 from sqlalchemy import func, select
 
 from service.schema import calls, records
@@ -111,6 +112,40 @@ async def test_the_staff_process_dies_and_the_call_resumes_on_the_other(
     assert n == 1
     await sup.close()
     await back.close()
+
+
+async def test_a_draining_process_takes_no_new_call_and_lets_its_call_finish(
+    cluster: Cluster,
+) -> None:
+    port_a, port_b = await cluster.start(2, HADIR_SERVER_SHUTDOWN_TIMEOUT_S="4")
+    a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    check = await add_check(cluster.engine, "staff1")
+    sup = await Page.join(a, cluster.links.tokens["sup1"])
+    idle = await Page.join(a, cluster.links.tokens["sup2"])
+    staff = await Page.join(b, cluster.links.tokens["staff1"])
+    await sup.send({"type": "call", "check": check})
+    call = (await sup.recv("state", state="ringing"))["call"]
+    await staff.send({"type": "accept", "call": call})
+    await sup.recv("state", state="active")
+
+    cluster.nodes[0].proc.send_signal(signal.SIGTERM)
+    # A page without a call is closed at once, to reconnect to another process.
+    closed = await idle.ws.receive(timeout=5)
+    assert closed.type in (WSMsgType.CLOSE, WSMsgType.CLOSED) and idle.ws.close_code == 1012
+    await sup.send({"type": "call", "check": check})
+    refused = await sup.recv("error")
+    assert refused["code"] == "busy" and "stopping" in refused["message"]
+    # The call goes on meanwhile, then ends with the grace: cut short, no record.
+    await staff.recv("status")
+    ended = await staff.recv("state", wait_s=15, state="ended")
+    assert ended["reason"] == "server_shutdown"
+    code, _ = cluster.nodes[0].stop()
+    assert code == 0
+    async with cluster.engine.connect() as db:
+        n = await db.scalar(select(func.count()).select_from(records))
+    assert n == 0
+    for page in (sup, idle, staff):
+        await page.close()
 
 
 async def test_two_workers_on_one_port_share_calls_jobs_and_webhooks(cluster: Cluster) -> None:
