@@ -232,7 +232,8 @@ class Bus(ABC):
         """Renew (or describe anew) the calls held here: call id -> (staff id, description)."""
 
     @abstractmethod
-    async def release_call(self, call_id: str, staff_id: str) -> None: ...
+    async def release_call(self, call_id: str, staff_id: str, node: str | None = None) -> None:
+        """Forget the call held by ``node`` (this one by default; another that died)."""
 
     @abstractmethod
     async def call_node(self, call_id: str) -> str | None:
@@ -288,7 +289,7 @@ class LocalBus(Bus):
     async def hold_calls(self, calls: dict[str, tuple[str, dict[str, Any]]]) -> None:
         pass
 
-    async def release_call(self, call_id: str, staff_id: str) -> None:
+    async def release_call(self, call_id: str, staff_id: str, node: str | None = None) -> None:
         pass
 
     async def call_node(self, call_id: str) -> str | None:
@@ -436,9 +437,10 @@ class RedisBus(Bus):
                 pipe.set(self._key("call", call_id), self.node, ex=TTL_S)
             await pipe.execute()
 
-    async def release_call(self, call_id: str, staff_id: str) -> None:
-        await self.redis.eval(_RELEASE, 1, self._key("call", call_id), self.node)
-        await self.redis.eval(_RELEASE_CALL, 1, self._key("staffcall", staff_id), self.node)
+    async def release_call(self, call_id: str, staff_id: str, node: str | None = None) -> None:
+        holder = node or self.node
+        await self.redis.eval(_RELEASE, 1, self._key("call", call_id), holder)
+        await self.redis.eval(_RELEASE_CALL, 1, self._key("staffcall", staff_id), holder)
 
     async def call_node(self, call_id: str) -> str | None:
         node = await self.redis.get(self._key("call", call_id))

@@ -163,6 +163,8 @@ class Hub:
     _callers: dict[str, Page] = field(default_factory=dict)  # the page that called
     _background: set[asyncio.Task[object]] = field(default_factory=set)
     _staff_nodes: dict[str, str] = field(default_factory=dict)  # call -> its staff page's node
+    # Calls held elsewhere of staff pages here: call -> (its node, staff id).
+    _remote_calls: dict[str, tuple[str, str]] = field(default_factory=dict)
     _no_calls: asyncio.Event = field(default_factory=asyncio.Event)  # set when none is left
 
     def start(self) -> None:
@@ -172,7 +174,7 @@ class Hub:
         self._spawn(self._keep_alive())
         self._spawn(self._keep_last_seen())
         if self.bus.shared:
-            self._spawn(self._watch_staff_nodes())
+            self._spawn(self._watch_nodes())
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(work)
@@ -248,7 +250,13 @@ class Hub:
                 log.exception("renewing live state on the bus failed")
 
     async def _renew_bus(self) -> None:
-        """Renew what this node holds on the bus: its staff pages and its calls."""
+        """Renew what this node holds on the bus: its staff pages and its calls; forget
+        remote calls that ended or whose staff member has no page here any more."""
+        for call_id, (_, staff_id) in list(self._remote_calls.items()):
+            live = await self.bus.staff_call(staff_id)
+            gone = ("staff", staff_id) not in self.connections
+            if gone or live is None or live.description.get("call") != call_id:
+                self._remote_calls.pop(call_id, None)
         await self.bus.set_online(self._online())
         held = {
             r.id: (r.staff_id, self._describe(r))
@@ -347,6 +355,8 @@ class Hub:
         room = self.rooms.get(msg.call)
         if room is None and isinstance(conn, Connection):
             node = await self.bus.call_node(msg.call)
+            if node is not None and who.role == "staff":
+                self._remote_calls[msg.call] = (node, who.id)
             if node is not None:  # the call lives there: its node answers this page
                 await self.bus.send(node, Relay(who, PageRef(self.bus.node, conn.id), text))
                 return
@@ -439,6 +449,7 @@ class Hub:
         if rejoined and room is not None:
             await self._rejoined(room)
         if remote is not None:  # its node takes the page back into the call
+            self._remote_calls[remote.description["call"]] = (remote.node, who.id)
             await self.bus.send(remote.node, StaffJoined(who, self.bus.node))
         if who.role == "staff" and first:
             await self._staff_presence(who)
@@ -471,22 +482,34 @@ class Hub:
         except Exception:
             log.exception("bus: unlistening failed")
 
-    async def _watch_staff_nodes(self) -> None:
+    async def _watch_nodes(self) -> None:
         while True:
             await asyncio.sleep(STAFF_NODE_CHECK_S)
             try:
-                await self.staff_nodes_gone()
+                await self.nodes_gone()
             except Exception:  # Redis away: looked at again next time
-                log.exception("bus: staff pages' nodes not checked")
+                log.exception("bus: other nodes not checked")
 
-    async def staff_nodes_gone(self) -> None:
-        """An answered call whose staff page was on a node that died (killed: it said
-        nothing) waits for the page as if it had closed, so the time until it comes back
-        is not measured against the staff member."""
+    async def nodes_gone(self) -> None:
+        """Calls across nodes where the other node died (killed: it said nothing).
+
+        Here the call, there its staff page: the call waits for the page as if it had
+        closed, so the time until it comes back is not measured against the staff
+        member. Here the staff page, there the call: the page is told the call ended
+        (``server_shutdown``: the server cut it short, no record) and the call's live
+        keys are dropped, so the staff member can be called again at once."""
         watched = dict(self._staff_nodes)
-        if not watched:
+        remote = dict(self._remote_calls)
+        if not watched and not remote:
             return
-        alive = await self.bus.alive(set(watched.values()))
+        alive = await self.bus.alive(set(watched.values()) | {n for n, _ in remote.values()})
+        for call_id, (node, staff_id) in remote.items():
+            if node in alive:
+                continue
+            self._remote_calls.pop(call_id, None)
+            await self.bus.release_call(call_id, staff_id, node)
+            text = m.encode("state", call=call_id, state="ended", reason="server_shutdown")
+            await self._to_local("staff", staff_id, text)
         for call_id, node in watched.items():
             room = self.rooms.get(call_id)
             if node in alive or room is None or room.state != ACTIVE or call_id in self._away:

@@ -114,6 +114,31 @@ async def test_the_staff_process_dies_and_the_call_resumes_on_the_other(
     await back.close()
 
 
+async def test_the_call_s_process_dies_and_the_staff_page_elsewhere_is_told(
+    cluster: Cluster,
+) -> None:
+    port_a, port_b = await cluster.start(2)
+    a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    check = await add_check(cluster.engine, "staff1")
+    sup = await Page.join(a, cluster.links.tokens["sup1"])
+    staff = await Page.join(b, cluster.links.tokens["staff1"])
+    await sup.send({"type": "call", "check": check})
+    call = (await sup.recv("state", state="ringing"))["call"]
+    await staff.send({"type": "accept", "call": call})
+    await staff.recv("state", state="active")
+
+    cluster.nodes[0].proc.send_signal(signal.SIGKILL)
+    ended = await staff.recv("state", wait_s=5, state="ended")
+    assert (ended["call"], ended["reason"]) == (call, "server_shutdown")
+    # The supervisor's page reconnects to the live process and calls again at once.
+    await sup.close()
+    again = await Page.join(b, cluster.links.tokens["sup1"])
+    await again.send({"type": "call", "check": check})
+    assert (await staff.recv("ring"))["call"] != call
+    for page in (again, staff):
+        await page.close()
+
+
 async def test_a_draining_process_takes_no_new_call_and_lets_its_call_finish(
     cluster: Cluster,
 ) -> None:
