@@ -3,7 +3,8 @@
 # cannot drift. Usage: system-deps.sh runtime|test [--check]
 #   runtime: the shared libraries mediapipe and OpenCV load (libGL, GLib).
 #   test:    runtime + Chromium, which the browser tests drive through Playwright, and
-#            Firefox ESR, whose push service URL the Web Push tests point at a local one.
+#            Firefox ESR, whose push service URL the Web Push tests point at a local one,
+#            and nginx, the load balancer the scale-out tests put in front of two processes.
 # Installs what is missing with apt-get (as root, or through sudo); --check only reports.
 set -euo pipefail
 
@@ -11,7 +12,7 @@ profile="${1:-runtime}"
 runtime=(libgl1 libglib2.0-0)
 case "$profile" in
   runtime) wanted=("${runtime[@]}") ;;
-  test) wanted=("${runtime[@]}" chromium firefox-esr fonts-dejavu-core) ;;
+  test) wanted=("${runtime[@]}" chromium firefox-esr fonts-dejavu-core nginx) ;;
   *) echo "usage: $0 runtime|test [--check]" >&2; exit 2 ;;
 esac
 

@@ -10,6 +10,7 @@ conventional alias of ``HADIR_STORAGE_DATABASE_URL``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import types
 import typing
@@ -256,6 +257,18 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class RedisConfig:
+    url: str = _opt(
+        "",
+        "Redis URL (redis://host:6379/0) for the bus between processes and nodes "
+        "(docs/scale-out.md); empty: one process, no Redis.",
+    )
+    prefix: str = _opt(
+        "hadir", "Prefix of every Redis key and channel, so deployments can share one Redis."
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -265,6 +278,7 @@ class Config:
     calls: CallsConfig = field(default_factory=CallsConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     push: PushConfig = field(default_factory=PushConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -404,7 +418,14 @@ def load_config(
         raise ConfigError("push.subject: must start with mailto: or https://")
     if config.calls.lease_s < 2 * config.calls.heartbeat_s:
         raise ConfigError("calls.lease_s: must be at least twice calls.heartbeat_s")
+    if config.redis.url and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("redis.url: must start with redis://, rediss:// or unix://")
+    if not _REDIS_PREFIX.fullmatch(config.redis.prefix):
+        raise ConfigError("redis.prefix: 1-40 characters of A-Za-z0-9._-")
     return config
+
+
+_REDIS_PREFIX = re.compile(r"[A-Za-z0-9._-]{1,40}")
 
 
 def _known_env(var: str, sections: Mapping[str, type]) -> bool:

@@ -14,6 +14,7 @@ from service.push.routes import PUSHER
 from service.record_writer import RecordWriter
 from service.state import CONFIG, ENGINE, FACE_KEY, LINK_SECRET, SIGNING_KEY
 from signaling.analysis import AnalyzerPool
+from signaling.bus import bus_for
 from signaling.server import HUB, Hub, websocket
 from signaling.session import CallSettings
 from vision.config import DEFAULT_CONFIG
@@ -70,7 +71,9 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         ring_timeout_s=config.calls.ring_timeout_s,
         pusher=app.get(PUSHER),
         face_key=app.get(FACE_KEY),  # none in apps without enrolled faces (tests)
+        bus=bus_for(config.redis.url, config.redis.prefix),
     )
+    await hub.bus.start(hub.from_bus)
     hub.start()
     app[HUB] = hub
     yield

@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -61,6 +62,18 @@ from service.web.dashboard import staff_of
 from signaling import messages as m
 from signaling.analysis import AnalyzerPool
 from signaling.auth import AuthError, Identity, call_target, identify, require_member
+from signaling.bus import (
+    Bus,
+    BusMessage,
+    ClosePage,
+    Deliver,
+    LocalBus,
+    PageRef,
+    Relay,
+    StaffJoined,
+    StaffLeft,
+    ToPage,
+)
 from signaling.messages import ProtocolError
 from signaling.peer import PeerError
 from signaling.presence import LastSeen, Presence, presence_of, push_reachable, stored_last_seen
@@ -74,7 +87,8 @@ log = logging.getLogger("hadir.signaling")
 
 MAX_FRAME_BYTES = 256 * 1024
 RATE_PER_S, RATE_BURST, MAX_DROPS = 20.0, 60.0, 200
-CLOSE_UNAUTHORIZED, CLOSE_POLICY = 4401, 1008
+CLOSE_UNAUTHORIZED, CLOSE_POLICY, CLOSE_RESTART = 4401, 1008, 1012
+STAFF_NODE_CHECK_S = 0.5  # how often a call's node looks whether its staff page's node lives
 
 
 @dataclass(eq=False)
@@ -85,11 +99,45 @@ class Connection:
     bucket: TokenBucket = field(default_factory=lambda: TokenBucket(RATE_PER_S, RATE_BURST))
     who: Identity | None = None
     drops: int = 0
+    id: str = field(default_factory=lambda: secrets.token_hex(8))  # names it on the bus
 
     async def send(self, text: str) -> None:
         # A page that went away must not break the sender (a broadcast, a status loop).
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.ws.send_str(text)
+
+    @property
+    def closed(self) -> bool:
+        return self.ws.closed
+
+    async def close(self, code: int, message: bytes) -> None:
+        await self.ws.close(code=code, message=message)
+
+
+@dataclass(eq=False)
+class RemotePage:
+    """A page on another node, whose message about a call held here came by the bus:
+    what is sent to it, and closing it, go back the same way."""
+
+    bus: Bus
+    ref: PageRef
+    who: Identity | None
+
+    async def send(self, text: str) -> None:
+        try:
+            await self.bus.send(self.ref.node, ToPage(self.ref.conn, text))
+        except Exception:  # like a page that went away: never break the sender
+            log.exception("bus: answer not sent")
+
+    @property
+    def closed(self) -> bool:
+        return False  # its own node knows; closing twice is harmless
+
+    async def close(self, code: int, message: bytes) -> None:
+        await self.bus.send(self.ref.node, ClosePage(self.ref.conn, code, message.decode()))
+
+
+Page = Connection | RemotePage
 
 
 @dataclass
@@ -109,13 +157,20 @@ class Hub:
     pusher: Pusher | None = None  # rings the staff member's phones too (service.push)
     face_key: AESGCM | None = None  # opens enrolled faces, for calls that check identity
     rooms: Rooms = field(default_factory=Rooms)
+    bus: Bus = field(default_factory=LocalBus)  # the other processes (signaling.bus)
+    draining: bool = False  # True: no new calls here (the node is stopping)
+    pages: dict[str, Connection] = field(default_factory=dict)  # joined pages, by id
     sessions: dict[str, CallSession] = field(default_factory=dict)
     connections: dict[tuple[str, str], set[Connection]] = field(default_factory=dict)
     _timers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _away: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # rejoin timers
     _rings: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # ring timeouts
-    _callers: dict[str, Connection] = field(default_factory=dict)  # the page that called
+    _callers: dict[str, Page] = field(default_factory=dict)  # the page that called
     _background: set[asyncio.Task[object]] = field(default_factory=set)
+    _staff_nodes: dict[str, str] = field(default_factory=dict)  # call -> its staff page's node
+    # Calls held elsewhere of staff pages here: call -> (its node, staff id).
+    _remote_calls: dict[str, tuple[str, str]] = field(default_factory=dict)
+    _no_calls: asyncio.Event = field(default_factory=asyncio.Event)  # set when none is left
 
     def start(self) -> None:
         """Begin watching the links of open pages, renewing live calls' rows and
@@ -123,6 +178,8 @@ class Hub:
         self._spawn(self._watch_links())
         self._spawn(self._keep_alive())
         self._spawn(self._keep_last_seen())
+        if self.bus.shared:
+            self._spawn(self._watch_nodes())
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(work)
@@ -132,6 +189,15 @@ class Hub:
     # -- delivery -------------------------------------------------------------------
 
     async def _to(self, role: str, person: str, text: str) -> None:
+        """To every page of this person: here, and on the other nodes through the bus."""
+        await self._to_local(role, person, text)
+        if self.bus.shared:
+            try:
+                await self.bus.deliver(role, person, text)
+            except Exception:  # Redis away: like a page that went away
+                log.exception("bus: delivery not sent")
+
+    async def _to_local(self, role: str, person: str, text: str) -> None:
         for conn in list(self.connections.get((role, person), ())):
             await conn.send(text)
 
@@ -155,7 +221,7 @@ class Hub:
             except Exception:  # the database may be briefly away; look again later
                 log.exception("checking links failed")
 
-    async def _drop_revoked(self, conns: list[Connection]) -> set[Connection]:
+    async def _drop_revoked(self, conns: list[Page]) -> set[Page]:
         """Close the pages whose link is revoked or expired; return them."""
         joined = {c: c.who for c in conns if c.who is not None}
         if not joined:
@@ -167,11 +233,11 @@ class Hub:
             c for c, who in joined.items() if who.link_id in revoked or who.expires_at <= now
         }
         for conn in dropped:
-            if conn.ws.closed:
+            if conn.closed:
                 continue  # told already, closing
             await conn.send(m.error("unauthorized", "link revoked or expired"))
             # Closing waits for the page's answer: never hold up the caller for it.
-            self._spawn(conn.ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized"))
+            self._spawn(conn.close(CLOSE_UNAUTHORIZED, b"unauthorized"))
         return dropped
 
     # -- heartbeat ------------------------------------------------------------------
@@ -183,6 +249,26 @@ class Hub:
                 await self.save_evidence()
             except Exception:  # the database may be briefly away; the lease allows for it
                 log.exception("saving call evidence failed")
+            try:
+                await self._renew_bus()
+            except Exception:  # Redis may be briefly away; the keys' TTL allows for it
+                log.exception("renewing live state on the bus failed")
+
+    async def _renew_bus(self) -> None:
+        """Renew what this node holds on the bus: its staff pages and its calls; forget
+        remote calls that ended or whose staff member has no page here any more."""
+        for call_id, (_, staff_id) in list(self._remote_calls.items()):
+            live = await self.bus.staff_call(staff_id)
+            gone = ("staff", staff_id) not in self.connections
+            if gone or live is None or live.description.get("call") != call_id:
+                self._remote_calls.pop(call_id, None)
+        await self.bus.set_online(self._online())
+        held = {
+            r.id: (r.staff_id, self._describe(r))
+            for r in self.rooms.by_id.values()
+            if r.live and r.id in self.sessions
+        }
+        await self.bus.hold_calls(held)
 
     async def save_evidence(self) -> None:
         """Renew every live call's row with its evidence so far."""
@@ -213,13 +299,15 @@ class Hub:
         async with read_only(self.engine).connect() as db:
             pushable = await push_reachable(db, staff_ids) if self.pusher else set()
             seen = self.last_seen.merged(await stored_last_seen(db, staff_ids))
-        online = self._online()
+        online = self._online() | await self.bus.online(staff_ids)
         return [presence_of(s, s in online, s in pushable, seen.get(s)) for s in staff_ids]
 
     async def _staff_presence(self, who: Identity) -> None:
         """A staff member's first page opened or last page closed: tell their supervisor."""
         self.last_seen.saw(who.id, utcnow())
-        if who.supervisor_id is None or ("supervisor", who.supervisor_id) not in self.connections:
+        if who.supervisor_id is None:
+            return
+        if not self.bus.shared and ("supervisor", who.supervisor_id) not in self.connections:
             return
         try:
             [now] = await self.presences([who.id])
@@ -237,9 +325,13 @@ class Hub:
             if conn.drops >= MAX_DROPS:
                 await conn.ws.close(code=CLOSE_POLICY, message=b"rate limit")
             return
+        await self._handle(conn, text)
+
+    async def _handle(self, conn: Page, text: str) -> None:
+        """One frame from a page here, or relayed from another node (rate-limited there)."""
         try:
             msg = m.parse(text)
-            await self._dispatch(conn, msg)
+            await self._dispatch(conn, msg, text)
         except ProtocolError as exc:
             await conn.send(m.error(exc.code, str(exc), exc.ref))
         except (AuthError, RoomError) as exc:
@@ -250,11 +342,13 @@ class Hub:
             log.exception("message failed")
             await conn.send(m.error("internal", "the server could not handle that message"))
 
-    async def _dispatch(self, conn: Connection, msg: m.Message) -> None:
+    async def _dispatch(self, conn: Page, msg: m.Message, text: str) -> None:
         if isinstance(msg, m.Ping):
             await conn.send(m.encode("pong"))
             return
         if isinstance(msg, m.Join):
+            if isinstance(conn, RemotePage):
+                raise ProtocolError("invalid", "join is not relayed", "join")
             await self._join(conn, msg)
             return
         who = conn.who
@@ -264,6 +358,13 @@ class Hub:
             await self._start(conn, who, msg.check)
             return
         room = self.rooms.get(msg.call)
+        if room is None and isinstance(conn, Connection):
+            node = await self.bus.call_node(msg.call)
+            if node is not None and who.role == "staff":
+                self._remote_calls[msg.call] = (node, who.id)
+            if node is not None:  # the call lives there: its node answers this page
+                await self.bus.send(node, Relay(who, PageRef(self.bus.node, conn.id), text))
+                return
         if room is None or not room.live:
             raise RoomError("not_found", "no such call")
         require_member(who, room)
@@ -289,6 +390,7 @@ class Hub:
             await self._to_room(
                 room, m.encode("state", call=room.id, state=room.state, reason=None)
             )
+            await self._hold_on_bus(room)
         elif isinstance(msg, m.Hangup):
             reason = "hangup" if room.state == "active" else "cancelled"
             await self.end(room, reason, by=who.role)
@@ -317,8 +419,14 @@ class Hub:
         conn.who = who
         first = (who.role, who.id) not in self.connections
         self.connections.setdefault((who.role, who.id), set()).add(conn)
+        self.pages[conn.id] = conn
+        if first:
+            await self._listen(who)
         room = self.rooms.for_staff(who.id) if who.role == "staff" else None
+        remote = await self.bus.staff_call(who.id) if who.role == "staff" and not room else None
         rejoined = room is not None and room.state == ACTIVE
+        if room is not None:
+            self._staff_nodes.pop(room.id, None)  # its page is here now
         if rejoined and room is not None and room.id not in self._away:
             # The page came back before its old socket was seen to close: the new one
             # takes the call over (the old one's legs are gone with it).
@@ -339,12 +447,15 @@ class Hub:
                 role=who.role,
                 name=who.name,
                 ice_servers=self.ice_servers_json,
-                call=None if room is None else self._describe(room),
+                call=self._describe(room) if room else remote and remote.description,
                 presence=presence,
             )
         )
         if rejoined and room is not None:
             await self._rejoined(room)
+        if remote is not None:  # its node takes the page back into the call
+            self._remote_calls[remote.description["call"]] = (remote.node, who.id)
+            await self.bus.send(remote.node, StaffJoined(who, self.bus.node))
         if who.role == "staff" and first:
             await self._staff_presence(who)
 
@@ -358,7 +469,110 @@ class Hub:
             "supervisor": caller.name if (caller := self._callers[room.id].who) else None,
         }
 
-    async def _start(self, conn: Connection, who: Identity, check_id: str) -> None:
+    async def _listen(self, who: Identity) -> None:
+        """This node holds a first page of this person: take their messages, show them
+        online."""
+        try:
+            await self.bus.listen(who.role, who.id)
+            if who.role == "staff":
+                await self.bus.set_online({who.id})
+        except Exception:  # Redis away: this node's own pages still work
+            log.exception("bus: listening failed")
+
+    async def _unlisten(self, who: Identity) -> None:
+        try:
+            await self.bus.unlisten(who.role, who.id)
+            if who.role == "staff":
+                await self.bus.set_offline(who.id)
+        except Exception:
+            log.exception("bus: unlistening failed")
+
+    async def _watch_nodes(self) -> None:
+        while True:
+            await asyncio.sleep(STAFF_NODE_CHECK_S)
+            try:
+                await self.nodes_gone()
+            except Exception:  # Redis away: looked at again next time
+                log.exception("bus: other nodes not checked")
+
+    async def nodes_gone(self) -> None:
+        """Calls across nodes where the other node died (killed: it said nothing).
+
+        Here the call, there its staff page: the call waits for the page as if it had
+        closed, so the time until it comes back is not measured against the staff
+        member. Here the staff page, there the call: the page is told the call ended
+        (``server_shutdown``: the server cut it short, no record) and the call's live
+        keys are dropped, so the staff member can be called again at once."""
+        watched = dict(self._staff_nodes)
+        remote = dict(self._remote_calls)
+        if not watched and not remote:
+            return
+        alive = await self.bus.alive(set(watched.values()) | {n for n, _ in remote.values()})
+        for call_id, (node, staff_id) in remote.items():
+            if node in alive:
+                continue
+            self._remote_calls.pop(call_id, None)
+            await self.bus.release_call(call_id, staff_id, node)
+            text = m.encode("state", call=call_id, state="ended", reason="server_shutdown")
+            await self._to_local("staff", staff_id, text)
+        for call_id, node in watched.items():
+            room = self.rooms.get(call_id)
+            if node in alive or room is None or room.state != ACTIVE or call_id in self._away:
+                continue
+            if ("staff", room.staff_id) in self.connections:
+                continue  # it came back here already
+            self._staff_nodes.pop(call_id, None)
+            await self._went_away(room)
+
+    async def _online_elsewhere(self, staff_id: str) -> bool:
+        try:
+            return await self.bus.online_elsewhere(staff_id)
+        except Exception:  # Redis away: as if alone
+            log.exception("bus: presence not read")
+            return False
+
+    async def _hold_on_bus(self, room: Room) -> None:
+        """Say on the bus that this node holds the call, as it is now."""
+        if room.id not in self.sessions:
+            return  # it ended meanwhile
+        try:
+            await self.bus.hold_calls({room.id: (room.staff_id, self._describe(room))})
+        except Exception:
+            log.exception("bus: call not renewed")
+
+    async def from_bus(self, msg: BusMessage) -> None:
+        """A message from another node (signaling.bus)."""
+        if isinstance(msg, Deliver):
+            await self._to_local(msg.role, msg.person, msg.text)
+        elif isinstance(msg, ToPage | ClosePage):
+            conn = self.pages.get(msg.conn)
+            if conn is None:
+                return  # gone meanwhile
+            if isinstance(msg, ToPage):
+                await conn.send(msg.text)
+            else:
+                await conn.send(m.error("unauthorized", "link revoked or expired"))
+                self._spawn(conn.close(msg.code, msg.reason.encode()))
+        elif isinstance(msg, Relay):
+            if msg.who.role == "staff":
+                room = self.rooms.for_staff(msg.who.id)
+                if room is not None:
+                    self._staff_nodes[room.id] = msg.page.node
+            await self._handle(RemotePage(self.bus, msg.page, msg.who), msg.text)
+        elif isinstance(msg, StaffJoined):
+            room = self.rooms.for_staff(msg.who.id)
+            if room is not None:
+                self._staff_nodes[room.id] = msg.node
+            if room is not None and room.state == ACTIVE:
+                if room.id not in self._away:
+                    await self._went_away(room)  # a page there took the call over
+                await self._rejoined(room)
+        elif ("staff", msg.who.id) not in self.connections:  # StaffLeft
+            await self._staff_gone(msg.who.id)
+
+    async def _start(self, conn: Page, who: Identity, check_id: str) -> None:
+        if self.draining:
+            raise RoomError("busy", "this server is stopping: call again in a moment")
         if await self._drop_revoked([conn]):
             return
         now = utcnow()
@@ -367,14 +581,6 @@ class Hub:
             identity = await self._identity(db, target.staff_id)
         await self._drop_revoked(list(self.connections.get(("staff", target.staff_id), ())))
         room = self.rooms.open(target.check_id, target.staff_id, who.id, target.window_end, now)
-        try:
-            await open_call(self.engine, room)
-        except Exception:
-            self.rooms.discard(room.id)
-            raise
-        metrics.CALLS_LIVE.inc()
-        if identity is not None and identity.enrolled:
-            self.pool.expect_identity()  # while it rings
         self.sessions[room.id] = CallSession(
             room,
             target,
@@ -384,6 +590,20 @@ class Hub:
             identity,
         )
         self._callers[room.id] = conn
+        try:
+            if not await self.bus.claim_call(room.id, room.staff_id, self._describe(room)):
+                raise RoomError("busy", "the staff member is already in a call")
+            await open_call(self.engine, room)
+        except Exception:
+            self.rooms.discard(room.id)
+            self.sessions.pop(room.id)
+            self._callers.pop(room.id)
+            with contextlib.suppress(Exception):
+                await self.bus.release_call(room.id, room.staff_id)
+            raise
+        metrics.CALLS_LIVE.inc()
+        if identity is not None and identity.enrolled:
+            self.pool.expect_identity()  # while it rings
         delay = (target.window_end - now).total_seconds()
         self._timers[room.id] = asyncio.create_task(self._window_timer(room, delay))
         self._rings[room.id] = asyncio.create_task(self._ring_timer(room))
@@ -470,6 +690,7 @@ class Hub:
         if room.answered_at is None:  # it ended ringing: that is how its ring ended
             metrics.RINGS.labels(reason).inc()
         self._callers.pop(room.id, None)
+        self._staff_nodes.pop(room.id, None)
         for timers in (self._timers, self._away, self._rings):
             timer = timers.pop(room.id, None)
             if timer is not None and timer is not asyncio.current_task():
@@ -490,6 +711,12 @@ class Hub:
         if outcome is not None:
             await self._to_room(room, _json(_ended(outcome, reason, record)))
         self.rooms.discard(room.id)
+        if not self.rooms.by_id:
+            self._no_calls.set()
+        try:
+            await self.bus.release_call(room.id, room.staff_id)
+        except Exception:  # its keys expire by themselves
+            log.exception("bus: call not released")
         log.info(
             "call ended",
             extra={"fields": {"call": room.id, "reason": reason, "record": record and record.id}},
@@ -503,6 +730,7 @@ class Hub:
             return
         peers = self.connections.get((who.role, who.id), set())
         peers.discard(conn)
+        self.pages.pop(conn.id, None)
         if who.role == "supervisor":
             # The call page that called went away; another page (the dashboard) staying
             # open does not keep its call.
@@ -511,16 +739,35 @@ class Hub:
         if peers:
             return
         self.connections.pop((who.role, who.id), None)
+        # Its own task: the closing socket's handler may be cancelled under it.
+        self._spawn(self._left(who))
+        if who.role == "staff":
+            await self._staff_gone(who.id)
+
+    async def _left(self, who: Identity) -> None:
+        """This node's last page of a person closed: tell the bus and the supervisor."""
+        await self._unlisten(who)
         if who.role != "staff":
             return
-        # Its own task: the closing socket's handler may be cancelled under it.
-        self._spawn(self._staff_presence(who))
-        room = self.rooms.for_staff(who.id)
-        if room is not None:
+        await self._staff_presence(who)
+        if self.rooms.for_staff(who.id) is not None:
+            return  # held here: ``_staff_gone`` saw to it
+        try:
+            remote = await self.bus.staff_call(who.id)
+            if remote is not None:
+                await self.bus.send(remote.node, StaffLeft(who))
+        except Exception:
+            log.exception("bus: staff page's leaving not sent")
+
+    async def _staff_gone(self, staff_id: str) -> None:
+        """No page of the staff member's is left here: unless another node holds one,
+        an answered call waits for one, a ringing call ends."""
+        room = self.rooms.for_staff(staff_id)
+        if room is not None and not await self._online_elsewhere(staff_id):
             if room.state == ACTIVE and room.id not in self._away:
                 await self._went_away(room)
             else:
-                await self.end(room, "disconnected", by=who.role)
+                await self.end(room, "disconnected", by="staff")
 
     async def close(self) -> None:
         for task in list(self._background):
@@ -535,6 +782,23 @@ class Hub:
             await self.last_seen.flush(self.engine)
         except Exception:
             log.exception("saving last seen failed")
+        await self.bus.close()
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop taking calls; close the pages that have none (they reconnect to another
+        node); wait up to ``grace_s`` for the calls held here to end."""
+        self.draining = True
+        in_call = {r.supervisor_id for r in self.rooms.by_id.values()} | {
+            r.staff_id for r in self.rooms.by_id.values()
+        }
+        for (_, person), conns in list(self.connections.items()):
+            if person not in in_call:
+                for conn in list(conns):
+                    self._spawn(conn.close(CLOSE_RESTART, b"server stopping"))
+        if self.rooms.by_id:
+            self._no_calls.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_calls.wait(), grace_s)
 
 
 def _cut_short(room: Room) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import timedelta
+from functools import partial
 
 from aiohttp import web
 
@@ -15,6 +16,7 @@ from service.demo import load_demo
 from service.logs import setup_logging
 from service.server import run_server
 from service.state import CONFIG, ENGINE, LINK_SECRET
+from service.workers import check_workers, default_workers, run_workers
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,6 +30,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--host", help="listen address (server.host)")
     p.add_argument("--port", type=int, help="listen port (server.port)")
     p.add_argument(
+        "--workers",
+        type=int,
+        help="processes sharing the port (default: the cores when PostgreSQL and Redis "
+        "are configured, else 1; more than 1 needs both)",
+    )
+    p.add_argument(
         "--demo",
         action="store_true",
         help="load the demo organisation and print its people's links",
@@ -35,7 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=handle)
 
 
-async def _print_urls(app: web.Application, demo: bool) -> None:
+async def _print_urls(app: web.Application, *, demo: bool) -> None:
     config = app[CONFIG]
     lines = [
         "",
@@ -70,5 +78,11 @@ def handle(args: argparse.Namespace) -> int:
     }
     config = load_config(config_file(args), overrides=overrides)
     setup_logging(config.log.level, config.log.format)
-    asyncio.run(run_server(config, on_ready=lambda app: _print_urls(app, args.demo)))
-    return 0
+    workers = default_workers(config) if args.workers is None else args.workers
+    check_workers(config, workers)
+    ready = partial(_print_urls, demo=args.demo)
+    if workers == 1:
+        asyncio.run(run_server(config, on_ready=ready))
+        return 0
+    # The first worker prints the URLs (and loads the demo) once.
+    return run_workers(config, workers, lambda i: ready if i == 0 else None)

@@ -1,0 +1,87 @@
+"""The bus between processes (signaling/bus.py): its messages, version 1 only, and the
+``[redis]`` settings."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from service.config import ConfigError, load_config
+from signaling.auth import Identity
+from signaling.bus import (
+    BusError,
+    ClosePage,
+    Deliver,
+    LocalBus,
+    PageRef,
+    Relay,
+    StaffJoined,
+    StaffLeft,
+    ToPage,
+    decode,
+    encode,
+)
+
+WHO = Identity("staff", "staff1", "Siti", "lnk_1", datetime(2026, 1, 1, tzinfo=UTC), "sup1")
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        Deliver("n1", "staff", "staff1", '{"type":"ring"}'),
+        ToPage("c1", '{"type":"pong"}'),
+        ClosePage("c1", 4401, "unauthorized"),
+        Relay(WHO, PageRef("n2", "c2"), '{"type":"accept","call":"call_1"}'),
+        StaffJoined(WHO, "n2"),
+        StaffLeft(WHO),
+    ],
+)
+def test_every_message_survives_the_wire(msg: object) -> None:
+    text = encode(msg)  # type: ignore[arg-type]
+    assert json.loads(text)["v"] == 1
+    assert decode(text) == msg
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"v": 2, "t": "to_page", "conn": "c", "text": "x"}',
+        '{"v": 1, "t": "nope"}',
+        '{"v": 1, "t": "to_page", "conn": "c"}',
+        '{"v": 1, "t": "to_page", "conn": "c", "text": "x", "extra": 1}',
+        '{"v": 1, "t": "to_page", "conn": ["c"], "text": "x"}',
+        '{"v": 1, "t": "staff_left", "who": {"role": "staff"}}',
+        "[1]",
+        "not json",
+    ],
+)
+def test_other_versions_and_shapes_are_refused(text: str) -> None:
+    with pytest.raises(BusError):
+        decode(text)
+
+
+async def test_the_local_bus_is_alone() -> None:
+    bus = LocalBus()
+    assert not bus.shared
+    assert await bus.online(["staff1"]) == set()
+    assert await bus.staff_call("staff1") is None and await bus.call_node("call_1") is None
+    assert await bus.claim_call("call_1", "staff1", {}) is True
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"HADIR_REDIS_URL": "http://127.0.0.1:6379"}, "redis.url"),
+        ({"HADIR_REDIS_PREFIX": "a b"}, "redis.prefix"),
+        ({"HADIR_REDIS_PREFIX": ""}, "redis.prefix"),
+    ],
+)
+def test_bad_redis_settings_name_their_key(env: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_config(env=env)
+
+
+def test_redis_is_off_by_default() -> None:
+    assert load_config(env={}).redis.url == ""

@@ -1,0 +1,235 @@
+"""Two ``hadir serve`` processes on one PostgreSQL and one Redis: a supervisor's page on
+one and the staff page on the other meet through the bus (docs/scale-out.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import WSMsgType
+from sqlalchemy import func, select
+
+from service.schema import calls, records
+from tests.call_helpers import add_check, add_checks
+from tests.cli_helpers import hadir, hadir_env
+from tests.scaleout_helpers import Cluster, Page, open_cluster
+from tests.webhook_helpers import Receiver, endpoint_for, wait_until
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with open_cluster(tmp_path) as cluster:
+        yield cluster
+
+
+async def test_a_call_across_two_processes(cluster: Cluster) -> None:
+    port_a, port_b = await cluster.start(2)
+    a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    check = await add_check(cluster.engine, "staff1")
+
+    sup = await Page.join(a, cluster.links.tokens["sup1"])
+    assert [p["state"] for p in sup.welcome["presence"]] == ["offline"]
+    staff = await Page.join(b, cluster.links.tokens["staff1"])
+    # The staff page opened on the other process: its supervisor hears of it.
+    presence = await sup.recv("presence")
+    assert [(p["id"], p["state"]) for p in presence["staff"]] == [("staff1", "online")]
+
+    await sup.send({"type": "call", "check": check})
+    call = (await sup.recv("state", state="ringing"))["call"]
+    ring = await staff.recv("ring")
+    assert (ring["call"], ring["supervisor"]) == (call, "Budi Santoso")
+
+    # A second staff page, on the supervisor's process, sees the ringing call too.
+    other = await Page.join(a, cluster.links.tokens["staff1"])
+    assert other.welcome["call"]["call"] == call
+    await other.close()
+
+    await staff.send({"type": "accept", "call": call})
+    assert (await sup.recv("state"))["state"] == "active"
+    await staff.recv("state", state="active")
+    # A refused message comes back to the page that sent it, from the call's process.
+    await staff.send({"type": "decline", "call": call})
+    assert (await staff.recv("error"))["code"] == "bad_state"
+
+    # Peer-to-peer signaling relayed both ways, and the live status reaches both.
+    offer = {"type": "sdp", "call": call, "leg": "p2p", "kind": "offer", "sdp": "v=0\r\n"}
+    await sup.send(offer)
+    assert (await staff.recv("sdp"))["sdp"] == "v=0\r\n"
+    await staff.send({**offer, "kind": "answer", "sdp": "v=0\r\nanswer"})
+    assert (await sup.recv("sdp"))["kind"] == "answer"
+    ice = {"type": "ice", "call": call, "leg": "p2p", "candidate": "", "sdpMid": "0"}
+    await staff.send({**ice, "sdpMLineIndex": 0})
+    assert (await sup.recv("ice"))["sdpMid"] == "0"
+    await staff.recv("status")
+    await staff.send({"type": "visibility", "call": call, "hidden": False})
+
+    await staff.send({"type": "hangup", "call": call})
+    ended = await sup.recv("ended")
+    assert ended["reason"] == "hangup" and ended["record"]
+    assert (await staff.recv("ended"))["record"] == ended["record"]
+    async with cluster.engine.connect() as db:
+        [row] = (await db.execute(select(calls.c.status, calls.c.ended_at))).all()
+        assert row.status == "hangup" and row.ended_at is not None
+        n = await db.scalar(select(func.count()).select_from(records))
+    assert n == 1
+    await sup.close()
+    await staff.close()
+
+
+async def test_the_staff_process_dies_and_the_call_resumes_on_the_other(
+    cluster: Cluster,
+) -> None:
+    port_a, port_b = await cluster.start(2)
+    node_b = cluster.nodes[1]
+    a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    check = await add_check(cluster.engine, "staff1")
+    sup = await Page.join(a, cluster.links.tokens["sup1"])
+    staff = await Page.join(b, cluster.links.tokens["staff1"])
+    await sup.send({"type": "call", "check": check})
+    call = (await sup.recv("state", state="ringing"))["call"]
+    await staff.recv("ring")
+    await staff.send({"type": "accept", "call": call})
+    await sup.recv("state", state="active")
+
+    node_b.proc.send_signal(signal.SIGKILL)  # no drain, no goodbye on the bus
+    node_b.proc.wait(10)
+    await staff.close()
+    # The page reconnects (the balancer sends it to a live process) within the grace.
+    back = await Page.join(a, cluster.links.tokens["staff1"])
+    assert back.welcome["call"]["call"] == call
+    assert (await sup.recv("state", reason="reconnected"))["state"] == "active"
+    await back.recv("state", reason="reconnected")
+    await back.send({"type": "hangup", "call": call})
+    ended = await sup.recv("ended")
+    assert ended["record"]
+    async with cluster.engine.connect() as db:
+        n = await db.scalar(select(func.count()).select_from(records))
+    assert n == 1
+    await sup.close()
+    await back.close()
+
+
+async def test_the_call_s_process_dies_and_the_staff_page_elsewhere_is_told(
+    cluster: Cluster,
+) -> None:
+    port_a, port_b = await cluster.start(2)
+    a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    check = await add_check(cluster.engine, "staff1")
+    sup = await Page.join(a, cluster.links.tokens["sup1"])
+    staff = await Page.join(b, cluster.links.tokens["staff1"])
+    await sup.send({"type": "call", "check": check})
+    call = (await sup.recv("state", state="ringing"))["call"]
+    await staff.send({"type": "accept", "call": call})
+    await staff.recv("state", state="active")
+
+    cluster.nodes[0].proc.send_signal(signal.SIGKILL)
+    ended = await staff.recv("state", wait_s=5, state="ended")
+    assert (ended["call"], ended["reason"]) == (call, "server_shutdown")
+    # The supervisor's page reconnects to the live process and calls again at once.
+    await sup.close()
+    again = await Page.join(b, cluster.links.tokens["sup1"])
+    await again.send({"type": "call", "check": check})
+    assert (await staff.recv("ring"))["call"] != call
+    for page in (again, staff):
+        await page.close()
+
+
+async def test_a_draining_process_takes_no_new_call_and_lets_its_call_finish(
+    cluster: Cluster,
+) -> None:
+    port_a, port_b = await cluster.start(2, HADIR_SERVER_SHUTDOWN_TIMEOUT_S="4")
+    a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    check = await add_check(cluster.engine, "staff1")
+    sup = await Page.join(a, cluster.links.tokens["sup1"])
+    idle = await Page.join(a, cluster.links.tokens["sup2"])
+    staff = await Page.join(b, cluster.links.tokens["staff1"])
+    await sup.send({"type": "call", "check": check})
+    call = (await sup.recv("state", state="ringing"))["call"]
+    await staff.send({"type": "accept", "call": call})
+    await sup.recv("state", state="active")
+
+    cluster.nodes[0].proc.send_signal(signal.SIGTERM)
+    # A page without a call is closed at once, to reconnect to another process.
+    closed = await idle.ws.receive(timeout=5)
+    assert closed.type in (WSMsgType.CLOSE, WSMsgType.CLOSED) and idle.ws.close_code == 1012
+    await sup.send({"type": "call", "check": check})
+    refused = await sup.recv("error")
+    assert refused["code"] == "busy" and "stopping" in refused["message"]
+    # The call goes on meanwhile, then ends with the grace: cut short, no record.
+    await staff.recv("status")
+    ended = await staff.recv("state", wait_s=15, state="ended")
+    assert ended["reason"] == "server_shutdown"
+    code, _ = cluster.nodes[0].stop()
+    assert code == 0
+    async with cluster.engine.connect() as db:
+        n = await db.scalar(select(func.count()).select_from(records))
+    assert n == 0
+    for page in (sup, idle, staff):
+        await page.close()
+
+
+async def test_two_workers_on_one_port_share_calls_jobs_and_webhooks(cluster: Cluster) -> None:
+    # Checks whose windows ended unanswered: both workers' sweeps look for them at
+    # once, and both workers' dispatchers send what they record.
+    receiver = await Receiver().start()
+    await endpoint_for(cluster.engine, receiver.url, ["check.completed", "check.missed"])
+    ended = [
+        (staff, timedelta(minutes=-60 + i), timedelta(minutes=-1))
+        for i in range(10)
+        for staff in ("staff1", "staff2")
+    ]
+    missed = await add_checks(cluster.engine, ended)
+    check = await add_check(cluster.engine, "staff1")
+    [port] = await cluster.start(
+        1,
+        "--workers",
+        "2",
+        HADIR_JOBS_ENABLED="true",
+        HADIR_JOBS_SWEEP_INTERVAL_S="0.2",
+        HADIR_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES="1",
+        HADIR_WEBHOOKS_POLL_INTERVAL_S="0.1",
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # A call through the shared port: the pages land on either worker.
+        sup = await Page.join(base, cluster.links.tokens["sup1"])
+        staff = await Page.join(base, cluster.links.tokens["staff1"])
+        await sup.send({"type": "call", "check": check})
+        call = (await sup.recv("state", state="ringing"))["call"]
+        await staff.send({"type": "accept", "call": call})
+        await sup.recv("state", state="active")
+        await sup.send({"type": "hangup", "call": call})
+        assert (await staff.recv("ended"))["record"]
+        await sup.close()
+        await staff.close()
+
+        await wait_until(lambda: _sent(receiver, len(missed) + 1), within=60)
+        await asyncio.sleep(1.0)  # room for a second sending, were there one
+    finally:
+        await receiver.stop()
+    accepted = receiver.accepted()
+    assert len(accepted) == len(missed) + 1 and set(accepted.values()) == {1}
+    async with cluster.engine.connect() as db:
+        per_check = (
+            await db.execute(select(records.c.check_id, func.count()).group_by(records.c.check_id))
+        ).all()
+    assert len(per_check) == len(missed) + 1 and {n for _, n in per_check} == {1}
+    code, err = cluster.nodes[0].stop()
+    assert code == 0, err
+    listening = [json.loads(line) for line in err.splitlines() if '"msg": "listening"' in line]
+    assert len({entry["pid"] for entry in listening}) == 2
+
+
+async def _sent(receiver: Receiver, n: int) -> bool:
+    return len(receiver.accepted()) >= n
+
+
+def test_more_workers_than_one_need_postgresql_and_redis(tmp_path: Path) -> None:
+    result = hadir("serve", "--workers", "2", env=hadir_env(tmp_path / "data"))
+    assert result.returncode == 2
+    assert "--workers 2 needs PostgreSQL" in result.stderr
