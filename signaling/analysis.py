@@ -25,6 +25,7 @@ from av import VideoFrame
 
 from service import metrics
 from signaling.sampler import Cadence, StreamClock, next_up, next_wake
+from signaling.stills import Still
 from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face_track import FaceTrack
@@ -41,8 +42,9 @@ class Sampled(Protocol):
     """The call's faces already checked by the landmark model (one thread at a time
     analyses a call, so the track is never shared between threads)."""
 
-    def latest_frame(self) -> tuple[VideoFrame, float] | None:
-        """The newest frame and the event-loop time it arrived."""
+    def latest_frame(self) -> tuple[VideoFrame | Still, float] | None:
+        """The newest frame (a still, or a track's decoded frame) and the event-loop
+        time it arrived."""
 
     def now(self) -> float:
         """Seconds into the call: the time a sample is stamped with."""
@@ -189,9 +191,11 @@ class AnalyzerPool:
             self._busy -= 1
             self._wake.set()
 
-    def _run(self, frame: VideoFrame, t: float, track: FaceTrack) -> SampleResult:
+    def _run(self, frame: VideoFrame | Still, t: float, track: FaceTrack) -> SampleResult:
+        """Decode (a still at half size) and analyse one frame, in a thread."""
         started = time.thread_time()
-        sample = self._analyzer().analyze(frame.to_ndarray(format="rgb24"), t, track)
+        rgb = frame.rgb() if isinstance(frame, Still) else frame.to_ndarray(format="rgb24")
+        sample = self._analyzer().analyze(rgb, t, track)
         metrics.SAMPLE_CPU.observe(time.thread_time() - started)
         return sample
 

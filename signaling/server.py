@@ -65,6 +65,7 @@ from signaling.ratelimit import TokenBucket
 from signaling.record import close_call, interrupt_call, mark_answered, open_call, save_evidence
 from signaling.rooms import ACTIVE, RINGING, Room, RoomError, Rooms
 from signaling.session import CallOutcome, CallSession, CallSettings
+from signaling.stills import parse_still
 
 log = logging.getLogger("hadir.signaling")
 
@@ -226,11 +227,7 @@ class Hub:
     # -- one frame ----------------------------------------------------------------
 
     async def receive(self, conn: Connection, text: str) -> None:
-        if not conn.bucket.take(time.monotonic()):
-            conn.drops += 1
-            await conn.send(m.error("rate_limited", "too many messages"))
-            if conn.drops >= MAX_DROPS:
-                await conn.ws.close(code=CLOSE_POLICY, message=b"rate limit")
+        if not await self._allowed(conn):
             return
         try:
             msg = m.parse(text)
@@ -244,6 +241,41 @@ class Hub:
         except Exception:
             log.exception("message failed")
             await conn.send(m.error("internal", "the server could not handle that message"))
+
+    async def receive_still(self, conn: Connection, data: bytes) -> None:
+        """One binary frame: a still of the staff camera for its call's analysis leg
+        (``signaling.stills``); refused like a bad text message, never decoded here."""
+        if not await self._allowed(conn):
+            return
+        try:
+            if conn.who is None:
+                raise ProtocolError("not_joined", "send join first", "still")
+            still = parse_still(data)
+            room = self.rooms.get(still.call)
+            if room is None or not room.live:
+                raise RoomError("not_found", "no such call")
+            require_member(conn.who, room)
+            if conn.who.role != "staff":
+                raise AuthError("forbidden", "only the staff page sends stills")
+            self.sessions[room.id].take_still(still)
+        except ProtocolError as exc:
+            await conn.send(m.error(exc.code, str(exc), exc.ref))
+        except (AuthError, RoomError) as exc:
+            await conn.send(m.error(exc.code, str(exc), "still"))
+        except Exception:
+            log.exception("still failed")
+            await conn.send(m.error("internal", "the server could not handle that still"))
+
+    async def _allowed(self, conn: Connection) -> bool:
+        """Spend a token of the connection's rate limit; refuse (and in the end close)
+        a flood."""
+        if conn.bucket.take(time.monotonic()):
+            return True
+        conn.drops += 1
+        await conn.send(m.error("rate_limited", "too many messages"))
+        if conn.drops >= MAX_DROPS:
+            await conn.ws.close(code=CLOSE_POLICY, message=b"rate limit")
+        return False
 
     async def _dispatch(self, conn: Connection, msg: m.Message) -> None:
         if isinstance(msg, m.Ping):
@@ -562,7 +594,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             if frame.type == WSMsgType.TEXT:
                 await hub.receive(conn, frame.data)
             elif frame.type == WSMsgType.BINARY:
-                await conn.send(m.error("invalid", "text frames only"))
+                await hub.receive_still(conn, frame.data)
     finally:
         unjoined.cancel()
         await hub.leave(conn)

@@ -1,9 +1,15 @@
-"""One call's live evidence: the analysis peer, samples, camera timeline and location.
+"""One call's live evidence: the analysis leg, samples, camera timeline and location.
 
 A ``CallSession`` is attached to a ``Room`` when the call starts. Once the staff
 member answers it keeps the camera timeline and reports ``status`` at least once a
-second; its analysis leg is sampled by the analyzer pool, which calls ``take`` with
-each judged frame; ``finish`` stops everything and returns the final ``CallOutcome``.
+second; its analysis leg (the page's stills, ``signaling.stills``) is sampled by the
+analyzer pool, which calls ``take`` with each judged frame; ``finish`` stops
+everything and returns the final ``CallOutcome``.
+
+The stills leg is admitted to the pool by its first still, and refused then if the
+pool is full (the call goes on unanalysed, as when a track leg is refused). Stills are
+rate-limited per call and their sequence must increase; a still that arrives is a
+frame for the camera timeline, as a decoded track frame is.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ from signaling.analysis import AnalyzerPool
 from signaling.auth import CallTarget
 from signaling.camera_watch import PICTURE_CAUSES, CameraWatch
 from signaling.location import LocationResult, judge_error, judge_position
-from signaling.messages import Location
+from signaling.messages import Location, ProtocolError
 from signaling.peer import AnalysisPeer, PeerError
+from signaling.ratelimit import TokenBucket
 from signaling.rooms import Room, RoomError
 from signaling.snapshot import CallSnapshot
+from signaling.stills import BURST, RATE_PER_S, Still
 from signaling.verdict import CallVerdict, CameraTimeline, judge
 from vision.camera import CameraState
 from vision.check import CheckWindow
@@ -65,7 +73,7 @@ class CallOutcome:
     room: Room
     duration_s: float
     verdict: CallVerdict
-    last_frame: VideoFrame | None  # for the evidence still, kept only if the policy allows
+    last_frame: VideoFrame | Still | None  # the evidence still, kept only if the policy allows
 
 
 class CallSession:
@@ -92,6 +100,10 @@ class CallSession:
         self.face_track = FaceTrack()
         self.location: LocationResult | None = None
         self.peer: AnalysisPeer | None = None
+        self.still: tuple[Still, float] | None = None  # the newest still, its arrival
+        self._stills: bool | None = None  # the stills leg admitted; None: no still yet
+        self._still_bucket = TokenBucket(RATE_PER_S, BURST)
+        self._still_sequence = -1
         self.vision: CheckVerdict | None = None
         self.analysed = True  # False once the analysis leg was refused for capacity
         self.sample_lag_s: float | None = None  # the last sample: frame arrival → analysed
@@ -114,7 +126,7 @@ class CallSession:
     async def answer(self, offer_sdp: str) -> str:
         if self._t0 is None:
             raise RoomError("bad_state", "the call has not been answered")
-        if self.peer is not None:
+        if self.peer is not None or self._stills is not None:
             raise RoomError("bad_state", "the analysis leg is already connected")
         if not self.pool.admit(self):
             self.analysed = False
@@ -135,10 +147,34 @@ class CallSession:
             raise RoomError("bad_state", "no analysis leg yet")
         await self.peer.add_candidate(candidate, mid, index)
 
+    def take_still(self, still: Still) -> None:
+        """A still from the staff page: the newest picture of the analysis leg."""
+        if self._t0 is None:
+            raise RoomError("bad_state", "the call has not been answered")
+        if self.peer is not None:
+            raise RoomError("bad_state", "the analysis leg is a track")
+        loop_now = asyncio.get_running_loop().time()
+        if not self._still_bucket.take(loop_now):
+            raise ProtocolError("rate_limited", "too many stills", "still")
+        if still.sequence <= self._still_sequence:
+            raise ProtocolError("invalid", "still: the sequence must increase", "still")
+        self._still_sequence = still.sequence
+        if self._stills is None:
+            self._stills = self.pool.admit(self)
+            if not self._stills:
+                self.analysed = False
+                raise RoomError("busy", "analysis capacity is full")
+        if not self._stills:
+            return  # refused once: the call goes on unanalysed
+        self.still = (still, loop_now)
+        self._frame()
+
     async def _close_peer(self) -> None:
+        if self.peer is not None or self._stills:
+            self.pool.release(self)
+        self.still, self._stills, self._still_sequence = None, None, -1
         if self.peer is not None:
             peer, self.peer = self.peer, None
-            self.pool.release(self)
             await peer.close()
 
     # -- what the staff page reports -------------------------------------------------
@@ -191,9 +227,11 @@ class CallSession:
         self.watch.frame(t)
         self.pool.arrived(self)
 
-    def latest_frame(self) -> tuple[VideoFrame, float] | None:
+    def latest_frame(self) -> tuple[VideoFrame | Still, float] | None:
         peer = self.peer
-        return None if peer is None or peer.latest is None else (peer.latest, peer.latest_at)
+        if peer is None or peer.latest is None:
+            return self.still
+        return (peer.latest, peer.latest_at)
 
     def take(self, sample: SampleResult, lag_s: float) -> None:
         """One judged frame from the pool: the verdict so far and the picture's causes of
@@ -269,7 +307,11 @@ class CallSession:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        last_frame = self.peer.latest if self.peer is not None else None
+        last_frame: VideoFrame | Still | None = None
+        if self.peer is not None:
+            last_frame = self.peer.latest
+        if last_frame is None and self.still is not None:
+            last_frame = self.still[0]
         await self._close_peer()
         if self._t0 is None:
             return None

@@ -1,5 +1,7 @@
 """One synthetic call per stream: a supervisor at the signaling level and a staff member
-whose analysis leg is a real aiortc peer sending a pre-encoded VP8 file.
+whose analysis leg is a real aiortc peer sending a pre-encoded VP8 file, or (``media``
+a directory of JPEG files: the ``stills`` mode) the page's stills over its WebSocket,
+one a second, as ``staff.js`` sends them.
 
 Runs in worker processes apart from the server (``run_worker``); results travel back
 as plain dataclasses.
@@ -11,11 +13,14 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
+
+from signaling.stills import encode_header
 
 SETUP_TIMEOUT_S = 30.0
 HOME = (-6.1754, 106.8272)  # where every synthetic staff member lives and works (Monas)
@@ -70,14 +75,33 @@ async def _join(session: aiohttp.ClientSession, url: str, token: str) -> Any:
     return ws
 
 
+def _stills(media: str) -> list[bytes]:
+    """The JPEGs of the stills mode (``media`` a directory), or none (a VP8 file)."""
+    return [p.read_bytes() for p in sorted(Path(media).glob("*.jpg"))]
+
+
+async def _send_stills(
+    ws: aiohttp.ClientWebSocketResponse, call: str, pictures: list[bytes], interval_s: float
+) -> None:
+    """The stills leg: the pictures in turn, one every ``interval_s``, as the page sends."""
+    sequence = 0
+    while True:
+        jpeg = pictures[sequence % len(pictures)]
+        await ws.send_bytes(encode_header(call, sequence, time.time() * 1000) + jpeg)
+        sequence += 1
+        await asyncio.sleep(interval_s)
+
+
 async def one_stream(
     session: aiohttp.ClientSession, ws_url: str, spec: StreamSpec, media: str, seconds: float
 ) -> StreamResult:
     result = StreamResult(spec.check_id)
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    player = MediaPlayer(media, decode=False)
+    pictures = await asyncio.to_thread(_stills, media)
+    player = None if pictures else MediaPlayer(media, decode=False)
     sockets: list[aiohttp.ClientWebSocketResponse] = []
     drain: asyncio.Task[None] | None = None
+    sending: asyncio.Task[None] | None = None
     try:
         # Joins inside the try: a refused or timed-out join is this stream's error.
         sup = await _join(session, ws_url, spec.supervisor_token)
@@ -91,20 +115,30 @@ async def one_stream(
         await staff.send_json(
             {"type": "location", "call": call, "lat": HOME[0], "lon": HOME[1], "accuracy": 20}
         )
-        assert player.video is not None
-        pc.addTrack(player.video)
-        await pc.setLocalDescription(await pc.createOffer())
-        offer = pc.localDescription.sdp
-        await staff.send_json(
-            {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": offer}
-        )
-        try:
-            answer = await _next(staff, "sdp", SETUP_TIMEOUT_S)
-        except RuntimeError as exc:  # busy: admission control refused the analysis leg
-            result.error = str(exc)
+        if player is None:
+            await _next(staff, "state", SETUP_TIMEOUT_S)  # active: stills are taken now
+            sending = asyncio.create_task(_send_stills(staff, call, pictures, 1.0))
+            try:  # busy comes back at once if admission control refused the leg
+                await _next(staff, "no such message", 1.5)
+            except TimeoutError:
+                result.admitted = True
+            except RuntimeError as exc:
+                result.error = str(exc)
         else:
-            result.admitted = True
-            await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+            assert player.video is not None
+            pc.addTrack(player.video)
+            await pc.setLocalDescription(await pc.createOffer())
+            offer = pc.localDescription.sdp
+            await staff.send_json(
+                {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": offer}
+            )
+            try:
+                answer = await _next(staff, "sdp", SETUP_TIMEOUT_S)
+            except RuntimeError as exc:  # busy: admission control refused the analysis leg
+                result.error = str(exc)
+            else:
+                result.admitted = True
+                await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
         drain = asyncio.create_task(_drain(staff))
         started = time.monotonic()
         while time.monotonic() - started < seconds:
@@ -121,8 +155,9 @@ async def one_stream(
     except Exception as exc:  # a stream's failure is a figure, not the end of the run
         result.error = result.error or f"{type(exc).__name__}: {exc}"
     finally:
-        if drain is not None:
-            drain.cancel()
+        for task in (drain, sending):
+            if task is not None:
+                task.cancel()
         await pc.close()
         for ws in sockets:
             await ws.close()
