@@ -21,7 +21,6 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from av import VideoFrame
 
 from service import metrics
 from signaling.sampler import Cadence, StreamClock, next_up, next_wake
@@ -42,9 +41,8 @@ class Sampled(Protocol):
     """The call's faces already checked by the landmark model (one thread at a time
     analyses a call, so the track is never shared between threads)."""
 
-    def latest_frame(self) -> tuple[VideoFrame | Still, float] | None:
-        """The newest frame (a still, or a track's decoded frame) and the event-loop
-        time it arrived."""
+    def latest_frame(self) -> tuple[Still, float] | None:
+        """The newest still and the event-loop time it arrived."""
 
     def now(self) -> float:
         """Seconds into the call: the time a sample is stamped with."""
@@ -191,11 +189,10 @@ class AnalyzerPool:
             self._busy -= 1
             self._wake.set()
 
-    def _run(self, frame: VideoFrame | Still, t: float, track: FaceTrack) -> SampleResult:
-        """Decode (a still at half size) and analyse one frame, in a thread."""
+    def _run(self, still: Still, t: float, track: FaceTrack) -> SampleResult:
+        """Decode and analyse one still, in a thread."""
         started = time.thread_time()
-        rgb = frame.rgb() if isinstance(frame, Still) else frame.to_ndarray(format="rgb24")
-        sample = self._analyzer().analyze(rgb, t, track)
+        sample = self._analyzer().analyze(still.rgb(), t, track)
         metrics.SAMPLE_CPU.observe(time.thread_time() - started)
         return sample
 

@@ -22,7 +22,6 @@ import logging
 from datetime import datetime
 
 import cv2
-from av import VideoFrame
 from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -43,10 +42,10 @@ _BEAT = (
 )
 
 
-def encode_still(frame: VideoFrame | Still) -> bytes:
+def encode_still(still: Still) -> bytes:
     """The last frame as a JPEG, encoded anew (nothing the page put in its file is kept);
     the records keep it only where the policy allows."""
-    bgr = frame.bgr() if isinstance(frame, Still) else frame.to_ndarray(format="bgr24")
+    bgr = still.bgr()
     ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, STILL_JPEG_QUALITY])
     if not ok:
         raise ValueError("the frame could not be encoded")

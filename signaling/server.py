@@ -59,7 +59,6 @@ from signaling import messages as m
 from signaling.analysis import AnalyzerPool
 from signaling.auth import AuthError, Identity, call_target, identify, require_member
 from signaling.messages import ProtocolError
-from signaling.peer import PeerError
 from signaling.presence import LastSeen, Presence, presence_of, push_reachable, stored_last_seen
 from signaling.ratelimit import TokenBucket
 from signaling.record import close_call, interrupt_call, mark_answered, open_call, save_evidence
@@ -236,8 +235,6 @@ class Hub:
             await conn.send(m.error(exc.code, str(exc), exc.ref))
         except (AuthError, RoomError) as exc:
             await conn.send(m.error(exc.code, str(exc)))
-        except PeerError as exc:
-            await conn.send(m.error("invalid", str(exc), "sdp"))
         except Exception:
             log.exception("message failed")
             await conn.send(m.error("internal", "the server could not handle that message"))
@@ -320,7 +317,7 @@ class Hub:
             reason = "hangup" if room.state == "active" else "cancelled"
             await self.end(room, reason, by=who.role)
         elif isinstance(msg, m.Sdp | m.Ice):
-            await self._media(who, room, session, msg)
+            await self._relay(who, room, msg)
         else:
             if who.role != "staff":
                 raise AuthError("forbidden", "only the staff page reports this")
@@ -421,32 +418,16 @@ class Hub:
         if room.state == RINGING:
             await self.end(room, "not_answered")
 
-    async def _media(
-        self, who: Identity, room: Room, session: CallSession, msg: m.Sdp | m.Ice
-    ) -> None:
-        if msg.leg == "p2p":
-            if room.state != "active":
-                raise RoomError("bad_state", "the call is not active")
-            fields = dict(msg.__dict__)
-            if isinstance(msg, m.Ice):
-                fields["sdpMid"] = fields.pop("sdp_mid")
-                fields["sdpMLineIndex"] = fields.pop("sdp_mline_index")
-            kind = "sdp" if isinstance(msg, m.Sdp) else "ice"
-            await self._other_side(who, room, m.encode(kind, **fields))
-            return
-        if who.role != "staff":
-            raise AuthError("forbidden", "only the staff page sends the analysis leg")
+    async def _relay(self, who: Identity, room: Room, msg: m.Sdp | m.Ice) -> None:
+        """The peer-to-peer leg's offers, answers and candidates, to the other page."""
+        if room.state != "active":
+            raise RoomError("bad_state", "the call is not active")
+        fields = dict(msg.__dict__)
         if isinstance(msg, m.Ice):
-            await session.add_candidate(msg.candidate, msg.sdp_mid, msg.sdp_mline_index)
-            return
-        if msg.kind != "offer":
-            raise ProtocolError("invalid", "kind: the server leg takes an offer", "sdp")
-        answer = await session.answer(msg.sdp)
-        await self._to(
-            "staff",
-            room.staff_id,
-            m.encode("sdp", call=room.id, leg="server", kind="answer", sdp=answer),
-        )
+            fields["sdpMid"] = fields.pop("sdp_mid")
+            fields["sdpMLineIndex"] = fields.pop("sdp_mline_index")
+        kind = "sdp" if isinstance(msg, m.Sdp) else "ice"
+        await self._other_side(who, room, m.encode(kind, **fields))
 
     # -- a staff page that went away ------------------------------------------------
 

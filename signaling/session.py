@@ -7,9 +7,9 @@ analyzer pool, which calls ``take`` with each judged frame; ``finish`` stops
 everything and returns the final ``CallOutcome``.
 
 The stills leg is admitted to the pool by its first still, and refused then if the
-pool is full (the call goes on unanalysed, as when a track leg is refused). Stills are
+pool is full (the call goes on unanalysed). Stills are
 rate-limited per call and their sequence must increase; a still that arrives is a
-frame for the camera timeline, as a decoded track frame is.
+frame for the camera timeline.
 """
 
 from __future__ import annotations
@@ -20,16 +20,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiortc import RTCIceServer
-from av import VideoFrame
-
 from service import metrics
 from signaling.analysis import AnalyzerPool
 from signaling.auth import CallTarget
 from signaling.camera_watch import PICTURE_CAUSES, CameraWatch
 from signaling.location import LocationResult, judge_error, judge_position
 from signaling.messages import Location, ProtocolError
-from signaling.peer import AnalysisPeer, PeerError
 from signaling.ratelimit import TokenBucket
 from signaling.rooms import Room, RoomError
 from signaling.snapshot import CallSnapshot
@@ -62,7 +58,6 @@ _PICTURE_CAUSES = {CameraState.BLACK: "camera_black", CameraState.COVERED: "came
 class CallSettings:
     sample_interval_s: float
     min_camera_on: float
-    ice_servers: list[RTCIceServer]
     max_gap_s: float = 2.0
 
 
@@ -73,7 +68,7 @@ class CallOutcome:
     room: Room
     duration_s: float
     verdict: CallVerdict
-    last_frame: VideoFrame | Still | None  # the evidence still, kept only if the policy allows
+    last_frame: Still | None  # the evidence still, kept only if the policy allows
 
 
 class CallSession:
@@ -99,7 +94,6 @@ class CallSession:
         )
         self.face_track = FaceTrack()
         self.location: LocationResult | None = None
-        self.peer: AnalysisPeer | None = None
         self.still: tuple[Still, float] | None = None  # the newest still, its arrival
         self._stills: bool | None = None  # the stills leg admitted; None: no still yet
         self._still_bucket = TokenBucket(RATE_PER_S, BURST)
@@ -123,36 +117,10 @@ class CallSession:
 
     # -- the analysis leg -----------------------------------------------------------
 
-    async def answer(self, offer_sdp: str) -> str:
-        if self._t0 is None:
-            raise RoomError("bad_state", "the call has not been answered")
-        if self.peer is not None or self._stills is not None:
-            raise RoomError("bad_state", "the analysis leg is already connected")
-        if not self.pool.admit(self):
-            self.analysed = False
-            raise RoomError("busy", "analysis capacity is full")
-        self.peer = AnalysisPeer(
-            self.settings.ice_servers,
-            on_frame=self._frame,
-            on_track_ended=lambda: self.watch.set("ended", True, self.now()),
-        )
-        try:
-            return await self.peer.answer(offer_sdp)
-        except PeerError:
-            await self._close_peer()
-            raise
-
-    async def add_candidate(self, candidate: str, mid: str | None, index: int | None) -> None:
-        if self.peer is None:
-            raise RoomError("bad_state", "no analysis leg yet")
-        await self.peer.add_candidate(candidate, mid, index)
-
     def take_still(self, still: Still) -> None:
         """A still from the staff page: the newest picture of the analysis leg."""
         if self._t0 is None:
             raise RoomError("bad_state", "the call has not been answered")
-        if self.peer is not None:
-            raise RoomError("bad_state", "the analysis leg is a track")
         loop_now = asyncio.get_running_loop().time()
         if not self._still_bucket.take(loop_now):
             raise ProtocolError("rate_limited", "too many stills", "still")
@@ -169,13 +137,12 @@ class CallSession:
         self.still = (still, loop_now)
         self._frame()
 
-    async def _close_peer(self) -> None:
-        if self.peer is not None or self._stills:
+    def _close_leg(self) -> None:
+        """The stills leg ends (the page went away, the call ends): the next still, if
+        any, admits it anew."""
+        if self._stills:
             self.pool.release(self)
         self.still, self._stills, self._still_sequence = None, None, -1
-        if self.peer is not None:
-            peer, self.peer = self.peer, None
-            await peer.close()
 
     # -- what the staff page reports -------------------------------------------------
 
@@ -196,7 +163,7 @@ class CallSession:
         """The staff page went away (it may rejoin): its analysis leg is gone with it,
         and the time until it is back is not measured."""
         self.watch.away(self.now())
-        await self._close_peer()
+        self._close_leg()
 
     def back(self) -> None:
         """The staff page rejoined; it sends a new analysis leg. What the old page
@@ -227,11 +194,8 @@ class CallSession:
         self.watch.frame(t)
         self.pool.arrived(self)
 
-    def latest_frame(self) -> tuple[VideoFrame | Still, float] | None:
-        peer = self.peer
-        if peer is None or peer.latest is None:
-            return self.still
-        return (peer.latest, peer.latest_at)
+    def latest_frame(self) -> tuple[Still, float] | None:
+        return self.still
 
     def take(self, sample: SampleResult, lag_s: float) -> None:
         """One judged frame from the pool: the verdict so far and the picture's causes of
@@ -307,12 +271,8 @@ class CallSession:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        last_frame: VideoFrame | Still | None = None
-        if self.peer is not None:
-            last_frame = self.peer.latest
-        if last_frame is None and self.still is not None:
-            last_frame = self.still[0]
-        await self._close_peer()
+        last_frame = self.still[0] if self.still is not None else None
+        self._close_leg()
         if self._t0 is None:
             return None
         t = self.now()

@@ -4,9 +4,9 @@ its WebSocket as one binary frame (docs/protocol.md, "Stills").
 Pure but for OpenCV's decoder. Everything a still declares is checked before a pixel
 is decoded: the frame's size, its header, and the picture's dimensions as the JPEG's
 own frame header states them (a small file can declare a picture of gigabytes). The
-JPEG is decoded later, in an analysis thread, at half size (``cv2.IMREAD_REDUCED_COLOR_2``:
-libjpeg scales in the DCT, so it skips most of the work): a 640×480 still costs about
-1 ms, where a VP8 track costs the server every frame it sends (docs/performance.md).
+JPEG is decoded later, in an analysis thread, when the call is sampled: a 640×480 still
+costs about 1.5 ms, once a second, where a VP8 track cost the server every frame it
+sent (docs/performance.md, "The analysis leg: stills against VP8").
 
 The wire format, version 1 (all integers big-endian)::
 
@@ -34,9 +34,6 @@ MAX_STILL_BYTES = 160 * 1024
 MAX_LONG_SIDE, MAX_SHORT_SIDE, MIN_SIDE = 640, 480, 64
 RATE_PER_S, BURST = 2.0, 5.0
 """Per call: the page sends one still a second (its first few every half second)."""
-DECODE_FLAGS = cv2.IMREAD_REDUCED_COLOR_2
-"""Half size: what the analysis agrees with at a quarter of the decoding cost
-(docs/performance.md, "The analysis leg")."""
 _NUMBERS = struct.Struct(">Id")
 _REF = "still"
 
@@ -53,13 +50,14 @@ class Still:
     jpeg: bytes
 
     def rgb(self) -> npt.NDArray[np.uint8]:
-        """The picture at half size as RGB (in an analysis thread: about 1 ms)."""
-        return np.ascontiguousarray(self.bgr(DECODE_FLAGS)[:, :, ::-1])
+        """The picture as RGB (in an analysis thread: about 1.5 ms at 640×480). Full size:
+        decoding at half size saves 0.4 ms but loses agreement on faces and tops."""
+        return np.ascontiguousarray(self.bgr()[:, :, ::-1])
 
-    def bgr(self, flags: int = cv2.IMREAD_COLOR) -> npt.NDArray[np.uint8]:
-        """The picture as BGR, at full size unless ``flags`` scale it; ValueError (which
-        the analysis skips) when its data is broken past a whole header."""
-        bgr = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), flags)
+    def bgr(self) -> npt.NDArray[np.uint8]:
+        """The picture as BGR; ValueError (which the analysis skips) when its data is
+        broken past a whole header."""
+        bgr = cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError("the still cannot be decoded")
         return bgr.astype(np.uint8, copy=False)

@@ -48,7 +48,7 @@ def test_a_still_is_read_from_its_header_and_frame_header(photo: bytes) -> None:
     still = parse_still(encode_header("call_1", 7, 1.7e12) + photo)
     assert (still.call, still.sequence, still.captured_ms) == ("call_1", 7, 1.7e12)
     assert (still.width, still.height, still.jpeg) == (640, 480, photo)
-    assert still.rgb().shape == (240, 320, 3)  # decoded at half size
+    assert still.rgb().shape == (480, 640, 3)
     portrait = _jpeg(480, 640)
     assert parse_still(encode_header("c", 0, 0.0) + portrait).height == 640
 

@@ -2,8 +2,8 @@
 
 The server runs as its own process (``hadir serve``, SQLite, the settings a user would
 run) with a webhook receiver; N synthetic staff members, real aiortc clients in worker
-processes, join through the real signaling with real tokens and send a pre-encoded
-640×480 VP8 stream at the analysis leg's settings (5 fps); supervisors are simulated at
+processes, join through the real signaling with real tokens and send 640×480 JPEG
+stills over the signaling socket as the staff page does; supervisors are simulated at
 the signaling level and hang up after S seconds, so every call writes its record. In
 the same run, a naive pipeline (15 fps, every frame decoded and analysed, as in
 aiortc's server example) receives a few streams for comparison. CPU and memory are read
@@ -49,7 +49,8 @@ from service.schema import checks
 from service.store import create_engine, migrate
 from service.webhooks.endpoints import create_endpoint
 
-ANALYSIS_FPS, NAIVE_FPS = 5, 15
+NAIVE_FPS = 15
+STILL_QUALITY = 80  # as staff.js encodes them (canvas.toBlob quality 0.8)
 WARM_UP_S = 3.0  # after the server is up: its jobs run their first round, memory settles
 SPAWN_S = 2.5  # a generator process starts (Python, aiortc) before its first call
 SETTLE_S = SPAWN_S + 3.0  # the last call of the ramp is answered and connected
@@ -77,13 +78,6 @@ def register_bench(group: Any) -> None:
     p.add_argument("--max-peers", type=_count, default=None, help="calls.max_analysis_peers")
     p.add_argument("--naive-streams", type=int, default=None, help="naive streams (default ≤4)")
     p.add_argument("--workers", type=_count, default=2, help="generator processes")
-    p.add_argument(
-        "--leg",
-        choices=("stills", "vp8"),
-        default="stills",
-        help="the analysis leg: the page's JPEG stills (default) or a VP8 track",
-    )
-    p.add_argument("--fps", type=_count, default=ANALYSIS_FPS, help="frame rate of --leg vp8")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=handle)
 
@@ -137,29 +131,23 @@ def percentile(values: list[float], q: float) -> float | None:
 # --- setting up -----------------------------------------------------------------------
 
 
-def _media(out: Path, seconds: float, leg: str, fps: int) -> tuple[Path, Path]:
-    """The analysis leg's media and the naive pipeline's stream (15 fps), made once. The
-    VP8 streams are long enough for a whole call: aiortc's MediaPlayer stops pacing
-    pre-encoded packets once it loops a file (the timestamps restart), so the files must
-    not loop. The stills leg is a directory of the clip's JPEGs, one per second, as the
-    staff page encodes them (quality 80), sent in turn."""
+def _media(out: Path, seconds: float) -> tuple[Path, Path]:
+    """The stills (a directory of the clip's JPEGs, one per second, as the staff page
+    encodes them, sent in turn) and the naive pipeline's stream (15 fps), made once. The
+    stream is long enough for a whole call: aiortc's MediaPlayer stops pacing
+    pre-encoded packets once it loops a file (the timestamps restart)."""
     clip = list(frames("live"))  # 6 s at 15 fps
     length = math.ceil((seconds + 15) * NAIVE_FPS)
     video = [clip[i % len(clip)] for i in range(length)]
     naive = out / "naive-15fps.webm"
     write_encoded(naive, "libvpx", iter(video), fps=NAIVE_FPS, bit_rate=1_000_000)
-    if leg == "stills":
-        analysis = out / "stills"
-        analysis.mkdir()
-        for i, rgb in enumerate(clip[::NAIVE_FPS]):
-            bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-            ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 80])
-            (analysis / f"{i:03}.jpg").write_bytes(jpeg.tobytes())
-        return analysis, naive
-    analysis = out / f"analysis-{fps}fps.webm"
-    picked = video[:: max(1, NAIVE_FPS // fps)] if fps <= NAIVE_FPS else video
-    write_encoded(analysis, "libvpx", iter(picked), fps=fps, bit_rate=300_000)
-    return analysis, naive
+    stills = out / "stills"
+    stills.mkdir()
+    for i, rgb in enumerate(clip[::NAIVE_FPS]):
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, STILL_QUALITY])
+        (stills / f"{i:03}.jpg").write_bytes(jpeg.tobytes())
+    return stills, naive
 
 
 async def _seed(data_dir: Path, streams: int, seconds: float, hook_url: str) -> list[StreamSpec]:
@@ -297,10 +285,9 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(tmp)
         data_dir = work / "data"
         data_dir.mkdir()
-        analysis_media, naive_media = await asyncio.to_thread(
-            _media, work, seconds, args.leg, args.fps
-        )
-        upload = _upload_kbit_s(analysis_media, args.leg, args.fps, seconds)
+        analysis_media, naive_media = await asyncio.to_thread(_media, work, seconds)
+        sizes = [p.stat().st_size for p in analysis_media.glob("*.jpg")]
+        upload = round(8 * sum(sizes) / len(sizes) / 1000, 1)  # kbit/s: one still a second
         receiver, hook_port, port = _Receiver(), _free_port(), _free_port()
         await receiver.start(hook_port)
         specs = await _seed(data_dir, streams, seconds, f"http://127.0.0.1:{hook_port}/hook")
@@ -356,20 +343,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         naive_streams = args.naive_streams if args.naive_streams is not None else min(4, streams)
         naive_cpu = await _naive(naive_streams, str(naive_media), min(seconds, 20.0))
     figures = _figures(results, streams, steady, idle_rss, wall, ramp, len(receiver.ids), naive_cpu)
-    return {"leg": _leg_name(args), "leg_upload_kbit_s": upload, **figures}
-
-
-def _leg_name(args: argparse.Namespace) -> str:
-    return "stills 1 Hz" if args.leg == "stills" else f"vp8 {args.fps} fps"
-
-
-def _upload_kbit_s(media: Path, leg: str, fps: int, seconds: float) -> float:
-    """What one staff phone uploads for the analysis leg (media only, no headers)."""
-    if leg == "stills":
-        sizes = [p.stat().st_size for p in media.glob("*.jpg")]
-        return round(8 * sum(sizes) / len(sizes) / 1000, 1)  # one a second
-    length = math.ceil((seconds + 15) * NAIVE_FPS) / max(1, NAIVE_FPS // fps) / fps
-    return round(8 * media.stat().st_size / length / 1000, 1)
+    return {"stills_upload_kbit_s": upload, **figures}
 
 
 async def _steady(pid: int, t0: float, start: float, end: float) -> Steady:

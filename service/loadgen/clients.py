@@ -1,7 +1,6 @@
 """One synthetic call per stream: a supervisor at the signaling level and a staff member
-whose analysis leg is a real aiortc peer sending a pre-encoded VP8 file, or (``media``
-a directory of JPEG files: the ``stills`` mode) the page's stills over its WebSocket,
-one a second, as ``staff.js`` sends them.
+whose analysis leg is the page's stills over its WebSocket (``media``: a directory of
+JPEG files, sent in turn), one a second, as ``staff.js`` sends them.
 
 Runs in worker processes apart from the server (``run_worker``); results travel back
 as plain dataclasses.
@@ -17,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaPlayer
 
 from signaling.stills import encode_header
 
@@ -76,29 +73,28 @@ async def _join(session: aiohttp.ClientSession, url: str, token: str) -> Any:
 
 
 def _stills(media: str) -> list[bytes]:
-    """The JPEGs of the stills mode (``media`` a directory), or none (a VP8 file)."""
+    """The JPEG files in the directory ``media``."""
     return [p.read_bytes() for p in sorted(Path(media).glob("*.jpg"))]
 
 
 async def _send_stills(
-    ws: aiohttp.ClientWebSocketResponse, call: str, pictures: list[bytes], interval_s: float
+    ws: aiohttp.ClientWebSocketResponse, call: str, pictures: list[bytes]
 ) -> None:
-    """The stills leg: the pictures in turn, one every ``interval_s``, as the page sends."""
+    """The stills leg: the pictures in turn, as the page sends them (its first five every
+    half second, then one a second)."""
     sequence = 0
     while True:
         jpeg = pictures[sequence % len(pictures)]
         await ws.send_bytes(encode_header(call, sequence, time.time() * 1000) + jpeg)
         sequence += 1
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(0.5 if sequence < 5 else 1.0)
 
 
 async def one_stream(
     session: aiohttp.ClientSession, ws_url: str, spec: StreamSpec, media: str, seconds: float
 ) -> StreamResult:
     result = StreamResult(spec.check_id)
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     pictures = await asyncio.to_thread(_stills, media)
-    player = None if pictures else MediaPlayer(media, decode=False)
     sockets: list[aiohttp.ClientWebSocketResponse] = []
     drain: asyncio.Task[None] | None = None
     sending: asyncio.Task[None] | None = None
@@ -115,30 +111,14 @@ async def one_stream(
         await staff.send_json(
             {"type": "location", "call": call, "lat": HOME[0], "lon": HOME[1], "accuracy": 20}
         )
-        if player is None:
-            await _next(staff, "state", SETUP_TIMEOUT_S)  # active: stills are taken now
-            sending = asyncio.create_task(_send_stills(staff, call, pictures, 1.0))
-            try:  # busy comes back at once if admission control refused the leg
-                await _next(staff, "no such message", 1.5)
-            except TimeoutError:
-                result.admitted = True
-            except RuntimeError as exc:
-                result.error = str(exc)
-        else:
-            assert player.video is not None
-            pc.addTrack(player.video)
-            await pc.setLocalDescription(await pc.createOffer())
-            offer = pc.localDescription.sdp
-            await staff.send_json(
-                {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": offer}
-            )
-            try:
-                answer = await _next(staff, "sdp", SETUP_TIMEOUT_S)
-            except RuntimeError as exc:  # busy: admission control refused the analysis leg
-                result.error = str(exc)
-            else:
-                result.admitted = True
-                await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        await _next(staff, "state", SETUP_TIMEOUT_S)  # active: stills are taken now
+        sending = asyncio.create_task(_send_stills(staff, call, pictures))
+        try:  # busy comes back at once if admission control refused the leg
+            await _next(staff, "no such message", 1.5)
+        except TimeoutError:
+            result.admitted = True
+        except RuntimeError as exc:
+            result.error = str(exc)
         drain = asyncio.create_task(_drain(staff))
         started = time.monotonic()
         while time.monotonic() - started < seconds:
@@ -158,7 +138,6 @@ async def one_stream(
         for task in (drain, sending):
             if task is not None:
                 task.cancel()
-        await pc.close()
         for ws in sockets:
             await ws.close()
     return result
