@@ -1,6 +1,6 @@
 """End to end in real browsers: a supervisor calls a staff member whose camera is a fixture
-video; the call connects peer to peer, the server's analysis peer judges the staff
-camera, and the check's record is stored and delivered as a signed webhook."""
+video; the call connects peer to peer, the server judges the staff camera from the
+page's stills, and the check's record is stored and delivered as a signed webhook."""
 
 from __future__ import annotations
 
