@@ -155,7 +155,7 @@ async def working_today(engine: AsyncEngine) -> None:
         await set_override(conn, Override(today, True, "test"), actor="test")
 
 
-def still_of(rgb: npt.NDArray[np.uint8], quality: int = 80) -> Still:
+def still_of(rgb: npt.NDArray[np.uint8], quality: int = 70) -> Still:
     """A camera frame as the stills leg delivers it: JPEG, as the staff page encodes it."""
     ok, jpeg = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok

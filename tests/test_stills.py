@@ -21,7 +21,7 @@ from tests.call_helpers import Links
 from tests.test_signaling_server import answered, client, joined, links, recv  # noqa: F401
 
 
-def _jpeg(width: int = 640, height: int = 480, quality: int = 80) -> bytes:
+def _jpeg(width: int = 640, height: int = 480, quality: int = 70) -> bytes:
     """A real photograph of the development set (a person), as the page sends it."""
     person = next(i for i in load(verify=False) if i.single_person)
     bgr = cv2.resize(cv2.imread(str(person.path)), (width, height), interpolation=cv2.INTER_AREA)

@@ -50,7 +50,7 @@ from service.store import create_engine, migrate
 from service.webhooks.endpoints import create_endpoint
 
 NAIVE_FPS = 15
-STILL_QUALITY = 80  # as staff.js encodes them (canvas.toBlob quality 0.8)
+STILL_QUALITY = 70  # as staff.js encodes them (canvas.toBlob quality 0.7)
 WARM_UP_S = 3.0  # after the server is up: its jobs run their first round, memory settles
 SPAWN_S = 2.5  # a generator process starts (Python, aiortc) before its first call
 SETTLE_S = SPAWN_S + 3.0  # the last call of the ramp is answered and connected

@@ -10,7 +10,7 @@ import { closeRingNotifications, setupPush } from "./push.js";
 // The analysis leg: a JPEG still (at most 640×480) every second, the first few every
 // half second so that a verdict comes soon; binary frames, docs/protocol.md "Stills".
 const STILLS = {
-  side: 640, quality: 0.8, intervalMs: 1000, firstMs: 500, first: 5, backlog: 256 * 1024,
+  side: 640, quality: 0.7, intervalMs: 1000, firstMs: 500, first: 5, backlog: 256 * 1024,
 };
 const GUIDES = {
   no_face: "guide.center", face_not_found: "guide.center", face_too_small: "guide.center", multiple_faces: "guide.one_face",
@@ -20,7 +20,7 @@ const GUIDES = {
   wrong_uniform_colour: "guide.uniform", not_uniform_colour: "guide.uniform",
   pattern_uncertain: "guide.uniform",
 };
-const SELF_CHECK_SETTLE_MS = 1000; // a camera's exposure settles after it opens
+const CAMERA_SETTLE_MS = 1000; // a camera's exposure settles after it opens
 
 const local = $('[data-video="local"]');
 const remote = $('[data-video="remote"]');
@@ -39,6 +39,7 @@ let analysis = null;
 let ringing = null;
 let opening = null;
 let preview = null; // the self-check's camera (video only), closed before a call
+let cameraOpenedAt = 0; // performance.now() when the call's camera opened
 let early = []; // p2p messages that came before the leg (a camera still opening)
 
 function setState(key, text) {
@@ -71,6 +72,7 @@ async function askCamera() {
   }
   closePreview();
   local.srcObject = stream;
+  cameraOpenedAt = performance.now();
   const [track] = stream.getVideoTracks();
   for (const [event, state] of [["mute", "muted"], ["unmute", "live"], ["ended", "ended"]]) {
     track.addEventListener(event, () => call && signal.send({ type: "track", call, state }));
@@ -114,7 +116,7 @@ async function selfCheck() {
       local.srcObject = preview;
       stage.classList.remove("idle");
       closeButton.hidden = false;
-      await new Promise((resolve) => setTimeout(resolve, SELF_CHECK_SETTLE_MS));
+      await new Promise((resolve) => setTimeout(resolve, CAMERA_SETTLE_MS));
     }
     const picture = await snapshot(local);
     let response;
@@ -228,13 +230,17 @@ function stillFrame(callId, sequence, canvas) {
 }
 
 // The stills leg of a call: one still every interval while the page is visible and
-// the camera plays (hidden, the page says so instead: see "visibility").
+// the camera plays (hidden, the page says so instead: see "visibility"). The first
+// waits until the camera has played a moment: a video element that has just been
+// given its stream draws blank, and a camera's first frames are dark while its
+// exposure settles; neither is the staff member's camera being off.
 function startStills(callId) {
   const canvas = document.createElement("canvas");
   const stills = { timer: null, sequence: 0 };
   const next = async () => {
     if (analysis !== stills) return;
-    if (!document.hidden && local.videoWidth > 0) {
+    const settled = performance.now() - cameraOpenedAt >= CAMERA_SETTLE_MS;
+    if (!document.hidden && settled && local.readyState >= local.HAVE_CURRENT_DATA) {
       const frame = await stillFrame(callId, stills.sequence, canvas);
       if (frame && analysis === stills && signal.sendBinary(frame, STILLS.backlog)) stills.sequence += 1;
     }
