@@ -7,8 +7,9 @@ import {
 } from "./hadir.js";
 import { closeRingNotifications, setupPush } from "./push.js";
 
-// The analysis leg: a JPEG still (at most 640×480) every second, the first few every
-// half second so that a verdict comes soon; binary frames, docs/protocol.md "Stills".
+// The analysis leg: a JPEG still (at most 640×480) every second, the first five every
+// half second so that a verdict comes soon (five samples 2 s apart in all: what a
+// frozen picture needs to be seen as one); binary frames, docs/protocol.md "Stills".
 const STILLS = {
   side: 640, quality: 0.7, intervalMs: 1000, firstMs: 500, first: 5, backlog: 256 * 1024,
 };
