@@ -7,9 +7,8 @@ analyzer pool, which calls ``take`` with each judged frame; ``finish`` stops
 everything and returns the final ``CallOutcome``.
 
 The stills leg is admitted to the pool by its first still, and refused then if the
-pool is full (the call goes on unanalysed). Stills are
-rate-limited per call and their sequence must increase; a still that arrives is a
-frame for the camera timeline.
+pool is full (the call goes on unanalysed). Stills are rate-limited per call and their
+sequence must increase; a still that arrives is a frame for the camera timeline.
 """
 
 from __future__ import annotations
