@@ -166,3 +166,22 @@ async def test_the_same_still_again_and_again_is_a_frozen_camera(
     await sup1.send_json({"type": "hangup", "call": call})
     ended = await recv(sup1, "ended")
     assert ended["indicators"]["camera"] == {"state": "fail", "reason": "camera_frozen"}
+
+
+async def test_stills_that_stop_arriving_are_a_camera_off(
+    client: TestClient[Any, Any],  # noqa: F811
+    links: Links,  # noqa: F811
+    photo: bytes,
+) -> None:
+    """The camera-on evidence of the stills leg: no still for ``calls.camera_gap_s``
+    (2 s) is ``no_frames``, as a silent track was."""
+    sup1, staff1, call = await answered(client, links)
+    for sequence in range(3):
+        await staff1.send_bytes(encode_header(call, sequence, 0.0) + photo)
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(3.0)
+    status = await recv(sup1, "status")
+    while status["elapsed"] < 4.5:  # the statuses queued meanwhile, to the newest
+        status = await recv(sup1, "status")
+    assert status["indicators"]["camera"]["reason"] == "no_frames", status
+    assert status["camera_on"] < 1
