@@ -2,15 +2,14 @@
 one machine watches, and what each costs.
 
 The server runs as its own process (``hadir serve``, SQLite, the settings a user would
-run) with a webhook receiver; N synthetic staff members, real aiortc clients in worker
-processes, join through the real signaling with real tokens and send a pre-encoded
-640×480 VP8 stream at the analysis leg's settings (5 fps, one keyframe as a browser
-sends); supervisors are simulated at the signaling level and hang up at the end, so
-every call writes its record. Beside them, in the same run, a naive pipeline (15 fps,
-every frame decoded and analysed, as in aiortc's server example) receives
-``--naive-streams`` streams, and reports the frames it really analysed. CPU and memory
-are read from ``/proc`` for each server process alone, so they hold although the
-generator shares the machine.
+run) with a webhook receiver; N synthetic staff members, clients in worker processes,
+join through the real signaling with real tokens and send 640×480 JPEG stills over the
+signaling socket, one a second, as the staff page does; supervisors are simulated at
+the signaling level and hang up at the end, so every call writes its record. Beside
+them, in the same run, a naive pipeline (15 fps VP8 over aiortc, every frame decoded
+and analysed, as in aiortc's server example) receives ``--naive-streams`` streams, and
+reports the frames it really analysed. CPU and memory are read from ``/proc`` for each
+server process alone, so they hold although the generator shares the machine.
 
 Three shapes of run:
 
@@ -48,9 +47,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import cv2
 from aiohttp import web
 
-from bench.loadgen.clients import HOME, SENDERS, Planned, StreamResult, StreamSpec, run_worker
+from bench.loadgen.clients import HOME, Planned, StreamResult, StreamSpec, run_worker
 from bench.loadgen.naive import run_naive_worker
 from bench.loadgen.readings import (
     Reading,
@@ -73,7 +73,8 @@ from service.schema import checks
 from service.store import create_engine, migrate
 from service.webhooks.endpoints import create_endpoint
 
-ANALYSIS_FPS, NAIVE_FPS = 5, 15
+NAIVE_FPS = 15
+STILL_QUALITY = 70  # as staff.js encodes them (canvas.toBlob quality 0.7)
 WARM_UP_S = 3.0  # after the server is up: its jobs run their first round, memory settles
 SPAWN_S = 2.5  # a generator process starts (Python, aiortc) before its first call
 JOIN_S = 3.0  # a call is answered, its analysis leg connected and its first samples taken
@@ -100,10 +101,6 @@ def register_bench(group: Any) -> None:
     p.add_argument(
         "--step-seconds", type=float, default=20.0, help="--capacity: seconds per step (20)"
     )
-    p.add_argument(
-        "--leg", choices=sorted(SENDERS), default="vp8", help="what carries the analysis leg"
-    )
-    p.add_argument("--fps", type=_count, default=ANALYSIS_FPS, help="frame rate of --leg vp8")
     p.add_argument("--max-peers", type=_count, default=None, help="calls.max_analysis_peers")
     p.add_argument("--naive-streams", type=int, default=1, help="naive streams beside (1)")
     p.add_argument("--workers", type=_count, default=2, help="generator processes")
@@ -193,23 +190,25 @@ def _plan(args: argparse.Namespace) -> Plan:
 # --- setting up -----------------------------------------------------------------------
 
 
-def _media(out: Path, seconds: float, fps: int, naive: bool) -> tuple[Path, Path]:
-    """The analysis leg's stream (``fps``) and the naive pipeline's (15 fps), encoded once,
-    each long enough for a whole call: aiortc's MediaPlayer stops pacing pre-encoded
-    packets once it loops a file (the timestamps restart), so the files must not loop.
-    One keyframe at the start, as a browser's stream has (a keyframe a second would
-    make every later frame cheaper to decode than a browser's)."""
+def _media(out: Path, seconds: float, naive: bool) -> tuple[Path, Path]:
+    """The stills (a directory of the clip's JPEGs, one per second, as the staff page
+    encodes them, sent in turn) and the naive pipeline's stream (15 fps), made once. The
+    stream is long enough for a whole call: aiortc's MediaPlayer stops pacing
+    pre-encoded packets once it loops a file (the timestamps restart). One keyframe at
+    the start, as a browser's stream has."""
     clip = list(frames("live"))  # 6 s at 15 fps
-    length = math.ceil((seconds + 15) * NAIVE_FPS)
-    video = [clip[i % len(clip)] for i in range(length)]
-    analysis, naive_media = out / f"analysis-{fps}fps.webm", out / "naive-15fps.webm"
-    picked = video[:: max(1, NAIVE_FPS // fps)]
-    write_encoded(analysis, "libvpx", iter(picked), fps=fps, bit_rate=300_000, keyframe_s=None)
+    stills, naive_media = out / "stills", out / "naive-15fps.webm"
+    stills.mkdir()
+    for i, rgb in enumerate(clip[::NAIVE_FPS]):
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, STILL_QUALITY])
+        (stills / f"{i:03}.jpg").write_bytes(jpeg.tobytes())
     if naive:  # 15 fps for a whole long call takes minutes to encode on a busy machine
+        video = [clip[i % len(clip)] for i in range(math.ceil((seconds + 15) * NAIVE_FPS))]
         write_encoded(
             naive_media, "libvpx", iter(video), fps=NAIVE_FPS, bit_rate=1_000_000, keyframe_s=None
         )
-    return analysis, naive_media
+    return stills, naive_media
 
 
 async def _seed(data_dir: Path, streams: int, seconds: float, hook_url: str) -> list[StreamSpec]:
@@ -341,8 +340,10 @@ async def run_load(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
         data_dir = work / "data"
         data_dir.mkdir()
         analysis_media, naive_media = await asyncio.to_thread(
-            _media, work, plan.length, args.fps, args.naive_streams > 0
+            _media, work, plan.length, args.naive_streams > 0
         )
+        sizes = [p.stat().st_size for p in analysis_media.glob("*.jpg")]
+        upload_kbit_s = round(8 * sum(sizes) / len(sizes) / 1000, 1)  # one still a second
         receiver, hook_port, port = _Receiver(), _free_port(), _free_port()
         await receiver.start(hook_port)
         specs = await _seed(data_dir, streams, plan.length, f"http://127.0.0.1:{hook_port}/hook")
@@ -391,7 +392,6 @@ async def run_load(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
                     f"ws://127.0.0.1:{port}/ws",
                     plans,
                     str(analysis_media),
-                    args.leg,
                     t0,
                 )
                 naive_run = _naive(
@@ -414,7 +414,7 @@ async def run_load(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
     naive_span = None
     if naive_watch is not None:  # its streams are up from JOIN_S to the end of the run
         naive_span = span(naive_watch.readings, t0 + JOIN_S + FIRST_SAMPLES_S, t0 + plan.length)
-    return _figures(
+    figures = _figures(
         args,
         plan,
         t0,
@@ -426,6 +426,7 @@ async def run_load(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
         _naive_figures(naive_span, args.naive_streams, naive_error),
         server_exit,
     )
+    return {"stills_upload_kbit_s": upload_kbit_s, **figures}
 
 
 def _frames_of(http: aiohttp.ClientSession, port: int) -> Any:
@@ -438,7 +439,7 @@ def _frames_of(http: aiohttp.ClientSession, port: int) -> Any:
 
 
 async def _generate(
-    workers: int, ws_url: str, plans: list[Planned], media: str, kind: str, t0: float
+    workers: int, ws_url: str, plans: list[Planned], media: str, t0: float
 ) -> list[StreamResult]:
     """Every stream's result; a generator process that dies makes its streams' results
     errors (counted), not the end of the run."""
@@ -446,10 +447,7 @@ async def _generate(
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(len(shares), mp_context=get_context("spawn")) as pool:
         done = await asyncio.gather(
-            *(
-                loop.run_in_executor(pool, run_worker, ws_url, share, media, kind, t0)
-                for share in shares
-            ),
+            *(loop.run_in_executor(pool, run_worker, ws_url, share, media, t0) for share in shares),
             return_exceptions=True,
         )
     by_check: dict[str, StreamResult] = {}
@@ -568,7 +566,7 @@ def _figures(
         "streams": args.streams,
         "streams_admitted": len(admitted),
         "streams_refused": sum(1 for r in results if r.refused),
-        "leg": args.leg if args.leg != "vp8" else f"vp8 {args.fps} fps",
+        "leg": "stills",
         "wall_s": round(wall, 1),
     }
     if plan.steps:

@@ -24,10 +24,10 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from av import VideoFrame
 
 from service import metrics
 from signaling.sampler import Cadence, StreamClock, next_up, next_wake
+from signaling.stills import Still
 from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face_track import FaceTrack
@@ -56,8 +56,8 @@ class Sampled(Protocol):
     """The enrolled face the call's samples are matched against, a few times per call
     (None when the policy does not check identity)."""
 
-    def latest_frame(self) -> tuple[VideoFrame, float] | None:
-        """The newest frame and the event-loop time it arrived."""
+    def latest_frame(self) -> tuple[Still, float] | None:
+        """The newest still and the event-loop time it arrived."""
 
     def now(self) -> float:
         """Seconds into the call: the time a sample is stamped with."""
@@ -208,10 +208,11 @@ class AnalyzerPool:
             self._wake.set()
 
     def _run(
-        self, frame: VideoFrame, t: float, track: FaceTrack, identity: CallIdentity | None
+        self, still: Still, t: float, track: FaceTrack, identity: CallIdentity | None
     ) -> SampleResult:
+        """Decode and analyse one still, in a thread; match its face when one is due."""
         started = time.thread_time()
-        rgb = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+        rgb = still.rgb()
         sample = self._analyzer().analyze(rgb, t, track)
         metrics.SAMPLE_CPU.observe(time.thread_time() - started)
         if identity is not None:

@@ -23,6 +23,7 @@ Every message is one JSON object ``{"v": 1, "t": <type>, ...}`` (docs/protocol.m
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -92,6 +93,16 @@ class Relay:
 
 
 @dataclass(frozen=True)
+class RelayStill:
+    """A still of the staff camera for a call another node holds (``signaling.stills``'s
+    wire bytes, as the page sent them; base64 on the bus): its analysis is there."""
+
+    who: Identity
+    page: PageRef
+    data: bytes
+
+
+@dataclass(frozen=True)
 class StaffJoined:
     """A staff member's page joined on another node while their call lives here."""
 
@@ -106,7 +117,7 @@ class StaffLeft:
     who: Identity
 
 
-BusMessage = Deliver | ToPage | ClosePage | Relay | StaffJoined | StaffLeft
+BusMessage = Deliver | ToPage | ClosePage | Relay | RelayStill | StaffJoined | StaffLeft
 Handler = Callable[[BusMessage], Awaitable[None]]
 
 _TYPES: dict[str, type[BusMessage]] = {
@@ -114,6 +125,7 @@ _TYPES: dict[str, type[BusMessage]] = {
     "to_page": ToPage,
     "close_page": ClosePage,
     "relay": Relay,
+    "relay_still": RelayStill,
     "staff_joined": StaffJoined,
     "staff_left": StaffLeft,
 }
@@ -138,6 +150,8 @@ def encode(msg: BusMessage) -> str:
             value = _identity_json(value)
         elif isinstance(value, PageRef):
             value = {"node": value.node, "conn": value.conn}
+        elif isinstance(value, bytes):
+            value = base64.b64encode(value).decode("ascii")
         body[name] = value
     return json.dumps(body, separators=(",", ":"))
 
@@ -155,13 +169,15 @@ def decode(text: str | bytes) -> BusMessage:
             body["who"] = Identity(**who)
         if "page" in body:
             body["page"] = PageRef(**body["page"])
+        if cls is RelayStill:
+            body["data"] = base64.b64decode(body["data"], validate=True)
         msg = cls(**body)
     except BusError:
         raise
     except (ValueError, KeyError, TypeError) as exc:
         raise BusError(f"bad bus message: {exc}") from None
     for name, value in msg.__dict__.items():
-        if name not in ("who", "page") and not isinstance(value, str | int):
+        if name not in ("who", "page", "data") and not isinstance(value, str | int):
             raise BusError(f"bad bus message: {name}")
     return msg
 

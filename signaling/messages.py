@@ -22,7 +22,7 @@ ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 # RFC 8839 candidate-attribute, loosely: foundation, component, transport, priority...
 CANDIDATE_RE = re.compile(r"^candidate:[ -~]+$")
 
-LEGS = ("p2p", "server")
+LEGS = ("p2p",)  # the analysis leg is the page's stills (``signaling.stills``)
 SDP_KINDS = ("offer", "answer")
 TRACK_STATES = ("live", "muted", "ended")
 LOCATION_ERRORS = ("denied", "unavailable", "timeout", "unsupported")

@@ -22,7 +22,6 @@ import logging
 from datetime import datetime
 
 import cv2
-from av import VideoFrame
 from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,6 +31,7 @@ from service.schema import calls
 from signaling.rooms import Room
 from signaling.session import CallOutcome
 from signaling.snapshot import CallSnapshot
+from signaling.stills import Still
 
 log = logging.getLogger("hadir.call")
 STILL_JPEG_QUALITY = 80
@@ -42,9 +42,10 @@ _BEAT = (
 )
 
 
-def encode_still(frame: VideoFrame) -> bytes:
-    """The last frame as a JPEG; the records keep it only where the policy allows."""
-    bgr = frame.to_ndarray(format="bgr24")
+def encode_still(still: Still) -> bytes:
+    """The last frame as a JPEG, encoded anew (nothing the page put in its file is kept);
+    the records keep it only where the policy allows."""
+    bgr = still.bgr()
     ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, STILL_JPEG_QUALITY])
     if not ok:
         raise ValueError("the frame could not be encoded")
@@ -122,7 +123,10 @@ async def close_call(
     if outcome is not None and room.answered_at is not None and room.ended_at is not None:
         still = None
         if outcome.last_frame is not None:
-            still = await asyncio.to_thread(encode_still, outcome.last_frame)
+            try:
+                still = await asyncio.to_thread(encode_still, outcome.last_frame)
+            except ValueError:  # a still whose data is broken: the record goes without
+                log.info("evidence still not decodable", extra={"fields": {"call": room.id}})
         result = CallResult(
             started_at=room.answered_at,
             ended_at=room.ended_at,

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
-from aiortc import RTCIceServer
 
 from service.config import IceConfig
 from service.push.routes import PUSHER
@@ -36,14 +35,6 @@ def browser_ice_servers(ice: IceConfig) -> list[dict[str, Any]]:
     return servers
 
 
-def server_ice_servers(ice: IceConfig) -> list[RTCIceServer]:
-    """aiortc takes one STUN and one TURN server: the first of each."""
-    servers = [RTCIceServer(ice.stun_urls[0])] if ice.stun_urls else []
-    if ice.turn_url:
-        servers.append(RTCIceServer(ice.turn_url, ice.turn_username, ice.turn_credential))
-    return servers
-
-
 async def _hub(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     vision = replace(DEFAULT_CONFIG, sample_interval_s=config.calls.sample_interval_s)
@@ -54,7 +45,6 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     settings = CallSettings(
         sample_interval_s=config.calls.sample_interval_s,
         min_camera_on=config.calls.min_camera_on_fraction,
-        ice_servers=server_ice_servers(config.ice),
         max_gap_s=config.calls.camera_gap_s,
     )
     hub = Hub(

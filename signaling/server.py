@@ -70,17 +70,18 @@ from signaling.bus import (
     LocalBus,
     PageRef,
     Relay,
+    RelayStill,
     StaffJoined,
     StaffLeft,
     ToPage,
 )
 from signaling.messages import ProtocolError
-from signaling.peer import PeerError
 from signaling.presence import LastSeen, Presence, presence_of, push_reachable, stored_last_seen
 from signaling.ratelimit import TokenBucket
 from signaling.record import close_call, interrupt_call, mark_answered, open_call, save_evidence
 from signaling.rooms import ACTIVE, RINGING, Room, RoomError, Rooms
 from signaling.session import CallOutcome, CallSession, CallSettings
+from signaling.stills import Still, parse_still
 from vision.identity import CallIdentity
 
 log = logging.getLogger("hadir.signaling")
@@ -319,11 +320,7 @@ class Hub:
     # -- one frame ----------------------------------------------------------------
 
     async def receive(self, conn: Connection, text: str) -> None:
-        if not conn.bucket.take(time.monotonic()):
-            conn.drops += 1
-            await conn.send(m.error("rate_limited", "too many messages"))
-            if conn.drops >= MAX_DROPS:
-                await conn.ws.close(code=CLOSE_POLICY, message=b"rate limit")
+        if not await self._allowed(conn):
             return
         await self._handle(conn, text)
 
@@ -336,11 +333,54 @@ class Hub:
             await conn.send(m.error(exc.code, str(exc), exc.ref))
         except (AuthError, RoomError) as exc:
             await conn.send(m.error(exc.code, str(exc)))
-        except PeerError as exc:
-            await conn.send(m.error("invalid", str(exc), "sdp"))
         except Exception:
             log.exception("message failed")
             await conn.send(m.error("internal", "the server could not handle that message"))
+
+    async def receive_still(self, conn: Connection, data: bytes) -> None:
+        """One binary frame: a still of the staff camera for its call's analysis leg
+        (``signaling.stills``), taken here or relayed to the node that holds the call;
+        refused like a bad text message, never decoded here."""
+        if not await self._allowed(conn):
+            return
+        try:
+            if conn.who is None:
+                raise ProtocolError("not_joined", "send join first", "still")
+            still = parse_still(data)
+            if self.rooms.get(still.call) is None:
+                node = await self.bus.call_node(still.call)
+                if node is not None:  # the call lives there: so does its analysis
+                    page = PageRef(self.bus.node, conn.id)
+                    await self.bus.send(node, RelayStill(conn.who, page, data))
+                    return
+            await self._take_still(conn, conn.who, still)
+        except ProtocolError as exc:
+            await conn.send(m.error(exc.code, str(exc), exc.ref))
+        except (AuthError, RoomError) as exc:
+            await conn.send(m.error(exc.code, str(exc), "still"))
+        except Exception:
+            log.exception("still failed")
+            await conn.send(m.error("internal", "the server could not handle that still"))
+
+    async def _allowed(self, conn: Connection) -> bool:
+        """Spend a token of the connection's rate limit; refuse (and in the end close)
+        a flood."""
+        if conn.bucket.take(time.monotonic()):
+            return True
+        conn.drops += 1
+        await conn.send(m.error("rate_limited", "too many messages"))
+        if conn.drops >= MAX_DROPS:
+            await conn.ws.close(code=CLOSE_POLICY, message=b"rate limit")
+        return False
+
+    async def _take_still(self, conn: Page, who: Identity, still: Still) -> None:
+        room = self.rooms.get(still.call)
+        if room is None or not room.live:
+            raise RoomError("not_found", "no such call")
+        require_member(who, room)
+        if who.role != "staff":
+            raise AuthError("forbidden", "only the staff page sends stills")
+        self.sessions[room.id].take_still(still)
 
     async def _dispatch(self, conn: Page, msg: m.Message, text: str) -> None:
         if isinstance(msg, m.Ping):
@@ -395,7 +435,7 @@ class Hub:
             reason = "hangup" if room.state == "active" else "cancelled"
             await self.end(room, reason, by=who.role)
         elif isinstance(msg, m.Sdp | m.Ice):
-            await self._media(who, room, session, msg)
+            await self._relay(who, room, msg)
         else:
             if who.role != "staff":
                 raise AuthError("forbidden", "only the staff page reports this")
@@ -559,6 +599,12 @@ class Hub:
                 if room is not None:
                     self._staff_nodes[room.id] = msg.page.node
             await self._handle(RemotePage(self.bus, msg.page, msg.who), msg.text)
+        elif isinstance(msg, RelayStill):
+            page = RemotePage(self.bus, msg.page, msg.who)
+            try:
+                await self._take_still(page, msg.who, parse_still(msg.data))
+            except (ProtocolError, AuthError, RoomError) as exc:
+                await page.send(m.error(exc.code, str(exc), "still"))
         elif isinstance(msg, StaffJoined):
             room = self.rooms.for_staff(msg.who.id)
             if room is not None:
@@ -628,32 +674,16 @@ class Hub:
         if room.state == RINGING:
             await self.end(room, "not_answered")
 
-    async def _media(
-        self, who: Identity, room: Room, session: CallSession, msg: m.Sdp | m.Ice
-    ) -> None:
-        if msg.leg == "p2p":
-            if room.state != "active":
-                raise RoomError("bad_state", "the call is not active")
-            fields = dict(msg.__dict__)
-            if isinstance(msg, m.Ice):
-                fields["sdpMid"] = fields.pop("sdp_mid")
-                fields["sdpMLineIndex"] = fields.pop("sdp_mline_index")
-            kind = "sdp" if isinstance(msg, m.Sdp) else "ice"
-            await self._other_side(who, room, m.encode(kind, **fields))
-            return
-        if who.role != "staff":
-            raise AuthError("forbidden", "only the staff page sends the analysis leg")
+    async def _relay(self, who: Identity, room: Room, msg: m.Sdp | m.Ice) -> None:
+        """The peer-to-peer leg's offers, answers and candidates, to the other page."""
+        if room.state != "active":
+            raise RoomError("bad_state", "the call is not active")
+        fields = dict(msg.__dict__)
         if isinstance(msg, m.Ice):
-            await session.add_candidate(msg.candidate, msg.sdp_mid, msg.sdp_mline_index)
-            return
-        if msg.kind != "offer":
-            raise ProtocolError("invalid", "kind: the server leg takes an offer", "sdp")
-        answer = await session.answer(msg.sdp)
-        await self._to(
-            "staff",
-            room.staff_id,
-            m.encode("sdp", call=room.id, leg="server", kind="answer", sdp=answer),
-        )
+            fields["sdpMid"] = fields.pop("sdp_mid")
+            fields["sdpMLineIndex"] = fields.pop("sdp_mline_index")
+        kind = "sdp" if isinstance(msg, m.Sdp) else "ice"
+        await self._other_side(who, room, m.encode(kind, **fields))
 
     # -- a staff page that went away ------------------------------------------------
 
@@ -845,7 +875,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             if frame.type == WSMsgType.TEXT:
                 await hub.receive(conn, frame.data)
             elif frame.type == WSMsgType.BINARY:
-                await conn.send(m.error("invalid", "text frames only"))
+                await hub.receive_still(conn, frame.data)
     finally:
         unjoined.cancel()
         await hub.leave(conn)

@@ -1,9 +1,14 @@
-"""One call's live evidence: the analysis peer, samples, camera timeline and location.
+"""One call's live evidence: the analysis leg, samples, camera timeline and location.
 
 A ``CallSession`` is attached to a ``Room`` when the call starts. Once the staff
 member answers it keeps the camera timeline and reports ``status`` at least once a
-second; its analysis leg is sampled by the analyzer pool, which calls ``take`` with
-each judged frame; ``finish`` stops everything and returns the final ``CallOutcome``.
+second; its analysis leg (the page's stills, ``signaling.stills``) is sampled by the
+analyzer pool, which calls ``take`` with each judged frame; ``finish`` stops
+everything and returns the final ``CallOutcome``.
+
+The stills leg is admitted to the pool by its first still, and refused then if the
+pool is full (the call goes on unanalysed). Stills are rate-limited per call and their
+sequence must increase; a still that arrives is a frame for the camera timeline.
 """
 
 from __future__ import annotations
@@ -14,18 +19,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiortc import RTCIceServer
-from av import VideoFrame
-
 from service import metrics
 from signaling.analysis import AnalyzerPool
 from signaling.auth import CallTarget
 from signaling.camera_watch import PICTURE_CAUSES, CameraWatch
 from signaling.location import LocationResult, judge_error, judge_position
-from signaling.messages import Location
-from signaling.peer import AnalysisPeer, PeerError
+from signaling.messages import Location, ProtocolError
+from signaling.ratelimit import TokenBucket
 from signaling.rooms import Room, RoomError
 from signaling.snapshot import CallSnapshot
+from signaling.stills import BURST, RATE_PER_S, Still
 from signaling.verdict import CallVerdict, CameraTimeline, IdentityEvidence, judge
 from vision.camera import CameraState
 from vision.check import CheckWindow
@@ -55,7 +58,6 @@ _PICTURE_CAUSES = {CameraState.BLACK: "camera_black", CameraState.COVERED: "came
 class CallSettings:
     sample_interval_s: float
     min_camera_on: float
-    ice_servers: list[RTCIceServer]
     max_gap_s: float = 2.0
 
 
@@ -66,7 +68,7 @@ class CallOutcome:
     room: Room
     duration_s: float
     verdict: CallVerdict
-    last_frame: VideoFrame | None  # for the evidence still, kept only if the policy allows
+    last_frame: Still | None  # the evidence still, kept only if the policy allows
 
 
 class CallSession:
@@ -95,7 +97,10 @@ class CallSession:
         self.face_track = FaceTrack()
         self.identity = identity
         self.location: LocationResult | None = None
-        self.peer: AnalysisPeer | None = None
+        self.still: tuple[Still, float] | None = None  # the newest still, its arrival
+        self._stills: bool | None = None  # the stills leg admitted; None: no still yet
+        self._still_bucket = TokenBucket(RATE_PER_S, BURST)
+        self._still_sequence = -1
         self.vision: CheckVerdict | None = None
         self.analysed = True  # False once the analysis leg was refused for capacity
         self.sample_lag_s: float | None = None  # the last sample: frame arrival → analysed
@@ -115,35 +120,32 @@ class CallSession:
 
     # -- the analysis leg -----------------------------------------------------------
 
-    async def answer(self, offer_sdp: str) -> str:
+    def take_still(self, still: Still) -> None:
+        """A still from the staff page: the newest picture of the analysis leg."""
         if self._t0 is None:
             raise RoomError("bad_state", "the call has not been answered")
-        if self.peer is not None:
-            raise RoomError("bad_state", "the analysis leg is already connected")
-        if not self.pool.admit(self):
-            self.analysed = False
-            raise RoomError("busy", "analysis capacity is full")
-        self.peer = AnalysisPeer(
-            self.settings.ice_servers,
-            on_frame=self._frame,
-            on_track_ended=lambda: self.watch.set("ended", True, self.now()),
-        )
-        try:
-            return await self.peer.answer(offer_sdp)
-        except PeerError:
-            await self._close_peer()
-            raise
+        loop_now = asyncio.get_running_loop().time()
+        if not self._still_bucket.take(loop_now):
+            raise ProtocolError("rate_limited", "too many stills", "still")
+        if still.sequence <= self._still_sequence:
+            raise ProtocolError("invalid", "still: the sequence must increase", "still")
+        self._still_sequence = still.sequence
+        if self._stills is None:
+            self._stills = self.pool.admit(self)
+            if not self._stills:
+                self.analysed = False
+                raise RoomError("busy", "analysis capacity is full")
+        if not self._stills:
+            return  # refused once: the call goes on unanalysed
+        self.still = (still, loop_now)
+        self._frame()
 
-    async def add_candidate(self, candidate: str, mid: str | None, index: int | None) -> None:
-        if self.peer is None:
-            raise RoomError("bad_state", "no analysis leg yet")
-        await self.peer.add_candidate(candidate, mid, index)
-
-    async def _close_peer(self) -> None:
-        if self.peer is not None:
-            peer, self.peer = self.peer, None
+    def _close_leg(self) -> None:
+        """The stills leg ends (the page went away, the call ends): the next still, if
+        any, admits it anew."""
+        if self._stills:
             self.pool.release(self)
-            await peer.close()
+        self.still, self._stills, self._still_sequence = None, None, -1
 
     # -- what the staff page reports -------------------------------------------------
 
@@ -164,7 +166,7 @@ class CallSession:
         """The staff page went away (it may rejoin): its analysis leg is gone with it,
         and the time until it is back is not measured."""
         self.watch.away(self.now())
-        await self._close_peer()
+        self._close_leg()
 
     def back(self) -> None:
         """The staff page rejoined; it sends a new analysis leg. What the old page
@@ -195,9 +197,8 @@ class CallSession:
         self.watch.frame(t)
         self.pool.arrived(self)
 
-    def latest_frame(self) -> tuple[VideoFrame, float] | None:
-        peer = self.peer
-        return None if peer is None or peer.latest is None else (peer.latest, peer.latest_at)
+    def latest_frame(self) -> tuple[Still, float] | None:
+        return self.still
 
     def take(self, sample: SampleResult, lag_s: float) -> None:
         """One judged frame from the pool: the verdict so far and the picture's causes of
@@ -281,8 +282,8 @@ class CallSession:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        last_frame = self.peer.latest if self.peer is not None else None
-        await self._close_peer()
+        last_frame = self.still[0] if self.still is not None else None
+        self._close_leg()
         if self._t0 is None:
             return None
         t = self.now()

@@ -10,14 +10,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fixtures.generate import frames
 from service.calendar import Override
 from service.clock import utcnow
 from service.links import issue_link
 from service.org import import_roster, load_policy
 from service.overrides import set_override
 from service.schema import checks
+from signaling.stills import Still, encode_header, parse_still
 
 HOME = (-6.2088, 106.8456)  # Monas, Jakarta
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -149,3 +154,19 @@ async def working_today(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         today = utcnow().astimezone((await load_policy(conn)).zone).date()
         await set_override(conn, Override(today, True, "test"), actor="test")
+
+
+def stills_dir(path: Path, clip: str = "live") -> Path:
+    """A fixture clip's stills, one a second, as the staff page sends them: the load
+    generator's ``media``."""
+    path.mkdir()
+    for i, rgb in enumerate(list(frames(clip))[::15]):
+        (path / f"{i:03}.jpg").write_bytes(still_of(rgb).jpeg)
+    return path
+
+
+def still_of(rgb: npt.NDArray[np.uint8], quality: int = 70) -> Still:
+    """A camera frame as the stills leg delivers it: JPEG, as the staff page encodes it."""
+    ok, jpeg = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return parse_still(encode_header("call", 0, 0.0) + jpeg.tobytes())

@@ -8,16 +8,17 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pytest
-from av import VideoFrame
 
 from signaling.analysis import AnalyzerPool
+from signaling.stills import Still
+from tests.call_helpers import still_of
 from vision.config import DEFAULT_CONFIG
 from vision.face import FaceStatus
 from vision.face_track import FaceTrack
 from vision.identity import CallIdentity
 from vision.sample import SampleResult
 
-FRAME = VideoFrame.from_ndarray(np.full((240, 320, 3), 90, dtype=np.uint8), format="rgb24")
+FRAME = still_of(np.full((240, 320, 3), 90, dtype=np.uint8))
 
 
 @dataclass(eq=False)
@@ -25,8 +26,8 @@ class FakeCall:
     """A call whose camera sends a frame whenever the test says so."""
 
     pool: AnalyzerPool
-    picture: VideoFrame = FRAME
-    frame: VideoFrame | None = None
+    picture: Still = FRAME
+    frame: Still | None = None
     arrived_at: float = 0.0
     taken: list[tuple[SampleResult, float]] = field(default_factory=list)
     face_track: FaceTrack = field(default_factory=FaceTrack)
@@ -36,7 +37,7 @@ class FakeCall:
         self.frame, self.arrived_at = self.picture, asyncio.get_running_loop().time()
         self.pool.arrived(self)
 
-    def latest_frame(self) -> tuple[VideoFrame, float] | None:
+    def latest_frame(self) -> tuple[Still, float] | None:
         return None if self.frame is None else (self.frame, self.arrived_at)
 
     def now(self) -> float:
@@ -103,7 +104,7 @@ async def test_a_calls_face_is_checked_by_the_landmark_model_once(pool: Analyzer
     # for the face in the first sample, and the later ones reuse its answer.
     from fixtures.generate import frames
 
-    face = VideoFrame.from_ndarray(next(frames("no_torso")), format="rgb24")  # a 150-px face
+    face = still_of(next(frames("no_torso")))  # a 150-px face
     call = FakeCall(pool, picture=face)
     assert pool.admit(call)
     await _camera([call], 1.5)

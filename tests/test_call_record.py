@@ -126,7 +126,7 @@ def _session(room: Room, check: str) -> CallSession:
     target = CallTarget(
         check, "staff1", "Siti", "sup1", room.created_at, room.window_end, "solid:khaki", HOME, 200
     )
-    settings = CallSettings(sample_interval_s=1.0, min_camera_on=0.9, ice_servers=[])
+    settings = CallSettings(sample_interval_s=1.0, min_camera_on=0.9)
 
     async def publish(_: dict[str, Any]) -> None:
         return None

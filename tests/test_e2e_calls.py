@@ -1,6 +1,6 @@
 """End to end in real browsers: a supervisor calls a staff member whose camera is a fixture
-video; the call connects peer to peer, the server's analysis peer judges the staff
-camera, and the check's record is stored and delivered as a signed webhook."""
+video; the call connects peer to peer, the server judges the staff camera from the
+page's stills, and the check's record is stored and delivered as a signed webhook."""
 
 from __future__ import annotations
 
@@ -36,6 +36,25 @@ from tests.webhook_helpers import verify_both, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 FINAL = {"pass", "fail", "inconclusive"}
+# The staff page's binary frames as it sends them: header fields and the JPEG's digest.
+SENT_STILLS = """
+window.sentStills = [];
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) {
+  if (data instanceof Blob) {
+    data.arrayBuffer().then(async (buffer) => {
+      const view = new DataView(buffer);
+      const n = view.getUint8(1);
+      const digest = await crypto.subtle.digest("SHA-256", buffer.slice(14 + n));
+      window.sentStills.push({
+        version: view.getUint8(0), sequence: view.getUint32(2 + n),
+        jpeg: Array.from(new Uint8Array(digest)).join(","),
+      });
+    });
+  }
+  return send.call(this, data);
+};
+"""
 
 
 async def _connect(service: Service, sup: Page, staff: Page, check: str) -> None:
@@ -135,6 +154,30 @@ async def test_a_covered_camera_fails_with_a_camera_reason(
         assert record.status == "failed"
         camera = record.body["criteria"]["camera"]
         assert camera["verdict"] == "fail" and "camera_covered" in camera["reasons"]
+
+
+async def test_a_frozen_camera_sends_identical_stills_and_fails_on_the_camera(
+    tmp_path: Path, media: dict[str, Path]
+) -> None:
+    """The analysis leg is the staff page's stills over its socket: a camera that shows
+    one picture sends the same JPEG again and again, and the server says frozen."""
+    async with running_service(tmp_path) as service, async_playwright() as pw:
+        check = await add_check(service.engine, "staff1")
+        sup, staff = await participants(pw, media["frozen"])
+        await staff.add_init_script(SENT_STILLS)
+        await _connect(service, sup, staff, check)
+        state = await wait_for_state(
+            sup, '[data-indicator="camera"]', "data-state", {"fail", "pass"}, 30
+        )
+        assert state == "fail"
+        record = await _hang_up(service, staff, sup)
+        camera = record.body["criteria"]["camera"]
+        assert camera["verdict"] == "fail" and "camera_frozen" in camera["reasons"]
+        # Version 1, the sequence counting up; the same picture each time.
+        stills = await staff.evaluate("window.sentStills")
+        assert len(stills) >= 5 and {s["version"] for s in stills} == {1}
+        assert [s["sequence"] for s in stills] == list(range(len(stills)))
+        assert len({s["jpeg"] for s in stills[2:]}) == 1
 
 
 async def test_a_call_never_answered_becomes_missed_when_the_window_ends(

@@ -23,7 +23,6 @@ from sqlalchemy import select
 
 from bench.loadgen.clients import HOME as STREAM_HOME
 from bench.loadgen.clients import StreamSpec, one_stream
-from fixtures.generate import frames, write_encoded
 from service.clock import utcnow
 from service.enrolment import call_identity, enrol, seal, unseal
 from service.org import import_roster_text, load_policy, save_policy
@@ -33,7 +32,7 @@ from service.state import ENGINE, FACE_KEY, LINK_SECRET
 from signaling.analysis import AnalyzerPool
 from signaling.verdict import CallVerdict, CameraTimeline, IdentityEvidence, judge
 from tests.api_helpers import api_client, api_config, bearer, new_key
-from tests.call_helpers import ROSTER, Links, add_check, seed_org
+from tests.call_helpers import ROSTER, Links, add_check, seed_org, stills_dir
 from tests.test_analysis_pool import FakeCall, _camera
 from vision.analyzer import FrameAnalyzer, prepare
 from vision.config import DEFAULT_CONFIG
@@ -281,17 +280,11 @@ async def test_an_admin_imports_and_deletes_and_a_roster_that_lets_someone_go_de
 # -- a call with identity on ----------------------------------------------------------------
 
 
-def _media(path: Path) -> Path:
-    """Six seconds of the compliant fixture (the astronaut) at 5 fps, VP8 as sent."""
-    write_encoded(path, "libvpx", iter(list(frames("live"))[::3]), fps=5, bit_rate=300_000)
-    return path
-
-
 async def _call(tmp_path: Path, enrol: Path | None) -> tuple[Any, dict[str, Any]]:
     """A real call of staff1 with the policy checking identity, staff1 enrolled from
     ``enrol`` (or not at all); the record's identity criterion and the record."""
     config = api_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'hadir.db'}")
-    media = await asyncio.to_thread(_media, tmp_path / "leg.webm")
+    media = await asyncio.to_thread(stills_dir, tmp_path / "stills")
     async with api_client(config) as client:
         engine = client.app[ENGINE]
         links = await seed_org(engine, tmp_path, client.app[LINK_SECRET])

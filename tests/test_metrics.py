@@ -1,5 +1,5 @@
 """``/metrics``: Prometheus' text for a ``metrics:read`` key, moved by a real call (a
-real aiortc staff peer sending VP8 to the running app), and the same series summed over
+staff page sending its stills to the running app), and the same series summed over
 processes in prometheus_client's multiprocess mode."""
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.loadgen.clients import StreamSpec, one_stream
-from fixtures.generate import frames, write_encoded
 from service import metrics
 from service.records import get_record
 from service.state import ENGINE, LINK_SECRET
 from service.store import create_engine
 from tests.api_helpers import api_client, api_config, bearer, new_key
-from tests.call_helpers import add_check, seed_org
+from tests.call_helpers import add_check, seed_org, stills_dir
 
 Values = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -44,15 +43,9 @@ def moved(before: Values, after: Values, name: str, **labels: str) -> float:
     return after.get(key, 0.0) - before.get(key, 0.0)
 
 
-def _media(path: Path) -> Path:
-    """Six seconds of the compliant fixture at 5 fps, VP8 as the analysis leg sends it."""
-    write_encoded(path, "libvpx", iter(list(frames("live"))[::3]), fps=5, bit_rate=300_000)
-    return path
-
-
 async def test_a_call_moves_the_series_a_metrics_key_reads(tmp_path: Path) -> None:
     config = api_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'hadir.db'}")
-    media = await asyncio.to_thread(_media, tmp_path / "leg.webm")
+    media = await asyncio.to_thread(stills_dir, tmp_path / "stills")
     async with api_client(config) as client:
         engine = client.app[ENGINE]
         links = await seed_org(engine, tmp_path, client.app[LINK_SECRET])

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from av import VideoFrame
 
 from service.clock import utcnow
 from signaling.analysis import AnalyzerPool
@@ -22,8 +21,9 @@ from signaling.camera_watch import PICTURE_CAUSES, CameraWatch
 from signaling.messages import Location
 from signaling.rooms import Room
 from signaling.session import CallSession, CallSettings
+from signaling.stills import Still
 from signaling.verdict import CallVerdict, CameraTimeline, judge
-from tests.call_helpers import HOME
+from tests.call_helpers import HOME, still_of
 from tests.test_call_record import AT_HOME, _passing
 from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG, VisionConfig
@@ -98,8 +98,9 @@ class BusyAnalyzer(FrameAnalyzer):
 
 
 class FedCall(CallSession):
-    """A call whose staff page sends the frames the test gives it: they arrive by the
-    session's own path (camera watch, then the pool), only WebRTC is left out."""
+    """A call whose staff page sends the stills the test gives it: they arrive by the
+    session's own path (camera watch, then the pool), only the socket and the
+    per-call rate limit are left out."""
 
     def __init__(self, pool: AnalyzerPool, index: int) -> None:
         now = utcnow()
@@ -118,40 +119,40 @@ class FedCall(CallSession):
             HOME,
             200,
         )
-        settings = CallSettings(sample_interval_s=1.0, min_camera_on=0.9, ice_servers=[])
+        settings = CallSettings(sample_interval_s=1.0, min_camera_on=0.9)
 
         async def publish(_: dict[str, Any]) -> None:
             return None
 
         super().__init__(room, target, settings, pool, publish)
-        self._latest: tuple[VideoFrame, float] | None = None
+        self._latest: tuple[Still, float] | None = None
 
-    def send(self, frame: VideoFrame) -> None:
-        self._latest = (frame, asyncio.get_running_loop().time())
+    def send(self, still: Still) -> None:
+        self._latest = (still, asyncio.get_running_loop().time())
         self._frame()
 
-    def latest_frame(self) -> tuple[VideoFrame, float] | None:
+    def latest_frame(self) -> tuple[Still, float] | None:
         return self._latest
 
 
 @pytest.fixture(scope="module")
-def khaki() -> list[VideoFrame]:
+def khaki() -> list[Still]:
     from fixtures.generate import frames
 
     source = frames("khaki")
     return [_received(next(source)) for _ in range(int(SECONDS * FPS))]
 
 
-def _received(rgb: npt.NDArray[np.uint8]) -> VideoFrame:
-    """A frame as the analysis leg receives it: yuv420p, as decoded from VP8."""
-    return VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+def _received(rgb: npt.NDArray[np.uint8]) -> Still:
+    """A frame as the analysis leg receives it: a JPEG still, as the page encodes it."""
+    return still_of(rgb)
 
 
 BLACK = _received(np.zeros((480, 640, 3), np.uint8))
 
 
 async def _call(
-    pool: AnalyzerPool, calls: int, frames: list[VideoFrame], black_s: float
+    pool: AnalyzerPool, calls: int, frames: list[Still], black_s: float
 ) -> list[tuple[FedCall, CallVerdict]]:
     """``calls`` compliant calls for ``SECONDS``, each camera black for its first
     ``black_s`` (a phone camera starting), then the khaki uniform; their final verdicts."""
@@ -182,7 +183,7 @@ async def starved_pool() -> AsyncIterator[AnalyzerPool]:
 
 
 async def test_a_starved_pool_fails_no_compliant_call_and_says_server_busy(
-    starved_pool: AnalyzerPool, khaki: list[VideoFrame]
+    starved_pool: AnalyzerPool, khaki: list[Still]
 ) -> None:
     results = await _call(starved_pool, CALLS, khaki, black_s=1.5)
     blacks = sum(1 for s, _ in results if s.vision and s.vision.camera.scores["black"] > 0)
@@ -193,7 +194,7 @@ async def test_a_starved_pool_fails_no_compliant_call_and_says_server_busy(
         assert s.starved and s.samples < 5, (s.samples, s.fed_s)
 
 
-async def test_a_call_sampled_as_asked_is_judged_as_usual(khaki: list[VideoFrame]) -> None:
+async def test_a_call_sampled_as_asked_is_judged_as_usual(khaki: list[Still]) -> None:
     config: VisionConfig = DEFAULT_CONFIG
     pool = AnalyzerPool(1, 1, config)
     await pool.warm()

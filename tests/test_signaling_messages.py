@@ -22,7 +22,7 @@ VALID: dict[str, dict[str, Any]] = {
     "ice": {
         "type": "ice",
         "call": "call_1",
-        "leg": "server",
+        "leg": "p2p",
         "candidate": "candidate:1 1 udp 2122260223 192.168.1.2 54321 typ host",
         "sdpMid": "0",
         "sdpMLineIndex": 0,

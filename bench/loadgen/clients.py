@@ -1,6 +1,6 @@
 """One synthetic call per stream: a supervisor at the signaling level and a staff member
-whose analysis leg is sent by a ``Sender`` (today ``Vp8Sender``: a real aiortc peer
-sending a pre-encoded VP8 file, as the page's analysis track does).
+whose analysis leg is ``StillsSender``: a directory of JPEG files sent in turn over the
+staff page's WebSocket, as ``staff.js`` sends its stills.
 
 Runs in worker processes apart from the server (``run_worker``); results travel back
 as plain dataclasses. Times in results are ``time.monotonic()`` readings, which on
@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
 import aiohttp
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaPlayer
+
+from signaling.stills import encode_header
 
 SETUP_TIMEOUT_S = 30.0
 HOME = (-6.1754, 106.8272)  # where every synthetic staff member lives and works (Monas)
@@ -57,42 +57,31 @@ class StreamResult:
     error: str | None = None
 
 
-class Sender(Protocol):
-    """What carries the staff member's pictures to the server's analysis. One per call."""
-
-    async def start(self, staff: aiohttp.ClientWebSocketResponse, call: str) -> None:
-        """Open the analysis leg on the answered call; an ``error`` reply (``busy``)
-        raises ``RuntimeError``."""
-
-    async def close(self) -> None:
-        """Stop sending; safe whether or not ``start`` ran or succeeded."""
-
-
-class Vp8Sender:
-    """The analysis leg as the page's second peer connection: a pre-encoded VP8 file
-    sent by aiortc without re-encoding."""
+class StillsSender:
+    """The analysis leg as the page sends it: a JPEG still a second (its first five half
+    a second apart) as binary frames on the staff page's WebSocket."""
 
     def __init__(self, media: str) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.player = MediaPlayer(media, decode=False)
+        self.pictures = [p.read_bytes() for p in sorted(Path(media).glob("*.jpg"))]
+        self.sending: asyncio.Task[None] | None = None
 
     async def start(self, staff: aiohttp.ClientWebSocketResponse, call: str) -> None:
-        assert self.player.video is not None
-        self.pc.addTrack(self.player.video)
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        offer = self.pc.localDescription.sdp
-        await staff.send_json(
-            {"type": "sdp", "call": call, "leg": "server", "kind": "offer", "sdp": offer}
-        )
-        answer = await _next(staff, "sdp", SETUP_TIMEOUT_S)
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        await _next(staff, "state", SETUP_TIMEOUT_S)  # active: stills are taken now
+        self.sending = asyncio.create_task(self._send(staff, call))
+        with contextlib.suppress(TimeoutError):  # busy comes back at once if refused
+            await _next(staff, "no such message", 1.5)
+
+    async def _send(self, ws: aiohttp.ClientWebSocketResponse, call: str) -> None:
+        sequence = 0
+        while True:
+            jpeg = self.pictures[sequence % len(self.pictures)]
+            await ws.send_bytes(encode_header(call, sequence, time.time() * 1000) + jpeg)
+            sequence += 1
+            await asyncio.sleep(0.5 if sequence < 5 else 1.0)
 
     async def close(self) -> None:
-        await self.pc.close()
-
-
-# ``hadir bench load --leg KIND``: what carries the analysis leg, built from the media path.
-SENDERS: dict[str, Callable[[str], Sender]] = {"vp8": Vp8Sender}
+        if self.sending is not None:
+            self.sending.cancel()
 
 
 async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str, within: float) -> dict[str, Any]:
@@ -131,10 +120,9 @@ async def one_stream(
     spec: StreamSpec,
     media: str,
     seconds: float,
-    kind: str = "vp8",
 ) -> StreamResult:
     result = StreamResult(spec.check_id)
-    sender = SENDERS[kind](media)
+    sender = StillsSender(media)
     sockets: list[aiohttp.ClientWebSocketResponse] = []
     drain: asyncio.Task[None] | None = None
     try:
@@ -185,20 +173,16 @@ async def one_stream(
     return result
 
 
-async def _run(
-    ws_url: str, plans: list[Planned], media: str, kind: str, t0: float
-) -> list[StreamResult]:
+async def _run(ws_url: str, plans: list[Planned], media: str, t0: float) -> list[StreamResult]:
     async def planned(plan: Planned) -> StreamResult:
         await asyncio.sleep(max(0.0, t0 + plan.start_s - time.monotonic()))
-        return await one_stream(session, ws_url, plan.spec, media, plan.seconds, kind)
+        return await one_stream(session, ws_url, plan.spec, media, plan.seconds)
 
     async with aiohttp.ClientSession() as session:
         return list(await asyncio.gather(*(planned(p) for p in plans)))
 
 
-def run_worker(
-    ws_url: str, plans: list[Planned], media: str, kind: str, t0: float
-) -> list[StreamResult]:
+def run_worker(ws_url: str, plans: list[Planned], media: str, t0: float) -> list[StreamResult]:
     """A worker process's share of the streams, each joining at its planned time after
     ``t0`` (monotonic)."""
-    return asyncio.run(_run(ws_url, plans, media, kind, t0))
+    return asyncio.run(_run(ws_url, plans, media, t0))

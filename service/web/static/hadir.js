@@ -55,6 +55,15 @@ export class Signal {
   send(msg) {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
   }
+
+  // A binary frame (a still of the analysis leg), unless the socket is down or still
+  // holds more than ``backlog`` bytes unsent: on a slow network a still is skipped,
+  // never queued behind the last one. True when it went.
+  sendBinary(data, backlog) {
+    if (this.ws.readyState !== WebSocket.OPEN || this.ws.bufferedAmount > backlog) return false;
+    this.ws.send(data);
+    return true;
+  }
 }
 
 // The supervisor↔staff call: plain WebRTC between the two browsers, the server only

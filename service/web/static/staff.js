@@ -1,5 +1,5 @@
 // The staff page: wait for the supervisor's call, answer or decline it, and while it lasts send
-// the server a low-rate copy of the camera (the analysis leg), the location once,
+// the server a JPEG still of the camera every second (the analysis leg), the location once,
 // and whether the page is visible and the camera track live. The camera is open only
 // during a call or a self-check the person asked for.
 import {
@@ -7,8 +7,12 @@ import {
 } from "./hadir.js";
 import { closeRingNotifications, setupPush } from "./push.js";
 
-// The analysis leg is capped in the browser: the server decodes every frame it gets.
-const ANALYSIS = { width: 640, height: 480, fps: 5, bitrate: 300_000 };
+// The analysis leg: a JPEG still (at most 640×480) every second, the first five every
+// half second so that a verdict comes soon (five samples 2 s apart in all: what a
+// frozen picture needs to be seen as one); binary frames, docs/protocol.md "Stills".
+const STILLS = {
+  side: 640, quality: 0.7, intervalMs: 1000, firstMs: 500, first: 5, backlog: 256 * 1024,
+};
 const GUIDES = {
   no_face: "guide.center", face_not_found: "guide.center", face_too_small: "guide.center", multiple_faces: "guide.one_face",
   low_light: "guide.light", camera_black: "guide.light", camera_covered: "guide.camera",
@@ -17,7 +21,7 @@ const GUIDES = {
   wrong_uniform_colour: "guide.uniform", not_uniform_colour: "guide.uniform",
   pattern_uncertain: "guide.uniform",
 };
-const SELF_CHECK_SETTLE_MS = 1000; // a camera's exposure settles after it opens
+const CAMERA_SETTLE_MS = 1000; // a camera's exposure settles after it opens
 
 const local = $('[data-video="local"]');
 const remote = $('[data-video="remote"]');
@@ -36,6 +40,7 @@ let analysis = null;
 let ringing = null;
 let opening = null;
 let preview = null; // the self-check's camera (video only), closed before a call
+let cameraOpenedAt = 0; // performance.now() when the call's camera opened
 let early = []; // p2p messages that came before the leg (a camera still opening)
 
 function setState(key, text) {
@@ -68,6 +73,7 @@ async function askCamera() {
   }
   closePreview();
   local.srcObject = stream;
+  cameraOpenedAt = performance.now();
   const [track] = stream.getVideoTracks();
   for (const [event, state] of [["mute", "muted"], ["unmute", "live"], ["ended", "ended"]]) {
     track.addEventListener(event, () => call && signal.send({ type: "track", call, state }));
@@ -105,7 +111,7 @@ async function openPreview() {
   local.srcObject = preview;
   stage.classList.remove("idle");
   closeButton.hidden = false;
-  await new Promise((resolve) => setTimeout(resolve, SELF_CHECK_SETTLE_MS));
+  await new Promise((resolve) => setTimeout(resolve, CAMERA_SETTLE_MS));
   return true;
 }
 
@@ -290,37 +296,47 @@ function ring(on, caller) {
   ringing = setInterval(beep, 2000);
 }
 
-function gathered(pc, limitMs) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => pc.iceGatheringState === "complete" && resolve();
-    pc.addEventListener("icegatheringstatechange", done);
-    setTimeout(resolve, limitMs);
-  });
+// One still of the camera as the page shows it (the local video), at most
+// STILLS.side on its long side, behind the header the server reads first: version,
+// call id, sequence number and capture time.
+function stillFrame(callId, sequence, canvas) {
+  const scale = Math.min(1, STILLS.side / Math.max(local.videoWidth, local.videoHeight));
+  canvas.width = Math.round(local.videoWidth * scale);
+  canvas.height = Math.round(local.videoHeight * scale);
+  canvas.getContext("2d").drawImage(local, 0, 0, canvas.width, canvas.height);
+  return new Promise((resolve) => canvas.toBlob((jpeg) => {
+    const id = new TextEncoder().encode(callId);
+    const head = new DataView(new ArrayBuffer(2 + id.length + 12));
+    head.setUint8(0, 1);
+    head.setUint8(1, id.length);
+    new Uint8Array(head.buffer, 2, id.length).set(id);
+    head.setUint32(2 + id.length, sequence);
+    head.setFloat64(6 + id.length, Date.now());
+    resolve(jpeg && new Blob([head, jpeg]));
+  }, "image/jpeg", STILLS.quality));
 }
 
-// A clone of the camera, capped, on a send-only connection to the server's peer. The
-// server does not trickle, so the offer goes once gathering is complete.
-async function startAnalysis(callId) {
-  const clone = stream.getVideoTracks()[0].clone();
-  await clone.applyConstraints({
-    width: { max: ANALYSIS.width }, height: { max: ANALYSIS.height }, frameRate: { max: ANALYSIS.fps },
-  }).catch(() => {});
-  const pc = new RTCPeerConnection({ iceServers });
-  const { sender } = pc.addTransceiver(clone, { direction: "sendonly" });
-  const { width = ANALYSIS.width, height = ANALYSIS.height } = clone.getSettings();
-  const params = sender.getParameters();
-  params.encodings = [{
-    ...(params.encodings?.[0] ?? {}),
-    maxFramerate: ANALYSIS.fps,
-    maxBitrate: ANALYSIS.bitrate,
-    scaleResolutionDownBy: Math.max(1, width / ANALYSIS.width, height / ANALYSIS.height),
-  }];
-  await sender.setParameters(params).catch(() => {});
-  await pc.setLocalDescription(await pc.createOffer());
-  await gathered(pc, 3000);
-  analysis = { pc, clone };
-  signal.send({ type: "sdp", call: callId, leg: "server", kind: "offer", sdp: pc.localDescription.sdp });
+// The stills leg of a call: one still every interval while the page is visible and
+// the camera plays (hidden, the page says so instead: see "visibility"). The first
+// waits until the camera has played a moment: a video element that has just been
+// given its stream draws blank, and a camera's first frames are dark while its
+// exposure settles; neither is the staff member's camera being off.
+function startStills(callId) {
+  const canvas = document.createElement("canvas");
+  const stills = { timer: null, sequence: 0 };
+  const next = async () => {
+    if (analysis !== stills) return;
+    const settled = performance.now() - cameraOpenedAt >= CAMERA_SETTLE_MS;
+    if (!document.hidden && settled && local.readyState >= local.HAVE_CURRENT_DATA) {
+      const frame = await stillFrame(callId, stills.sequence, canvas);
+      if (frame && analysis === stills && signal.sendBinary(frame, STILLS.backlog)) stills.sequence += 1;
+    }
+    if (analysis === stills) {
+      stills.timer = setTimeout(next, stills.sequence < STILLS.first ? STILLS.firstMs : STILLS.intervalMs);
+    }
+  };
+  analysis = stills;
+  next();
 }
 
 function sendLocation(callId) {
@@ -347,8 +363,7 @@ function p2p(msg) {
 function endCall() {
   early = [];
   leg?.close();
-  analysis?.pc.close();
-  analysis?.clone.stop();
+  clearTimeout(analysis?.timer);
   leg = analysis = null;
   remote.srcObject = null;
   remote.hidden = true;
@@ -440,7 +455,7 @@ const signal = new Signal({
       });
       for (const held of early.splice(0)) leg.receive(held);
       if (msg.reason !== "reconnected") sendLocation(msg.call);
-      startAnalysis(msg.call);
+      startStills(msg.call);
       if (document.hidden) signal.send({ type: "visibility", call: msg.call, hidden: true });
     } else if (msg.state === "ended") {
       call = null;
@@ -450,10 +465,7 @@ const signal = new Signal({
       setState("ended", page.t[`staff_ended.${msg.reason}`] ?? page.t[`ended.${msg.reason}`] ?? t("call.ended"));
     }
   },
-  sdp(msg) {
-    if (msg.leg === "server") analysis?.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
-    else p2p(msg);
-  },
+  sdp: p2p,
   ice: (msg) => msg.leg === "p2p" && p2p(msg),
   status(msg) {
     showStatus(msg);
