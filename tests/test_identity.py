@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient
-from av import VideoFrame
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
@@ -32,7 +31,7 @@ from service.state import ENGINE, FACE_KEY, LINK_SECRET
 from signaling.analysis import AnalyzerPool
 from signaling.verdict import CallVerdict, CameraTimeline, IdentityEvidence, judge
 from tests.api_helpers import api_client, api_config, bearer, new_key
-from tests.call_helpers import ROSTER, Links, add_check, seed_org, stills_dir
+from tests.call_helpers import ROSTER, Links, add_check, seed_org, still_of, stills_dir
 from tests.test_analysis_pool import FakeCall, _camera
 from vision.analyzer import FrameAnalyzer, prepare
 from vision.config import DEFAULT_CONFIG
@@ -335,7 +334,7 @@ async def test_a_dead_descriptor_process_costs_a_match_never_a_sample(
     try:
         every = replace(C, interval_s=0.0, max_matches=1000)
         identity = CallIdentity((describe(_rgb(ASTRONAUT)),), every)
-        picture = VideoFrame.from_ndarray(_rgb(ASTRONAUT), format="rgb24")
+        picture = still_of(cv2.resize(_rgb(ASTRONAUT), (480, 480)))  # a still is ≤ 640×480
         call = FakeCall(pool, picture=picture, identity=identity)
         assert pool.admit(call)
         async with asyncio.timeout(60):

@@ -14,8 +14,10 @@ import pytest
 from aiohttp import WSMsgType
 from sqlalchemy import func, select
 
+from fixtures.generate import frames
 from service.schema import calls, records
-from tests.call_helpers import add_check, add_checks
+from signaling.stills import encode_header
+from tests.call_helpers import add_check, add_checks, still_of
 from tests.cli_helpers import hadir, hadir_env
 from tests.scaleout_helpers import Cluster, Page, open_cluster
 from tests.webhook_helpers import Receiver, endpoint_for, wait_until
@@ -67,6 +69,18 @@ async def test_a_call_across_two_processes(cluster: Cluster) -> None:
     assert (await sup.recv("ice"))["sdpMid"] == "0"
     await staff.recv("status")
     await staff.send({"type": "visibility", "call": call, "hidden": False})
+
+    # The staff page's stills go to the call's process, which analyses them; a bad one
+    # is refused to the page that sent it, from there.
+    pictures = [still_of(rgb).jpeg for rgb in list(frames("live"))[:30:10]]
+    for n, jpeg in enumerate(pictures):
+        await staff.ws.send_bytes(encode_header(call, n, 0.0) + jpeg)
+        await asyncio.sleep(0.6)
+    async with asyncio.timeout(20):
+        while (await sup.recv("status"))["samples"] == 0:
+            pass
+    await staff.ws.send_bytes(encode_header(call, 0, 0.0) + pictures[0])  # not newer
+    assert (await staff.recv("error"))["ref"] == "still"
 
     await staff.send({"type": "hangup", "call": call})
     ended = await sup.recv("ended")
