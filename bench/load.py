@@ -101,7 +101,7 @@ def register_bench(group: Any) -> None:
     p.add_argument(
         "--step-seconds", type=float, default=20.0, help="--capacity: seconds per step (20)"
     )
-    p.add_argument("--max-peers", type=_count, default=None, help="calls.max_analysis_peers")
+    p.add_argument("--max-calls", type=_count, default=None, help="calls.max_analysis_calls")
     p.add_argument("--naive-streams", type=int, default=1, help="naive streams beside (1)")
     p.add_argument("--workers", type=_count, default=2, help="generator processes")
     p.add_argument("--json", action="store_true")
@@ -351,7 +351,7 @@ async def run_load(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
         env.update(
             HADIR_STORAGE_DATA_DIR=str(data_dir),
             HADIR_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES="1",
-            HADIR_CALLS_MAX_ANALYSIS_PEERS=str(args.max_peers or streams),
+            HADIR_CALLS_MAX_ANALYSIS_CALLS=str(args.max_calls or streams),
             HADIR_LOG_LEVEL="WARNING",
             # The bench makes its own checks for now; the scheduler's jobs would cancel
             # them on a day off (a weekend run) and are not what is measured.

@@ -141,7 +141,7 @@ class CallsConfig:
         min=0,
         max=64,
     )
-    max_analysis_peers: int = _opt(
+    max_analysis_calls: int = _opt(
         16,
         "Calls analysed at once by this process; further calls go on without analysis.",
         min=1,

@@ -80,7 +80,7 @@ ANALYSIS_LEGS = Counter(
     "hadir_analysis_legs", "Analysis legs offered by staff pages, by admission.", ["result"]
 )
 """``admitted`` into the analyzer pool, or ``refused`` because it was full
-(``calls.max_analysis_peers``): that call goes on unwatched and ends INCONCLUSIVE."""
+(``calls.max_analysis_calls``): that call goes on unwatched and ends INCONCLUSIVE."""
 
 SAMPLE_LAG = Histogram(
     "hadir_sample_lag_seconds",

@@ -3,7 +3,7 @@
 mediapipe graphs are not thread-safe, so each worker thread builds its own analyzer
 the first time it runs (about 0.3 s) and keeps it. An analyzer runs on its thread alone
 (no mediapipe or OpenCV worker threads), so a thread is a core: by default there is one
-per core the process may run on. The pool admits analysis peers up to a limit, so a
+per core the process may run on. The pool admits calls to analysis up to a limit, so a
 busy server refuses a new leg instead of falling behind, and one dispatcher hands the
 admitted calls' latest frames to the threads in the order ``signaling.sampler`` sets:
 a frame is picked only when a thread is free for it.
@@ -70,7 +70,7 @@ class AnalyzerPool:
     def __init__(
         self,
         threads: int,
-        max_peers: int,
+        max_calls: int,
         config: VisionConfig = DEFAULT_CONFIG,
         analyzer: Callable[[VisionConfig], FrameAnalyzer] = FrameAnalyzer,
     ) -> None:
@@ -83,7 +83,7 @@ class AnalyzerPool:
         self.cadence = Cadence(
             config.sample_interval_s, FIRST_SAMPLES_INTERVAL_S, config.min_samples
         )
-        self.max_peers = max_peers
+        self.max_calls = max_calls
         self.threads = threads
         self._streams: dict[Sampled, StreamClock] = {}  # in admission order: oldest first
         self._busy = 0  # samples in the threads now
@@ -96,12 +96,12 @@ class AnalyzerPool:
         self._descriptors = DescriptorProcess()  # started by the first identity match
 
     @property
-    def peers(self) -> int:
+    def calls(self) -> int:
         return len(self._streams)
 
     def admit(self, stream: Sampled) -> bool:
         """Take one more call to sample; False when full (the call goes on unwatched)."""
-        if len(self._streams) >= self.max_peers:
+        if len(self._streams) >= self.max_calls:
             metrics.ANALYSIS_LEGS.labels("refused").inc()
             return False
         metrics.ANALYSIS_LEGS.labels("admitted").inc()

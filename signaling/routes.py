@@ -38,7 +38,7 @@ def browser_ice_servers(ice: IceConfig) -> list[dict[str, Any]]:
 async def _hub(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     vision = replace(DEFAULT_CONFIG, sample_interval_s=config.calls.sample_interval_s)
-    pool = AnalyzerPool(config.calls.analysis_threads, config.calls.max_analysis_peers, vision)
+    pool = AnalyzerPool(config.calls.analysis_threads, config.calls.max_analysis_calls, vision)
     # Load the models before serving: building them holds the GIL, so doing it in the
     # background would stall the event loop of a server already taking calls.
     await pool.warm()

@@ -67,7 +67,7 @@ async def test_admitted_calls_are_all_sampled_and_the_next_one_is_refused(
 ) -> None:
     first, second, third = FakeCall(pool), FakeCall(pool), FakeCall(pool)
     assert pool.admit(first) and pool.admit(second)
-    assert not pool.admit(third) and pool.peers == 2
+    assert not pool.admit(third) and pool.calls == 2
     await _camera([first, second, third], 2.0)
     assert third.taken == []
     for call in (first, second):

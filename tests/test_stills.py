@@ -133,7 +133,7 @@ async def test_a_refused_stills_leg_never_fails_the_staff_member(
     links: Links,  # noqa: F811
     photo: bytes,
 ) -> None:
-    client.app[HUB].pool.max_peers = 0
+    client.app[HUB].pool.max_calls = 0
     sup1, staff1, call = await answered(client, links)
     await staff1.send_bytes(encode_header(call, 0, 0.0) + photo)
     assert (await recv(staff1, "error"))["code"] == "busy"
