@@ -22,7 +22,7 @@ from typing import Any
 from service import metrics
 from signaling.analysis import AnalyzerPool
 from signaling.auth import CallTarget
-from signaling.camera_watch import PICTURE_CAUSES, CameraWatch
+from signaling.camera_watch import NO_FRAMES, PICTURE_CAUSES, CameraWatch
 from signaling.location import LocationResult, judge_error, judge_position
 from signaling.messages import Location, ProtocolError
 from signaling.ratelimit import TokenBucket
@@ -228,7 +228,8 @@ class CallSession:
         # how long the camera was off either.
         ignore = frozenset(PICTURE_CAUSES) if starved else frozenset()
         on = self.watch.on_fraction(t, ignore)
-        timeline = CameraTimeline(on, frozenset(self.watch.active - ignore))
+        shown_on = self.watch.on_fraction(t, ignore | {NO_FRAMES})
+        timeline = CameraTimeline(on, frozenset(self.watch.active - ignore), shown_on)
         return judge(
             self.vision,
             timeline,

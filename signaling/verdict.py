@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from signaling.camera_watch import NO_FRAMES
 from signaling.location import LocationResult
 from vision.verdict import CheckVerdict, CriterionVerdict, Reason, Verdict, combine
 
@@ -34,7 +35,6 @@ NAMES = ("face", "camera", "uniform", "location")
 OPTIONAL = ("identity",)
 """Criteria present only when the policy asks for them, after ``NAMES``."""
 CAMERA_OFF = "camera_off"
-NO_FRAMES = "no_frames"
 ANALYSIS_UNAVAILABLE = "analysis_unavailable"
 TOO_FEW_SAMPLES = str(Reason.TOO_FEW_SAMPLES)
 SERVER_BUSY = str(Reason.SERVER_BUSY)
@@ -111,6 +111,11 @@ class CameraTimeline:
     """Share of the measured period with the camera on; None before it starts."""
     off_causes: frozenset[str] = frozenset()
     """Why the camera is off right now (empty while it is on)."""
+    shown_on: float | None = None
+    """The same share with the stretches whose only cause is ``no_frames`` counted as
+    on: what the page and the pictures showed of the camera (None: as ``on_fraction``).
+    Pictures that do not arrive show nothing: a network, a browser or a busy server
+    stops them as well as a camera turned off."""
 
 
 @dataclass(frozen=True)
@@ -239,21 +244,36 @@ def _failed(criterion: Criterion, reason: str) -> Criterion:
 def _camera(vision: Criterion, timeline: CameraTimeline, min_on: float, final: bool) -> Criterion:
     """Vision's judgement of the picture, overruled by the camera being off too much.
 
-    One rule live and final: the camera fails when vision saw it fail, or when its share
-    on is below ``min_on``, naming what keeps it off (``camera_off`` once it is back on).
-    Live, a camera off right now with the share still enough is pending (the page says
-    why); at the end it counts only through the share.
+    One rule live and final: the camera fails when vision saw it fail, or when the share
+    of the call the page or the pictures *showed* it on is below ``min_on``, naming what
+    kept it off (``camera_off`` once it is back on). Pictures that only stopped arriving
+    are no such evidence: a call short of its share for want of frames (none at all,
+    included) is INCONCLUSIVE ``no_frames``, and a supervisor decides. Live, a camera off
+    right now with the share still enough is pending (the page says why); at the end it
+    counts only through the share.
     """
     if vision.verdict is Verdict.FAIL:
         return vision
     causes = sorted(timeline.off_causes)
     if timeline.on_fraction is None:
-        return _failed(vision, NO_FRAMES) if final else vision
+        return _unseen(vision) if final else vision
     if timeline.on_fraction < min_on:
-        return _failed(vision, causes[0] if causes else CAMERA_OFF)
+        shown = timeline.on_fraction if timeline.shown_on is None else timeline.shown_on
+        if shown >= min_on:
+            return _unseen(vision)
+        shown_causes = [c for c in causes if c != NO_FRAMES]
+        return _failed(vision, shown_causes[0] if shown_causes else CAMERA_OFF)
     if causes and not final:
         return replace(vision, reasons=(causes[0], *vision.reasons), pending=True)
     return vision
+
+
+def _unseen(criterion: Criterion) -> Criterion:
+    """Too few pictures arrived to say the camera was on: INCONCLUSIVE ``no_frames``."""
+    rest = tuple(r for r in criterion.reasons if r != NO_FRAMES)
+    return replace(
+        criterion, verdict=Verdict.INCONCLUSIVE, reasons=(NO_FRAMES, *rest), pending=False
+    )
 
 
 def _location(result: LocationResult | None, final: bool) -> Criterion:

@@ -76,6 +76,22 @@ def test_camera_off_for_too_long_fails_live_and_final_alike() -> None:
     assert (covered.camera.verdict, covered.camera.reasons) == (Verdict.FAIL, ("camera_covered",))
 
 
+def test_pictures_that_stop_arriving_are_no_evidence_of_a_camera_off() -> None:
+    # Half the call without pictures and nothing else: a network, a browser or a busy
+    # server as much as a camera. INCONCLUSIVE, live and final alike.
+    silent = CameraTimeline(0.5, frozenset({"no_frames"}), shown_on=1.0)
+    for v in _both(_passing(), silent, AT_HOME):
+        assert v.verdict is Verdict.INCONCLUSIVE and v.reasons == ("no_frames",)
+        assert v.camera.indicator() == {"state": "inconclusive", "reason": "no_frames"}
+    # The page said its track was muted for long enough: that is evidence, and it leads.
+    muted = CameraTimeline(0.3, frozenset({"muted", "no_frames"}), shown_on=0.6)
+    for v in _both(_passing(), muted, AT_HOME):
+        assert v.state == "fail" and v.camera.reasons == ("muted",)
+    # Shown off for too long, then back on with only a gap in the pictures since.
+    back = CameraTimeline(0.4, frozenset({"no_frames"}), shown_on=0.7)
+    assert _both(_passing(), back, AT_HOME)[1].camera.reasons == ("camera_off",)
+
+
 def test_a_camera_off_now_is_pending_live_while_its_share_is_enough() -> None:
     hidden = CameraTimeline(0.95, frozenset({"page_hidden"}))
     live, final = _both(_passing(), hidden, AT_HOME)
@@ -91,9 +107,10 @@ def test_short_of_evidence_is_pending_live_and_inconclusive_final() -> None:
     live, final = _both(None, CameraTimeline(None), None)
     assert {n: c.state for n, c in live.criteria.items()} == dict.fromkeys(live.criteria, "pending")
     assert live.state == "pending" and live.location.reason == "waiting"
-    assert final.state == "fail"  # answered, but not one frame ever arrived
+    # Answered, but not one picture ever arrived: nothing showed the camera off either.
+    assert final.state == "inconclusive"
     assert final.reasons == ("too_few_samples", "no_frames", "not_sent")
-    assert final.camera.indicator() == {"state": "fail", "reason": "no_frames"}
+    assert final.camera.indicator() == {"state": "inconclusive", "reason": "no_frames"}
     _, on = _both(None, ON, None)
     assert on.verdict is Verdict.INCONCLUSIVE and on.location.indicator() == {
         "state": "inconclusive",
