@@ -220,8 +220,9 @@ async def test_a_call_rings_connects_reports_and_ends(
     await staff1.send_json({"type": "visibility", "call": call, "hidden": True})
     await sup1.send_json({"type": "hangup", "call": call})
     ended = await recv(staff1, "ended")
-    assert ended["reason"] == "hangup" and ended["verdict"] == "fail"  # no camera at all
-    assert ended["indicators"]["camera"]["state"] == "fail"
+    # No still at all: no evidence the camera was on, none that it was off.
+    assert ended["reason"] == "hangup" and ended["verdict"] == "inconclusive"
+    assert ended["indicators"]["camera"] == {"state": "inconclusive", "reason": "no_frames"}
     async with engine.connect() as conn:
         row = (await conn.execute(select(calls))).one()
         record = await get_record(conn, ended["record"])
@@ -233,9 +234,9 @@ async def test_a_call_rings_connects_reports_and_ends(
     assert 30 < row.location_distance_m < 40
     assert "lat" not in row._mapping and row.status == "hangup" and row.ended_at is not None
     # The answered call became the check's record, with its webhook event, at once.
-    assert record is not None and record.check_id == check and record.status == "failed"
-    assert ended["status"] == "failed"
-    assert record.body["criteria"]["camera"]["verdict"] == "fail"
+    assert record is not None and record.check_id == check and record.status == "inconclusive"
+    assert ended["status"] == "inconclusive"
+    assert record.body["criteria"]["camera"]["verdict"] == "inconclusive"
     assert record.body["location"]["result"] == "inside"
     assert record.body["call"]["id"] == call
     assert check_status == "completed" and event_types == ["check.completed"]

@@ -22,8 +22,10 @@ def test_fixture_verdict(media: dict[str, Path], analyzer: FrameAnalyzer, case: 
 
 
 def test_every_reason_code_comes_from_a_fixture() -> None:
-    """``server_busy`` is the server's, not a picture's: tests/test_overload.py shows it."""
-    from_pictures = {r.value for r in Reason} - {Reason.SERVER_BUSY.value}
+    """``server_busy`` is the server's, not a picture's: tests/test_overload.py shows it;
+    the identity codes come from a match with an enrolled face: tests/test_identity.py."""
+    identity = {Reason.IDENTITY_MISMATCH, Reason.IDENTITY_UNCERTAIN, Reason.NOT_ENROLLED}
+    from_pictures = {r.value for r in Reason} - {Reason.SERVER_BUSY.value} - identity
     assert from_pictures == {r for c in CASES for r in c.reasons}
 
 

@@ -189,6 +189,7 @@ async def test_a_server_going_down_with_calls_live_records_no_answered_call_as_m
     assert (rang["status"], rang["reasons"][0]) == ("inconclusive", "interrupted")
     assert bodies[later]["call"]["id"] == call  # the second call's own record
     assert bodies[later]["call"]["end"] == "hung_up_by_supervisor"
+    assert bodies[later]["status"] == "inconclusive"  # no still came: no evidence either way
 
     async with store.connect() as conn:
         saved = (await conn.execute(select(func.max(func.length(calls.c.evidence))))).scalar()
