@@ -29,6 +29,21 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         yield cluster
 
 
+async def answered(cluster: Cluster, a: str, b: str) -> tuple[Page, Page, str, str]:
+    """A supervisor's page on ``a`` calls staff1, whose page on ``b`` answers: both see
+    the call active. The supervisor's page, the staff page, the check and the call."""
+    check = await add_check(cluster.engine, "staff1")
+    sup = await Page.join(a, cluster.links.tokens["sup1"])
+    staff = await Page.join(b, cluster.links.tokens["staff1"])
+    await sup.send({"type": "call", "check": check})
+    call = (await sup.recv("state", state="ringing"))["call"]
+    await staff.recv("ring")
+    await staff.send({"type": "accept", "call": call})
+    await sup.recv("state", state="active")
+    await staff.recv("state", state="active")
+    return sup, staff, check, call
+
+
 async def test_a_call_across_two_processes(cluster: Cluster) -> None:
     port_a, port_b = await cluster.start(2)
     a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
@@ -101,14 +116,7 @@ async def test_the_staff_process_dies_and_the_call_resumes_on_the_other(
     port_a, port_b = await cluster.start(2)
     node_b = cluster.nodes[1]
     a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
-    check = await add_check(cluster.engine, "staff1")
-    sup = await Page.join(a, cluster.links.tokens["sup1"])
-    staff = await Page.join(b, cluster.links.tokens["staff1"])
-    await sup.send({"type": "call", "check": check})
-    call = (await sup.recv("state", state="ringing"))["call"]
-    await staff.recv("ring")
-    await staff.send({"type": "accept", "call": call})
-    await sup.recv("state", state="active")
+    sup, staff, _, call = await answered(cluster, a, b)
 
     node_b.proc.send_signal(signal.SIGKILL)  # no drain, no goodbye on the bus
     node_b.proc.wait(10)
@@ -133,13 +141,7 @@ async def test_the_call_s_process_dies_and_the_staff_page_elsewhere_is_told(
 ) -> None:
     port_a, port_b = await cluster.start(2)
     a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
-    check = await add_check(cluster.engine, "staff1")
-    sup = await Page.join(a, cluster.links.tokens["sup1"])
-    staff = await Page.join(b, cluster.links.tokens["staff1"])
-    await sup.send({"type": "call", "check": check})
-    call = (await sup.recv("state", state="ringing"))["call"]
-    await staff.send({"type": "accept", "call": call})
-    await staff.recv("state", state="active")
+    sup, staff, check, call = await answered(cluster, a, b)
 
     cluster.nodes[0].proc.send_signal(signal.SIGKILL)
     ended = await staff.recv("state", wait_s=5, state="ended")
@@ -158,14 +160,8 @@ async def test_a_draining_process_takes_no_new_call_and_lets_its_call_finish(
 ) -> None:
     port_a, port_b = await cluster.start(2, HADIR_SERVER_SHUTDOWN_TIMEOUT_S="4")
     a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
-    check = await add_check(cluster.engine, "staff1")
-    sup = await Page.join(a, cluster.links.tokens["sup1"])
+    sup, staff, check, _ = await answered(cluster, a, b)
     idle = await Page.join(a, cluster.links.tokens["sup2"])
-    staff = await Page.join(b, cluster.links.tokens["staff1"])
-    await sup.send({"type": "call", "check": check})
-    call = (await sup.recv("state", state="ringing"))["call"]
-    await staff.send({"type": "accept", "call": call})
-    await sup.recv("state", state="active")
 
     cluster.nodes[0].proc.send_signal(signal.SIGTERM)
     # A page without a call is closed at once, to reconnect to another process.
