@@ -142,8 +142,9 @@ class CallsConfig:
         max=64,
     )
     max_analysis_calls: int = _opt(
-        16,
-        "Calls analysed at once by this process; further calls go on without analysis.",
+        200,
+        "Most calls analysed at once by this process; below it the measured capacity "
+        "of the analysis threads decides. Further calls go on, unanalysed until a place frees.",
         min=1,
         max=1000,
     )

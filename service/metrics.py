@@ -79,8 +79,18 @@ supervisor, ``window_ended``, ``disconnected`` (a page went away), ``server_shut
 ANALYSIS_LEGS = Counter(
     "hadir_analysis_legs", "Analysis legs offered by staff pages, by admission.", ["result"]
 )
-"""``admitted`` into the analyzer pool, or ``refused`` because it was full
-(``calls.max_analysis_calls``): that call goes on unwatched and ends INCONCLUSIVE."""
+"""``admitted`` into the analyzer pool, or ``refused`` because it was full (its threads
+at capacity, ``signaling.admission``, or ``calls.max_analysis_calls`` in): that call goes
+on unwatched and offers its leg again a few seconds later; what was not watched is
+INCONCLUSIVE."""
+
+ANALYSIS_CAPACITY = Gauge(
+    "hadir_analysis_capacity_calls",
+    "Calls the analysis threads hold at the measured cost per sample.",
+    multiprocess_mode="livesum",
+)
+"""Each process's admission estimate (``signaling.admission``) summed over the live
+workers: admitted calls beyond it would be sampled below 90 % of their rate."""
 
 SAMPLE_LAG = Histogram(
     "hadir_sample_lag_seconds",

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service import metrics
+from signaling.admission import Admission, AdmissionPolicy
 from signaling.sampler import Cadence, StreamClock, next_up, next_wake
 from signaling.stills import Still
 from vision.analyzer import FrameAnalyzer
@@ -85,6 +86,7 @@ class AnalyzerPool:
         )
         self.max_calls = max_calls
         self.threads = threads
+        self.admission = Admission(AdmissionPolicy(config.sample_interval_s, threads))
         self._streams: dict[Sampled, StreamClock] = {}  # in admission order: oldest first
         self._busy = 0  # samples in the threads now
         self._wake = asyncio.Event()
@@ -100,8 +102,10 @@ class AnalyzerPool:
         return len(self._streams)
 
     def admit(self, stream: Sampled) -> bool:
-        """Take one more call to sample; False when full (the call goes on unwatched)."""
-        if len(self._streams) >= self.max_calls:
+        """Take one more call to sample; False when the threads are full
+        (``signaling.admission``) or ``max_calls`` are in: the call goes on unwatched."""
+        calls = len(self._streams)
+        if calls >= self.max_calls or not self.admission.admits(calls):
             metrics.ANALYSIS_LEGS.labels("refused").inc()
             return False
         metrics.ANALYSIS_LEGS.labels("admitted").inc()
@@ -119,9 +123,12 @@ class AnalyzerPool:
         clock = self._streams.get(stream)
         if clock is None:
             return
+        now = asyncio.get_running_loop().time()
+        if clock.frame == clock.seen:  # the first frame since the last sample
+            clock.fresh_at = now
         clock.frame += 1
         waiting = self._busy < self.threads and not clock.busy
-        if waiting and clock.due <= asyncio.get_running_loop().time():
+        if waiting and clock.due <= now:
             self._wake.set()
 
     async def _dispatch(self) -> None:
@@ -143,6 +150,7 @@ class AnalyzerPool:
             clock.seen = clock.frame
             return
         frame, arrived = latest
+        waited = now - max(clock.due, clock.fresh_at)  # ready and due, but no thread free
         clock.busy, clock.seen = True, clock.frame
         clock.samples += 1
         clock.due = self.cadence.after(now, clock.samples)
@@ -151,27 +159,34 @@ class AnalyzerPool:
         future = loop.run_in_executor(
             self._executor, self._run, frame, stream.now(), stream.face_track, stream.identity
         )
-        future.add_done_callback(partial(self._done, stream, clock, arrived))
+        future.add_done_callback(partial(self._done, stream, clock, arrived, now, waited))
 
     def _done(
         self,
         stream: Sampled,
         clock: StreamClock,
         arrived: float,
+        started: float,
+        waited: float,
         future: asyncio.Future[SampleResult],
     ) -> None:
         self._busy -= 1
         clock.busy = False
         self._wake.set()
-        if future.cancelled() or self._streams.get(stream) is not clock:
-            return  # the pool is closing, or the call ended meanwhile
+        if future.cancelled():
+            return  # the pool is closing
+        now = asyncio.get_running_loop().time()
+        self.admission.sampled(now - started, waited)
+        metrics.ANALYSIS_CAPACITY.set(self.admission.capacity())
+        if self._streams.get(stream) is not clock:
+            return  # the call ended meanwhile
         error = future.exception()
         if isinstance(error, ValueError):  # a frame vision cannot use (e.g. tiny)
             log.info("frame skipped", extra={"fields": {"error": str(error)}})
         elif error is not None:
             log.error("analysis failed", exc_info=error)
         else:
-            stream.take(future.result(), asyncio.get_running_loop().time() - arrived)
+            stream.take(future.result(), now - arrived)
 
     def _analyzer(self) -> FrameAnalyzer:
         analyzer: FrameAnalyzer | None = getattr(self._local, "analyzer", None)

@@ -42,6 +42,7 @@ class StreamClock:
 
     due: float  # when it wants its next sample
     frame: int = 0  # number of its newest frame
+    fresh_at: float = 0.0  # when the first frame since its last sample arrived
     seen: int = 0  # number of the frame it last had analysed
     samples: int = 0
     busy: bool = False  # a sample in a thread now

@@ -6,9 +6,10 @@ second; its analysis leg (the page's stills, ``signaling.stills``) is sampled by
 analyzer pool, which calls ``take`` with each judged frame; ``finish`` stops
 everything and returns the final ``CallOutcome``.
 
-The stills leg is admitted to the pool by its first still, and refused then if the
-pool is full (the call goes on unanalysed). Stills are rate-limited per call and their
-sequence must increase; a still that arrives is a frame for the camera timeline.
+The stills leg is admitted to the pool by its first still; refused when the pool is
+full (``signaling.admission``), the call goes on unanalysed and offers the leg again
+every ``ADMIT_AGAIN_S``. Stills are rate-limited per call and their sequence must
+increase; a still that arrives, analysed or not, is a frame for the camera timeline.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ server was too busy to judge it (``server_busy``), whatever the samples say."""
 STARVED_AFTER = 2
 """Sample intervals of frames before a call can be starved (its first sample takes a
 moment: the pool's threads load, the first frame is analysed)."""
+ADMIT_AGAIN_S = 5.0
+"""A leg the pool refused is offered again this long after (its next still): calls that
+start in a burst get analysed once earlier ones end."""
 PAGE_CAUSES = ("page_hidden", "muted", "ended")  # camera-off causes the staff page reports
 _PICTURE_CAUSES = {CameraState.BLACK: "camera_black", CameraState.COVERED: "camera_covered"}
 
@@ -101,8 +105,10 @@ class CallSession:
         self._stills: bool | None = None  # the stills leg admitted; None: no still yet
         self._still_bucket = TokenBucket(RATE_PER_S, BURST)
         self._still_sequence = -1
+        self._admit_again = 0.0  # a refused leg is offered to the pool again from then
         self.vision: CheckVerdict | None = None
-        self.analysed = True  # False once the analysis leg was refused for capacity
+        self._admitted = False  # the leg was admitted to the pool at some time
+        self.analysed = True  # False once the leg was offered and never admitted
         self.sample_lag_s: float | None = None  # the last sample: frame arrival → analysed
         self.samples = 0
         self.fed_s = 0.0  # seconds the page's frames were arriving (no gap over max_gap_s)
@@ -130,15 +136,16 @@ class CallSession:
         if still.sequence <= self._still_sequence:
             raise ProtocolError("invalid", "still: the sequence must increase", "still")
         self._still_sequence = still.sequence
-        if self._stills is None:
-            self._stills = self.pool.admit(self)
-            if not self._stills:
-                self.analysed = False
-                raise RoomError("busy", "analysis capacity is full")
-        if not self._stills:
-            return  # refused once: the call goes on unanalysed
         self.still = (still, loop_now)
-        self._frame()
+        offered = self._stills is None
+        if offered or (not self._stills and loop_now >= self._admit_again):
+            self._stills = self.pool.admit(self)
+            self._admitted |= self._stills
+            self.analysed = self._admitted
+            self._admit_again = loop_now + ADMIT_AGAIN_S
+        self._frame()  # analysed or not, a still arrived: the camera is sending
+        if offered and not self._stills:
+            raise RoomError("busy", "analysis capacity is full")
 
     def _close_leg(self) -> None:
         """The stills leg ends (the page went away, the call ends): the next still, if

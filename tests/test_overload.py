@@ -19,7 +19,7 @@ from signaling.analysis import AnalyzerPool
 from signaling.auth import CallTarget
 from signaling.camera_watch import PICTURE_CAUSES, CameraWatch
 from signaling.messages import Location
-from signaling.rooms import Room
+from signaling.rooms import Room, RoomError
 from signaling.session import CallSession, CallSettings
 from signaling.stills import Still
 from signaling.verdict import CallVerdict, CameraTimeline, judge
@@ -98,9 +98,9 @@ class BusyAnalyzer(FrameAnalyzer):
 
 
 class FedCall(CallSession):
-    """A call whose staff page sends the stills the test gives it: they arrive by the
-    session's own path (camera watch, then the pool), only the socket and the
-    per-call rate limit are left out."""
+    """A call whose staff page sends the stills the test gives it: ``send`` takes the
+    session's own path (camera watch, then the pool) leaving out the socket and the
+    per-call rate limit; ``take_still`` is the whole path bar the socket."""
 
     def __init__(self, pool: AnalyzerPool, index: int) -> None:
         now = utcnow()
@@ -125,14 +125,10 @@ class FedCall(CallSession):
             return None
 
         super().__init__(room, target, settings, pool, publish)
-        self._latest: tuple[Still, float] | None = None
 
     def send(self, still: Still) -> None:
-        self._latest = (still, asyncio.get_running_loop().time())
+        self.still = (still, asyncio.get_running_loop().time())
         self._frame()
-
-    def latest_frame(self) -> tuple[Still, float] | None:
-        return self._latest
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +219,47 @@ async def test_a_call_is_not_starved_while_its_first_sample_is_on_its_way() -> N
     assert call.fed_s == pytest.approx(1.4, abs=0.3) and call.samples == 0
     assert not call.starved
     assert "server_busy" not in call.status()["indicators"]["face"]["reason"]
+
+
+# --- admission control on a real pool ----------------------------------------------------
+
+
+async def test_a_full_pool_refuses_new_legs_and_takes_them_once_calls_end(
+    khaki: list[Still], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One thread at 0.25 s or more a sample holds at most three calls at 1 Hz (0.9 of
+    its time): of five legs offered one after the other, later ones are refused with
+    ``busy``; their stills still count as the camera sending, and a refused leg is
+    analysed once the admitted calls end and it is offered again."""
+    monkeypatch.setattr("signaling.session.ADMIT_AGAIN_S", 0.5)
+    pool = AnalyzerPool(1, 100, DEFAULT_CONFIG, analyzer=BusyAnalyzer)
+    await pool.warm()
+    calls = [FedCall(pool, i) for i in range(5)]
+    refused: list[FedCall] = []
+    sequence = 0
+    try:
+        for i, call in enumerate(calls):
+            call.activate()
+            for _ in range(2):  # two seconds of stills, a still a second from each call
+                for page in calls[: i + 1]:
+                    sequence += 1
+                    try:
+                        page.take_still(replace(khaki[sequence % len(khaki)], sequence=sequence))
+                    except RoomError as e:
+                        assert e.code == "busy" and page is call
+                        refused.append(call)
+                await asyncio.sleep(1.0)
+        assert 1 <= pool.calls <= 3, pool.admission.sample_s
+        assert len(refused) == 5 - pool.calls and calls[0] not in refused
+        waiting = refused[0]
+        assert not waiting.analysed and waiting.samples == 0
+        assert waiting.fed_s > 1.0  # its stills were the camera sending all along
+        for call in calls:
+            if call not in refused:
+                pool.release(call)
+                await call.finish()
+        await asyncio.sleep(0.6)
+        waiting.take_still(replace(khaki[0], sequence=sequence + 1))  # offered again
+        assert waiting.analysed and pool.calls == 1
+    finally:
+        pool.close()
