@@ -709,7 +709,7 @@ class Hub:
     # -- ending -------------------------------------------------------------------
 
     async def end(self, room: Room, reason: str, by: str | None = None) -> None:
-        """End a call once: stop its media, write its record, tell both pages.
+        """End a call once: stop its media, write its record, then tell both pages.
 
         A call cut short (the server stops, or the staff page went away and did not
         come back) writes no record: its evidence is kept on its row and its check
@@ -726,9 +726,17 @@ class Hub:
             if timer is not None and timer is not asyncio.current_task():
                 timer.cancel()
         session = self.sessions.pop(room.id)
+        # The rest in its own task: a closing page's handler, which may have called,
+        # can be cancelled under it, and an end half done would keep the call in memory
+        # and leave its pages untold.
+        ending = asyncio.ensure_future(self._ended(room, reason, session))
+        self._background.add(ending)
+        ending.add_done_callback(self._background.discard)
+        await asyncio.shield(ending)
+
+    async def _ended(self, room: Room, reason: str, session: CallSession) -> None:
         snapshot = session.snapshot()
         outcome = await session.finish()
-        await self._to_room(room, m.encode("state", call=room.id, state=room.state, reason=reason))
         record = None
         cut_short = _cut_short(room)
         try:
@@ -738,6 +746,8 @@ class Hub:
                 record = await close_call(self.writer, room, outcome)
         except Exception:
             log.exception("call not stored", extra={"fields": {"call": room.id}})
+        # Only once its row says so: a page (or a test) told a call ended may read it.
+        await self._to_room(room, m.encode("state", call=room.id, state=room.state, reason=reason))
         if outcome is not None:
             await self._to_room(room, _json(_ended(outcome, reason, record)))
         self.rooms.discard(room.id)

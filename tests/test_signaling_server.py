@@ -31,6 +31,7 @@ from service.schema import calls, checks, outbox, records
 from service.state import CONFIG, ENGINE, LINK_SECRET, SIGNING_KEY
 from service.store import create_engine, migrate
 from signaling import routes
+from signaling.server import HUB
 from tests.call_helpers import HOME, Links, add_check, seed_org
 
 SECRET = secrets.token_bytes(32)
@@ -331,6 +332,8 @@ async def test_revoking_a_link_closes_its_open_page_and_ends_its_call(
     await closed_with(staff1, "unauthorized", 4401)
     ended = await recv(sup1, "state", wait_s=3)
     assert (ended["call"], ended["state"]) == (call, "ended")
+    # Ended whole although the closing page's handler, which ended it, was cancelled.
+    assert not quick.app[HUB].rooms.by_id
     again = await quick.ws_connect("/ws")
     await again.send_json({"type": "join", "v": 1, "token": links.tokens["staff1"]})
     await closed_with(again, "unauthorized", 4401)
