@@ -54,8 +54,8 @@ def test_a_challenge_on_a_clip_made_from_a_real_photo(
     issued = float(at or 2)
     assert (live["action"], live["at_s"]) == (action, issued)
     assert (live["outcome"], live["finding"]) == (outcome, finding)
-    # Every frame of the 8 s window, not the 1 Hz samples: the clip's 50 frames at 5 fps.
-    assert live["frames"] == sum(1 for i in range(50) if issued <= i / 5 <= issued + 8)
+    # Every frame of the 8 s window, not the 1 Hz samples: the clip's 40 stills, 4 a second.
+    assert live["frames"] == sum(1 for i in range(40) if issued <= i / 4 <= issued + 8)
     if finding == "frozen":
         assert live["change"] is None
     elif clip.startswith("turn") and action.startswith("turn"):
@@ -72,7 +72,7 @@ def test_without_a_challenge_there_is_no_liveness_block_and_text_shows_it(
     assert "liveness" not in analyze(capsys, str(clips["turn_left"]))
     assert cli.main(["analyze", str(clips["still"]), "--challenge", "turn_right@1.5"]) == 0
     text = capsys.readouterr().out
-    assert "  liveness failed       frozen  (turn_right at 1.5 s: 40 frames" in text
+    assert "  liveness failed       frozen  (turn_right at 1.5 s: 33 frames" in text
 
 
 def test_a_single_image_cannot_answer_a_challenge(capsys: pytest.CaptureFixture[str]) -> None:
