@@ -189,3 +189,17 @@ def test_the_pose_reader_takes_the_largest_face(reader: PoseReader) -> None:
     assert only_small.width == pytest.approx(0.7 * both.width, rel=0.1)
     assert both.width * (w + sw) == pytest.approx(alone.width * w, rel=0.1)
     assert mirrored.width == pytest.approx(both.width, rel=0.1)
+
+
+def test_a_turn_that_only_shows_while_the_face_narrows_is_a_flat_picture() -> None:
+    # A head keeps its width as it turns; a photo turned in the hand narrows with it.
+    # (Recorded from the `print` and `turn_right` clips, every other frame.)
+    right = Challenge(Action.TURN_RIGHT, "n", 0.0, 8.0)
+    yaws: list[float | None] = [0, 0, -1, -10, -21, -24, -22, -15, -5, 0]
+    printed = [0.667, 0.666, 0.667, 0.611, 0.499, 0.486, 0.458, 0.545, 0.656, 0.668]
+    head = [0.663, 0.668, 0.669, 0.661, 0.642, 0.644, 0.638, 0.644, 0.658, 0.667]
+    flat = judge(right, frames(yaws, widths=printed), CONFIG)
+    assert (flat.outcome, flat.finding) == (Outcome.INCONCLUSIVE, Finding.FLAT)
+    assert flat.change == pytest.approx(24)
+    turned = judge(right, frames(yaws, widths=head), CONFIG)
+    assert (turned.outcome, turned.finding) == (Outcome.PASSED, Finding.ANSWERED)
