@@ -64,7 +64,7 @@ def judge_challenge(
 
     reader = PoseReader()
     try:
-        frames = ChallengeFrames(reader, config)
+        frames = ChallengeFrames(reader)
         observations = [
             frames.observe(frame.t, prepare(frame.rgb, config.max_side))
             for frame in media.frames_between(challenge.issued_at, challenge.deadline)

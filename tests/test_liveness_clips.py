@@ -1,7 +1,7 @@
 """The liveness challenge judged on video made from real photographs, through
 ``hadir analyze --challenge`` (``fixtures.liveness_clips``): a picture fed in fails, a
-looped recording and a photo turned in the hand do not pass, a head turn passes the
-way it turns and no other."""
+motionless scene before a live camera does not, a looped recording and a photo turned
+in the hand do not pass, a head turn passes the way it turns and no other."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def analyze(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
     [
         ("still", "turn_left", "failed", "frozen"),
         ("still", "move_closer@0", "failed", "frozen"),
+        # Motionless, but a live sensor's noise on every still: no proof of a picture.
+        ("held", "turn_left", "inconclusive", "no_response"),
         ("looped", "turn_left", "inconclusive", "no_response"),
         ("looped", "turn_right@3.5", "inconclusive", "no_response"),
         ("turn_left", "turn_left", "passed", "answered"),

@@ -162,7 +162,8 @@ class Observation:
     pose: HeadPose | None
     """None when no face was measured on the frame."""
     frozen: bool = False
-    """The frame is identical to the previous one (the camera test's own judgement)."""
+    """The frame repeats the previous one exactly (``vision.challenge_frames``; in a
+    call, a still's JPEG byte for byte): a live sensor's noise never does."""
 
 
 @dataclass(frozen=True)
