@@ -51,6 +51,19 @@ class Media:
         if not self.still:
             yield from _video_samples(self.path, self.interval_s, skip_first=True)
 
+    def frames_between(self, start_s: float, end_s: float) -> Iterator[TimedFrame]:
+        """Every frame (not only the samples) from ``start_s`` to ``end_s`` seconds, both
+        included: a liveness challenge's window. Decodes from the file's start."""
+        if self.still:
+            if start_s <= self._first.t <= end_s:
+                yield self._first
+            return
+        for frame in _video_samples(self.path, 0.0):
+            if frame.t > end_s:
+                return
+            if frame.t >= start_s:
+                yield frame
+
 
 def _read_image(path: Path) -> npt.NDArray[np.uint8] | None:
     import cv2
@@ -65,6 +78,8 @@ def _read_image(path: Path) -> npt.NDArray[np.uint8] | None:
 def _video_samples(
     path: Path, interval_s: float, *, skip_first: bool = False
 ) -> Iterator[TimedFrame]:
+    """The frame at t=0 and the first at or after each multiple of ``interval_s``;
+    every frame when ``interval_s`` is 0."""
     import av
 
     try:
@@ -90,7 +105,7 @@ def _video_samples(
                 t = raw_t - start
                 if t + 1e-6 < next_t:
                     continue
-                next_t = (int((t + 1e-6) / interval_s) + 1) * interval_s
+                next_t = (int((t + 1e-6) / interval_s) + 1) * interval_s if interval_s else t
                 if skip_first:
                     skip_first = False
                     continue

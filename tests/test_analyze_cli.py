@@ -150,6 +150,7 @@ def test_bench_vision_json(capsys: pytest.CaptureFixture[str]) -> None:
         "total_ms",
         "samples_per_second_one_core",
         "identity_descriptor_ms",
+        "challenge_frame_ms",
     ):
         assert out[key] > 0
     assert out["resolution"] == "640x480"

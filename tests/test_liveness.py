@@ -24,6 +24,7 @@ from vision.liveness import (
     issue,
     judge,
 )
+from vision.pose_reader import PoseReader
 
 IMAGES = Path(__file__).parents[1] / "fixtures" / "real" / "images"
 # Looked at by hand: which way each head is turned, in the person's own terms.
@@ -141,3 +142,64 @@ def test_only_the_frames_of_the_challenge_count() -> None:
     during = frames([0, 1, 0, 1, 0, 1, 0, 1])
     result = judge(LEFT, before + during + after, CONFIG)
     assert (result.outcome, result.finding) == (Outcome.INCONCLUSIVE, Finding.NO_RESPONSE)
+
+
+@pytest.fixture(scope="module")
+def reader() -> Iterator[PoseReader]:
+    found = PoseReader()
+    yield found
+    found.close()
+
+
+def photo(name: str) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(IMAGES / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
+
+
+def test_the_pose_reader_measures_a_real_face_and_nothing_on_an_empty_room(
+    reader: PoseReader,
+) -> None:
+    # A face turned to the person's left (labelled by hand above), and its mirror image:
+    # the sign of the yaw follows the face, the width does not.
+    turned = photo("cc0_iface_043")
+    pose, mirrored = reader.read(turned), reader.read(np.ascontiguousarray(turned[:, ::-1]))
+    assert pose is not None and mirrored is not None
+    assert pose.yaw_deg > 30 and mirrored.yaw_deg < -30
+    assert mirrored.width == pytest.approx(pose.width, rel=0.1)
+    # Hand-labelled face height 0.55 of the (square) photo: cheek to cheek is most of it.
+    assert 0.3 < pose.width < 0.7
+    assert reader.read(photo("pd18f_166_quiet_car")) is None  # an empty office lounge
+
+
+def test_the_pose_reader_takes_the_largest_face(reader: PoseReader) -> None:
+    # The same face twice side by side, once at 0.7 of its size, on either side: the
+    # pose is the big one's; alone on the canvas the small one is measured too.
+    face = photo("cc0_iface_095")
+    h, w = face.shape[:2]
+    sw, sh = int(w * 0.7), int(h * 0.7)
+    small = cv2.resize(face, (sw, sh), interpolation=cv2.INTER_AREA)
+    top = (h - sh) // 2
+    canvas = np.full((h, w + sw, 3), 128, dtype=np.uint8)
+    canvas[top : top + sh, w:] = small
+    only_small = reader.read(canvas)
+    canvas[:, :w] = face
+    both, mirrored = reader.read(canvas), reader.read(np.ascontiguousarray(canvas[:, ::-1]))
+    alone = reader.read(face)
+    assert only_small is not None and both is not None and mirrored is not None
+    assert alone is not None
+    assert only_small.width == pytest.approx(0.7 * both.width, rel=0.1)
+    assert both.width * (w + sw) == pytest.approx(alone.width * w, rel=0.1)
+    assert mirrored.width == pytest.approx(both.width, rel=0.1)
+
+
+def test_a_turn_that_only_shows_while_the_face_narrows_is_a_flat_picture() -> None:
+    # A head keeps its width as it turns; a photo turned in the hand narrows with it.
+    # (Recorded from the `print` and `turn_right` clips, every other frame.)
+    right = Challenge(Action.TURN_RIGHT, "n", 0.0, 8.0)
+    yaws: list[float | None] = [0, 0, -1, -10, -21, -24, -22, -15, -5, 0]
+    printed = [0.667, 0.666, 0.667, 0.611, 0.499, 0.486, 0.458, 0.545, 0.656, 0.668]
+    head = [0.663, 0.668, 0.669, 0.661, 0.642, 0.644, 0.638, 0.644, 0.658, 0.667]
+    flat = judge(right, frames(yaws, widths=printed), CONFIG)
+    assert (flat.outcome, flat.finding) == (Outcome.INCONCLUSIVE, Finding.FLAT)
+    assert flat.change == pytest.approx(24)
+    turned = judge(right, frames(yaws, widths=head), CONFIG)
+    assert (turned.outcome, turned.finding) == (Outcome.PASSED, Finding.ANSWERED)

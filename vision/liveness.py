@@ -14,7 +14,8 @@ too few frames or a dark picture are INCONCLUSIVE: someone who cannot turn their
 (a disability, a bad network, poor light) is never failed automatically, and the
 supervisor, who is in the call, decides. A looping video that does not freeze is
 therefore INCONCLUSIVE ``no_response`` unless its loop happens to move the asked way
-in the asked seconds (``docs/vision.md``, *Liveness*, has the odds).
+in the asked seconds (``docs/vision.md``, *Liveness*, has the odds). A photo turned in
+the hand reads as a turn, but narrows as it turns, which a head does not: ``flat``.
 
 Directions are the person's own: ``turn_left`` is their left, which on a camera frame
 (not the mirrored preview a page shows) is the image's right.
@@ -67,6 +68,9 @@ class Finding(StrEnum):
     """No measured pose from the challenge's first moments to compare with."""
     NO_RESPONSE = "no_response"
     WRONG_DIRECTION = "wrong_direction"
+    FLAT = "flat"
+    """The face turned the asked way only while it narrowed, as a flat picture turned
+    in the hand does; a head keeps its width as it turns."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,12 @@ class LivenessConfig:
     """Change of the yaw estimate, the asked way, that answers a turn."""
     closer_min_ratio: float = 1.25
     """Growth of the face's width that answers ``move_closer``."""
+    turn_min_width_ratio: float = 0.85
+    """A turn is answered only by frames whose face width (3-D, cheek to cheek) is at
+    least this share of the starting width. A head keeps its width as it turns (on the
+    development set, width over the hand-labelled face height: median 0.79 facing the
+    camera, 0.74 at 40-50° of yaw), a flat picture turned narrows with the cosine of
+    its angle (a print turned 60°: 0.70 of its width, read as 27° of yaw)."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,8 @@ class Observation:
     pose: HeadPose | None
     """None when no face was measured on the frame."""
     frozen: bool = False
-    """The frame is identical to the previous one (the camera test's own judgement)."""
+    """The frame repeats the previous one exactly (``vision.challenge_frames``; in a
+    call, a still's JPEG byte for byte): a live sensor's noise never does."""
 
 
 @dataclass(frozen=True)
@@ -187,8 +198,15 @@ def judge(
     needed = (
         config.closer_min_ratio if challenge.action is Action.MOVE_CLOSER else config.turn_min_deg
     )
-    change, opposite = _change(challenge.action, start, [pose for _, pose, _ in seen])
+    poses = [pose for _, pose, _ in seen]
+    change, opposite = _change(challenge.action, start, poses)
     if change >= needed:
+        if challenge.action is not Action.MOVE_CLOSER:
+            # The turn must show on frames where the face kept its width.
+            narrowest = config.turn_min_width_ratio * median(p.width for p in start)
+            kept = [p for p in poses if p.width >= narrowest]
+            if _change(challenge.action, start, kept)[0] < needed:
+                return result(Outcome.INCONCLUSIVE, Finding.FLAT, change)
         return result(Outcome.PASSED, Finding.ANSWERED, change)
     if len(seen) < config.min_frames:
         return result(Outcome.INCONCLUSIVE, Finding.TOO_FEW_FRAMES, change)

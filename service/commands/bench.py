@@ -13,7 +13,8 @@ all of them.
 vision analysis at 640x480, averaged over a call's samples (the garment is judged on
 its cadence: see garment_samples), the cost of a sample with and without a garment,
 process CPU over the analysis thread's own (1.0: one core per analysis thread), and
-the samples per second one core sustains.
+the samples per second one core sustains; the head pose of one liveness challenge
+frame (``challenge_frame_ms``) and the identity match.
 """
 
 from __future__ import annotations
@@ -171,10 +172,33 @@ def run_vision(args: argparse.Namespace) -> int:
             1 for r in results if r.face is not None and r.face.model == "full"
         ),
         "vision_version": config.version,
+        **_challenge_figures(rgbs),
         **_identity_figures(rgbs, results),
     }
     report("vision", figures, args.json, note="CPU ms per sample; process CPU time")
     return 0
+
+
+def _challenge_figures(rgbs: list[Any]) -> dict[str, Any]:
+    """A liveness challenge's frame: the head pose (``PoseReader.read``: face detector
+    and landmark model with irises on the whole frame), process and thread CPU."""
+    from vision.pose_reader import PoseReader
+
+    reader = PoseReader()
+    try:
+        for img in rgbs[:3]:  # warm-up
+            reader.read(img)
+        thread = time.thread_time_ns()
+        read_ms = _cpu_ms(reader.read, rgbs)
+        thread_ms = (time.thread_time_ns() - thread) / 1e6 / len(rgbs)
+        faces = sum(1 for img in rgbs if reader.read(img) is not None)
+    finally:
+        reader.close()
+    return {
+        "challenge_frame_ms": round(read_ms, 2),
+        "challenge_frame_thread_cpu_ms": round(thread_ms, 2),
+        "challenge_frames_with_a_face": faces,
+    }
 
 
 def _identity_figures(rgbs: list[Any], results: list[Any]) -> dict[str, Any]:
