@@ -247,6 +247,7 @@ class CallSession:
                 "left": challenge.MAX_PER_CALL - self.challenges.issued,
             }
         )
+        await self.publish(self.status())  # the liveness indicator, at once
 
     async def _auto_challenge(self, delay: float) -> None:
         """The policy's challenge, ``delay`` after the answer, once the staff page is
@@ -298,6 +299,7 @@ class CallSession:
                 "left": challenge.MAX_PER_CALL - self.challenges.issued,
             }
         )
+        await self.publish(self.status())
 
     def _liveness(self) -> LivenessEvidence | None:
         """The challenges so far, when the policy asks for one or one was issued."""
