@@ -15,6 +15,7 @@ from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient
 
 from fixtures.generate import frames
+from service.commands.policy import describe
 from service.org import load_policy, save_policy
 from service.policy import Policy, PolicyError
 from service.records import get_record
@@ -61,6 +62,8 @@ def test_the_policy_field_is_off_by_default_and_validated() -> None:
     assert Policy.from_dict(Policy(liveness_check=True).to_dict()).liveness_check is True
     with pytest.raises(PolicyError, match="liveness_check"):
         Policy.from_dict({"liveness_check": "yes"})
+    assert "liveness:        off" in describe(Policy())  # hadir policy show
+    assert "one challenge per call" in describe(Policy(liveness_check=True))
 
 
 # -- the rules, pure --------------------------------------------------------------------------
