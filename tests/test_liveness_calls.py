@@ -20,6 +20,7 @@ from service.org import load_policy, save_policy
 from service.policy import Policy, PolicyError
 from service.records import get_record
 from service.state import ENGINE
+from service.web.i18n import MESSAGES
 from signaling import challenge as ch
 from signaling.challenge import CallChallenges, ChallengeRecord, auto_delay
 from signaling.messages import AskChallenge, ProtocolError, parse
@@ -31,7 +32,15 @@ from signaling.verdict import CallVerdict, CameraTimeline, LivenessEvidence, jud
 from tests.call_helpers import Links, add_check, still_of
 from tests.test_signaling_server import answered, client, joined, links, recv  # noqa: F401
 from tests.test_stills import photo  # noqa: F401
-from vision.liveness import HeadPose, LivenessConfig, Observation, Outcome, issue
+from vision.liveness import (
+    Action,
+    Finding,
+    HeadPose,
+    LivenessConfig,
+    Observation,
+    Outcome,
+    issue,
+)
 from vision.verdict import Verdict
 
 CONFIG = LivenessConfig()
@@ -54,6 +63,18 @@ def test_the_challenge_message_is_parsed_and_bad_ones_are_refused() -> None:
         with pytest.raises(ProtocolError) as caught:
             parse(json.dumps(bad))
         assert (caught.value.code, caught.value.ref) == ("invalid", "challenge"), bad
+
+
+def test_every_action_and_finding_has_its_words() -> None:
+    for lang in ("id", "en"):
+        for action in Action:
+            assert f"challenge.{action}" in MESSAGES[lang]
+        for finding in (*Finding, ch.PAGE_AWAY):
+            assert f"challenge.finding.{finding}" in MESSAGES[lang]
+        for outcome in Outcome:
+            assert f"challenge.outcome.{outcome}" in MESSAGES[lang]
+        for code in ("liveness_ok", "liveness_failed", "liveness_inconclusive"):
+            assert f"r.{code}" in MESSAGES[lang]
 
 
 def test_the_policy_field_is_off_by_default_and_validated() -> None:
@@ -295,14 +316,18 @@ async def test_refusals_are_clear_protocol_errors(
     sup2 = await joined(client, links.tokens["sup2"])
     await sup2.send_json({"type": "challenge", "call": call})
     assert (await recv(sup2, "error"))["code"] == "forbidden"  # not their call
-    session = client.app[HUB].sessions[call]
     for left in range(ch.MAX_PER_CALL - 1, -1, -1):
         await sup1.send_json({"type": "challenge", "call": call})
         assert (await recv(sup1, "challenge"))["left"] == left
         await sup1.send_json({"type": "challenge", "call": call})
         assert (await recv(sup1, "error"))["code"] == "challenge_open"
-        await session._challenge_done(session.challenges.close())  # its deadline, sooner
-        assert (await recv(sup1, "challenge_result"))["finding"] == "too_few_frames"
+        # Sooner than its deadline: the staff page reloads, which ends the challenge.
+        await staff1.close()
+        assert (await recv(sup1, "challenge_result"))["finding"] == ch.PAGE_AWAY
+        await sup1.send_json({"type": "challenge", "call": call})
+        assert (await recv(sup1, "error"))["code"] == "bad_state"  # nobody to ask
+        staff1 = await joined(client, links.tokens["staff1"])
+        await recv(sup1, "state")  # reconnected
     await sup1.send_json({"type": "challenge", "call": call})
     assert (await recv(sup1, "error"))["code"] == "challenge_limit"
 
