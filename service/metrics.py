@@ -109,6 +109,13 @@ SAMPLE_CPU = Histogram(
 )
 """The thread's own CPU time for one frame (converting and analysing), so waiting for
 the GIL or the core is not in it; compare with the lag to see the machine's load."""
+CHALLENGE_FRAME_CPU = Histogram(
+    "hadir_challenge_frame_cpu_seconds",
+    "CPU time of the analysing thread per still measured during a liveness challenge.",
+    buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0),
+)
+"""Decoding the still and reading its head pose (FaceMesh): every still of a challenge,
+about 4 a second for its 8 seconds, beside the call's samples."""
 FACE_ENROLMENTS = Counter(
     "hadir_face_enrolments_total",
     "Faces enrolled for the identity match, by source (self, admin).",

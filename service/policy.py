@@ -65,6 +65,9 @@ class Policy:
     # Calls match the staff member's face against their enrolled one (criterion
     # ``identity``, docs/privacy.md); off: the criterion is absent from calls and records.
     identity_check: bool = False
+    # Every call has one liveness challenge at a random moment (criterion ``liveness``,
+    # signaling.challenge); off: only the challenges a supervisor asks for.
+    liveness_check: bool = False
 
     @property
     def zone(self) -> ZoneInfo:
@@ -216,4 +219,5 @@ _PARSERS: dict[str, Any] = {
     "evidence_retention_days": _int_range(1, 3650),
     "holiday_categories": _categories,
     "identity_check": _bool,
+    "liveness_check": _bool,
 }

@@ -314,6 +314,13 @@ def verification_content(
             "seen": _uniform_seen(verdict) if verdict else None,
         },
         "vision_version": verdict.version if verdict else None,
+        # The liveness challenges (action, nonce, times, outcome, finding, frames,
+        # change, model), only when the criterion is there: never landmarks or poses.
+        **(
+            {"challenges": [c.to_dict() for c in verdict.challenges]}
+            if verdict and verdict.liveness
+            else {}
+        ),
         "evidence": evidence_ref.to_dict() if evidence_ref else None,
         "review_state": "unreviewed",
     }

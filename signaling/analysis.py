@@ -7,6 +7,10 @@ per core the process may run on. The pool admits calls to analysis up to a limit
 busy server refuses a new leg instead of falling behind, and one dispatcher hands the
 admitted calls' latest frames to the threads in the order ``signaling.sampler`` sets:
 a frame is picked only when a thread is free for it.
+
+During a liveness challenge (``signaling.challenge``) every still of the call is also
+measured, beside the sampling: its head pose, read on a thread by that thread's own
+``PoseReader`` (built the first time, like the analyzer), in the threads' order.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face_track import FaceTrack
 from vision.identity import CallIdentity, Descriptor, DescriptorProcess, FaceAligner, usable
+from vision.liveness import HeadPose
+from vision.pose_reader import PoseReader
 from vision.sample import SampleResult
 
 log = logging.getLogger("hadir.analysis")
@@ -93,6 +99,7 @@ class AnalyzerPool:
         self._dispatcher: asyncio.Task[None] | None = None
         self._local = threading.local()
         self._analyzers: list[FrameAnalyzer] = []
+        self._pose_readers: list[PoseReader] = []
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="vision")
         self._descriptors = DescriptorProcess()  # started by the first identity match
@@ -295,6 +302,37 @@ class AnalyzerPool:
             self._busy -= 1
             self._wake.set()
 
+    # -- the liveness challenge (signaling.challenge): every still while one is open ----
+
+    def _pose_reader(self) -> PoseReader:
+        """The thread's FaceMesh, built the first time the thread measures a pose."""
+        reader: PoseReader | None = getattr(self._local, "pose_reader", None)
+        if reader is None:
+            reader = self._local.pose_reader = PoseReader()
+            with self._lock:
+                self._pose_readers.append(reader)
+        return reader
+
+    def _read_pose(self, still: Still) -> HeadPose | None:
+        started = time.thread_time()
+        pose = self._pose_reader().read(still.rgb())
+        metrics.CHALLENGE_FRAME_CPU.observe(time.thread_time() - started)
+        return pose
+
+    async def measure(self, still: Still) -> HeadPose | None:
+        """The head pose on one still of a challenge (None: no face measured), read on a
+        thread after the work already queued there and counted busy meanwhile, so the
+        dispatcher gives the samples the threads left. ``ValueError`` for a still that
+        cannot be decoded; any other failure propagates too: the caller leaves the
+        still out, never counts it as a face missing."""
+        self._busy += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self._read_pose, still)
+        finally:
+            self._busy -= 1
+            self._wake.set()
+
     def close(self) -> None:
         if self._dispatcher is not None:
             self._dispatcher.cancel()
@@ -304,3 +342,6 @@ class AnalyzerPool:
         for analyzer in self._analyzers:
             analyzer.close()
         self._analyzers.clear()
+        for reader in self._pose_readers:
+            reader.close()
+        self._pose_readers.clear()

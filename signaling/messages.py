@@ -109,8 +109,26 @@ class Track:
     state: str
 
 
+@dataclass(frozen=True)
+class AskChallenge:
+    """The supervisor asks for a liveness challenge now (``signaling.challenge``)."""
+
+    call: str
+
+
 Message = (
-    Join | Ping | StartCall | Accept | Decline | Hangup | Sdp | Ice | Location | Visibility | Track
+    Join
+    | Ping
+    | StartCall
+    | Accept
+    | Decline
+    | Hangup
+    | Sdp
+    | Ice
+    | Location
+    | Visibility
+    | Track
+    | AskChallenge
 )
 
 
@@ -226,6 +244,7 @@ _PARSERS: dict[str, tuple[set[str], Any]] = {
     "location": ({"call", "lat", "lon", "accuracy", "error"}, _location),
     "visibility": ({"call", "hidden"}, lambda f: Visibility(f.id("call"), f.flag("hidden"))),
     "track": ({"call", "state"}, lambda f: Track(f.id("call"), f.choice("state", TRACK_STATES))),
+    "challenge": ({"call"}, lambda f: AskChallenge(f.id("call"))),
 }
 
 

@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import secrets
 import time
 from collections.abc import Coroutine
@@ -54,6 +55,7 @@ from service.clock import utcnow
 from service.enrolment import call_identity
 from service.links import revoked_among
 from service.org import load_policy
+from service.policy import Policy
 from service.push.sender import Pusher
 from service.record_writer import RecordWriter
 from service.records import Record
@@ -157,6 +159,7 @@ class Hub:
     last_seen: LastSeen = field(default_factory=LastSeen)
     pusher: Pusher | None = None  # rings the staff member's phones too (service.push)
     face_key: AESGCM | None = None  # opens enrolled faces, for calls that check identity
+    rng: random.Random = field(default_factory=random.SystemRandom)  # liveness challenges
     rooms: Rooms = field(default_factory=Rooms)
     bus: Bus = field(default_factory=LocalBus)  # the other processes (signaling.bus)
     draining: bool = False  # True: no new calls here (the node is stopping)
@@ -436,6 +439,12 @@ class Hub:
             await self.end(room, reason, by=who.role)
         elif isinstance(msg, m.Sdp | m.Ice):
             await self._relay(who, room, msg)
+        elif isinstance(msg, m.AskChallenge):
+            if who.role != "supervisor":
+                raise AuthError("forbidden", "only the supervisor asks for a challenge")
+            if room.state != ACTIVE:
+                raise RoomError("bad_state", f"the call is {room.state}, not active")
+            await session.ask_challenge("supervisor")
         else:
             if who.role != "staff":
                 raise AuthError("forbidden", "only the staff page reports this")
@@ -624,7 +633,8 @@ class Hub:
         now = utcnow()
         async with read_only(self.engine).connect() as db:
             target = await call_target(db, who, check_id, now)
-            identity = await self._identity(db, target.staff_id)
+            policy = await load_policy(db)
+            identity = await self._identity(db, policy, target.staff_id)
         await self._drop_revoked(list(self.connections.get(("staff", target.staff_id), ())))
         room = self.rooms.open(target.check_id, target.staff_id, who.id, target.window_end, now)
         self.sessions[room.id] = CallSession(
@@ -634,6 +644,8 @@ class Hub:
             self.pool,
             lambda body: self._to_room(room, _json(body)),
             identity,
+            liveness=policy.liveness_check,
+            rng=self.rng,
         )
         self._callers[room.id] = conn
         try:
@@ -659,9 +671,11 @@ class Hub:
         if self.pusher is not None:  # in the background: a push never holds up the call
             self._spawn(self.pusher.ring(room.staff_id, room.id, room.check_id, who.name))
 
-    async def _identity(self, db: AsyncConnection, staff_id: str) -> CallIdentity | None:
+    async def _identity(
+        self, db: AsyncConnection, policy: Policy, staff_id: str
+    ) -> CallIdentity | None:
         """The enrolled face a call matches, when the policy checks identity."""
-        if self.face_key is None or not (await load_policy(db)).identity_check:
+        if self.face_key is None or not policy.identity_check:
             return None
         return await call_identity(db, self.face_key, staff_id)
 

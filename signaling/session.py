@@ -10,34 +10,52 @@ The stills leg is admitted to the pool by its first still; refused when the pool
 full (``signaling.admission``), the call goes on unanalysed and offers the leg again
 every ``ADMIT_AGAIN_S``. Stills are rate-limited per call and their sequence must
 increase; a still that arrives, analysed or not, is a frame for the camera timeline.
+
+A liveness challenge (``signaling.challenge``) is asked by the supervisor, or by the
+policy at a random moment; while it is open the still rate is raised and every still
+is measured by the pool, and the result is sent to both pages (``challenge_result``)
+at the deadline, or as soon as the stills answer it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from service import metrics
+from signaling import challenge
 from signaling.analysis import AnalyzerPool
 from signaling.auth import CallTarget
 from signaling.camera_watch import NO_FRAMES, PICTURE_CAUSES, CameraWatch
+from signaling.challenge import CallChallenges, ChallengeRecord, auto_delay
 from signaling.location import LocationResult, judge_error, judge_position
 from signaling.messages import Location, ProtocolError
 from signaling.ratelimit import TokenBucket
 from signaling.rooms import Room, RoomError
 from signaling.snapshot import CallSnapshot
 from signaling.stills import BURST, RATE_PER_S, Still
-from signaling.verdict import CallVerdict, CameraTimeline, IdentityEvidence, judge
+from signaling.verdict import (
+    CallVerdict,
+    CameraTimeline,
+    IdentityEvidence,
+    LivenessEvidence,
+    judge,
+)
 from vision.camera import CameraState
 from vision.check import CheckWindow
 from vision.face_track import FaceTrack
 from vision.identity import CallIdentity, judge_identity
+from vision.liveness import Challenge, Observation
 from vision.sample import SampleResult
 from vision.uniform import parse_uniform_policy
 from vision.verdict import CheckVerdict
+
+log = logging.getLogger("hadir.call")
 
 STATUS_INTERVAL_S = 1.0
 SERVER_GAP_S = 3 * STATUS_INTERVAL_S
@@ -84,8 +102,13 @@ class CallSession:
         pool: AnalyzerPool,
         publish: Callable[[dict[str, Any]], Awaitable[None]],
         identity: CallIdentity | None = None,
+        liveness: bool = False,
+        rng: random.Random | None = None,
     ) -> None:
-        """``identity``: the enrolled face to match when the policy checks identity."""
+        """``identity``: the enrolled face to match when the policy checks identity;
+        ``liveness``: the policy asks for a challenge in every call; ``rng`` chooses
+        the challenges and when the policy's comes (``random.SystemRandom`` unless a
+        test passes a seeded one)."""
         self.room = room
         self.target = target
         self.settings = settings
@@ -100,6 +123,13 @@ class CallSession:
         )
         self.face_track = FaceTrack()
         self.identity = identity
+        self.liveness = liveness
+        self.rng = rng or random.SystemRandom()
+        self.challenges = CallChallenges(self.rng)
+        self._challenge_timer: asyncio.Task[None] | None = None
+        self._measuring: set[asyncio.Task[None]] = set()  # stills of the challenge in threads
+        self.page_here = asyncio.Event()  # cleared while the staff page is away
+        self.page_here.set()
         self.location: LocationResult | None = None
         self.still: tuple[Still, float] | None = None  # the newest still, its arrival
         self._stills: bool | None = None  # the stills leg admitted; None: no still yet
@@ -123,6 +153,8 @@ class CallSession:
     def activate(self) -> None:
         self._t0 = asyncio.get_running_loop().time()
         self._tasks = [asyncio.create_task(self._status_loop())]
+        if self.liveness:
+            self._tasks.append(asyncio.create_task(self._auto_challenge(auto_delay(self.rng))))
 
     # -- the analysis leg -----------------------------------------------------------
 
@@ -136,6 +168,7 @@ class CallSession:
         if still.sequence <= self._still_sequence:
             raise ProtocolError("invalid", "still: the sequence must increase", "still")
         self._still_sequence = still.sequence
+        frozen = self.still is not None and self.still[0].jpeg == still.jpeg
         self.still = (still, loop_now)
         offered = self._stills is None
         if offered or (not self._stills and loop_now >= self._admit_again):
@@ -144,6 +177,8 @@ class CallSession:
             self.analysed = self._admitted
             self._admit_again = loop_now + ADMIT_AGAIN_S
         self._frame()  # analysed or not, a still arrived: the camera is sending
+        if self.challenges.open is not None:  # asked for: measured even if not sampled
+            self._measure(self.challenges.open, still, frozen)
         if offered and not self._stills:
             raise RoomError("busy", "analysis capacity is full")
 
@@ -171,9 +206,12 @@ class CallSession:
 
     async def away(self) -> None:
         """The staff page went away (it may rejoin): its analysis leg is gone with it,
-        and the time until it is back is not measured."""
+        the time until it is back is not measured, and a challenge under way ends
+        INCONCLUSIVE ``page_away``."""
         self.watch.away(self.now())
+        self.page_here.clear()
         self._close_leg()
+        await self._challenge_done(self.challenges.abandon())
 
     def back(self) -> None:
         """The staff page rejoined; it sends a new analysis leg. What the old page
@@ -183,6 +221,7 @@ class CallSession:
         for cause in PAGE_CAUSES:
             self.watch.set(cause, False, t)
         self.watch.back(t)
+        self.page_here.set()
 
     def set_hidden(self, hidden: bool) -> None:
         self.watch.set("page_hidden", hidden, self.now())
@@ -191,6 +230,91 @@ class CallSession:
         t = self.now()
         self.watch.set("muted", state == "muted", t)
         self.watch.set("ended", state == "ended", t)
+
+    # -- the liveness challenge (signaling.challenge) --------------------------------------
+
+    async def ask_challenge(self, by: str) -> None:
+        """Issue a challenge now (``by`` the supervisor or the policy) and tell both pages;
+        ``RoomError`` when the call is not answered, its staff page is away, one is
+        open, or the call has had its share."""
+        if self._t0 is None or not self.page_here.is_set():
+            raise RoomError("bad_state", "no staff page in the call to challenge")
+        asked = self.challenges.issue(self.now())
+        self._still_bucket.rate, self._still_bucket.burst = challenge.RATE_PER_S, challenge.BURST
+        self._challenge_timer = asyncio.create_task(self._challenge_deadline(asked))
+        await self.publish(
+            {
+                "type": "challenge",
+                "call": self.room.id,
+                "nonce": asked.nonce,
+                "action": str(asked.action),
+                "by": by,
+                "issued_s": round(asked.issued_at, 2),
+                "deadline_s": round(asked.deadline - asked.issued_at, 2),
+                "left": challenge.MAX_PER_CALL - self.challenges.issued,
+            }
+        )
+        await self.publish(self.status())  # the liveness indicator, at once
+
+    async def _auto_challenge(self, delay: float) -> None:
+        """The policy's challenge, ``delay`` after the answer, once the staff page is
+        there; none if the supervisor already asked for one."""
+        await asyncio.sleep(delay)
+        await self.page_here.wait()
+        if self.challenges.issued == 0:
+            await self.ask_challenge("policy")
+
+    def _measure(self, asked: Challenge, still: Still, frozen: bool) -> None:
+        """Measure a still of the open challenge in the pool, stamped with its arrival;
+        beyond ``MAX_MEASURING`` at once the still is left out."""
+        if len(self._measuring) >= challenge.MAX_MEASURING:
+            return
+        task = asyncio.create_task(self._observe(asked.nonce, still, self.now(), frozen))
+        self._measuring.add(task)
+        task.add_done_callback(self._measuring.discard)
+
+    async def _observe(self, nonce: str, still: Still, t: float, frozen: bool) -> None:
+        try:
+            pose = await self.pool.measure(still)
+        except ValueError as exc:  # a still vision cannot decode: left out
+            log.info("challenge still skipped", extra={"fields": {"error": str(exc)}})
+            return
+        except Exception:  # the pool is closing, a reader failed: fewer frames, no verdict
+            log.exception("challenge still not measured")
+            return
+        await self._challenge_done(self.challenges.observe(nonce, Observation(t, pose, frozen)))
+
+    async def _challenge_deadline(self, asked: Challenge) -> None:
+        await asyncio.sleep(max(0.0, asked.deadline - self.now()) + challenge.MEASURE_GRACE_S)
+        if self.challenges.open is asked:
+            await self._challenge_done(self.challenges.close())
+
+    async def _challenge_done(self, result: ChallengeRecord | None) -> None:
+        """A challenge ended (``result``; None: nothing ended): the still rate goes back,
+        both pages get the result."""
+        if result is None:
+            return
+        timer, self._challenge_timer = self._challenge_timer, None
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+        self._still_bucket.rate, self._still_bucket.burst = RATE_PER_S, BURST
+        await self.publish(
+            {
+                "type": "challenge_result",
+                "call": self.room.id,
+                **result.to_dict(),
+                "left": challenge.MAX_PER_CALL - self.challenges.issued,
+            }
+        )
+        await self.publish(self.status())
+
+    def _liveness(self) -> LivenessEvidence | None:
+        """The challenges so far, when the policy asks for one or one was issued."""
+        if not self.liveness and not self.challenges.issued:
+            return None
+        results = tuple(self.challenges.results)
+        open_ = self.challenges.open is not None
+        return LivenessEvidence(self.liveness, results, open_, self.challenges.model)
 
     # -- sampling and status ----------------------------------------------------------
 
@@ -246,6 +370,7 @@ class CallSession:
             analysed=self.analysed,
             starved=starved,
             identity=self._identity(),
+            liveness=self._liveness(),
         )
 
     def _identity(self) -> IdentityEvidence | None:
@@ -290,6 +415,8 @@ class CallSession:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # A challenge the call ended in: judged on the stills measured so far.
+        await self._challenge_done(self.challenges.close())
         last_frame = self.still[0] if self.still is not None else None
         self._close_leg()
         if self._t0 is None:

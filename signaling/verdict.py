@@ -11,8 +11,9 @@ where a live call's evidence is saved (``to_dict`` and ``from_dict``, see
 ``signaling.snapshot``).
 
 Criteria the organisation's policy turns on (``identity``, the face against the
-enrolled one) are optional fields: absent from the verdict, its indicators and the
-record when the policy is off, so calls without them read exactly as before.
+enrolled one; ``liveness``, the challenges, present too once the supervisor asked for
+one) are optional fields: absent from the verdict, its indicators and the record when
+not used, so calls without them read exactly as before.
 
 A call the server lost before it ended (a crash, a restart) is ``interrupted``: its
 criteria stay as they were seen, but the call is INCONCLUSIVE with the reason
@@ -27,12 +28,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from signaling.camera_watch import NO_FRAMES
+from signaling.challenge import NOT_RUN, ChallengeRecord
 from signaling.location import LocationResult
+from vision.liveness import Outcome
 from vision.verdict import CheckVerdict, CriterionVerdict, Reason, Verdict, combine
 
 PENDING = "pending"
 NAMES = ("face", "camera", "uniform", "location")
-OPTIONAL = ("identity",)
+OPTIONAL = ("identity", "liveness")
 """Criteria present only when the policy asks for them, after ``NAMES``."""
 CAMERA_OFF = "camera_off"
 ANALYSIS_UNAVAILABLE = "analysis_unavailable"
@@ -40,6 +43,7 @@ TOO_FEW_SAMPLES = str(Reason.TOO_FEW_SAMPLES)
 SERVER_BUSY = str(Reason.SERVER_BUSY)
 INTERRUPTED = "interrupted"
 NOT_ENROLLED = str(Reason.NOT_ENROLLED)
+LIVENESS_FAILED, LIVENESS_INCONCLUSIVE = "liveness_failed", "liveness_inconclusive"
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,10 @@ class CallVerdict:
     """The server lost the call before it ended: INCONCLUSIVE, whatever the criteria say."""
     identity: Criterion | None = None
     """The face against the staff member's enrolled one; None when not checked."""
+    liveness: Criterion | None = None
+    """The liveness challenges; None when the policy asks for none and none was run."""
+    challenges: tuple[ChallengeRecord, ...] = ()
+    """The finished challenges, as the record carries them."""
 
     @property
     def criteria(self) -> dict[str, Criterion]:
@@ -194,17 +202,21 @@ class CallVerdict:
             "colour_seen": _finite(self.colour_seen),
             "version": self.version,
             "interrupted": self.interrupted,
+            **({"challenges": [c.to_dict() for c in self.challenges]} if self.challenges else {}),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CallVerdict:
-        identity = data.get("identity")  # absent when not checked (and before it existed)
+        # Optional criteria are absent when not used (and before they existed).
+        identity, liveness = data.get("identity"), data.get("liveness")
         return cls(
             face=Criterion.from_dict(data["face"]),
             camera=Criterion.from_dict(data["camera"]),
             uniform=Criterion.from_dict(data["uniform"]),
             location=Criterion.from_dict(data["location"]),
             identity=None if identity is None else Criterion.from_dict(identity),
+            liveness=None if liveness is None else Criterion.from_dict(liveness),
+            challenges=tuple(ChallengeRecord.from_dict(c) for c in data.get("challenges", ())),
             camera_on=data["camera_on"],
             distance_m=data["distance_m"],
             colour_seen=data["colour_seen"],
@@ -316,6 +328,36 @@ def _identity(identity: IdentityEvidence, analysed: bool, starved: bool, final: 
     return _busy(criterion) if starved and not given.scores["matches"] else criterion
 
 
+@dataclass(frozen=True)
+class LivenessEvidence:
+    """A call's liveness challenges as ``judge`` takes them."""
+
+    required: bool
+    """The policy asks for a challenge in every call."""
+    results: tuple[ChallengeRecord, ...]
+    open: bool
+    """A challenge is under way."""
+    model: str
+
+
+def _liveness(evidence: LivenessEvidence, final: bool) -> Criterion:
+    """The liveness criterion: FAIL only when a challenge failed (a picture that did not
+    change at all: ``vision.liveness``), PASS when one was answered, INCONCLUSIVE
+    otherwise: an unanswered challenge, a page that went away, or none completed where
+    the policy asked (``not_run``). Live, it is pending while a challenge is open, and
+    while the policy's is still to come."""
+    outcomes = [r.outcome for r in evidence.results]
+    last = evidence.results[-1].finding if evidence.results else NOT_RUN
+    scores = {"challenges": len(evidence.results), "finding": last, "model": evidence.model}
+    waiting = evidence.open or (evidence.required and not evidence.results)
+    pending = waiting and not final
+    if Outcome.FAILED in outcomes:
+        return Criterion(Verdict.FAIL, (LIVENESS_FAILED,), scores=scores)
+    if Outcome.PASSED in outcomes:
+        return Criterion(Verdict.PASS, ok="liveness_ok", pending=pending, scores=scores)
+    return Criterion(Verdict.INCONCLUSIVE, (LIVENESS_INCONCLUSIVE,), pending=pending, scores=scores)
+
+
 def judge(
     vision: CheckVerdict | None,
     timeline: CameraTimeline,
@@ -326,11 +368,13 @@ def judge(
     analysed: bool = True,
     starved: bool = False,
     identity: IdentityEvidence | None = None,
+    liveness: LivenessEvidence | None = None,
 ) -> CallVerdict:
     """The call's verdict from vision's verdict so far (None before any sample), the
     camera timeline and the location result; ``final`` once the call has ended.
-    ``identity`` is the identity evidence when the policy checks it (else the
-    criterion is absent).
+    ``identity`` is the identity evidence when the policy checks it, ``liveness`` the
+    challenges when the policy asks for one or one was run (else the criterion is
+    absent).
 
     ``analysed`` is False when the server refused the analysis leg (capacity full):
     nothing was watched, so the picture criteria are inconclusive, never failed.
@@ -355,6 +399,8 @@ def judge(
         uniform=uniform,
         location=_location(location, final),
         identity=None if identity is None else _identity(identity, analysed, starved, final),
+        liveness=None if liveness is None else _liveness(liveness, final),
+        challenges=() if liveness is None else liveness.results,
         camera_on=None if timeline.on_fraction is None else round(timeline.on_fraction, 3),
         distance_m=location.distance_m if location else None,
         colour_seen=vision.uniform.colour if vision else None,

@@ -139,8 +139,9 @@ async def shot(page: Page, name: str) -> Path:
 
 
 async def indicator_states(page: Page) -> dict[str, str]:
+    """The indicators the page shows (``liveness`` is there hidden until a challenge)."""
     states: dict[str, str] = await page.eval_on_selector_all(
-        "[data-indicator]",
+        "[data-indicator]:not([hidden])",
         "items => Object.fromEntries(items.map(i => [i.dataset.indicator, i.dataset.state]))",
     )
     return states

@@ -243,3 +243,33 @@ def test_more_workers_than_one_need_postgresql_and_redis(tmp_path: Path) -> None
     result = hadir("serve", "--workers", "2", env=hadir_env(tmp_path / "data"))
     assert result.returncode == 2
     assert "--workers 2 needs PostgreSQL" in result.stderr
+
+
+async def test_a_liveness_challenge_across_two_processes(cluster: Cluster) -> None:
+    """The challenge lives with the call on the supervisor's process: the staff page on
+    the other one gets it through the bus, its stills are relayed at the challenge's
+    rate and measured there, and both pages get the result."""
+    port_a, port_b = await cluster.start(2)
+    a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    sup, staff, _, call = await answered(cluster, a, b)
+    await staff.send({"type": "challenge", "call": call})
+    assert (await staff.recv("error"))["code"] == "forbidden"
+    await sup.send({"type": "challenge", "call": call})
+    asked = await staff.recv("challenge")
+    assert asked["nonce"] == (await sup.recv("challenge"))["nonce"]
+    frozen = still_of(next(frames("frozen"))).jpeg
+    for n in range(36):  # the page's 4 a second until the deadline
+        await staff.ws.send_bytes(encode_header(call, n, 0.0) + frozen)
+        await asyncio.sleep(0.25)
+    errors = []
+    async with asyncio.timeout(10):
+        while (result := json.loads((await staff.ws.receive()).data))["type"] != "challenge_result":
+            errors += [result["code"]] if result["type"] == "error" else []
+    assert errors == []  # none refused for the rate: raised during the challenge
+    assert (result["outcome"], result["finding"]) == ("failed", "frozen"), result
+    assert (await sup.recv("challenge_result"))["nonce"] == asked["nonce"]
+    await sup.send({"type": "hangup", "call": call})
+    ended = await sup.recv("ended")
+    assert ended["indicators"]["liveness"] == {"state": "fail", "reason": "liveness_failed"}
+    await sup.close()
+    await staff.close()

@@ -53,6 +53,8 @@ def describe(policy: Policy) -> str:
             else ""
         ),
         f"identity match:  {'on (enrolled faces)' if policy.identity_check else 'off'}",
+        f"liveness:        {'one challenge per call' if policy.liveness_check else 'off'}"
+        " (a supervisor may always ask for one)",
     ]
     return "\n".join(lines)
 

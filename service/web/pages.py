@@ -129,6 +129,7 @@ def render(
         )
         helpers["uniform_words"] = partial(uniform_text, lang)
         helpers["identity_check"] = policy.identity_check  # the identity indicator shows
+        helpers["liveness_check"] = policy.liveness_check  # so does liveness's, from the start
     html = TEMPLATES.get_template(template).render(helpers | context)
     response = web.Response(text=html, content_type="text/html", status=status)
     response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax")

@@ -125,6 +125,7 @@ export function showStatus(msg) {
   for (const [name, indicator] of Object.entries(msg.indicators ?? {})) {
     const item = $(`[data-indicator="${name}"]`);
     if (!item) continue;
+    item.hidden = false; // liveness shows once a challenge was asked for
     item.dataset.state = indicator.state;
     $("[data-reason]", item).textContent = indicatorText(indicator);
   }
@@ -133,6 +134,33 @@ export function showStatus(msg) {
   $("[data-verdict-text]", box).textContent = t(`verdict.${msg.verdict}`);
   const share = msg.camera_on;
   $("[data-camera-on]", box).textContent = share == null ? "—" : `${Math.round(share * 100)}%`;
+}
+
+// A liveness challenge on a page's box: from `challenge`, what is asked and a countdown
+// to its deadline; from `challenge_result`, the outcome and why.
+let countdown = null;
+export function showChallenge(box, msg) {
+  clearInterval(countdown);
+  box.hidden = false;
+  box.dataset.nonce = msg.nonce;
+  $("[data-challenge-action]", box).textContent = t(`challenge.${msg.action}`);
+  const note = $("[data-challenge-note]", box);
+  if (msg.type === "challenge") {
+    box.dataset.challengeState = "open";
+    delete box.dataset.finding;
+    const end = performance.now() + msg.deadline_s * 1000;
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((end - performance.now()) / 1000));
+      note.textContent = t("challenge.seconds").replace("{n}", left);
+      if (!left) clearInterval(countdown);
+    };
+    tick();
+    countdown = setInterval(tick, 250);
+  } else {
+    box.dataset.challengeState = msg.outcome;
+    box.dataset.finding = msg.finding;
+    note.textContent = `${t(`challenge.outcome.${msg.outcome}`)}: ${t(`challenge.finding.${msg.finding}`)}`;
+  }
 }
 
 // A staff member's presence ({state, last_seen} from `welcome` or `presence`) on a badge:

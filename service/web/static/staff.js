@@ -3,15 +3,19 @@
 // and whether the page is visible and the camera track live. The camera is open only
 // during a call or a self-check the person asked for.
 import {
-  $, PeerLeg, Signal, apiErrorText, errorText, page, reasonText, showError, showStatus, t, wireRecordForms,
+  $, PeerLeg, Signal, apiErrorText, errorText, page, reasonText, showChallenge, showError, showStatus, t,
+  wireRecordForms,
 } from "./hadir.js";
 import { closeRingNotifications, setupPush } from "./push.js";
 
 // The analysis leg: a JPEG still (at most 640×480) every second, the first five every
 // half second so that a verdict comes soon (five samples 2 s apart in all: what a
 // frozen picture needs to be seen as one); binary frames, docs/protocol.md "Stills".
+// During a liveness challenge, four a second until its deadline: the movement is read
+// from them (the server allows that rate only while the challenge is open).
 const STILLS = {
   side: 640, quality: 0.7, intervalMs: 1000, firstMs: 500, first: 5, backlog: 256 * 1024,
+  challengeMs: 250,
 };
 const GUIDES = {
   no_face: "guide.center", face_not_found: "guide.center", face_too_small: "guide.center", multiple_faces: "guide.one_face",
@@ -32,6 +36,8 @@ const guide = $("[data-guide]");
 const selfCheckButton = $('[data-action="self-check"]');
 const closeButton = $('[data-action="close-camera"]');
 const hangupButton = $('[data-action="hangup"]');
+const challengeBox = $("[data-challenge]");
+let challengeUntil = 0; // performance.now() of the open challenge's deadline
 let iceServers = [];
 let stream = null;
 let call = null;
@@ -324,16 +330,26 @@ function stillFrame(callId, sequence, canvas) {
 function startStills(callId) {
   const canvas = document.createElement("canvas");
   const stills = { timer: null, sequence: 0 };
+  const interval = () => {
+    if (performance.now() < challengeUntil) return STILLS.challengeMs;
+    return stills.sequence < STILLS.first ? STILLS.firstMs : STILLS.intervalMs;
+  };
   const next = async () => {
+    stills.timer = null; // a still is being taken
     if (analysis !== stills) return;
     const settled = performance.now() - cameraOpenedAt >= CAMERA_SETTLE_MS;
     if (!document.hidden && settled && local.readyState >= local.HAVE_CURRENT_DATA) {
       const frame = await stillFrame(callId, stills.sequence, canvas);
       if (frame && analysis === stills && signal.sendBinary(frame, STILLS.backlog)) stills.sequence += 1;
     }
-    if (analysis === stills) {
-      stills.timer = setTimeout(next, stills.sequence < STILLS.first ? STILLS.firstMs : STILLS.intervalMs);
-    }
+    if (analysis === stills) stills.timer = setTimeout(next, interval());
+  };
+  // A challenge came: the next still now (its first moments are the starting pose),
+  // unless one is being taken.
+  stills.hurry = () => {
+    if (stills.timer === null) return;
+    clearTimeout(stills.timer);
+    stills.timer = setTimeout(next, 0);
   };
   analysis = stills;
   next();
@@ -360,8 +376,25 @@ function p2p(msg) {
   else if (call === msg.call) early.push(msg);
 }
 
+// The liveness challenge: the instruction over the video with its countdown, stills
+// four a second until the deadline, then the outcome.
+function challenge(msg) {
+  if (msg.call !== call) return;
+  showChallenge(challengeBox, msg);
+  if (msg.type === "challenge") {
+    challengeUntil = performance.now() + msg.deadline_s * 1000;
+    analysis?.hurry();
+  } else {
+    challengeUntil = 0;
+    // Not done is not failed: a person who cannot do it is never judged by the machine.
+    if (msg.outcome === "inconclusive") $("[data-challenge-note]", challengeBox).append(` ${t("challenge.human")}`);
+  }
+}
+
 function endCall() {
   early = [];
+  challengeUntil = 0;
+  challengeBox.hidden = true;
   leg?.close();
   clearTimeout(analysis?.timer);
   leg = analysis = null;
@@ -471,6 +504,8 @@ const signal = new Signal({
     showStatus(msg);
     guide.textContent = guideFrom(msg);
   },
+  challenge,
+  challenge_result: challenge,
   ended(msg) {
     showStatus(msg);
     guide.textContent = "";

@@ -1,7 +1,8 @@
 // The supervisor's call page: ring the staff member of one check, hold the
 // peer-to-peer call, show the live indicators, then confirm or override the verdict.
 import {
-  $, PeerLeg, Signal, errorText, page, showError, showPresence, showStatus, t, wireRecordForms,
+  $, PeerLeg, Signal, errorText, page, showChallenge, showError, showPresence, showStatus, t,
+  wireRecordForms,
 } from "./hadir.js";
 
 const remote = $('[data-video="remote"]');
@@ -9,6 +10,10 @@ const local = $('[data-video="local"]');
 const stateBox = $("[data-call-state]");
 const startButton = $('[data-action="start-call"]');
 const hangupButton = $('[data-action="hangup"]');
+const challengeButton = $('[data-action="challenge"]');
+const challengeBox = $("[data-challenge]");
+let challengesLeft = null; // the server says how many the call may still have
+let challenging = false; // one is under way
 let iceServers = [];
 let stream = null;
 let call = null;
@@ -33,6 +38,16 @@ function setState(key, text) {
   const live = key === "ringing" || key === "active" || key === "reconnecting";
   startButton.hidden = live || recorded;
   hangupButton.hidden = !live;
+  challengeButton.hidden = key !== "active";
+}
+
+// The liveness challenge: asked for here (one at a time, a few per call), shown with
+// its countdown, then its outcome, as the staff page shows it.
+function challengeShown(msg) {
+  showChallenge(challengeBox, msg);
+  challenging = msg.type === "challenge";
+  challengesLeft = msg.left;
+  challengeButton.disabled = challenging || challengesLeft === 0;
 }
 
 async function openCamera() {
@@ -119,6 +134,8 @@ const signal = new Signal({
   ice: (msg) => msg.leg === "p2p" && leg?.receive(msg),
   presence: (msg) => learn(msg.staff),
   status: showStatus,
+  challenge: challengeShown,
+  challenge_result: challengeShown,
   ended(msg) {
     recorded = Boolean(msg.record);
     startButton.hidden = recorded;
@@ -127,6 +144,7 @@ const signal = new Signal({
   },
   error(msg) {
     showError(errorText(msg.code));
+    challengeButton.disabled = challenging || challengesLeft === 0;
   },
   offline() {
     showError(t("e.offline"));
@@ -135,6 +153,12 @@ const signal = new Signal({
 
 startButton.addEventListener("click", startCall);
 hangupButton.addEventListener("click", () => call && signal.send({ type: "hangup", call }));
+challengeButton.addEventListener("click", () => {
+  if (!call || challenging) return;
+  showError("");
+  challengeButton.disabled = true; // until the server answers: `challenge` or an error
+  signal.send({ type: "challenge", call });
+});
 $('[data-action="mic"]').addEventListener("click", (e) => toggle("audio", e.currentTarget));
 $('[data-action="camera"]').addEventListener("click", (e) => toggle("video", e.currentTarget));
 wireRecordForms(document);
