@@ -262,7 +262,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "challenge.finding.no_response": "gerakan yang diminta tidak terlihat",
         "challenge.finding.wrong_direction": "gerakan ke arah lain",
         "challenge.finding.page_away": "halaman pegawai terputus",
-        "challenge.finding.flat": "wajah berputar tetapi ikut menyempit, seperti foto yang dimiringkan",
+        "challenge.finding.flat": "wajah berputar tetapi ikut menyempit, "
+        "seperti foto yang dimiringkan",
         "challenge.human": "Atasan Anda yang memutuskan; tidak ada yang dinilai gagal karena "
         "tidak bisa melakukannya.",
         "face.title": "Pendaftaran wajah",
