@@ -13,7 +13,8 @@ landmarks, which never leave the analysis thread, and the poses are dropped with
 challenge.
 
 No false accusation, as in ``vision.liveness``: a challenge the staff page went away
-from is INCONCLUSIVE ``page_away``, whatever arrived before it left; a call whose
+from is INCONCLUSIVE ``page_away``, whatever arrived before it left, and one the call
+ended before its deadline is ``cut_short`` unless it had passed; a call whose
 policy asks for a challenge but had none completed is INCONCLUSIVE ``not_run``.
 """
 
@@ -50,6 +51,8 @@ never a wrong one)."""
 PAGE_AWAY = "page_away"
 """A finding of the call's own, beside ``vision.liveness.Finding``: the staff page went
 away during the challenge."""
+CUT_SHORT = "cut_short"
+"""Likewise: the call ended before the challenge's deadline, and it had not passed."""
 NOT_RUN = "not_run"
 """The criterion's finding when the policy asked for a challenge and none completed."""
 
@@ -168,26 +171,33 @@ class CallChallenges:
         result = judge(self.open, self._observations, self.config)
         return self._close(result) if result.outcome is Outcome.PASSED else None
 
-    def close(self) -> ChallengeRecord | None:
-        """Judge the open challenge on what was measured (at its deadline, or when the
-        call ends); None when none is open."""
+    def close(self, now: float) -> ChallengeRecord | None:
+        """Judge the open challenge on what was measured, at its deadline; None when
+        none is open. Closed before it (the call ended) only a pass counts: a second of
+        identical stills is not the challenge's whole time, so anything else is
+        INCONCLUSIVE ``cut_short``."""
         if self.open is None:
             return None
-        return self._close(judge(self.open, self._observations, self.config))
+        result = judge(self.open, self._observations, self.config)
+        if now < self.open.deadline and result.outcome is not Outcome.PASSED:
+            return self._inconclusive(result, CUT_SHORT)
+        return self._close(result)
 
     def abandon(self) -> ChallengeRecord | None:
         """The staff page went away during the open challenge: INCONCLUSIVE
         ``page_away``, whatever arrived before (no accusation from a dropped network)."""
         if self.open is None:
             return None
-        seen = ChallengeRecord.of(judge(self.open, self._observations, self.config), self.model)
-        away = replace(seen, outcome=Outcome.INCONCLUSIVE, finding=PAGE_AWAY)
-        self.results.append(away)
-        self.open, self._observations = None, []
-        return away
+        return self._inconclusive(judge(self.open, self._observations, self.config), PAGE_AWAY)
+
+    def _inconclusive(self, result: LivenessResult, finding: str) -> ChallengeRecord:
+        record = ChallengeRecord.of(replace(result, outcome=Outcome.INCONCLUSIVE), self.model)
+        return self._keep(replace(record, finding=finding))
 
     def _close(self, result: LivenessResult) -> ChallengeRecord:
-        record = ChallengeRecord.of(result, self.model)
+        return self._keep(ChallengeRecord.of(result, self.model))
+
+    def _keep(self, record: ChallengeRecord) -> ChallengeRecord:
         self.results.append(record)
         self.open, self._observations = None, []
         return record

@@ -287,7 +287,7 @@ class CallSession:
     async def _challenge_deadline(self, asked: Challenge) -> None:
         await asyncio.sleep(max(0.0, asked.deadline - self.now()) + challenge.MEASURE_GRACE_S)
         if self.challenges.open is asked:
-            await self._challenge_done(self.challenges.close())
+            await self._challenge_done(self.challenges.close(self.now()))
 
     async def _challenge_done(self, result: ChallengeRecord | None) -> None:
         """A challenge ended (``result``; None: nothing ended): the still rate goes back,
@@ -416,7 +416,7 @@ class CallSession:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         # A challenge the call ended in: judged on the stills measured so far.
-        await self._challenge_done(self.challenges.close())
+        await self._challenge_done(self.challenges.close(self.now()))
         last_frame = self.still[0] if self.still is not None else None
         self._close_leg()
         if self._t0 is None:

@@ -69,7 +69,7 @@ def test_every_action_and_finding_has_its_words() -> None:
     for lang in ("id", "en"):
         for action in Action:
             assert f"challenge.{action}" in MESSAGES[lang]
-        for finding in (*Finding, ch.PAGE_AWAY):
+        for finding in (*Finding, ch.PAGE_AWAY, ch.CUT_SHORT):
             assert f"challenge.finding.{finding}" in MESSAGES[lang]
         for outcome in Outcome:
             assert f"challenge.outcome.{outcome}" in MESSAGES[lang]
@@ -101,10 +101,9 @@ def test_one_challenge_at_a_time_and_a_few_per_call() -> None:
     with pytest.raises(RoomError) as caught:
         challenges.issue(3.0)
     assert caught.value.code == "challenge_open"
-    assert challenges.close() is not None and challenges.open is None
+    assert challenges.close(first.deadline) is not None and challenges.open is None
     for t in range(ch.MAX_PER_CALL - 1):
-        challenges.issue(10.0 + t)
-        challenges.close()
+        challenges.close(challenges.issue(10.0 + t).deadline)
     with pytest.raises(RoomError) as caught:
         challenges.issue(30.0)
     assert caught.value.code == "challenge_limit"
@@ -127,7 +126,7 @@ def test_an_answer_closes_the_challenge_at_once_and_stale_measurements_are_dropp
     assert challenges.observe(asked.nonce, Observation(2.5, moved)) is None  # closed
 
 
-def test_a_page_that_went_away_is_never_a_failure_even_after_frozen_stills() -> None:
+def test_a_page_gone_or_a_call_ended_early_is_never_a_failure_even_after_frozen_stills() -> None:
     challenges = CallChallenges(random.Random(4))
     asked = challenges.issue(0.0)
     for i in range(6):
@@ -138,8 +137,14 @@ def test_a_page_that_went_away_is_never_a_failure_even_after_frozen_stills() -> 
     again = challenges.issue(5.0)  # the same frozen stills, judged at the deadline: failed
     for i in range(6):
         challenges.observe(again.nonce, Observation(5.1 + i * 0.25, _pose(), frozen=i > 0))
-    closed = challenges.close()
+    closed = challenges.close(again.deadline)
     assert closed is not None and (closed.outcome, closed.finding) == (Outcome.FAILED, "frozen")
+    # The same again, but the call ends at 2 s: its frozen second is not its whole time.
+    early = challenges.issue(20.0)
+    for i in range(6):
+        challenges.observe(early.nonce, Observation(20.1 + i * 0.25, _pose(), frozen=i > 0))
+    cut = challenges.close(22.0)
+    assert cut is not None and (cut.outcome, cut.finding) == (Outcome.INCONCLUSIVE, ch.CUT_SHORT)
 
 
 def _record(outcome: Outcome, finding: str) -> ChallengeRecord:

@@ -262,6 +262,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "challenge.finding.no_response": "gerakan yang diminta tidak terlihat",
         "challenge.finding.wrong_direction": "gerakan ke arah lain",
         "challenge.finding.page_away": "halaman pegawai terputus",
+        "challenge.finding.cut_short": "panggilan berakhir sebelum batas waktu tantangan",
         "challenge.finding.flat": "wajah berputar tetapi ikut menyempit, "
         "seperti foto yang dimiringkan",
         "challenge.human": "Atasan Anda yang memutuskan; tidak ada yang dinilai gagal karena "
@@ -588,6 +589,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "challenge.finding.no_response": "the movement asked for was not seen",
         "challenge.finding.wrong_direction": "a movement the other way",
         "challenge.finding.page_away": "the staff page dropped out",
+        "challenge.finding.cut_short": "the call ended before the challenge's deadline",
         "challenge.finding.flat": "the face turned but narrowed with it, as a tilted photo does",
         "challenge.human": "Your supervisor decides; nobody is failed for being unable to do it.",
         "face.title": "Face enrolment",
