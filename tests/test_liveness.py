@@ -77,7 +77,7 @@ def test_a_challenge_is_drawn_from_the_randomness_given() -> None:
     assert first.deadline == 100.0 + CONFIG.answer_s
     assert len(first.nonce) == 16
     drawn = {issue(random.Random(seed), 0.0, CONFIG).action for seed in range(40)}
-    assert drawn == set(Action)
+    assert drawn == {Action.TURN_LEFT, Action.TURN_RIGHT}  # a print brought closer grows
 
 
 def frames(

@@ -77,7 +77,10 @@ class Finding(StrEnum):
 class LivenessConfig:
     """The thresholds of the challenge; ``docs/vision.md`` (*Liveness*) says why."""
 
-    actions: tuple[Action, ...] = (Action.TURN_LEFT, Action.TURN_RIGHT, Action.MOVE_CLOSER)
+    actions: tuple[Action, ...] = (Action.TURN_LEFT, Action.TURN_RIGHT)
+    """What a call asks. ``move_closer`` is judged when asked (``hadir analyze``) but
+    not drawn: a print brought closer grows as a face does, while a print turned is
+    caught narrowing (``flat``)."""
     answer_s: float = 8.0
     """Seconds from the challenge to its deadline: read, understand, move."""
     reaction_s: float = 0.8
