@@ -5,14 +5,17 @@ or empty file raises ``MediaError`` before any analysis starts), then
 ``samples()`` yields ``TimedFrame``s: the first frame at t=0 and then the first
 frame at or after each multiple of ``interval_s`` (the vision config's
 ``sample_interval_s``, the same interval the live call samples at). Videos are
-anything PyAV/ffmpeg reads (.y4m, .webm, .mp4, ...); images are read by OpenCV
-and give one frame with ``still=True``.
+anything PyAV/ffmpeg reads (.y4m, .webm, .mp4, ...); a Motion-JPEG video (the
+development set's clips of stills, ``fixtures.real_clips``) has its frames decoded
+as a call's stills are. Images are read by OpenCV and give one frame with
+``still=True``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +100,8 @@ def _video_samples(
         next_t = 0.0
         index = 0
         try:
-            for frame in container.decode(stream):
-                raw_t = float(frame.time) if frame.time is not None else index / rate
+            for time, picture in _pictures(container, stream):
+                raw_t = time if time is not None else index / rate
                 index += 1
                 if start is None:
                     start = raw_t
@@ -109,12 +112,36 @@ def _video_samples(
                 if skip_first:
                     skip_first = False
                     continue
-                rgb = frame.to_ndarray(format="rgb24")
-                yield TimedFrame(round(t, 6), np.ascontiguousarray(rgb, dtype=np.uint8))
-        except av.FFmpegError as exc:
+                yield TimedFrame(round(t, 6), picture())
+        except (av.FFmpegError, ValueError) as exc:
             raise MediaError(f"{path}: video is damaged ({_why(exc)})") from None
         if start is not None:
             _check_complete(path, container, stream, raw_t + 1 / rate)
+
+
+Picture = Callable[[], npt.NDArray[np.uint8]]
+
+
+def _pictures(container: Any, stream: Any) -> Iterator[tuple[float | None, Picture]]:
+    """Each frame's time (None if unstamped) and how to get its RGB pixels (only the
+    sampled frames are converted). A Motion-JPEG stream's frames are JPEG stills, so
+    they are decoded as a call's stills are (``signaling.stills.decode_rgb``), not by
+    FFmpeg: a clip of stills is judged on the pixels the live analysis would judge."""
+    if stream.codec_context.name == "mjpeg":
+        from signaling.stills import decode_rgb
+
+        for packet in container.demux(stream):
+            if packet.size:  # the demuxer ends with an empty packet
+                time = None if packet.pts is None else float(packet.pts * packet.time_base)
+                yield time, partial(decode_rgb, bytes(packet))
+        return
+    for frame in container.decode(stream):
+        time = None if frame.time is None else float(frame.time)
+        yield time, partial(_rgb, frame)
+
+
+def _rgb(frame: Any) -> npt.NDArray[np.uint8]:
+    return np.ascontiguousarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
 
 
 def _why(exc: Exception) -> str:

@@ -7,8 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fixtures.devset import DevImage, load
 from fixtures.generate import Y4M_HEADER, build, frames
+from fixtures.real_clips import build_clip, jpeg, still_times, write_stills
+from fixtures.real_clips import frames as camera_frames
 from service.media import MediaError, open_media
+from signaling.stills import decode_rgb
+
+
+def _photo(name: str) -> DevImage:
+    return next(im for im in load() if im.id == name)
 
 
 def test_y4m_header_is_what_chromium_expects(media: dict[str, Path]) -> None:
@@ -59,6 +67,37 @@ def test_truncated_video_is_an_error(tmp_path: Path, media: dict[str, Path]) -> 
     cut.write_bytes(data[: len(data) // 2])
     m = open_media(cut, 1.0)
     with pytest.raises(MediaError, match=r"truncated: video stops at [0-9.]+ s of the 6.0 s"):
+        list(m.samples())
+
+
+def test_a_clip_of_stills_is_decoded_as_a_call_decodes_its_stills(tmp_path: Path) -> None:
+    # The development set's clips hold the page's JPEG stills at the page's times; each
+    # sample is its still as the live analysis decodes it, pixel for pixel.
+    times = still_times()
+    assert times == (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0)  # staff.js: five, then 1 a second
+    pictures = list(camera_frames(_photo("cc0_iface_005"), "original", times))
+    path = tmp_path / "clip.mkv"
+    write_stills(path, zip(times, map(jpeg, pictures), strict=True))
+    m = open_media(path, 1.0)
+    got = list(m.samples())
+    assert not m.still
+    assert [f.t for f in got] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    for f in got:
+        assert np.array_equal(f.rgb, decode_rgb(jpeg(pictures[times.index(f.t)])))
+
+
+def test_real_clips_are_deterministic(tmp_path: Path) -> None:
+    image = _photo("cc0_iface_005")
+    a, b = (build_clip(image, "held", tmp_path / d) for d in ("a", "b"))
+    assert a.suffix == ".mkv" and a.read_bytes() == b.read_bytes()
+
+
+def test_a_broken_still_in_a_clip_is_an_error(tmp_path: Path) -> None:
+    good = jpeg(np.full((480, 640, 3), 128, np.uint8))
+    path = tmp_path / "broken.mkv"
+    write_stills(path, [(0.0, good), (1.0, b"not a JPEG at all"), (2.0, good)])
+    m = open_media(path, 1.0)
+    with pytest.raises(MediaError, match="damaged"):
         list(m.samples())
 
 

@@ -151,7 +151,8 @@ def _sample(
     person: float = 0.3,
 ) -> SampleResult:
     rng = np.random.default_rng(int(t * 1000) if thumb_seed is None else thumb_seed)
-    thumb = rng.normal(128, 3, (120, 160)).astype(np.float32)
+    # Whole grey levels, as ``vision.camera.thumbnail`` gives (the window keeps uint8).
+    thumb = np.round(rng.normal(128, 3, (120, 160))).astype(np.float32)
     camera = CameraObservation(state, 120.0, 40.0, 3.0, 0.3, thumb)
     fo = FaceObservation(face, 1, 1, Face(Box(250, 80, 120, 120), 0.9, 130.0), "short")
     torso = TorsoObservation(

@@ -70,9 +70,13 @@ class VisionConfig:
     person_min_luma: float = 35.0
     """Mean luma of the face under which a sample is ``low_light``: light is judged on
     the person when there is one, so a lit face before a dark wall is judged."""
-    frozen_max_mad: float = 1.0
-    """Mean absolute luma difference between consecutive samples under which they
-    count as identical: a live sensor always differs by its noise."""
+    frozen_max_mad: float = 0.05
+    """Mean absolute luma difference (thumbnail grey levels) between consecutive samples
+    at or under which they count as the same picture. The stills are JPEGs: a picture
+    fed in repeats exactly (0.00), while a live sensor's noise, even a still scene's,
+    changes the JPEG (0.14 at an eighth of the noise of the development clips, 0.6-0.9
+    at theirs). So only an (almost) exactly repeated picture is frozen, never a
+    motionless person."""
     frozen_min_seconds: float = 2.0
     """A run of identical samples this long is a frozen feed or a still image."""
     camera_fail_fraction: float = 0.25

@@ -2,10 +2,11 @@
 ``hadir eval identity``: the identity match's distances (docs/vision.md, "Identity").
 
 Runs every photograph of ``ROOT`` (default ``fixtures/real``) and every clip made from
-them (``fixtures.real_clips``: camera motion, noise, flicker, VP8 at the analysis
-leg's bitrate; built once into ``fixtures/media/real``) through ``hadir analyze``'s
-code path, and prints each figure against its target, the compliant PASS rate per
-subgroup (skin tone, framing, light) and the ids of the cases each figure missed.
+them (``fixtures.real_clips``: camera motion, noise, flicker, taken as the staff page's
+JPEG stills; built once into ``fixtures/media/real``) through ``hadir analyze``'s code
+path, and prints each figure against its target, the frozen test's measure per kind of
+clip, the compliant PASS rate per subgroup (skin tone, framing, light) and the ids of
+the cases each figure missed.
 Exit 0 when every target is met, 1 otherwise, 2 for a bad argument.
 """
 
@@ -54,7 +55,7 @@ def run_identity(args: argparse.Namespace) -> int:
 def run_vision(args: argparse.Namespace) -> int:
     try:
         from fixtures.devset import DEFAULT_ROOT, DevSetError, load
-        from fixtures.evaluate import TARGETS, evaluate, format_report
+        from fixtures.evaluate import REPORTED, TARGETS, evaluate, format_report
     except ImportError as exc:  # scikit-image and the fixtures are test extras
         raise UsageError(f"eval needs the test extra (pip install hadir[test]): {exc}") from None
     from vision.analyzer import FrameAnalyzer
@@ -74,6 +75,12 @@ def run_vision(args: argparse.Namespace) -> int:
         report = evaluate(images, analyzer, DEFAULT_CONFIG, progress)
     if args.json:
         figures = {t.name: report.value(t.name) for t in TARGETS}
+        figures |= {name: report.figures[name].share for name in REPORTED}
+        differences = {
+            kind: {"pairs": len(d), "min": min(d), "max": max(d)}
+            for kind, d in report.differences.items()
+            if d
+        }
         subgroups = {
             g: {v: {"pass": f.share, "cases": f.total} for v, f in values.items()}
             for g, values in report.subgroups.items()
@@ -85,6 +92,7 @@ def run_vision(args: argparse.Namespace) -> int:
                     "images": len(images),
                     "figures": figures,
                     "subgroups": subgroups,
+                    "frozen_differences": differences,
                     "failed": report.failed_targets(),
                 },
                 indent=2,
