@@ -180,6 +180,33 @@ async def test_a_frozen_camera_sends_identical_stills_and_fails_on_the_camera(
         assert len({s["jpeg"] for s in stills[2:]}) == 1
 
 
+async def test_a_camera_that_stalls_sends_no_stills_and_is_never_called_frozen(
+    tmp_path: Path, media: dict[str, Path]
+) -> None:
+    """A video that presents no new frame (a busy phone, a camera driver's hiccup; here
+    the element paused) gets no still taken: no evidence either way, where the same
+    picture sent again would have read as a frozen camera."""
+    async with running_service(tmp_path) as service, async_playwright() as pw:
+        check = await add_check(service.engine, "staff1")
+        sup, staff = await participants(pw, media["live"])
+        await staff.add_init_script(SENT_STILLS)
+        await _connect(service, sup, staff, check)
+        await wait_until(lambda: _sent(staff, 4), within=20)
+        await staff.evaluate("document.querySelector('[data-video=\"local\"]').pause()")
+        await asyncio.sleep(1.5)  # a still being taken as it paused still goes
+        stalled = len(await staff.evaluate("window.sentStills"))
+        await asyncio.sleep(4)
+        assert len(await staff.evaluate("window.sentStills")) == stalled
+        record = await _hang_up(service, staff, sup)
+        camera = record.body["criteria"]["camera"]
+        assert "camera_frozen" not in camera["reasons"], camera
+        assert camera["verdict"] != "fail", camera
+
+
+async def _sent(page: Page, n: int) -> bool:
+    return len(await page.evaluate("window.sentStills")) >= n
+
+
 async def test_a_call_never_answered_becomes_missed_when_the_window_ends(
     tmp_path: Path, media: dict[str, Path]
 ) -> None:

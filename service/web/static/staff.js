@@ -49,6 +49,20 @@ let preview = null; // the self-check's camera (video only), closed before a cal
 let cameraOpenedAt = 0; // performance.now() when the call's camera opened
 let early = []; // p2p messages that came before the leg (a camera still opening)
 
+// Frames the video element has presented (where the browser counts them): a still is
+// taken only of a new frame, so a camera that stalls (a busy phone, a driver's hiccup)
+// sends no still, which is no evidence either way, rather than the same picture again,
+// which reads as a frozen camera.
+const countsFrames = "requestVideoFrameCallback" in local;
+let presented = 0;
+if (countsFrames) {
+  const counted = () => {
+    presented += 1;
+    local.requestVideoFrameCallback(counted);
+  };
+  local.requestVideoFrameCallback(counted);
+}
+
 function setState(key, text) {
   if (key === "active") $("[data-live]").hidden = false;
   stateBox.dataset.callState = key;
@@ -329,7 +343,7 @@ function stillFrame(callId, sequence, canvas) {
 // exposure settles; neither is the staff member's camera being off.
 function startStills(callId) {
   const canvas = document.createElement("canvas");
-  const stills = { timer: null, sequence: 0 };
+  const stills = { timer: null, sequence: 0, presented: -1 };
   const interval = () => {
     if (performance.now() < challengeUntil) return STILLS.challengeMs;
     return stills.sequence < STILLS.first ? STILLS.firstMs : STILLS.intervalMs;
@@ -338,7 +352,9 @@ function startStills(callId) {
     stills.timer = null; // a still is being taken
     if (analysis !== stills) return;
     const settled = performance.now() - cameraOpenedAt >= CAMERA_SETTLE_MS;
-    if (!document.hidden && settled && local.readyState >= local.HAVE_CURRENT_DATA) {
+    const fresh = !countsFrames || presented !== stills.presented;
+    if (!document.hidden && settled && fresh && local.readyState >= local.HAVE_CURRENT_DATA) {
+      stills.presented = presented;
       const frame = await stillFrame(callId, stills.sequence, canvas);
       if (frame && analysis === stills && signal.sendBinary(frame, STILLS.backlog)) stills.sequence += 1;
     }
