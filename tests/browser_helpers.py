@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.app import create_app
 from service.config import load_config
+from service.records import Record, get_record
 from service.state import ENGINE, LINK_SECRET, SIGNING_KEY
 from tests.call_helpers import HOME, Links, seed_org
 from tests.cli_helpers import free_port
@@ -185,3 +186,14 @@ async def webhooks(
 
     await wait_until(enough, within=within_s)
     return payloads(service, check)
+
+
+async def hang_up(service: Service, by: Page, sup: Page) -> Record:
+    """Hang up from ``by``; the supervisor's page then offers the call's record for review."""
+    await by.click('[data-action="hangup"]')
+    await sup.wait_for_selector("form[data-review]:not([data-review=''])", timeout=15_000)
+    record_id = await sup.get_attribute("form[data-review]", "data-review")
+    async with service.engine.connect() as conn:
+        record = await get_record(conn, str(record_id))
+    assert record is not None
+    return record

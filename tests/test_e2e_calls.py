@@ -17,10 +17,11 @@ from service.clock import utcnow
 from service.links import issue_link
 from service.overrides import set_override
 from service.policy import Policy
-from service.records import Record, get_record, record_state
+from service.records import record_state
 from service.schema import calls, checks
 from tests.browser_helpers import (
     Service,
+    hang_up,
     indicator_states,
     launch,
     participants,
@@ -73,17 +74,6 @@ async def _connect(service: Service, sup: Page, staff: Page, check: str) -> None
         await wait_until(lambda p=page, v=video: playing(p, v), within=20)
 
 
-async def _hang_up(service: Service, by: Page, sup: Page) -> Record:
-    """Hang up from ``by``; the supervisor's page then offers the call's record for review."""
-    await by.click('[data-action="hangup"]')
-    await sup.wait_for_selector("form[data-review]:not([data-review=''])", timeout=15_000)
-    record_id = await sup.get_attribute("form[data-review]", "data-review")
-    async with service.engine.connect() as conn:
-        record = await get_record(conn, str(record_id))
-    assert record is not None
-    return record
-
-
 async def _check_status(service: Service, check: str) -> str:
     async with service.engine.connect() as conn:
         return str(
@@ -110,7 +100,7 @@ async def test_a_compliant_call_passes_is_recorded_reviewed_and_delivered(
         await shot(sup, "supervisor-call-pass")
         await shot(staff, "staff-call-pass")
 
-        record = await _hang_up(service, sup, sup)
+        record = await hang_up(service, sup, sup)
         assert record.check_id == check and record.status == "passed"
         assert record.body["camera_on_fraction"] >= 0.9
         assert record.body["location"]["result"] == "inside"
@@ -150,7 +140,7 @@ async def test_a_covered_camera_fails_with_a_camera_reason(
         await shot(sup, "supervisor-call-covered")
         await shot(staff, "staff-call-covered")
 
-        record = await _hang_up(service, staff, sup)
+        record = await hang_up(service, staff, sup)
         assert record.status == "failed"
         camera = record.body["criteria"]["camera"]
         assert camera["verdict"] == "fail" and "camera_covered" in camera["reasons"]
@@ -170,7 +160,7 @@ async def test_a_frozen_camera_sends_identical_stills_and_fails_on_the_camera(
             sup, '[data-indicator="camera"]', "data-state", {"fail", "pass"}, 30
         )
         assert state == "fail"
-        record = await _hang_up(service, staff, sup)
+        record = await hang_up(service, staff, sup)
         camera = record.body["criteria"]["camera"]
         assert camera["verdict"] == "fail" and "camera_frozen" in camera["reasons"]
         # Version 1, the sequence counting up; the same picture each time.
@@ -197,7 +187,7 @@ async def test_a_camera_that_stalls_sends_no_stills_and_is_never_called_frozen(
         stalled = len(await staff.evaluate("window.sentStills"))
         await asyncio.sleep(4)
         assert len(await staff.evaluate("window.sentStills")) == stalled
-        record = await _hang_up(service, staff, sup)
+        record = await hang_up(service, staff, sup)
         camera = record.body["criteria"]["camera"]
         assert "camera_frozen" not in camera["reasons"], camera
         assert camera["verdict"] != "fail", camera
@@ -297,7 +287,7 @@ async def test_a_staff_page_reloaded_mid_call_comes_back_to_the_same_call(
         verdict = await wait_for_state(sup, "[data-verdict]", "data-verdict", FINAL, 40)
         assert verdict == "pass", await indicator_states(sup)
 
-        record = await _hang_up(service, sup, sup)
+        record = await hang_up(service, sup, sup)
         async with service.engine.connect() as conn:
             rows = (await conn.execute(select(calls.c.id))).scalars().all()
         assert record.status == "passed" and [record.body["call"]["id"]] == list(rows)

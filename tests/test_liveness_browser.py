@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from service.records import get_record
 from service.web.i18n import MESSAGES
 from tests.browser_helpers import (
+    hang_up,
     indicator_states,
     participants,
     playing,
@@ -102,12 +102,7 @@ async def test_the_supervisor_asks_for_a_challenge_and_both_pages_show_it_and_it
         during = [t for t in times if asked_at <= t <= asked_at + 7000]
         assert len(during) >= 20, len(during)
 
-        await sup.click('[data-action="hangup"]')
-        await sup.wait_for_selector("form[data-review]:not([data-review=''])", timeout=15_000)
-        record_id = await sup.get_attribute("form[data-review]", "data-review")
-        async with service.engine.connect() as conn:
-            record = await get_record(conn, str(record_id))
-        assert record is not None
+        record = await hang_up(service, sup, sup)
         assert record.body["criteria"]["liveness"]["verdict"] == "fail"
         [kept] = record.body["challenges"]
         assert (kept["outcome"], kept["finding"]) == ("failed", "frozen")
