@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-ALGORITHM_VERSION = "4"
+ALGORITHM_VERSION = "5"
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,9 @@ class VisionConfig:
     """Face heights below the face box where the layered test looks (centre against
     sides): long hair seldom reaches so low, a jacket's front does."""
     layer_centre_half_width: float = 0.35
-    """Half width of the centre strip (the shirt of a suit), in face heights."""
+    """Half width of the centre strip (the shirt of a suit), in face heights. The head's
+    colour is not removed from it as hair: hair falls beside the neck, and down the
+    middle it is a shirt or sweater of that colour under a jacket."""
     layer_side_from: float = 0.45
     """Distance from the face's centre, in face heights, where the sides (a jacket's
     fronts) begin."""

@@ -288,6 +288,12 @@ class TorsoAnalyzer:
         own = (rgb, mask, gains, lab[person], person)
         skin = self._own_colour(*own, (0.3, 0.45, 0.7, 0.8), box, cap=cfg.skin_max_fraction)
         head = self._own_colour(*own, (0.2, -0.3, 0.8, 0.0), box, cap=cfg.hair_max_fraction)
+        # Each working pixel's position in face heights, for the layered layout.
+        across = ((np.arange(size[0]) + 0.5) / scale + x0 - box.cx) / face.size
+        down = ((np.arange(size[1]) + 0.5) / scale + y0 - box.bottom) / face.size
+        # Hair falls beside the neck, not down the middle of the chest: there the colour
+        # of the head is a shirt or sweater under a jacket, which must stay in the garment.
+        head[:, np.abs(across) <= cfg.layer_centre_half_width] = False
         n_person = int(person.sum())
         skin_share = float(skin.sum()) / max(n_person, 1)
         keep = person & ~skin & ~head
@@ -295,9 +301,6 @@ class TorsoAnalyzer:
         if pixels < cfg.torso_min_pixels:
             return _not_visible("too_few_pixels", pixels, skin_share)
 
-        # Each working pixel's position in face heights, for the layered layout.
-        across = ((np.arange(size[0]) + 0.5) / scale + x0 - box.cx) / face.size
-        down = ((np.arange(size[1]) + 0.5) / scale + y0 - box.bottom) / face.size
         layered = is_layered(lab, keep, across, down, cfg)
         inner = cv2.erode(keep.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0
         texture = texture_energy(lab, inner) if inner.sum() >= 50 else None
