@@ -306,6 +306,14 @@ def test_layered_needs_two_agreeing_sides_low_on_the_chest(
     assert is_layered(*_garment(left, centre, right, low_rows=low_rows), DEFAULT_CONFIG) is layered
 
 
+def _observe(rgb: np.ndarray, mask: np.ndarray, face: Face) -> TorsoObservation:
+    torso = TorsoAnalyzer(DEFAULT_CONFIG)
+    try:
+        return torso.observe(rgb, mask, face)
+    finally:
+        torso.close()
+
+
 @pytest.mark.parametrize(
     ("sides", "layered"),
     [
@@ -329,14 +337,29 @@ def test_the_colour_of_the_hair_stays_garment_down_the_middle_of_the_chest(
     rgb[200:, 205:275] = inner if layered else (140, 140, 140)
     mask[60:200, 190:290] = 1.0
     mask[200:, 130:350] = 1.0
-    torso = TorsoAnalyzer(DEFAULT_CONFIG)
-    try:
-        seen = torso.observe(rgb, mask, face)
-    finally:
-        torso.close()
+    seen = _observe(rgb, mask, face)
     assert seen.visible
     assert seen.layered is layered
     assert seen.solid is (not layered)
+
+
+def test_a_print_in_the_colour_of_the_skin_is_still_a_print() -> None:
+    # Navy with 3-px stripes the exact colour of the face: thin bands of the skin's
+    # colour are the print's, so they stay in the texture and the top is patterned.
+    face = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
+    skin = (205, 150, 120)
+    rgb = np.full((640, 480, 3), 225, np.uint8)
+    mask = np.zeros((640, 480), np.float32)
+    rgb[100:200, 190:290] = skin
+    rgb[200:, 130:350] = (30, 40, 90)
+    for y in range(200, 640, 6):
+        rgb[y : y + 3, 130:350] = skin
+    mask[100:200, 190:290] = 1.0
+    mask[200:, 130:350] = 1.0
+    seen = _observe(rgb, mask, face)
+    assert seen.visible and seen.texture is not None
+    assert seen.texture >= DEFAULT_CONFIG.texture_patterned_min
+    assert seen.solid is False
 
 
 def test_samples_must_be_in_time_order() -> None:

@@ -102,6 +102,9 @@ class VisionConfig:
     """Selfie-segmentation probability above which a pixel is the person."""
     texture_width: int = 128
     """Width the garment region is resampled to (never up) for texture and colour."""
+    texture_own_min_width: int = 3
+    """Pixels of the skin's or the hair's colour (working resolution) are taken out of the
+    texture only in pieces at least this wide: thinner ones are a print's bands."""
     texture_solid_max: float = 4.0
     """High-pass energy of the fabric's lightness (L units) at or under which a top can
     be solid."""

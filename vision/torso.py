@@ -302,7 +302,16 @@ class TorsoAnalyzer:
             return _not_visible("too_few_pixels", pixels, skin_share)
 
         layered = is_layered(lab, keep, across, down, cfg)
-        inner = cv2.erode(keep.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0
+        # Texture is read on the fabric with the person's own colours taken out as
+        # regions (the neck, a hand, a mass of hair), not as the thin bands of a print
+        # that share one of them: a check's dark bands under dark hair, black stripes
+        # near dark skin's colour. Without them the print's other colour reads as plain.
+        width = cfg.texture_own_min_width
+        own_regions = cv2.morphologyEx(
+            (skin | head).astype(np.uint8), cv2.MORPH_OPEN, np.ones((width, width), np.uint8)
+        )
+        fabric = (person & (own_regions == 0)).astype(np.uint8)
+        inner = cv2.erode(fabric, np.ones((3, 3), np.uint8), iterations=2) > 0
         texture = texture_energy(lab, inner) if inner.sum() >= 50 else None
         garment = lab[keep]
         groups = colour_groups(
