@@ -3,19 +3,23 @@
 Localisation is face geometry plus selfie segmentation, not pose: pose landmarks
 (model_complexity=1, the only one in the wheel) cost 24-42 ms per frame against
 ~4.5 ms for the landscape segmentation model, which the analyzer runs at most once per
-sample and shares with the person-present test.
+sample and shares with the person-present test; and a chest placed by the shoulders
+told layered from plain tops no better than the face's geometry (docs/vision.md).
 
 **The garment region** starts just under the chin and reaches down at most two face
 heights, clipped to the frame: a phone selfie shows only the upper chest, and that is
 judged as long as it holds ``torso_min_pixels`` of garment. Garment pixels are person
 (segmentation) and not skin (distance to the person's own face colour, so it works for
-every skin tone): bare arms, hands and the neck drop out.
+every skin tone): bare arms, hands and the neck drop out; nor hair (the colour just
+above the face) beside the neck, where it falls, but not down the middle of the chest,
+where that colour is a shirt under a jacket.
 
 **Solid or patterned** is read from the fabric itself: texture is the mean high-pass
 energy of lightness inside the eroded garment mask, at a fixed resolution where a
-shirt's check or print is still resolved and its folds (low frequency) are not;
-colour spread is the share of garment pixels close to the dominant colour, with no
-chaining of clusters. A solid top has little texture and one colour.
+shirt's check or print is still resolved and its folds (low frequency) are not, with
+the skin's and hair's colours out of it only as regions (a print's thin bands of those
+colours are the print's); colour spread is the share of garment pixels close to the
+dominant colour, with no chaining of clusters. A solid top has little texture and one colour.
 
 **Layered** (a jacket over a shirt) is read from the layout: low on the chest, where
 long hair seldom reaches, a centre strip of one colour between two sides that agree
