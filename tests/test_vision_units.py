@@ -17,7 +17,7 @@ from vision.colour import PALETTE, delta_e_2000, lab_to_hex, parse_colour, rgb_t
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face import Box, Face, FaceObservation, FaceStatus
 from vision.sample import SampleResult
-from vision.torso import TorsoObservation, is_layered
+from vision.torso import TorsoAnalyzer, TorsoObservation, is_layered
 from vision.uniform import UniformKind, parse_uniform_policy
 from vision.verdict import Reason, Verdict
 
@@ -307,6 +307,62 @@ def test_layered_needs_two_agreeing_sides_low_on_the_chest(
     assert is_layered(*_garment(left, centre, right, low_rows=low_rows), DEFAULT_CONFIG) is layered
 
 
+def _observe(rgb: np.ndarray, mask: np.ndarray, face: Face) -> TorsoObservation:
+    torso = TorsoAnalyzer(DEFAULT_CONFIG)
+    try:
+        return torso.observe(rgb, mask, face)
+    finally:
+        torso.close()
+
+
+@pytest.mark.parametrize(
+    ("sides", "layered"),
+    [
+        ((20, 20, 20), True),  # a black jacket open over a sweater the colour of the hair
+        ((90, 60, 40), False),  # long brown hair over both sides of a grey top: still hair
+    ],
+)
+def test_the_colour_of_the_hair_stays_garment_down_the_middle_of_the_chest(
+    sides: tuple[int, int, int], layered: bool
+) -> None:
+    # Above the face box is the head's colour: grey hair over a black jacket open on a
+    # grey sweater (the centre strip, ±0.35 face heights), or brown hair falling over
+    # both sides of a grey top. The hair's colour is removed beside the neck only.
+    face = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
+    rgb = np.full((640, 480, 3), 225, np.uint8)
+    mask = np.zeros((640, 480), np.float32)
+    inner = (140, 140, 140) if layered else (90, 60, 40)
+    rgb[60:100, 200:280] = inner  # hair above the face, the inner top's colour
+    rgb[100:200, 190:290] = (205, 150, 120)  # the face
+    rgb[200:, 130:350] = sides
+    rgb[200:, 205:275] = inner if layered else (140, 140, 140)
+    mask[60:200, 190:290] = 1.0
+    mask[200:, 130:350] = 1.0
+    seen = _observe(rgb, mask, face)
+    assert seen.visible
+    assert seen.layered is layered
+    assert seen.solid is (not layered)
+
+
+def test_a_print_in_the_colour_of_the_skin_is_still_a_print() -> None:
+    # Navy with 3-px stripes the exact colour of the face: thin bands of the skin's
+    # colour are the print's, so they stay in the texture and the top is patterned.
+    face = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
+    skin = (205, 150, 120)
+    rgb = np.full((640, 480, 3), 225, np.uint8)
+    mask = np.zeros((640, 480), np.float32)
+    rgb[100:200, 190:290] = skin
+    rgb[200:, 130:350] = (30, 40, 90)
+    for y in range(200, 640, 6):
+        rgb[y : y + 3, 130:350] = skin
+    mask[100:200, 190:290] = 1.0
+    mask[200:, 130:350] = 1.0
+    seen = _observe(rgb, mask, face)
+    assert seen.visible and seen.texture is not None
+    assert seen.texture >= DEFAULT_CONFIG.texture_patterned_min
+    assert seen.solid is False
+
+
 def test_samples_must_be_in_time_order() -> None:
     w = _window([_sample(2.0)])
     with pytest.raises(ValueError):
@@ -316,7 +372,7 @@ def test_samples_must_be_in_time_order() -> None:
 def test_config_version_changes_with_any_threshold() -> None:
     other = replace(DEFAULT_CONFIG, colour_match_delta_e=9.0)
     assert other.version != DEFAULT_CONFIG.version
-    assert DEFAULT_CONFIG.version.startswith("4+")
+    assert DEFAULT_CONFIG.version.startswith("5+")
     assert VisionConfig().version == DEFAULT_CONFIG.version
 
 

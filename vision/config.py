@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-ALGORITHM_VERSION = "4"
+ALGORITHM_VERSION = "5"
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,9 @@ class VisionConfig:
     """Selfie-segmentation probability above which a pixel is the person."""
     texture_width: int = 128
     """Width the garment region is resampled to (never up) for texture and colour."""
+    texture_own_min_width: int = 3
+    """Pixels of the skin's or the hair's colour (working resolution) are taken out of the
+    texture only in pieces at least this wide: thinner ones are a print's bands."""
     texture_solid_max: float = 4.0
     """High-pass energy of the fabric's lightness (L units) at or under which a top can
     be solid."""
@@ -140,7 +143,9 @@ class VisionConfig:
     """Face heights below the face box where the layered test looks (centre against
     sides): long hair seldom reaches so low, a jacket's front does."""
     layer_centre_half_width: float = 0.35
-    """Half width of the centre strip (the shirt of a suit), in face heights."""
+    """Half width of the centre strip (the shirt of a suit), in face heights. The head's
+    colour is not removed from it as hair: hair falls beside the neck, and down the
+    middle it is a shirt or sweater of that colour under a jacket."""
     layer_side_from: float = 0.45
     """Distance from the face's centre, in face heights, where the sides (a jacket's
     fronts) begin."""

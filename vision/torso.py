@@ -3,19 +3,23 @@
 Localisation is face geometry plus selfie segmentation, not pose: pose landmarks
 (model_complexity=1, the only one in the wheel) cost 24-42 ms per frame against
 ~4.5 ms for the landscape segmentation model, which the analyzer runs at most once per
-sample and shares with the person-present test.
+sample and shares with the person-present test; and a chest placed by the shoulders
+told layered from plain tops no better than the face's geometry (docs/vision.md).
 
 **The garment region** starts just under the chin and reaches down at most two face
 heights, clipped to the frame: a phone selfie shows only the upper chest, and that is
 judged as long as it holds ``torso_min_pixels`` of garment. Garment pixels are person
 (segmentation) and not skin (distance to the person's own face colour, so it works for
-every skin tone): bare arms, hands and the neck drop out.
+every skin tone): bare arms, hands and the neck drop out; nor hair (the colour just
+above the face) beside the neck, where it falls, but not down the middle of the chest,
+where that colour is a shirt under a jacket.
 
 **Solid or patterned** is read from the fabric itself: texture is the mean high-pass
 energy of lightness inside the eroded garment mask, at a fixed resolution where a
-shirt's check or print is still resolved and its folds (low frequency) are not;
-colour spread is the share of garment pixels close to the dominant colour, with no
-chaining of clusters. A solid top has little texture and one colour.
+shirt's check or print is still resolved and its folds (low frequency) are not, with
+the skin's and hair's colours out of it only as regions (a print's thin bands of those
+colours are the print's); colour spread is the share of garment pixels close to the
+dominant colour, with no chaining of clusters. A solid top has little texture and one colour.
 
 **Layered** (a jacket over a shirt) is read from the layout: low on the chest, where
 long hair seldom reaches, a centre strip of one colour between two sides that agree
@@ -288,6 +292,12 @@ class TorsoAnalyzer:
         own = (rgb, mask, gains, lab[person], person)
         skin = self._own_colour(*own, (0.3, 0.45, 0.7, 0.8), box, cap=cfg.skin_max_fraction)
         head = self._own_colour(*own, (0.2, -0.3, 0.8, 0.0), box, cap=cfg.hair_max_fraction)
+        # Each working pixel's position in face heights, for the layered layout.
+        across = ((np.arange(size[0]) + 0.5) / scale + x0 - box.cx) / face.size
+        down = ((np.arange(size[1]) + 0.5) / scale + y0 - box.bottom) / face.size
+        # Hair falls beside the neck, not down the middle of the chest: there the colour
+        # of the head is a shirt or sweater under a jacket, which must stay in the garment.
+        head[:, np.abs(across) <= cfg.layer_centre_half_width] = False
         n_person = int(person.sum())
         skin_share = float(skin.sum()) / max(n_person, 1)
         keep = person & ~skin & ~head
@@ -295,11 +305,17 @@ class TorsoAnalyzer:
         if pixels < cfg.torso_min_pixels:
             return _not_visible("too_few_pixels", pixels, skin_share)
 
-        # Each working pixel's position in face heights, for the layered layout.
-        across = ((np.arange(size[0]) + 0.5) / scale + x0 - box.cx) / face.size
-        down = ((np.arange(size[1]) + 0.5) / scale + y0 - box.bottom) / face.size
         layered = is_layered(lab, keep, across, down, cfg)
-        inner = cv2.erode(keep.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0
+        # Texture is read on the fabric with the person's own colours taken out as
+        # regions (the neck, a hand, a mass of hair), not as the thin bands of a print
+        # that share one of them: a check's dark bands under dark hair, black stripes
+        # near dark skin's colour. Without them the print's other colour reads as plain.
+        width = cfg.texture_own_min_width
+        own_regions = cv2.morphologyEx(
+            (skin | head).astype(np.uint8), cv2.MORPH_OPEN, np.ones((width, width), np.uint8)
+        )
+        fabric = (person & (own_regions == 0)).astype(np.uint8)
+        inner = cv2.erode(fabric, np.ones((3, 3), np.uint8), iterations=2) > 0
         texture = texture_energy(lab, inner) if inner.sum() >= 50 else None
         garment = lab[keep]
         groups = colour_groups(
