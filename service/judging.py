@@ -6,23 +6,36 @@ once); ``judge`` folds the samples into the verdict under a uniform policy. The
 samples do not depend on the policy, so one analysis can be judged under several.
 ``judge_challenge`` judges a liveness challenge issued at a moment of the file from
 every frame of its window (not only the samples), as a call reads a challenge's frames.
+
+Identity (``hadir analyze --reference`` / ``--enrolled``): given an ``IdentityMatch``,
+``analyze_media`` matches the samples a call would match (``CallIdentity``: the first
+usable one, then one every 15 s, at most 5), and ``FileVerdict`` adds the criterion
+the call's rule gives (``signaling.verdict.identity_criterion``), folded into the
+verdict as a call folds its criteria (``vision.verdict.combine``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from service.media import Media, open_media
+from signaling.verdict import Criterion, IdentityEvidence, identity_criterion
 from vision.analyzer import FrameAnalyzer, prepare
 from vision.check import CheckWindow
 from vision.config import VisionConfig
 from vision.face_track import FaceTrack
+from vision.identity import CallIdentity, Descriptor, FaceAligner, FaceNet, describe_face
 from vision.liveness import Challenge, LivenessConfig, LivenessResult
 from vision.liveness import judge as judge_liveness
 from vision.sample import SampleResult
 from vision.uniform import UniformPolicy
-from vision.verdict import CheckVerdict
+from vision.verdict import CheckVerdict, Verdict, combine
 
 
 @dataclass(frozen=True)
@@ -38,11 +51,43 @@ def analyze_file(path: str | Path, analyzer: FrameAnalyzer, config: VisionConfig
     return analyze_media(open_media(path, config.sample_interval_s), analyzer)
 
 
-def analyze_media(media: Media, analyzer: FrameAnalyzer) -> Analysis:
-    """Analyse every sample of an opened file (sampled at the interval it was opened with)."""
+class LocalDescriber:
+    """The 5-point alignment and the face ResNet in this process (about 1 s to load,
+    130-160 ms a face). A command describes one face at a time and has no event loop
+    to keep free, so it needs no ``DescriptorProcess``; the faces are found, aligned
+    and described by the same ``describe_face`` as a call's."""
+
+    def __init__(self, max_side: int) -> None:
+        self._aligner = FaceAligner()
+        self._net = FaceNet()
+        self._max_side = max_side
+
+    def __call__(self, rgb: npt.NDArray[np.uint8], sample: SampleResult) -> Descriptor | None:
+        return describe_face(rgb, sample, self._aligner, self._net.describe, self._max_side)
+
+
+@dataclass(frozen=True)
+class IdentityMatch:
+    """A file's samples matched as a call's are: ``identity`` holds the enrolled (or
+    reference) descriptors, its due rule and, once analysed, the distances."""
+
+    identity: CallIdentity
+    describe: LocalDescriber
+
+
+def analyze_media(
+    media: Media, analyzer: FrameAnalyzer, match: IdentityMatch | None = None
+) -> Analysis:
+    """Analyse every sample of an opened file (sampled at the interval it was opened
+    with), matching the face of those a call would match when ``match`` is given."""
     track = FaceTrack()
-    samples = tuple(analyzer.analyze(frame.rgb, frame.t, track) for frame in media.samples())
-    return Analysis(samples, media.still)
+    samples = []
+    for frame in media.samples():
+        sample = analyzer.analyze(frame.rgb, frame.t, track)
+        if match is not None:
+            match.identity.match(sample, partial(match.describe, frame.rgb))
+        samples.append(sample)
+    return Analysis(tuple(samples), media.still)
 
 
 def judge(analysis: Analysis, policy: UniformPolicy, config: VisionConfig) -> CheckVerdict:
@@ -51,6 +96,46 @@ def judge(analysis: Analysis, policy: UniformPolicy, config: VisionConfig) -> Ch
     for sample in analysis.samples:
         window.add(sample)
     return window.verdict()
+
+
+@dataclass(frozen=True)
+class FileVerdict:
+    """A file's verdict: vision's check and, when asked for, the identity criterion,
+    folded as a call folds its criteria: any FAIL fails, else any INCONCLUSIVE."""
+
+    check: CheckVerdict
+    identity: Criterion | None = None
+
+    @classmethod
+    def of(cls, check: CheckVerdict, identity: CallIdentity | None) -> FileVerdict:
+        """``check`` with the identity criterion of ``identity``'s matches (a file is
+        analysed whole: final, and never starved)."""
+        if identity is None:
+            return cls(check)
+        evidence = IdentityEvidence.of(identity)
+        return cls(check, identity_criterion(evidence, analysed=True, starved=False, final=True))
+
+    @property
+    def verdict(self) -> Verdict:
+        extra = () if self.identity is None else (self.identity.verdict,)
+        return combine((self.check.verdict, *extra))
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The check's reasons, then the identity criterion's (none when it passed)."""
+        extra = () if self.identity is None else self.identity.reasons
+        return tuple(dict.fromkeys((*(str(r) for r in self.check.reasons), *extra)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``hadir analyze --json``: the check's, with ``identity`` among the
+        criteria (verdict, reasons, the code shown on a pass, scores) when judged."""
+        out = self.check.to_dict()
+        if self.identity is not None:
+            out["criteria"]["identity"] = {
+                k: v for k, v in self.identity.to_dict().items() if k != "pending"
+            }
+            out["verdict"], out["reasons"] = self.verdict.value, list(self.reasons)
+        return out
 
 
 def judge_challenge(

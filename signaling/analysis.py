@@ -36,7 +36,13 @@ from signaling.stills import Still
 from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face_track import FaceTrack
-from vision.identity import CallIdentity, Descriptor, DescriptorProcess, FaceAligner, usable
+from vision.identity import (
+    CallIdentity,
+    Descriptor,
+    DescriptorProcess,
+    FaceAligner,
+    describe_face,
+)
 from vision.liveness import HeadPose
 from vision.pose_reader import PoseReader
 from vision.sample import SampleResult
@@ -251,16 +257,14 @@ class AnalyzerPool:
         return aligner
 
     def _describe(self, rgb: npt.NDArray[np.uint8], sample: SampleResult) -> Descriptor | None:
-        """The descriptor of the sample's one usable face, aligned on the frame at full
-        size (``sample``'s boxes are in the analysed frame, at most ``max_side`` px) and
-        described in the descriptor process, this thread waiting without the GIL."""
-        box = usable(sample)
-        if box is None:
-            return None
-        scale = max(1.0, max(rgb.shape[:2]) / self.config.max_side)
+        """The descriptor of the sample's one usable face (``describe_face``), described
+        in the descriptor process, this thread waiting without the GIL."""
         started = time.perf_counter()
-        descriptor = self._descriptors.describe(self._aligner().chip(rgb, box, scale))
-        metrics.IDENTITY_MATCH_SECONDS.observe(time.perf_counter() - started)
+        descriptor = describe_face(
+            rgb, sample, self._aligner(), self._descriptors.describe, self.config.max_side
+        )
+        if descriptor is not None:
+            metrics.IDENTITY_MATCH_SECONDS.observe(time.perf_counter() - started)
         return descriptor
 
     def _match(
@@ -269,15 +273,10 @@ class AnalyzerPool:
         """Match the sample's face against the enrolled one when a match is due. A match
         that cannot be made (the descriptor process died) is left out, never the sample:
         identity then stays uncertain, a human looks."""
-        if not identity.due(sample):
-            return
         try:
-            probe = self._describe(rgb, sample)
+            identity.match(sample, partial(self._describe, rgb))
         except Exception:
             log.exception("identity match failed")
-            return
-        if probe is not None:
-            identity.add(sample.t, probe)
 
     def expect_identity(self) -> None:
         """A call that matches faces is starting: get the descriptor process ready."""

@@ -49,7 +49,7 @@ from signaling.verdict import (
 from vision.camera import CameraState
 from vision.check import CheckWindow
 from vision.face_track import FaceTrack
-from vision.identity import CallIdentity, judge_identity
+from vision.identity import CallIdentity
 from vision.liveness import Challenge, Observation
 from vision.sample import SampleResult
 from vision.uniform import parse_uniform_policy
@@ -377,8 +377,7 @@ class CallSession:
         """The identity evidence so far (the pool's threads add matches meanwhile)."""
         if self.identity is None:
             return None
-        judged = judge_identity(self.identity.distances, self.identity.config)
-        return IdentityEvidence(bool(self.identity.enrolled), judged, self.identity.version)
+        return IdentityEvidence.of(self.identity)
 
     @property
     def starved(self) -> bool:

@@ -30,6 +30,7 @@ from typing import Any
 from signaling.camera_watch import NO_FRAMES
 from signaling.challenge import NOT_RUN, ChallengeRecord
 from signaling.location import LocationResult
+from vision.identity import CallIdentity, judge_identity
 from vision.liveness import Outcome
 from vision.verdict import CheckVerdict, CriterionVerdict, Reason, Verdict, combine
 
@@ -308,11 +309,20 @@ class IdentityEvidence:
     model: str
     """The model and its version, as the record names it."""
 
+    @classmethod
+    def of(cls, identity: CallIdentity) -> IdentityEvidence:
+        """The evidence of a call's (or a file's) matches so far."""
+        judged = judge_identity(identity.distances, identity.config)
+        return cls(bool(identity.enrolled), judged, identity.version)
 
-def _identity(identity: IdentityEvidence, analysed: bool, starved: bool, final: bool) -> Criterion:
+
+def identity_criterion(
+    identity: IdentityEvidence, *, analysed: bool, starved: bool, final: bool
+) -> Criterion:
     """The identity criterion: FAIL only when the matches say so (several far from the
     enrolled face, none near); not enrolled, no usable match, or a server too busy to
-    match are INCONCLUSIVE; live, an undecided criterion is pending."""
+    match are INCONCLUSIVE; live, an undecided criterion is pending. ``hadir analyze``
+    judges a file's matches with it too (analysed, not starved, final)."""
     if not identity.enrolled:
         return Criterion(Verdict.INCONCLUSIVE, (NOT_ENROLLED,))
     if not analysed:
@@ -398,7 +408,11 @@ def judge(
         camera=camera,
         uniform=uniform,
         location=_location(location, final),
-        identity=None if identity is None else _identity(identity, analysed, starved, final),
+        identity=(
+            None
+            if identity is None
+            else identity_criterion(identity, analysed=analysed, starved=starved, final=final)
+        ),
         liveness=None if liveness is None else _liveness(liveness, final),
         challenges=() if liveness is None else liveness.results,
         camera_on=None if timeline.on_fraction is None else round(timeline.on_fraction, 3),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import multiprocessing
 import statistics
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -180,6 +180,25 @@ class FaceAligner:
         return chip
 
 
+def describe_face(
+    rgb: npt.NDArray[np.uint8],
+    sample: SampleResult,
+    aligner: FaceAligner,
+    describe: Callable[[Chip], Descriptor],
+    max_side: int,
+    config: IdentityConfig = DEFAULT_IDENTITY,
+) -> Descriptor | None:
+    """The descriptor of the sample's one usable face (None without one), aligned on the
+    frame at full size: ``sample`` was analysed at most ``max_side`` px a side, and its
+    box is scaled back. ``describe`` runs the ResNet (in a ``DescriptorProcess`` for a
+    server, a ``FaceNet`` here for a command)."""
+    box = usable(sample, config)
+    if box is None:
+        return None
+    scale = max(1.0, max(rgb.shape[:2]) / max_side)
+    return describe(aligner.chip(rgb, box, scale))
+
+
 class FaceNet:
     """dlib's face ResNet (about 0.8 s to load, 160 ms a chip). It holds the GIL while
     it runs, so a server runs it in ``DescriptorProcess``, never in a thread of the
@@ -285,6 +304,17 @@ class CallIdentity:
         if self._last is not None and sample.t - self._last < self.config.interval_s:
             return False
         return usable(sample, self.config) is not None
+
+    def match(
+        self, sample: SampleResult, describe: Callable[[SampleResult], Descriptor | None]
+    ) -> None:
+        """Match ``sample`` when a match is due: ``describe`` gives its face's descriptor
+        (None: no usable face after all, nothing is added)."""
+        if not self.due(sample):
+            return
+        probe = describe(sample)
+        if probe is not None:
+            self.add(sample.t, probe)
 
     def add(self, t: float, probe: Descriptor) -> None:
         with self._lock:

@@ -1,5 +1,5 @@
-"""``hadir analyze PATH [--uniform POLICY] [--challenge ACTION[@SECONDS]] [--json]``:
-the vision verdict on a file.
+"""``hadir analyze PATH [--uniform POLICY] [--challenge ACTION[@SECONDS]]
+[--reference IMAGE | --enrolled STAFF_ID] [--json]``: the vision verdict on a file.
 
 The file is sampled at the vision config's interval, exactly as a live call is, and
 every sample goes through the same ``FrameAnalyzer`` and ``CheckWindow``. A single
@@ -9,18 +9,34 @@ A file has no liveness challenge of its own; ``--challenge turn_left@2`` judges 
 if it had been issued 2 s (the default) into the file, from every frame of its window
 (not only the samples), and adds a ``liveness`` block (action, outcome, finding,
 frames, change). Without it there is no such block.
-Exit code 0 whatever the verdict; 2 for a bad argument or an unreadable file.
+
+``--reference photo.jpg`` adds the ``identity`` criterion: the one face of the photo
+against the file's samples, matched as a call matches them (the first usable sample,
+then one every 15 s, at most 5; accepted at a distance of 0.45 or less, rejected at
+0.75 or more; FAIL only with 3 rejected and none accepted). ``--enrolled STAFF_ID``
+matches against the staff member's enrolled face instead, read from the configured
+database and opened with the data dir's key (not enrolled: INCONCLUSIVE
+``not_enrolled``). The criterion is folded into the verdict as in a call.
+Exit code 0 whatever the verdict; 2 for a bad argument, an unreadable file, a reference
+photo without exactly one usable face, or an unknown staff member.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.errors import UsageError
+from vision.identity import DEFAULT_IDENTITY, CallIdentity
 from vision.liveness import Action, Challenge, LivenessConfig, LivenessResult
+from vision.verdict import Reason
+
+if TYPE_CHECKING:
+    from service.judging import LocalDescriber
+    from vision.analyzer import FrameAnalyzer
 
 DEFAULT_CHALLENGE_AT_S = 2.0
 
@@ -44,6 +60,18 @@ def register(sub: Any) -> None:
         metavar="ACTION[@SECONDS]",
         help=f"judge a liveness challenge ({', '.join(Action)}) issued SECONDS into the "
         f"file (default {DEFAULT_CHALLENGE_AT_S:g})",
+    )
+    whose = parser.add_mutually_exclusive_group()
+    whose.add_argument(
+        "--reference",
+        metavar="IMAGE",
+        help="judge identity: match the file's face against the one face of this photo",
+    )
+    whose.add_argument(
+        "--enrolled",
+        metavar="STAFF_ID",
+        help="judge identity: match against the staff member's enrolled face (database "
+        "and data dir from the configuration)",
     )
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
     parser.set_defaults(handler=run)
@@ -71,6 +99,69 @@ def parse_challenge(value: str, config: LivenessConfig) -> Challenge:
     return Challenge(action, "analyze", issued_at, issued_at + config.answer_s)
 
 
+_NOT_A_REFERENCE = {
+    Reason.NO_FACE: "no face found",
+    Reason.MULTIPLE_FACES: "several faces: a reference shows one person",
+    Reason.FACE_TOO_SMALL: f"the face is too small (under {DEFAULT_IDENTITY.min_face_px:g} px)",
+    Reason.LOW_LIGHT: "too dark to see the face",
+    Reason.CAMERA_BLACK: "the picture is black",
+    Reason.CAMERA_COVERED: "the picture is covered",
+}
+"""Why a photo cannot be a reference, for each reason ``vision.identity.unusable`` gives."""
+
+
+def _enrolled(args: argparse.Namespace, staff_id: str) -> CallIdentity:
+    """The staff member's enrolled face as a call reads it (``call_identity``: none if
+    not enrolled, or if this data dir's key does not open it); UsageError for an unknown
+    staff member, or a data dir without the key (no server ever ran there: a wrong one)."""
+    from sqlalchemy import select
+
+    from service.context import config_from_args, open_store
+    from service.enrolment import call_identity, load_face_key
+    from service.keys import FACE_KEY_FILE
+    from service.schema import staff
+
+    config = config_from_args(args)
+    if not (config.data_dir / FACE_KEY_FILE).exists():
+        raise UsageError(
+            f"--enrolled: no face key {FACE_KEY_FILE} in {config.data_dir} (the data dir "
+            "`hadir serve` uses holds it)"
+        )
+    key = load_face_key(config.data_dir)
+
+    async def read() -> CallIdentity | None:
+        async with open_store(config) as engine, engine.connect() as conn:
+            known = (await conn.execute(select(staff.c.id).where(staff.c.id == staff_id))).first()
+            return None if known is None else await call_identity(conn, key, staff_id)
+
+    identity = asyncio.run(read())
+    if identity is None:
+        raise UsageError(f"--enrolled: no staff member {staff_id!r}")
+    return identity
+
+
+def _reference(path: str, analyzer: FrameAnalyzer, describe: LocalDescriber) -> CallIdentity:
+    """The one face of a reference photo, described as an enrolment still is; UsageError
+    naming why when the photo has no usable face."""
+    from service.media import MediaError, open_media
+    from vision.identity import model_version, unusable
+
+    try:
+        media = open_media(path, analyzer.config.sample_interval_s)
+        if not media.still:
+            raise UsageError(f"--reference {path}: a video; give a photo of the face")
+        frame = next(media.samples())
+    except MediaError as exc:
+        raise UsageError(f"--reference {exc}") from None
+    sample = analyzer.analyze(frame.rgb, 0.0)
+    problem = unusable(sample)
+    descriptor = describe(frame.rgb, sample) if problem is None else None
+    if descriptor is None:
+        problem = problem or Reason.NO_FACE
+        raise UsageError(f"--reference {path}: {_NOT_A_REFERENCE[problem]} ({problem})")
+    return CallIdentity((descriptor,), version=model_version())
+
+
 def _liveness(result: LivenessResult) -> dict[str, Any]:
     change = result.change
     return {
@@ -86,12 +177,25 @@ def _liveness(result: LivenessResult) -> dict[str, Any]:
 def _print_text(result: dict[str, Any], path: str) -> None:
     print(f"{path}: {result['verdict'].upper()}")
     for name, crit in result["criteria"].items():
-        reasons = ", ".join(crit["reasons"]) or "-"
+        reasons = ", ".join(crit["reasons"]) or crit.get("ok") or "-"
         line = f"  {name:8} {crit['verdict']:12} {reasons}"
         colour = crit.get("colour")
         if colour:
             line += f"  (saw {colour['name']} {colour['hex']})"
         print(line)
+        scores = crit["scores"] if name == "identity" else {}
+        if scores:
+            matches = scores["matches"]
+            spread = (
+                f"distance min {scores['distance_min']:.3f} median "
+                f"{scores['distance_median']:.3f} max {scores['distance_max']:.3f}"
+                if matches
+                else "no usable face to match"
+            )
+            print(
+                f"           {matches} match{'es' * (matches != 1)}: {spread} (accept <= "
+                f"{scores['accept_max']:g}, reject >= {scores['reject_min']:g}); {scores['model']}"
+            )
     live = result.get("liveness")
     if live:
         unit = "x width" if live["action"] == Action.MOVE_CLOSER else " deg"
@@ -120,15 +224,29 @@ def run(args: argparse.Namespace) -> int:
     except MediaError as exc:
         raise UsageError(str(exc)) from None
 
-    from service.judging import analyze_media, judge, judge_challenge
+    from service.judging import (
+        FileVerdict,
+        IdentityMatch,
+        LocalDescriber,
+        analyze_media,
+        judge,
+        judge_challenge,
+    )
     from vision.analyzer import FrameAnalyzer
 
+    identity = None if args.enrolled is None else _enrolled(args, args.enrolled)
     with FrameAnalyzer(config) as analyzer:
+        match = None
+        if args.reference is not None or (identity is not None and identity.enrolled):
+            describe = LocalDescriber(config.max_side)
+            if identity is None:
+                identity = _reference(args.reference, analyzer, describe)
+            match = IdentityMatch(identity, describe)
         try:
-            analysis = analyze_media(media, analyzer)
+            analysis = analyze_media(media, analyzer, match)
         except MediaError as exc:
             raise UsageError(str(exc)) from None
-    result = judge(analysis, policy, config).to_dict()
+    result = FileVerdict.of(judge(analysis, policy, config), identity).to_dict()
     if challenge is not None:
         try:
             result["liveness"] = _liveness(judge_challenge(media, challenge, config, liveness))
