@@ -19,7 +19,7 @@ from fixtures.generate import frames
 from service.schema import calls, records
 from signaling.stills import encode_header
 from tests.api_helpers import bearer, new_key
-from tests.call_helpers import add_check, add_checks, still_of
+from tests.call_helpers import ROSTER, add_check, add_checks, still_of
 from tests.cli_helpers import hadir, hadir_env
 from tests.scaleout_helpers import REDIS_URL, Cluster, Page, open_cluster
 from tests.webhook_helpers import Receiver, endpoint_for, wait_until
@@ -318,10 +318,23 @@ async def test_a_link_revoked_on_one_process_closes_its_page_on_the_other_at_onc
     await wait_until(logged, within=5)
 
 
-async def test_a_link_revoked_by_the_command_closes_its_page_at_once(cluster: Cluster) -> None:
+async def test_links_revoked_by_commands_close_their_pages_at_once(cluster: Cluster) -> None:
+    """``hadir link revoke`` and a ``hadir roster import`` that makes a staff member
+    inactive run in processes of their own: they tell the server through Redis."""
     (port,) = await cluster.start(1, HADIR_CALLS_LINK_CHECK_S="60")
-    staff = await Page.join(f"http://127.0.0.1:{port}", cluster.links.tokens["staff1"])
+    base = f"http://127.0.0.1:{port}"
+    staff1 = await Page.join(base, cluster.links.tokens["staff1"])
+    staff2 = await Page.join(base, cluster.links.tokens["staff2"])
     done = await asyncio.to_thread(hadir, "link", "revoke", "--staff", "staff1", env=cluster.env())
     assert done.returncode == 0 and "revoked 1 link(s)" in done.stdout, done.stderr
-    await closed_unauthorized(staff, wait_s=3)  # counted from the command's exit
-    await staff.close()
+    await closed_unauthorized(staff1, wait_s=3)  # counted from the command's exit
+
+    roster = json.loads(json.dumps(ROSTER))
+    roster["staff"][1]["active"] = False
+    path = cluster.tmp / "inactive.json"
+    path.write_text(json.dumps(roster))
+    done = await asyncio.to_thread(hadir, "roster", "import", str(path), env=cluster.env())
+    assert done.returncode == 0, done.stderr
+    await closed_unauthorized(staff2, wait_s=3)
+    await staff1.close()
+    await staff2.close()
