@@ -159,8 +159,10 @@ class CallsConfig:
     )
     link_check_s: float = _opt(
         5.0,
-        "Seconds between checks that open pages' links are not revoked (a revoked link's "
-        "pages are closed and its calls end).",
+        "Seconds between checks that open pages' links are not expired or revoked (their "
+        "pages are closed and their calls end). A revocation by the API or the CLI closes "
+        "pages at once; with redis.url set the database is asked only every 60 s (or this, "
+        "if longer), a safety net for a lost bus message.",
         min=0.5,
         max=300,
     )

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service import tokens
+from service import org, tokens  # org as a module: it imports this one (a roster import revokes)
 from service.audit import audit
 from service.clock import utcnow
-from service.org import find_person
-from service.schema import link_tokens
+from service.schema import link_tokens, staff
 from service.tokens import LinkClaims, TokenError
 
 PAGE_PATHS = {"supervisor": "/supervisor", "staff": "/staff"}
@@ -29,7 +28,7 @@ async def issue_link(
     actor: str,
 ) -> tuple[str, LinkClaims]:
     """Record a new token for an existing person and return the URL that carries it."""
-    if await find_person(conn, role, subject) is None:
+    if await org.find_person(conn, role, subject) is None:
         raise LookupError(f"no {role} with id {subject!r}")
     now = utcnow()
     claims = tokens.new_claims(role, subject, now + ttl)
@@ -84,15 +83,38 @@ async def revoke(
     jti: str | None = None,
     role: str | None = None,
     subject: str | None = None,
-) -> int:
-    """Revoke one token by id, or every live token of a person; returns how many."""
-    query = link_tokens.update().where(link_tokens.c.revoked_at.is_(None))
+) -> list[str]:
+    """Revoke one token by id, or every live token of a person; returns the token ids
+    revoked, for the bus to close their pages (``Bus.revoked``, once committed)."""
     if jti is not None:
-        query = query.where(link_tokens.c.jti == jti)
+        which = link_tokens.c.jti == jti
     elif role is not None and subject is not None:
-        query = query.where(link_tokens.c.role == role, link_tokens.c.subject_id == subject)
+        which = (link_tokens.c.role == role) & (link_tokens.c.subject_id == subject)
     else:
         raise ValueError("give a token id, or a role and a subject")
-    result = await conn.execute(query.values(revoked_at=utcnow()))
-    await audit(conn, actor, "link.revoked", jti or f"{role}:{subject}", {"count": result.rowcount})
-    return int(result.rowcount)
+    ids = await _revoke_where(conn, which)
+    await audit(conn, actor, "link.revoked", jti or f"{role}:{subject}", {"count": len(ids)})
+    return ids
+
+
+async def revoke_inactive(conn: AsyncConnection, *, actor: str) -> list[str]:
+    """Revoke the live links of staff members the roster made inactive: a link does not
+    outlive employment. Returns the token ids revoked."""
+    inactive = select(staff.c.id).where(staff.c.active.is_(False))
+    which = (link_tokens.c.role == "staff") & link_tokens.c.subject_id.in_(inactive)
+    ids = await _revoke_where(conn, which)
+    if ids:
+        await audit(conn, actor, "link.revoked", "staff:inactive", {"count": len(ids)})
+    return ids
+
+
+async def _revoke_where(conn: AsyncConnection, which: ColumnElement[bool]) -> list[str]:
+    live = which & link_tokens.c.revoked_at.is_(None)
+    ids = sorted((await conn.execute(select(link_tokens.c.jti).where(live))).scalars())
+    if ids:
+        await conn.execute(
+            link_tokens.update()
+            .where(link_tokens.c.jti.in_(ids), link_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    return ids

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service import links  # a module: links imports this one (issuing checks the person)
 from service.audit import audit
 from service.clock import utcnow
 from service.enrolment import forget_inactive
@@ -42,6 +43,10 @@ class ImportSummary:
     units: int
     supervisors: int
     staff: int
+    revoked: tuple[str, ...] = ()  # links of staff made inactive: their pages close
+
+    def counts(self) -> dict[str, int]:
+        return {"units": self.units, "supervisors": self.supervisors, "staff": self.staff}
 
 
 async def import_roster(engine: AsyncEngine, path: Path, *, actor: str) -> ImportSummary:
@@ -65,8 +70,10 @@ async def _import(
         roster = read(known_units=known_units, known_supervisors=known_sups)
         await _upsert(conn, roster)
         await forget_inactive(conn, actor=actor)  # a face is not kept past employment
-        summary = ImportSummary(len(roster.units), len(roster.supervisors), len(roster.staff))
-        await audit(conn, actor, "roster.imported", source, summary.__dict__)
+        revoked = await links.revoke_inactive(conn, actor=actor)
+        counts = (len(roster.units), len(roster.supervisors), len(roster.staff))
+        summary = ImportSummary(*counts, revoked=tuple(revoked))
+        await audit(conn, actor, "roster.imported", source, summary.counts())
     return summary
 
 

@@ -9,7 +9,8 @@ One interface, two implementations:
   calls, records) stays in the SQL store; nothing here outlives its TTL.
 
 Channels: ``<prefix>:node:<node>`` (messages for one process: a page it holds, a call it
-holds) and ``<prefix>:page:<role>:<person>`` (every page of one person, on any node).
+holds), ``<prefix>:page:<role>:<person>`` (every page of one person, on any node) and
+``<prefix>:all`` (every node: revoked links).
 Keys: ``<prefix>:online:<staff>`` (the nodes holding a page of theirs: a sorted set
 scored by when each node's claim expires),
 ``<prefix>:call:<call>`` (the node holding the call) and ``<prefix>:staffcall:<staff>``
@@ -30,7 +31,7 @@ import logging
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -117,7 +118,16 @@ class StaffLeft:
     who: Identity
 
 
-BusMessage = Deliver | ToPage | ClosePage | Relay | RelayStill | StaffJoined | StaffLeft
+@dataclass(frozen=True)
+class Revoked:
+    """These links were revoked (channel ``all``, to every node, the sender's too): close
+    their pages now. Sent after the revocation is committed, by whichever process made
+    it (a server's API, a command); a lost one is caught by the nodes' link check."""
+
+    links: tuple[str, ...]  # token ids
+
+
+BusMessage = Deliver | ToPage | ClosePage | Relay | RelayStill | StaffJoined | StaffLeft | Revoked
 Handler = Callable[[BusMessage], Awaitable[None]]
 
 _TYPES: dict[str, type[BusMessage]] = {
@@ -128,6 +138,7 @@ _TYPES: dict[str, type[BusMessage]] = {
     "relay_still": RelayStill,
     "staff_joined": StaffJoined,
     "staff_left": StaffLeft,
+    "revoked": Revoked,
 }
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 
@@ -152,6 +163,8 @@ def encode(msg: BusMessage) -> str:
             value = {"node": value.node, "conn": value.conn}
         elif isinstance(value, bytes):
             value = base64.b64encode(value).decode("ascii")
+        elif isinstance(value, tuple):
+            value = list(value)
         body[name] = value
     return json.dumps(body, separators=(",", ":"))
 
@@ -171,13 +184,18 @@ def decode(text: str | bytes) -> BusMessage:
             body["page"] = PageRef(**body["page"])
         if cls is RelayStill:
             body["data"] = base64.b64decode(body["data"], validate=True)
+        if cls is Revoked:
+            links = body["links"]
+            if not isinstance(links, list) or not all(isinstance(x, str) for x in links):
+                raise BusError("bad bus message: links")
+            body["links"] = tuple(links)
         msg = cls(**body)
     except BusError:
         raise
     except (ValueError, KeyError, TypeError) as exc:
         raise BusError(f"bad bus message: {exc}") from None
     for name, value in msg.__dict__.items():
-        if name not in ("who", "page", "data") and not isinstance(value, str | int):
+        if name not in ("who", "page", "data", "links") and not isinstance(value, str | int):
             raise BusError(f"bad bus message: {name}")
     return msg
 
@@ -217,6 +235,20 @@ class Bus(ABC):
     @abstractmethod
     async def send(self, node: str, msg: BusMessage) -> None:
         """A message for one node."""
+
+    @abstractmethod
+    async def broadcast(self, msg: BusMessage) -> None:
+        """A message for every node, this one included."""
+
+    async def revoked(self, link_ids: Collection[str]) -> None:
+        """Tell every node these links are revoked, so they close their pages at once.
+        Never raises: if the bus is away the nodes' link check finds them later."""
+        if not link_ids:
+            return
+        try:
+            await self.broadcast(Revoked(tuple(sorted(link_ids))))
+        except Exception:
+            log.exception("bus: revocation not sent; pages close at the next link check")
 
     @abstractmethod
     async def set_online(self, staff_ids: set[str]) -> None:
@@ -265,9 +297,10 @@ class LocalBus(Bus):
 
     def __init__(self) -> None:
         self.node, self.shared = "local", False
+        self._handler: Handler | None = None
 
     async def start(self, handler: Handler) -> None:
-        pass
+        self._handler = handler
 
     async def close(self) -> None:
         pass
@@ -283,6 +316,10 @@ class LocalBus(Bus):
 
     async def send(self, node: str, msg: BusMessage) -> None:
         raise BusError(f"no node {node} on a local bus")
+
+    async def broadcast(self, msg: BusMessage) -> None:
+        if self._handler is not None:  # a command's bus has no hub: nobody to tell
+            await self._handler(msg)
 
     async def set_online(self, staff_ids: set[str]) -> None:
         pass
@@ -347,7 +384,7 @@ class RedisBus(Bus):
         return self._key("page", role, person)
 
     async def start(self, handler: Handler) -> None:
-        await self.pubsub.subscribe(self._key("node", self.node))
+        await self.pubsub.subscribe(self._key("node", self.node), self._key("all"))
         self._reader = asyncio.create_task(self._read(handler))
 
     async def _read(self, handler: Handler) -> None:
@@ -395,6 +432,9 @@ class RedisBus(Bus):
 
     async def send(self, node: str, msg: BusMessage) -> None:
         await self.redis.publish(self._key("node", node), encode(msg))
+
+    async def broadcast(self, msg: BusMessage) -> None:
+        await self.redis.publish(self._key("all"), encode(msg))
 
     async def set_online(self, staff_ids: set[str]) -> None:
         if not staff_ids:

@@ -29,8 +29,11 @@ opens (the first) or closes (the last); the last-seen instants are kept on the s
 rows.
 
 A page that has not joined within ``join_timeout_s`` is closed. A page whose link is
-revoked or expires is closed (checked every ``link_check_s``, and again before a call
-starts or is answered), which ends its calls like any page that goes away.
+revoked or expires is closed, which ends its calls like any page that goes away: at
+once when the revocation is told on the bus (``Revoked``, from whichever process
+revoked it), and by a check every ``link_check_s`` (expiry; revocation in the database,
+which with a shared bus is only the safety net for a lost message, so it is asked every
+``SHARED_REVOKED_CHECK_S`` only), and again before a call starts or is answered.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +76,7 @@ from signaling.bus import (
     PageRef,
     Relay,
     RelayStill,
+    Revoked,
     StaffJoined,
     StaffLeft,
     ToPage,
@@ -92,6 +96,9 @@ MAX_FRAME_BYTES = 256 * 1024
 RATE_PER_S, RATE_BURST, MAX_DROPS = 20.0, 60.0, 200
 CLOSE_UNAUTHORIZED, CLOSE_POLICY, CLOSE_RESTART = 4401, 1008, 1012
 STAFF_NODE_CHECK_S = 0.5  # how often a call's node looks whether its staff page's node lives
+# With a shared bus every revocation is told at once (``Revoked``); the database is asked
+# this often, for a message lost while Redis was away, instead of every link check.
+SHARED_REVOKED_CHECK_S = 60.0
 
 
 @dataclass(eq=False)
@@ -218,31 +225,43 @@ class Hub:
     # -- links --------------------------------------------------------------------
 
     async def _watch_links(self) -> None:
+        asked = time.monotonic()
         while True:
             await asyncio.sleep(self.link_check_s)
+            now = time.monotonic()
+            ask = not self.bus.shared or now - asked >= SHARED_REVOKED_CHECK_S
+            asked = now if ask else asked
             try:
-                await self._drop_revoked([c for cs in self.connections.values() for c in cs])
+                pages: list[Page] = [c for cs in self.connections.values() for c in cs]
+                await self._drop_revoked(pages, ask_store=ask)
             except Exception:  # the database may be briefly away; look again later
                 log.exception("checking links failed")
 
-    async def _drop_revoked(self, conns: list[Page]) -> set[Page]:
-        """Close the pages whose link is revoked or expired; return them."""
+    async def _drop_revoked(self, conns: list[Page], ask_store: bool = True) -> set[Page]:
+        """Close the pages whose link is expired, or revoked in the database (when
+        ``ask_store``); return them."""
         joined = {c: c.who for c in conns if c.who is not None}
         if not joined:
             return set()
-        async with read_only(self.engine).connect() as db:
-            revoked = await revoked_among(db, {who.link_id for who in joined.values()})
+        revoked: set[str] = set()
+        if ask_store:
+            async with read_only(self.engine).connect() as db:
+                revoked = await revoked_among(db, {who.link_id for who in joined.values()})
         now = utcnow()
         dropped = {
             c for c, who in joined.items() if who.link_id in revoked or who.expires_at <= now
         }
+        await self._close_unauthorized(dropped)
+        return dropped
+
+    async def _close_unauthorized(self, dropped: Collection[Page]) -> None:
+        """Tell these pages their link is revoked or expired, and close them."""
         for conn in dropped:
             if conn.closed:
                 continue  # told already, closing
             await conn.send(m.error("unauthorized", "link revoked or expired"))
             # Closing waits for the page's answer: never hold up the caller for it.
             self._spawn(conn.close(CLOSE_UNAUTHORIZED, b"unauthorized"))
-        return dropped
 
     # -- heartbeat ------------------------------------------------------------------
 
@@ -602,6 +621,10 @@ class Hub:
             else:
                 await conn.send(m.error("unauthorized", "link revoked or expired"))
                 self._spawn(conn.close(msg.code, msg.reason.encode()))
+        elif isinstance(msg, Revoked):
+            links = set(msg.links)
+            pages = self.pages.values()
+            await self._close_unauthorized({c for c in pages if c.who and c.who.link_id in links})
         elif isinstance(msg, Relay):
             if msg.who.role == "staff":
                 room = self.rooms.for_staff(msg.who.id)

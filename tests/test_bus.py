@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
 from datetime import UTC, datetime
 
 import pytest
@@ -16,14 +18,17 @@ from signaling.bus import (
     Deliver,
     LocalBus,
     PageRef,
+    RedisBus,
     Relay,
     RelayStill,
+    Revoked,
     StaffJoined,
     StaffLeft,
     ToPage,
     decode,
     encode,
 )
+from tests.scaleout_helpers import REDIS_URL
 
 WHO = Identity("staff", "staff1", "Siti", "lnk_1", datetime(2026, 1, 1, tzinfo=UTC), "sup1")
 
@@ -38,6 +43,8 @@ WHO = Identity("staff", "staff1", "Siti", "lnk_1", datetime(2026, 1, 1, tzinfo=U
         RelayStill(WHO, PageRef("n2", "c2"), b"\x01\x06call_1\xff\xd8 any bytes \x00"),
         StaffJoined(WHO, "n2"),
         StaffLeft(WHO),
+        Revoked(("lnk_1", "lnk_2")),
+        Revoked(()),
     ],
 )
 def test_every_message_survives_the_wire(msg: object) -> None:
@@ -56,6 +63,10 @@ def test_every_message_survives_the_wire(msg: object) -> None:
         '{"v": 1, "t": "to_page", "conn": ["c"], "text": "x"}',
         '{"v": 1, "t": "staff_left", "who": {"role": "staff"}}',
         encode(RelayStill(WHO, PageRef("n2", "c2"), b"x")).replace('"eA=="', '"not base64!"'),
+        '{"v": 1, "t": "revoked", "links": "lnk_1"}',
+        '{"v": 1, "t": "revoked", "links": ["lnk_1", 2]}',
+        '{"v": 1, "t": "revoked"}',
+        '{"v": 2, "t": "revoked", "links": []}',
         "[1]",
         "not json",
     ],
@@ -71,6 +82,44 @@ async def test_the_local_bus_is_alone() -> None:
     assert await bus.online(["staff1"]) == set()
     assert await bus.staff_call("staff1") is None and await bus.call_node("call_1") is None
     assert await bus.claim_call("call_1", "staff1", {}) is True
+    await bus.revoked(["lnk_1"])  # a command's bus: no hub here, nobody to tell
+    heard: list[object] = []
+
+    async def hub(msg: object) -> None:
+        heard.append(msg)
+
+    await bus.start(hub)
+    await bus.revoked(["lnk_2", "lnk_1"])
+    await bus.revoked([])  # nothing revoked: nothing said
+    assert heard == [Revoked(("lnk_1", "lnk_2"))]
+
+
+async def test_a_bad_message_on_redis_is_logged_and_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every node hears a revocation, the sender's too; what it cannot read it drops."""
+    prefix = f"hadir_t_{secrets.token_hex(6)}"
+    node, command = RedisBus(REDIS_URL, prefix), RedisBus(REDIS_URL, prefix)
+    heard: list[object] = []
+    both = asyncio.Event()
+
+    async def hub(msg: object) -> None:
+        heard.append(msg)
+        if len(heard) == 2:
+            both.set()
+
+    await node.start(hub)
+    try:
+        for raw in ("not json", '{"v":2,"t":"revoked","links":["x"]}', '{"v":1,"t":"nope"}'):
+            await command.redis.publish(f"{prefix}:all", raw)
+        await command.revoked({"lnk_1"})  # a command's bus, never started
+        await node.revoked({"lnk_2"})
+        await asyncio.wait_for(both.wait(), 5)
+    finally:
+        await command.close()
+        await node.close()
+    assert heard == [Revoked(("lnk_1",)), Revoked(("lnk_2",))]
+    assert [r.message for r in caplog.records].count("bus message dropped") == 3
 
 
 @pytest.mark.parametrize(

@@ -11,15 +11,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp import WSMsgType
+from aiohttp import ClientSession, WSMsgType
+from redis import asyncio as aioredis
 from sqlalchemy import func, select
 
 from fixtures.generate import frames
 from service.schema import calls, records
 from signaling.stills import encode_header
-from tests.call_helpers import add_check, add_checks, still_of
+from tests.api_helpers import bearer, new_key
+from tests.call_helpers import ROSTER, add_check, add_checks, still_of
 from tests.cli_helpers import hadir, hadir_env
-from tests.scaleout_helpers import Cluster, Page, open_cluster
+from tests.scaleout_helpers import REDIS_URL, Cluster, Page, open_cluster
 from tests.webhook_helpers import Receiver, endpoint_for, wait_until
 
 
@@ -273,3 +275,66 @@ async def test_a_liveness_challenge_across_two_processes(cluster: Cluster) -> No
     assert ended["indicators"]["liveness"] == {"state": "fail", "reason": "liveness_failed"}
     await sup.close()
     await staff.close()
+
+
+async def closed_unauthorized(page: Page, wait_s: float) -> None:
+    assert (await page.recv("error", wait_s=wait_s))["code"] == "unauthorized"
+    closing = await page.ws.receive(timeout=wait_s)
+    assert (closing.type, closing.data) == (WSMsgType.CLOSE, 4401)
+
+
+async def test_a_link_revoked_on_one_process_closes_its_page_on_the_other_at_once(
+    cluster: Cluster,
+) -> None:
+    """The link check waits a minute here: only the bus can close the page in time. A
+    malformed or other-version message on the bus first is dropped, never fatal."""
+    port_a, port_b = await cluster.start(2, HADIR_CALLS_LINK_CHECK_S="60")
+    a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+    check = await add_check(cluster.engine, "staff1")
+    sup = await Page.join(a, cluster.links.tokens["sup1"])
+    staff = await Page.join(b, cluster.links.tokens["staff1"])
+    await sup.send({"type": "call", "check": check})
+    call = (await sup.recv("state", state="ringing"))["call"]
+    await staff.recv("ring")
+
+    redis = aioredis.from_url(REDIS_URL)
+    for raw in ("not json", '{"v":2,"t":"revoked","links":["x"]}', '{"v":1,"t":"revoked"}'):
+        await redis.publish(f"{cluster.prefix}:all", raw)
+    await redis.aclose()
+
+    key = await new_key(cluster.database_url, "roster:write")
+    async with ClientSession() as http:
+        answer = await http.delete(f"{a}/api/v1/staff/staff1/links", headers=bearer(key))
+        assert (answer.status, await answer.json()) == (200, {"revoked": 1})
+    await closed_unauthorized(staff, wait_s=3)
+    ended = await sup.recv("state", wait_s=3, state="ended")  # its call ends as today
+    assert ended["call"] == call
+    await sup.close()
+    await staff.close()
+
+    async def logged() -> bool:  # its log is read by a thread: it may lag a little
+        return cluster.nodes[1].stderr.count("bus message dropped") == 3
+
+    await wait_until(logged, within=5)
+
+
+async def test_links_revoked_by_commands_close_their_pages_at_once(cluster: Cluster) -> None:
+    """``hadir link revoke`` and a ``hadir roster import`` that makes a staff member
+    inactive run in processes of their own: they tell the server through Redis."""
+    (port,) = await cluster.start(1, HADIR_CALLS_LINK_CHECK_S="60")
+    base = f"http://127.0.0.1:{port}"
+    staff1 = await Page.join(base, cluster.links.tokens["staff1"])
+    staff2 = await Page.join(base, cluster.links.tokens["staff2"])
+    done = await asyncio.to_thread(hadir, "link", "revoke", "--staff", "staff1", env=cluster.env())
+    assert done.returncode == 0 and "revoked 1 link(s)" in done.stdout, done.stderr
+    await closed_unauthorized(staff1, wait_s=3)  # counted from the command's exit
+
+    roster = json.loads(json.dumps(ROSTER))
+    roster["staff"][1]["active"] = False
+    path = cluster.tmp / "inactive.json"
+    path.write_text(json.dumps(roster))
+    done = await asyncio.to_thread(hadir, "roster", "import", str(path), env=cluster.env())
+    assert done.returncode == 0, done.stderr
+    await closed_unauthorized(staff2, wait_s=3)
+    await staff1.close()
+    await staff2.close()

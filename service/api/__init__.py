@@ -17,7 +17,7 @@ import logging
 
 from aiohttp import web
 
-from service.api import faces, keys, me, openapi, records, roster, webhooks
+from service.api import faces, keys, links, me, openapi, records, roster, webhooks
 from service.api.auth import authorize
 from service.api.bodies import BODY, compile_schemas, read_body
 from service.api.encoded_records import ENCODED, EncodedRecords
@@ -32,6 +32,7 @@ ROUTES: tuple[Route, ...] = (
     *faces.ROUTES,
     *webhooks.ROUTES,
     *roster.ROUTES,
+    *links.ROUTES,
     *keys.ROUTES,
     *openapi.ROUTES,
 )

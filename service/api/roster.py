@@ -1,5 +1,6 @@
 """Roster import over the API (``roster:write``): the same all-or-nothing import as the CLI,
-then the same reconciliation of checks with the new roster."""
+then the same reconciliation of checks with the new roster; the pages of staff it made
+inactive close at once (their links are revoked)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from service.checks import JoinLinks, reconcile_checks
 from service.org import import_roster_text
 from service.roster import MAX_FILE_BYTES, RosterError
 from service.state import CONFIG, ENGINE, LINK_SECRET
+from signaling.server import HUB
 
 FORMATS = {"text/csv": "csv", "application/json": "json"}
 
@@ -30,10 +32,11 @@ async def import_roster(request: web.Request) -> web.Response:
         )
     except RosterError as exc:
         raise ApiError(400, "invalid_roster", str(exc)) from None
+    await request.config_dict[HUB].bus.revoked(summary.revoked)  # staff made inactive
     await reconcile_checks(
         engine, links=JoinLinks(request.config_dict[LINK_SECRET], config.public_url)
     )
-    return json_response(summary.__dict__)
+    return json_response(summary.counts())
 
 
 ROUTES = (

@@ -226,6 +226,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "staff": {"type": "integer"},
         }
     ),
+    "LinksRevoked": _object({"revoked": {"type": "integer"}}),
     "RecordPage": _page("Record"),
     "CheckPage": _page("Check"),
     "DeliveryPage": _page("Delivery"),

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from datetime import timedelta
 
-from service.context import config_from_args, open_store
+from service.context import config_from_args, open_store, tell_revoked
 from service.errors import UsageError
 from service.keys import LINK_SECRET_FILE, load_or_create_secret
 from service.links import issue_link, revoke
@@ -67,13 +67,15 @@ def handle_revoke(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with open_store(config) as engine, engine.begin() as conn:
-            return await revoke(
+            ids = await revoke(
                 conn,
                 actor="cli",
                 jti=args.token_id,
                 role=role,
                 subject=args.supervisor or args.staff,
             )
+        await tell_revoked(config, ids)  # committed: the servers close the pages now
+        return len(ids)
 
     count = asyncio.run(run())
     print(f"revoked {count} link(s)")

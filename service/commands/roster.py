@@ -8,7 +8,7 @@ from pathlib import Path
 
 from service.checks import JoinLinks, reconcile_checks
 from service.commands.checks import reconciled_text
-from service.context import config_from_args, open_store
+from service.context import config_from_args, open_store, tell_revoked
 from service.errors import UsageError
 from service.org import import_roster
 from service.roster import RosterError
@@ -28,6 +28,7 @@ def handle_import(args: argparse.Namespace) -> int:
     async def run() -> None:
         async with open_store(config) as engine:
             summary = await import_roster(engine, args.file, actor="cli")
+            await tell_revoked(config, summary.revoked)  # staff made inactive
             done = reconciled_text(
                 await reconcile_checks(engine, links=JoinLinks.from_config(config))
             )
