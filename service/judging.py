@@ -25,7 +25,14 @@ import numpy as np
 import numpy.typing as npt
 
 from service.media import Media, open_media
-from signaling.verdict import Criterion, IdentityEvidence, identity_criterion
+from signaling.challenge import MODEL, ChallengeRecord
+from signaling.verdict import (
+    Criterion,
+    IdentityEvidence,
+    LivenessEvidence,
+    identity_criterion,
+    liveness_criterion,
+)
 from vision.analyzer import FrameAnalyzer, prepare
 from vision.check import CheckWindow
 from vision.config import VisionConfig
@@ -100,41 +107,60 @@ def judge(analysis: Analysis, policy: UniformPolicy, config: VisionConfig) -> Ch
 
 @dataclass(frozen=True)
 class FileVerdict:
-    """A file's verdict: vision's check and, when asked for, the identity criterion,
-    folded as a call folds its criteria: any FAIL fails, else any INCONCLUSIVE."""
+    """A file's verdict: vision's check and, when asked for, the ``identity`` and
+    ``liveness`` criteria by the call's rules, folded as a call folds its criteria: any
+    FAIL fails, else any INCONCLUSIVE."""
 
     check: CheckVerdict
     identity: Criterion | None = None
+    liveness: Criterion | None = None
+    challenges: tuple[ChallengeRecord, ...] = ()
 
     @classmethod
-    def of(cls, check: CheckVerdict, identity: CallIdentity | None) -> FileVerdict:
-        """``check`` with the identity criterion of ``identity``'s matches (a file is
-        analysed whole: final, and never starved)."""
-        if identity is None:
-            return cls(check)
-        evidence = IdentityEvidence.of(identity)
-        return cls(check, identity_criterion(evidence, analysed=True, starved=False, final=True))
+    def of(
+        cls,
+        check: CheckVerdict,
+        identity: CallIdentity | None,
+        challenge: LivenessResult | None = None,
+    ) -> FileVerdict:
+        """``check`` with the identity criterion of ``identity``'s matches and the
+        liveness criterion of ``challenge`` (a file is analysed whole: final, and never
+        starved)."""
+        matched = None
+        if identity is not None:
+            evidence = IdentityEvidence.of(identity)
+            matched = identity_criterion(evidence, analysed=True, starved=False, final=True)
+        if challenge is None:
+            return cls(check, matched)
+        records = (ChallengeRecord.of(challenge, MODEL),)
+        asked = LivenessEvidence(required=True, results=records, open=False, model=MODEL)
+        return cls(check, matched, liveness_criterion(asked, final=True), records)
+
+    @property
+    def _optional(self) -> dict[str, Criterion]:
+        both = {"identity": self.identity, "liveness": self.liveness}
+        return {name: c for name, c in both.items() if c is not None}
 
     @property
     def verdict(self) -> Verdict:
-        extra = () if self.identity is None else (self.identity.verdict,)
-        return combine((self.check.verdict, *extra))
+        return combine((self.check.verdict, *(c.verdict for c in self._optional.values())))
 
     @property
     def reasons(self) -> tuple[str, ...]:
-        """The check's reasons, then the identity criterion's (none when it passed)."""
-        extra = () if self.identity is None else self.identity.reasons
+        """The check's reasons, then the optional criteria's (none when they passed)."""
+        extra = [r for c in self._optional.values() for r in c.reasons]
         return tuple(dict.fromkeys((*(str(r) for r in self.check.reasons), *extra)))
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON of ``hadir analyze --json``: the check's, with ``identity`` among the
-        criteria (verdict, reasons, the code shown on a pass, scores) when judged."""
+        """The JSON of ``hadir analyze --json``: the check's, with ``identity`` and
+        ``liveness`` among the criteria (verdict, reasons, the code shown on a pass,
+        scores) when judged, and the challenge as a call's record keeps it."""
         out = self.check.to_dict()
-        if self.identity is not None:
-            out["criteria"]["identity"] = {
-                k: v for k, v in self.identity.to_dict().items() if k != "pending"
-            }
+        for name, criterion in self._optional.items():
+            out["criteria"][name] = {k: v for k, v in criterion.to_dict().items() if k != "pending"}
             out["verdict"], out["reasons"] = self.verdict.value, list(self.reasons)
+        if self.challenges:
+            out["challenges"] = [c.to_dict() for c in self.challenges]
         return out
 
 

@@ -350,7 +350,7 @@ class LivenessEvidence:
     model: str
 
 
-def _liveness(evidence: LivenessEvidence, final: bool) -> Criterion:
+def liveness_criterion(evidence: LivenessEvidence, final: bool) -> Criterion:
     """The liveness criterion: FAIL only when a challenge failed (a picture that did not
     change at all: ``vision.liveness``), PASS when one was answered, INCONCLUSIVE
     otherwise: an unanswered challenge, a page that went away, or none completed where
@@ -413,7 +413,7 @@ def judge(
             if identity is None
             else identity_criterion(identity, analysed=analysed, starved=starved, final=final)
         ),
-        liveness=None if liveness is None else _liveness(liveness, final),
+        liveness=None if liveness is None else liveness_criterion(liveness, final),
         challenges=() if liveness is None else liveness.results,
         camera_on=None if timeline.on_fraction is None else round(timeline.on_fraction, 3),
         distance_m=location.distance_m if location else None,

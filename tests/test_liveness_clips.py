@@ -55,11 +55,19 @@ def test_a_challenge_on_a_clip_made_from_a_real_photo(
     outcome: str,
     finding: str,
 ) -> None:
-    live = analyze(capsys, str(clips[clip]), "--challenge", challenge)["liveness"]
+    result = analyze(capsys, str(clips[clip]), "--challenge", challenge)
+    [live] = result["challenges"]
     action, _, at = challenge.partition("@")
     issued = float(at or 2)
-    assert (live["action"], live["at_s"]) == (action, issued)
+    assert (live["action"], live["issued_s"]) == (action, issued)
     assert (live["outcome"], live["finding"]) == (outcome, finding)
+    # The call's criterion and fold: FAIL only on a failed challenge.
+    criterion = result["criteria"]["liveness"]
+    verdict = {"passed": "pass", "failed": "fail", "inconclusive": "inconclusive"}[outcome]
+    assert criterion["verdict"] == verdict and criterion["scores"]["finding"] == finding
+    failed = [name for name, c in result["criteria"].items() if c["verdict"] == "fail"]
+    assert (result["verdict"] == "fail") == bool(failed)
+    assert ("liveness" in failed) == (outcome == "failed")
     # Every frame of the 8 s window, not the 1 Hz samples: the clip's 40 stills, 4 a second.
     assert live["frames"] == sum(1 for i in range(40) if issued <= i / 4 <= issued + 8)
     if finding == "frozen":
@@ -74,18 +82,20 @@ def test_a_challenge_on_a_clip_made_from_a_real_photo(
         assert live["change"] < (1.1 if action == "move_closer" else 8)
 
 
-def test_without_a_challenge_there_is_no_liveness_block_and_text_shows_it(
+def test_without_a_challenge_there_is_no_liveness_criterion_and_text_shows_it(
     clips: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert "liveness" not in analyze(capsys, str(clips["turn_left"]))
+    plain = analyze(capsys, str(clips["turn_left"]))
+    assert "liveness" not in plain["criteria"] and "challenges" not in plain
     assert cli.main(["analyze", str(clips["still"]), "--challenge", "turn_right@1.5"]) == 0
     text = capsys.readouterr().out
-    assert "  liveness failed       frozen  (turn_right at 1.5 s: 33 frames" in text
+    assert "  liveness fail         liveness_failed" in text
+    assert "challenge failed frozen  (turn_right at 1.5 s: 33 frames" in text
 
 
 def test_a_single_image_cannot_answer_a_challenge(capsys: pytest.CaptureFixture[str]) -> None:
     image = Path(__file__).parents[1] / "fixtures" / "real" / "images" / "cc0_iface_087.jpg"
-    live = analyze(capsys, str(image), "--challenge", "turn_left@0")["liveness"]
+    [live] = analyze(capsys, str(image), "--challenge", "turn_left@0")["challenges"]
     assert (live["outcome"], live["finding"], live["frames"]) == (
         "inconclusive",
         "too_few_frames",

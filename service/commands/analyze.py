@@ -7,8 +7,9 @@ image gives the camera criterion ``inconclusive`` with ``single_image``.
 
 A file has no liveness challenge of its own; ``--challenge turn_left@2`` judges one as
 if it had been issued 2 s (the default) into the file, from every frame of its window
-(not only the samples), and adds a ``liveness`` block (action, outcome, finding,
-frames, change). Without it there is no such block.
+(not only the samples): the ``liveness`` criterion by the call's rule, folded into the
+verdict, and the challenge as a call's record keeps it (``challenges``: action,
+outcome, finding, frames, change). Without it there is no such criterion.
 
 ``--reference photo.jpg`` adds the ``identity`` criterion: the one face of the photo
 against the file's samples, matched as a call matches them (the first usable sample,
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from service.errors import UsageError
 from vision.identity import DEFAULT_IDENTITY, CallIdentity
-from vision.liveness import Action, Challenge, LivenessConfig, LivenessResult
+from vision.liveness import Action, Challenge, LivenessConfig
 from vision.verdict import Reason
 
 if TYPE_CHECKING:
@@ -162,18 +163,6 @@ def _reference(path: str, analyzer: FrameAnalyzer, describe: LocalDescriber) -> 
     return CallIdentity((descriptor,), version=model_version())
 
 
-def _liveness(result: LivenessResult) -> dict[str, Any]:
-    change = result.change
-    return {
-        "action": result.challenge.action.value,
-        "at_s": result.challenge.issued_at,
-        "outcome": result.outcome.value,
-        "finding": result.finding.value,
-        "frames": result.frames,
-        "change": None if change is None else round(change, 3),
-    }
-
-
 def _print_text(result: dict[str, Any], path: str) -> None:
     print(f"{path}: {result['verdict'].upper()}")
     for name, crit in result["criteria"].items():
@@ -196,13 +185,12 @@ def _print_text(result: dict[str, Any], path: str) -> None:
                 f"           {matches} match{'es' * (matches != 1)}: {spread} (accept <= "
                 f"{scores['accept_max']:g}, reject >= {scores['reject_min']:g}); {scores['model']}"
             )
-    live = result.get("liveness")
-    if live:
-        unit = "x width" if live["action"] == Action.MOVE_CLOSER else " deg"
-        change = "-" if live["change"] is None else f"{live['change']:.2f}{unit}"
+    for asked in result.get("challenges", ()):
+        unit = "x width" if asked["action"] == Action.MOVE_CLOSER else " deg"
+        change = "-" if asked["change"] is None else f"{asked['change']:.2f}{unit}"
         print(
-            f"  liveness {live['outcome']:12} {live['finding']}  ({live['action']} at "
-            f"{live['at_s']:g} s: {live['frames']} frames with a face, change {change})"
+            f"           challenge {asked['outcome']} {asked['finding']}  ({asked['action']} "
+            f"at {asked['issued_s']:g} s: {asked['frames']} frames with a face, change {change})"
         )
     print(f"  samples: {len(result['samples'])}  version: {result['version']}")
 
@@ -246,12 +234,13 @@ def run(args: argparse.Namespace) -> int:
             analysis = analyze_media(media, analyzer, match)
         except MediaError as exc:
             raise UsageError(str(exc)) from None
-    result = FileVerdict.of(judge(analysis, policy, config), identity).to_dict()
+    answer = None
     if challenge is not None:
         try:
-            result["liveness"] = _liveness(judge_challenge(media, challenge, config, liveness))
+            answer = judge_challenge(media, challenge, config, liveness)
         except MediaError as exc:
             raise UsageError(str(exc)) from None
+    result = FileVerdict.of(judge(analysis, policy, config), identity, answer).to_dict()
     if args.json:
         print(json.dumps(result, indent=2))
     else:
