@@ -390,11 +390,20 @@ class RedisBus(Bus):
         await self.pubsub.unsubscribe(self._page_channel(role, person))
 
     async def deliver(self, role: str, person: str, text: str) -> None:
-        msg = Deliver(self.node, role, person, text)
-        await self.redis.publish(self._page_channel(role, person), encode(msg))
+        await self._publish(
+            self._page_channel(role, person), Deliver(self.node, role, person, text)
+        )
 
     async def send(self, node: str, msg: BusMessage) -> None:
-        await self.redis.publish(self._key("node", node), encode(msg))
+        await self._publish(self._key("node", node), msg)
+
+    async def _publish(self, channel: str, msg: BusMessage) -> None:
+        """Shielded: redis-py can swallow a cancellation that lands while a command
+        waits for its reply (redis/redis-py#2028), and a call's status loop, cancelled
+        as the call ends while it publishes, would then never stop and hold the call's
+        end (no ``ended``, no record). The caller is cancelled at once; the message
+        still goes."""
+        await asyncio.shield(self.redis.publish(channel, encode(msg)))
 
     async def set_online(self, staff_ids: set[str]) -> None:
         if not staff_ids:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +18,7 @@ from signaling.bus import (
     Deliver,
     LocalBus,
     PageRef,
+    RedisBus,
     Relay,
     RelayStill,
     StaffJoined,
@@ -24,6 +27,7 @@ from signaling.bus import (
     decode,
     encode,
 )
+from tests.scaleout_helpers import REDIS_URL
 
 WHO = Identity("staff", "staff1", "Siti", "lnk_1", datetime(2026, 1, 1, tzinfo=UTC), "sup1")
 
@@ -71,6 +75,35 @@ async def test_the_local_bus_is_alone() -> None:
     assert await bus.online(["staff1"]) == set()
     assert await bus.staff_call("staff1") is None and await bus.call_node("call_1") is None
     assert await bus.claim_call("call_1", "staff1", {}) is True
+
+
+async def test_a_publish_cancelled_on_the_wire_cancels_its_caller() -> None:
+    # A call's status loop publishes once a second and is cancelled when the call ends;
+    # redis-py can swallow a cancellation that lands while a command waits for its reply
+    # (redis/redis-py#2028), and the loop would then go on and hold the call's end.
+    bus = RedisBus(REDIS_URL, prefix=f"hadir_t_{secrets.token_hex(6)}")
+    stopping = asyncio.Event()  # what ends the loops that went on, so the test ends
+
+    async def status_loop() -> None:
+        while not stopping.is_set():
+            await bus.deliver("supervisor", "sup1", '{"type":"status"}')
+            await asyncio.sleep(0)
+
+    went_on: list[asyncio.Task[None]] = []
+    try:
+        for trial in range(100):
+            task = asyncio.create_task(status_loop())
+            await asyncio.sleep(0.0005 * (trial % 7))  # at every point of a publish
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=1.0)
+            if not done:
+                went_on.append(task)
+    finally:
+        stopping.set()
+        if went_on:
+            await asyncio.wait(went_on, timeout=5.0)
+        await bus.redis.aclose()
+    assert len(went_on) == 0
 
 
 @pytest.mark.parametrize(
