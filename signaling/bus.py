@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from service import metrics
 from signaling.auth import Identity
 
 log = logging.getLogger("hadir.bus")
@@ -339,6 +340,8 @@ class RedisBus(Bus):
         self.redis = aioredis.from_url(url, decode_responses=True)
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self._reader: asyncio.Task[None] | None = None
+        for name in _TYPES:  # exported at 0 from the start, so rate() sees the first
+            metrics.BUS_MESSAGES.labels(name)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -404,6 +407,7 @@ class RedisBus(Bus):
         end (no ``ended``, no record). The caller is cancelled at once; the message
         still goes."""
         await asyncio.shield(self.redis.publish(channel, encode(msg)))
+        metrics.BUS_MESSAGES.labels(_NAMES[type(msg)]).inc()
 
     async def set_online(self, staff_ids: set[str]) -> None:
         if not staff_ids:
