@@ -184,7 +184,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 NOT_IN_TABLE = ("steps", "minutes")  # in the JSON only
-CELL = 34  # a wider cell (an error's text) is cut; the JSON has it whole
+CELL = 44  # a wider cell (an error's text) is cut; the JSON has it whole
 
 
 def side_by_side(runs: list[dict[str, Any]], as_json: bool, note: str) -> None:
