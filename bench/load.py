@@ -1,15 +1,25 @@
-"""``hadir bench load --streams N [--seconds S | --capacity] [--json]``: how many calls
-one machine watches, and what each costs.
+"""``hadir bench load --streams N [--seconds S | --capacity] [--workers W |
+--compare-workers 1,2] [--json]``: how many calls one machine watches, and what each
+costs.
 
-The server runs as its own process (``hadir serve``, SQLite, the settings a user would
-run) with a webhook receiver; N synthetic staff members, clients in worker processes,
-join through the real signaling with real tokens and send 640×480 JPEG stills over the
-signaling socket, one a second, as the staff page does; supervisors are simulated at
-the signaling level and hang up at the end, so every call writes its record. Beside
-them, in the same run, a naive pipeline (15 fps VP8 over aiortc, every frame decoded
-and analysed, as in aiortc's server example) receives ``--naive-streams`` streams, and
-reports the frames it really analysed. CPU and memory are read from ``/proc`` for each
-server process alone, so they hold although the generator shares the machine.
+The server runs as its own process (``hadir serve --workers W``, the settings a user
+would run: SQLite for one worker, or an empty PostgreSQL database and Redis given with
+``--database-url`` and ``--redis-url``) with a webhook receiver; N synthetic staff
+members, clients in ``--generators`` processes, join through the real signaling with
+real tokens and send 640×480 JPEG stills over the signaling socket, one a second, as
+the staff page does; supervisors are simulated at the signaling level and hang up at
+the end, so every call writes its record. With several workers the kernel spreads the
+sockets over them (SO_REUSEPORT), as a real port does: a call lives on the worker that
+took its supervisor's socket, and a still whose staff socket landed on another worker
+crosses Redis to it (counted from the server's ``/metrics``: ``stills_relayed``).
+Beside them, in the same run, a naive pipeline (15 fps VP8 over aiortc, every frame
+decoded and analysed, as in aiortc's server example) receives ``--naive-streams``
+streams, and reports the frames it really analysed. CPU and memory are read from
+``/proc`` for the server's processes alone (the parent and every worker, summed), so
+they hold although the generator shares the machine.
+
+``--compare-workers 1,2`` runs the same load once per worker count, one after the
+other on the same database and Redis, and prints the runs side by side.
 
 Three shapes of run:
 
@@ -49,7 +59,9 @@ from typing import Any
 import aiohttp
 import cv2
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
+from bench.backend import Backend, empty, for_run
 from bench.loadgen.clients import HOME, Planned, StreamResult, StreamSpec, run_worker
 from bench.loadgen.naive import run_naive_worker
 from bench.loadgen.readings import (
@@ -57,10 +69,10 @@ from bench.loadgen.readings import (
     Span,
     Watch,
     percentile,
-    rss_mb,
     sample_rate,
     samples_between,
     span,
+    tree_rss_mb,
 )
 from fixtures.generate import frames, write_encoded
 from service.apikeys import create_key
@@ -68,6 +80,7 @@ from service.clock import utcnow
 from service.errors import UsageError
 from service.keys import LINK_SECRET_FILE, load_or_create_secret
 from service.links import issue_link
+from service.metrics import SCOPE as METRICS_SCOPE
 from service.org import import_roster
 from service.schema import checks
 from service.store import create_engine, migrate
@@ -76,6 +89,7 @@ from service.webhooks.endpoints import create_endpoint
 NAIVE_FPS = 15
 STILL_QUALITY = 70  # as staff.js encodes them (canvas.toBlob quality 0.7)
 WARM_UP_S = 3.0  # after the server is up: its jobs run their first round, memory settles
+LISTEN_S = 120.0  # every worker listening (each imports the service and its models)
 SPAWN_S = 2.5  # a generator process starts (Python, aiortc) before its first call
 JOIN_S = 3.0  # a call is answered, its analysis leg connected and its first samples taken
 FIRST_SAMPLES_S = 2.0  # a new call's first five samples, 0.4 s apart, go before the others'
@@ -101,9 +115,38 @@ def register_bench(group: Any) -> None:
     p.add_argument(
         "--step-seconds", type=float, default=20.0, help="--capacity: seconds per step (20)"
     )
-    p.add_argument("--max-calls", type=_count, default=None, help="calls.max_analysis_calls")
-    p.add_argument("--naive-streams", type=int, default=1, help="naive streams beside (1)")
-    p.add_argument("--workers", type=_count, default=2, help="generator processes")
+    p.add_argument(
+        "--max-calls", type=_count, default=None, help="calls.max_analysis_calls (per worker)"
+    )
+    p.add_argument(
+        "--naive-streams",
+        type=int,
+        default=None,
+        help="naive streams beside (1; 0 with --compare-workers, whose runs it would slow)",
+    )
+    servers = p.add_mutually_exclusive_group()
+    servers.add_argument(
+        "--workers",
+        type=_count,
+        default=1,
+        help="server processes, hadir serve --workers (1; more needs --database-url and "
+        "--redis-url)",
+    )
+    servers.add_argument(
+        "--compare-workers",
+        type=_counts,
+        default=None,
+        metavar="W,W",
+        help="run the same load once per worker count (e.g. 1,2) and print them side by side",
+    )
+    p.add_argument(
+        "--database-url",
+        default="",
+        help="an empty database for the server, emptied after each run (PostgreSQL; "
+        "default: a fresh SQLite file, one worker only)",
+    )
+    p.add_argument("--redis-url", default="", help="Redis for the server's bus (workers > 1)")
+    p.add_argument("--generators", type=_count, default=2, help="load generator processes (2)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=handle)
 
@@ -115,14 +158,74 @@ def _count(text: str) -> int:
     return value
 
 
+def _counts(text: str) -> list[int]:
+    try:
+        return [_count(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("worker counts separated by commas, e.g. 1,2") from None
+
+
 def handle(args: argparse.Namespace) -> int:
     from service.commands.bench import report
 
+    counts = args.compare_workers or [args.workers]
+    _check_servers(args, counts)
+    if args.naive_streams is None:
+        args.naive_streams = 0 if args.compare_workers else 1
     plan = _plan(args)
-    figures = asyncio.run(run_load(args, plan))
+    runs = [asyncio.run(run_load(args, plan, workers)) for workers in counts]
     shape = "capacity" if args.capacity else f"{args.seconds:g} s"
-    report("load", figures, args.json, note=f"{args.streams} streams, {shape}")
+    note = f"{args.streams} streams, {shape}"
+    if args.compare_workers:
+        side_by_side(runs, args.json, note)
+    else:
+        report("load", runs[0], args.json, note=f"{note}, {args.workers} worker(s)")
     return 0
+
+
+NOT_IN_TABLE = ("steps", "minutes")  # in the JSON only
+CELL = 44  # a wider cell (an error's text) is cut; the JSON has it whole
+
+
+def side_by_side(runs: list[dict[str, Any]], as_json: bool, note: str) -> None:
+    """The runs of ``--compare-workers``: JSON, or one row per figure and one column
+    per worker count."""
+    if as_json:
+        workers = [run["workers"] for run in runs]
+        print(json.dumps({"benchmark": "load", "compare_workers": workers, "runs": runs}, indent=2))
+        return
+    print(f"bench load ({note}): one column per worker count")
+    keys = dict.fromkeys(k for run in runs for k in run if k not in NOT_IN_TABLE)
+    for key in keys:
+        cells = [_cell(run.get(key)) for run in runs]
+        print(f"  {key:36}" + "".join(f"  {cell:>{CELL}}" for cell in cells))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        text = f"{value:.2f}"
+    elif isinstance(value, dict):
+        text = ", ".join(f"{k} {_cell(v)}" for k, v in value.items()) or "-"
+    elif isinstance(value, list):
+        text = " / ".join(_cell(v) for v in value) or "-"
+    else:
+        text = "-" if value is None else str(value)
+    return text if len(text) <= CELL else text[: CELL - 1] + "…"
+
+
+def _check_servers(args: argparse.Namespace, counts: list[int]) -> None:
+    """Several workers need what lets them meet: PostgreSQL and Redis (as ``hadir serve
+    --workers``, said in the bench's own flags)."""
+    if max(counts) > 1 and not (args.database_url.startswith("postgresql") and args.redis_url):
+        flag = (
+            f"--compare-workers {','.join(map(str, counts))}"
+            if args.compare_workers
+            else f"--workers {args.workers}"
+        )
+        raise UsageError(
+            f"{flag} needs --database-url (an empty PostgreSQL database) and --redis-url: "
+            "workers meet through PostgreSQL and Redis (docs/scale-out.md)"
+        )
 
 
 # --- the plan: when each stream joins, how long it lasts, which windows are judged ------
@@ -211,8 +314,12 @@ def _media(out: Path, seconds: float, naive: bool) -> tuple[Path, Path]:
     return stills, naive_media
 
 
-async def _seed(data_dir: Path, streams: int, seconds: float, hook_url: str) -> list[StreamSpec]:
-    engine = create_engine(f"sqlite+aiosqlite:///{data_dir / 'hadir.db'}")
+async def _seed(
+    database_url: str, data_dir: Path, streams: int, seconds: float, hook_url: str
+) -> tuple[list[StreamSpec], str]:
+    """The organisation, each stream's links and open check, the webhook endpoint; and
+    an API key that reads ``/metrics``."""
+    engine = create_engine(database_url)
     await migrate(engine)
     roster = {
         "units": [{"id": "u1", "name": "Unit beban"}],
@@ -240,7 +347,7 @@ async def _seed(data_dir: Path, streams: int, seconds: float, hook_url: str) -> 
     now, ttl = utcnow(), timedelta(hours=2)
     specs = []
     async with engine.begin() as conn:
-        _, owner = await create_key(conn, "bench", ["records:read"], actor="bench")
+        key, owner = await create_key(conn, "bench", ["records:read", METRICS_SCOPE], actor="bench")
         await create_endpoint(
             conn, hook_url, ["check.completed"], owner_key_id=owner.id, actor="bench"
         )
@@ -266,7 +373,7 @@ async def _seed(data_dir: Path, streams: int, seconds: float, hook_url: str) -> 
             )
             specs.append(StreamSpec(tokens[0], tokens[1], check_id))
     await engine.dispose()
-    return specs
+    return specs, key
 
 
 class _Receiver:
@@ -322,6 +429,26 @@ def _start(cmd: list[str], env: dict[str, str], ready: str) -> subprocess.Popen[
     raise RuntimeError(f"{' '.join(cmd)} exited before it was ready")
 
 
+def _listeners(port: int) -> int:
+    """Sockets listening on 127.0.0.1:``port``: one per worker (SO_REUSEPORT)."""
+    local = f"0100007F:{port:04X}"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1] == local and row.split()[3] == "0A")
+
+
+def _await_workers(proc: subprocess.Popen[str], port: int, workers: int) -> None:
+    """Until every worker listens: the first says it is running before the others are."""
+    deadline = time.monotonic() + LISTEN_S
+    while _listeners(port) < workers:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"hadir serve exited ({proc.returncode}) before its workers listened"
+            )
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{workers} workers were not listening within {LISTEN_S:g} s")
+        time.sleep(0.2)
+
+
 def _stop(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -333,37 +460,63 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 # --- the run --------------------------------------------------------------------------
 
 
-async def run_load(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
-    streams = args.streams
+async def run_load(args: argparse.Namespace, plan: Plan, workers: int) -> dict[str, Any]:
+    """One run with ``workers`` server processes; its figures."""
     with tempfile.TemporaryDirectory(prefix="hadir-load-") as tmp:
         work = Path(tmp)
         data_dir = work / "data"
         data_dir.mkdir()
-        analysis_media, naive_media = await asyncio.to_thread(
-            _media, work, plan.length, args.naive_streams > 0
-        )
-        sizes = [p.stat().st_size for p in analysis_media.glob("*.jpg")]
-        upload_kbit_s = round(8 * sum(sizes) / len(sizes) / 1000, 1)  # one still a second
-        receiver, hook_port, port = _Receiver(), _free_port(), _free_port()
-        await receiver.start(hook_port)
-        specs = await _seed(data_dir, streams, plan.length, f"http://127.0.0.1:{hook_port}/hook")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HADIR_")}
-        env.update(
-            HADIR_STORAGE_DATA_DIR=str(data_dir),
-            HADIR_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES="1",
-            HADIR_CALLS_MAX_ANALYSIS_CALLS=str(args.max_calls or streams),
-            HADIR_LOG_LEVEL="WARNING",
-            # The bench makes its own checks for now; the scheduler's jobs would cancel
-            # them on a day off (a weekend run) and are not what is measured.
-            HADIR_JOBS_ENABLED="false",
-        )
-        env.pop("DATABASE_URL", None)
-        serve = [sys.executable, "-m", "service", "serve", "--http", "--host", "127.0.0.1"]
-        server = await asyncio.to_thread(
-            _start, [*serve, "--port", str(port)], env, "Hadir is running"
-        )
-        naive_port = _free_port()
-        naive = None
+        sqlite = f"sqlite+aiosqlite:///{data_dir / 'hadir.db'}"
+        backend = await for_run(args.database_url or sqlite, args.redis_url)
+        try:
+            return await _run_on(args, plan, workers, work, backend)
+        finally:
+            await empty(backend)
+
+
+async def _run_on(
+    args: argparse.Namespace, plan: Plan, workers: int, work: Path, backend: Backend
+) -> dict[str, Any]:
+    data_dir = work / "data"
+    analysis_media, naive_media = await asyncio.to_thread(
+        _media, work, plan.length, args.naive_streams > 0
+    )
+    sizes = [p.stat().st_size for p in analysis_media.glob("*.jpg")]
+    upload_kbit_s = round(8 * sum(sizes) / len(sizes) / 1000, 1)  # one still a second
+    receiver, hook_port, port = _Receiver(), _free_port(), _free_port()
+    await receiver.start(hook_port)
+    specs, api_key = await _seed(
+        backend.database_url,
+        data_dir,
+        args.streams,
+        plan.length,
+        f"http://127.0.0.1:{hook_port}/hook",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HADIR_")}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        backend.env(),
+        HADIR_STORAGE_DATA_DIR=str(data_dir),
+        HADIR_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES="1",
+        HADIR_CALLS_MAX_ANALYSIS_CALLS=str(args.max_calls or args.streams),
+        HADIR_LOG_LEVEL="WARNING",
+        # The bench makes its own checks for now; the scheduler's jobs would cancel
+        # them on a day off (a weekend run) and are not what is measured.
+        HADIR_JOBS_ENABLED="false",
+        HADIR_SERVER_SHUTDOWN_TIMEOUT_S="5",  # a drain at the end: every call has ended
+    )
+    serve = [sys.executable, "-m", "service", "serve", "--http", "--host", "127.0.0.1"]
+    server = await asyncio.to_thread(
+        _start,
+        [*serve, "--port", str(port), "--workers", str(workers)],
+        env,
+        "Hadir is running",
+    )
+    naive_port = _free_port()
+    naive = None
+    watches: list[Watch] = []
+    try:
+        await asyncio.to_thread(_await_workers, server, port, workers)
         if args.naive_streams > 0:
             naive = await asyncio.to_thread(
                 _start,
@@ -371,46 +524,43 @@ async def run_load(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
                 dict(os.environ),
                 "ready",
             )
-        watches: list[Watch] = []
-        try:
-            await asyncio.sleep(WARM_UP_S)  # then the idle baseline
-            idle_rss = rss_mb(server.pid)
-            async with aiohttp.ClientSession() as http:
-                watch = Watch(server.pid)
-                watches.append(watch)
-                naive_watch = None
-                if naive is not None:
-                    naive_watch = Watch(naive.pid, _frames_of(http, naive_port))
-                    watches.append(naive_watch)
-                t0 = time.monotonic() + SPAWN_S  # the first stream's planned join
-                plans = [
-                    Planned(spec, start, seconds)
-                    for spec, start, seconds in zip(specs, plan.starts, plan.seconds, strict=True)
-                ]
-                generating = _generate(
-                    args.workers,
-                    f"ws://127.0.0.1:{port}/ws",
-                    plans,
-                    str(analysis_media),
-                    t0,
-                )
-                naive_run = _naive(
-                    args.naive_streams, naive_port, str(naive_media), plan.length, t0
-                )
-                results, naive_error = await asyncio.gather(generating, naive_run)
-                wall = time.monotonic() - t0 + SPAWN_S
-                records = sum(1 for r in results if r.record)
-                await receiver.wait_for(records, 30)
-                for w in watches:
-                    await w.stop()
-            server_exit = server.poll()
-        finally:
+        await asyncio.sleep(WARM_UP_S)  # then the idle baseline
+        idle_rss = await asyncio.to_thread(tree_rss_mb, server.pid)
+        async with aiohttp.ClientSession() as http:
+            watch = Watch(server.pid, tree=True)
+            watches.append(watch)
+            naive_watch = None
+            if naive is not None:
+                naive_watch = Watch(naive.pid, _frames_of(http, naive_port))
+                watches.append(naive_watch)
+            t0 = time.monotonic() + SPAWN_S  # the first stream's planned join
+            plans = [
+                Planned(spec, start, seconds)
+                for spec, start, seconds in zip(specs, plan.starts, plan.seconds, strict=True)
+            ]
+            generating = _generate(
+                args.generators,
+                f"ws://127.0.0.1:{port}/ws",
+                plans,
+                str(analysis_media),
+                t0,
+            )
+            naive_run = _naive(args.naive_streams, naive_port, str(naive_media), plan.length, t0)
+            results, naive_error = await asyncio.gather(generating, naive_run)
+            wall = time.monotonic() - t0 + SPAWN_S
+            records = sum(1 for r in results if r.record)
+            await receiver.wait_for(records, 30)
             for w in watches:
                 await w.stop()
-            await asyncio.to_thread(_stop, server)
-            if naive is not None:
-                await asyncio.to_thread(_stop, naive)
-            await receiver.stop()
+            counted = await _scrape(http, port, api_key)
+        server_exit = server.poll()
+    finally:
+        for w in watches:
+            await w.stop()
+        await asyncio.to_thread(_stop, server)
+        if naive is not None:
+            await asyncio.to_thread(_stop, naive)
+        await receiver.stop()
     naive_span = None
     if naive_watch is not None:  # its streams are up from JOIN_S to the end of the run
         naive_span = span(naive_watch.readings, t0 + JOIN_S + FIRST_SAMPLES_S, t0 + plan.length)
@@ -426,7 +576,13 @@ async def run_load(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
         _naive_figures(naive_span, args.naive_streams, naive_error),
         server_exit,
     )
-    return {"stills_upload_kbit_s": upload_kbit_s, **figures}
+    return {
+        "workers": workers,
+        "database": backend.database_url.split("+", 1)[0],
+        "stills_upload_kbit_s": upload_kbit_s,
+        **figures,
+        **_relayed(counted, sum(r.stills for r in results)),
+    }
 
 
 def _frames_of(http: aiohttp.ClientSession, port: int) -> Any:
@@ -438,12 +594,48 @@ def _frames_of(http: aiohttp.ClientSession, port: int) -> Any:
     return frames
 
 
+async def _scrape(http: aiohttp.ClientSession, port: int, key: str) -> dict[str, float] | str:
+    """The server's counters (summed over its workers by any of them), by sample name
+    and label values: ``hadir_bus_messages_total{type="relay_still"}`` →
+    ``"hadir_bus_messages_total:relay_still"``; or why they could not be read."""
+    try:
+        async with http.get(
+            f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {key}"}
+        ) as response:
+            response.raise_for_status()
+            text = await response.text()
+    except aiohttp.ClientError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return {
+        ":".join((sample.name, *sample.labels.values())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _relayed(counted: dict[str, float] | str, stills_sent: int) -> dict[str, Any]:
+    """What crossed Redis between workers: every bus message by type, and the stills
+    among them (a staff socket on another worker than its call's)."""
+    if isinstance(counted, str):
+        return {"stills_sent": stills_sent, "metrics_error": counted}
+    prefix = "hadir_bus_messages_total:"
+    bus = {k.removeprefix(prefix): int(v) for k, v in counted.items() if k.startswith(prefix)}
+    relayed = bus.get("relay_still", 0)
+    return {
+        "stills_sent": stills_sent,
+        "stills_relayed": relayed,
+        "stills_relayed_pct": _round(100 * relayed / stills_sent if stills_sent else None, 1),
+        "bus_messages": {k: n for k, n in sorted(bus.items()) if n},
+        "server_samples": int(counted.get("hadir_samples_total", 0)),
+    }
+
+
 async def _generate(
-    workers: int, ws_url: str, plans: list[Planned], media: str, t0: float
+    generators: int, ws_url: str, plans: list[Planned], media: str, t0: float
 ) -> list[StreamResult]:
     """Every stream's result; a generator process that dies makes its streams' results
     errors (counted), not the end of the run."""
-    shares = [share for i in range(workers) if (share := plans[i::workers])]
+    shares = [share for i in range(generators) if (share := plans[i::generators])]
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(len(shares), mp_context=get_context("spawn")) as pool:
         done = await asyncio.gather(
@@ -521,6 +713,13 @@ def _judge(
         "streams": w.streams,
         "streams_up": len(up),
         "seconds": _round(proc.seconds if proc else None, 1),
+        # The cores the server's processes used together, and each one's share of a core.
+        "server_cpu_cores": _round(proc.cpu_s / proc.seconds if proc else None),
+        "server_cpu_pct_by_process": sorted(
+            (round(100 * cpu / proc.seconds, 1) for cpu in proc.cpu_by_pid.values()), reverse=True
+        )
+        if proc
+        else [],
         "server_cpu_ms_per_stream_s": _round(
             1000 * proc.cpu_s / (len(up) * proc.seconds) if proc and up else None
         ),
@@ -591,6 +790,9 @@ def _figures(
         steady = _judge(results, readings, t0, plan.steady)
         figures |= {
             "steady_window_s": steady["seconds"],
+            "held": steady["held"],  # every stream at ≥ 0.9 Hz, lag p95 ≤ 1 s
+            "server_cpu_cores": steady["server_cpu_cores"],
+            "server_cpu_pct_by_process": steady["server_cpu_pct_by_process"],
             "server_cpu_ms_per_stream_s": steady["server_cpu_ms_per_stream_s"],
             "server_cpu_ms_per_sample": steady["server_cpu_ms_per_sample"],
             "server_rss_mb": steady["server_rss_mb"],

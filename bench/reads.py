@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import inspect, text
 
+from bench.backend import Backend, empty, require_empty
 from bench.load import _free_port, _start, _stop
 from bench.loadgen.readings import percentile
 from bench.store import _seed
@@ -35,7 +35,6 @@ from service.commands.bench import report
 from service.errors import UsageError
 from service.keys import load_or_create_signing_key
 from service.records import lock_chain, record_missed_many
-from service.schema import metadata
 from service.store import create_engine, migrate
 
 PAGE = "/api/v1/records?limit=500"
@@ -60,11 +59,9 @@ def register_bench(group: Any) -> None:
 
 async def _prepare(url: str, data_dir: Path, n: int) -> tuple[str, list[str]]:
     """Migrate and seed ``n`` records; an admin key and the records' ids."""
+    await require_empty(url)
     engine = create_engine(url)
     try:
-        async with engine.connect() as conn:
-            if await conn.run_sync(lambda sync: inspect(sync).get_table_names()):
-                raise UsageError("--database-url must name an empty database")
         await migrate(engine)
         await _seed(engine, n)
         key = load_or_create_signing_key(data_dir)
@@ -79,16 +76,6 @@ async def _prepare(url: str, data_dir: Path, n: int) -> tuple[str, list[str]]:
     finally:
         await engine.dispose()
     return api_key, ids
-
-
-async def _drop(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.drop_all)
-            await conn.execute(text("DROP TABLE alembic_version"))
-    finally:
-        await engine.dispose()
 
 
 def _readers(base: str, key: str, readers: int, go: Event, stop: Event, out: Any) -> None:
@@ -155,7 +142,7 @@ async def _run(args: argparse.Namespace, data_dir: Path, url: str) -> dict[str, 
         return await _measure(args, data_dir, url, key, ids)
     finally:
         if args.database_url:
-            await _drop(url)
+            await empty(Backend(url))
 
 
 async def _measure(

@@ -151,6 +151,14 @@ WEBHOOK_BACKLOG = Gauge(
 )
 """Counted in the database at each scrape, so every worker and node sees the same."""
 
+BUS_MESSAGES = Counter(
+    "hadir_bus_messages", "Messages published to other processes over Redis, by type.", ["type"]
+)
+"""Each message this process published on the bus (docs/protocol.md, "Between processes"):
+``relay_still`` is a staff camera still whose page landed on another process than its
+call (about 40 KB each), ``deliver`` a message for a person's pages elsewhere, ``relay``
+a page's message about a call held elsewhere. Only a process with Redis counts any."""
+
 PUSHES = Counter("hadir_push_notifications", "Web Push messages, by outcome.", ["outcome"])
 """``sent`` (the push service took it), ``gone`` (404/410: the subscription is deleted),
 ``failed`` (any other answer, or none)."""

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from service import metrics
 from signaling.auth import Identity
 
 log = logging.getLogger("hadir.bus")
@@ -376,6 +377,8 @@ class RedisBus(Bus):
         self.redis = aioredis.from_url(url, decode_responses=True)
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self._reader: asyncio.Task[None] | None = None
+        for name in _TYPES:  # exported at 0 from the start, so rate() sees the first
+            metrics.BUS_MESSAGES.labels(name)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -427,11 +430,21 @@ class RedisBus(Bus):
         await self.pubsub.unsubscribe(self._page_channel(role, person))
 
     async def deliver(self, role: str, person: str, text: str) -> None:
-        msg = Deliver(self.node, role, person, text)
-        await self.redis.publish(self._page_channel(role, person), encode(msg))
+        await self._publish(
+            self._page_channel(role, person), Deliver(self.node, role, person, text)
+        )
 
     async def send(self, node: str, msg: BusMessage) -> None:
-        await self.redis.publish(self._key("node", node), encode(msg))
+        await self._publish(self._key("node", node), msg)
+
+    async def _publish(self, channel: str, msg: BusMessage) -> None:
+        """Shielded: redis-py can swallow a cancellation that lands while a command
+        waits for its reply (redis/redis-py#2028), and a call's status loop, cancelled
+        as the call ends while it publishes, would then never stop and hold the call's
+        end (no ``ended``, no record). The caller is cancelled at once; the message
+        still goes."""
+        await asyncio.shield(self.redis.publish(channel, encode(msg)))
+        metrics.BUS_MESSAGES.labels(_NAMES[type(msg)]).inc()
 
     async def broadcast(self, msg: BusMessage) -> None:
         await self.redis.publish(self._key("all"), encode(msg))

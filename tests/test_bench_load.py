@@ -1,11 +1,13 @@
 """``hadir bench load`` end to end at a tiny scale (real server process, real aiortc
-clients, the naive pipeline beside them, real records and webhooks), and the pure parts
-that turn a run into figures: the plan of joins and windows, a window's judgement, the
-sample rate."""
+clients, the naive pipeline beside them, real records and webhooks; and two workers on
+PostgreSQL and Redis), and the pure parts that turn a run into figures: the plan of
+joins and windows, a window's judgement, the sample rate, the CPU of a process tree,
+the side-by-side table."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -20,12 +22,15 @@ from bench.load import (
     _judge,
     _plan,
     register_bench,
+    side_by_side,
 )
 from bench.loadgen.clients import StreamResult
-from bench.loadgen.readings import Reading, percentile, sample_rate, span
+from bench.loadgen.readings import Reading, Watch, descendants, percentile, sample_rate, span
 from service import cli
 from service.errors import UsageError
-from tests.cli_helpers import hadir, hadir_env
+from tests.cli_helpers import free_port, hadir, hadir_env
+from tests.conftest import StoreTarget
+from tests.scaleout_helpers import REDIS_URL
 
 STEP_FIELDS = (
     "server_cpu_ms_per_stream_s",
@@ -75,6 +80,180 @@ def test_a_capacity_ramp_of_two_streams_beside_the_naive_pipeline(tmp_path: Path
     )
     if figures["capacity_streams"]:
         assert figures["ratio_vs_naive"] > 1  # 15 fps decoded and analysed costs more
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("store_target", ["postgresql"], indirect=True)
+def test_two_workers_on_postgresql_and_redis(tmp_path: Path, store_target: StoreTarget) -> None:
+    result = hadir(
+        "bench",
+        "load",
+        "--streams",
+        "2",
+        "--seconds",
+        "10",
+        "--naive-streams",
+        "0",
+        "--workers",
+        "2",
+        "--database-url",
+        store_target.url,
+        "--redis-url",
+        REDIS_URL,
+        "--json",
+        env=hadir_env(tmp_path / "unused"),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout)
+    assert figures["workers"] == 2 and figures["database"] == "postgresql"
+    # The parent and both workers were read (and the parent's helper process).
+    by_process = figures["server_cpu_pct_by_process"]
+    assert len(by_process) >= 3 and sum(by_process) > 0
+    assert figures["server_cpu_ms_per_stream_s"] > 0 and figures["server_cpu_cores"] > 0
+    assert figures["streams_admitted"] == 2 and figures["streams_refused"] == 0
+    assert figures["final_verdicts"] == {"pass": 2} and figures["errors"] == {}
+    assert figures["records_written"] == figures["webhooks_delivered"] == 2
+    assert figures["sample_lag_p95_s"] is not None and figures["first_verdict_p95_s"] is not None
+    # Read from /metrics, summed over the workers: the calls' messages crossed Redis,
+    # and the stills relayed are some of those sent (as the kernel placed the sockets).
+    assert figures["bus_messages"]["deliver"] > 0
+    assert 0 <= figures["stills_relayed"] <= figures["stills_sent"]
+    assert figures["server_samples"] >= sum(1 for _ in range(2))  # each call analysed
+
+    # Emptied for the next run: no table is left.
+    async def tables() -> list[str]:
+        from sqlalchemy import inspect
+
+        engine = store_target.engine()
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+        await engine.dispose()
+        return list(names)
+
+    assert asyncio.run(tables()) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ((), "--workers 2 needs --database-url (an empty PostgreSQL database) and --redis-url"),
+        (
+            (
+                "--database-url",
+                "postgresql+asyncpg://postgres@127.0.0.1:1/none",
+                "--redis-url",
+                "redis://127.0.0.1:6379/0",
+            ),
+            "--database-url: cannot reach postgresql+asyncpg://postgres@127.0.0.1:1/none",
+        ),
+    ],
+)
+def test_workers_without_what_they_share_is_one_clear_line(
+    tmp_path: Path, extra: tuple[str, ...], message: str
+) -> None:
+    result = hadir(
+        "bench",
+        "load",
+        "--streams",
+        "2",
+        "--seconds",
+        "10",
+        "--workers",
+        "2",
+        *extra,
+        env=hadir_env(tmp_path),
+    )
+    assert result.returncode == 2 and message in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
+@pytest.mark.parametrize("store_target", ["postgresql"], indirect=True)
+def test_an_unreachable_redis_is_one_clear_line(tmp_path: Path, store_target: StoreTarget) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    result = hadir(
+        "bench",
+        "load",
+        "--streams",
+        "2",
+        "--seconds",
+        "10",
+        "--workers",
+        "2",
+        "--database-url",
+        store_target.url,
+        "--redis-url",
+        dead,
+        env=hadir_env(tmp_path),
+    )
+    assert result.returncode == 2 and f"--redis-url: cannot reach {dead}" in result.stderr
+
+
+def test_the_worker_counts_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
+    runs = [
+        {
+            "workers": 1,
+            "server_cpu_ms_per_stream_s": 21.5,
+            "final_verdicts": {"pass": 4},
+            "steps": [{"streams": 2}],
+        },
+        {
+            "workers": 2,
+            "server_cpu_ms_per_stream_s": 24.25,
+            "final_verdicts": {"pass": 3, "None": 1},
+            "steps": [{"streams": 2}],
+        },
+    ]
+    side_by_side(runs, False, "4 streams, 30 s")
+    rows = {
+        line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()[1:]
+    }
+    assert rows["workers"].split() == ["1", "2"]
+    assert rows["server_cpu_ms_per_stream_s"].split() == ["21.50", "24.25"]
+    assert "pass 3, None 1" in rows["final_verdicts"] and "steps" not in rows
+    side_by_side(runs, True, "4 streams, 30 s")
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["compare_workers"] == [1, 2] and printed["runs"] == runs
+
+
+CHILD = """
+import time
+print("burning", flush=True)
+t = time.process_time()
+while time.process_time() - t < 1.0:
+    pass
+"""
+PARENT = f"""
+import subprocess, sys, time
+subprocess.run([sys.executable, "-c", {CHILD!r}])
+print("gone", flush=True)
+time.sleep(30)
+"""
+
+
+async def test_a_process_tree_is_watched_whole_and_a_gone_child_keeps_its_cpu() -> None:
+    # A parent whose child burns a second of CPU and exits (reaped), as a worker could.
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", PARENT, stdout=asyncio.subprocess.PIPE
+    )
+    assert parent.stdout is not None
+    try:
+        assert await asyncio.wait_for(parent.stdout.readline(), 20) == b"burning\n"
+        assert len(descendants(parent.pid)) == 2 and parent.pid in descendants(parent.pid)
+        watch = Watch(parent.pid, tree=True)
+        assert await asyncio.wait_for(parent.stdout.readline(), 20) == b"gone\n"
+        await asyncio.sleep(1.5)  # a reading after the child is gone
+        await watch.stop()
+        readings = watch.readings
+        assert descendants(parent.pid) == [parent.pid]
+        # Read apart while it ran; gone, its second of CPU is counted in its parent's.
+        assert any(len(r.cpu_by_pid) == 2 for r in readings)
+        assert list(readings[-1].cpu_by_pid) == [parent.pid] and readings[-1].cpu_s >= 1.0
+        assert all(b.cpu_s >= a.cpu_s for a, b in zip(readings, readings[1:], strict=False))
+        assert readings[0].rss_mb > 0
+    finally:
+        parent.kill()
+        await parent.wait()
 
 
 def test_bench_without_the_bench_package_is_one_clear_line(

@@ -122,6 +122,35 @@ async def test_a_bad_message_on_redis_is_logged_and_dropped(
     assert [r.message for r in caplog.records].count("bus message dropped") == 3
 
 
+async def test_a_publish_cancelled_on_the_wire_cancels_its_caller() -> None:
+    # A call's status loop publishes once a second and is cancelled when the call ends;
+    # redis-py can swallow a cancellation that lands while a command waits for its reply
+    # (redis/redis-py#2028), and the loop would then go on and hold the call's end.
+    bus = RedisBus(REDIS_URL, prefix=f"hadir_t_{secrets.token_hex(6)}")
+    stopping = asyncio.Event()  # what ends the loops that went on, so the test ends
+
+    async def status_loop() -> None:
+        while not stopping.is_set():
+            await bus.deliver("supervisor", "sup1", '{"type":"status"}')
+            await asyncio.sleep(0)
+
+    went_on: list[asyncio.Task[None]] = []
+    try:
+        for trial in range(100):
+            task = asyncio.create_task(status_loop())
+            await asyncio.sleep(0.0005 * (trial % 7))  # at every point of a publish
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=1.0)
+            if not done:
+                went_on.append(task)
+    finally:
+        stopping.set()
+        if went_on:
+            await asyncio.wait(went_on, timeout=5.0)
+        await bus.redis.aclose()
+    assert len(went_on) == 0
+
+
 @pytest.mark.parametrize(
     ("env", "key"),
     [

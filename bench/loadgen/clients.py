@@ -55,6 +55,7 @@ class StreamResult:
     not_passed: list[str] = field(default_factory=list)  # "criterion:reason" of ``ended``
     record: str | None = None
     error: str | None = None
+    stills: int = 0  # stills sent on the analysis leg
 
 
 class StillsSender:
@@ -64,6 +65,7 @@ class StillsSender:
     def __init__(self, media: str) -> None:
         self.pictures = [p.read_bytes() for p in sorted(Path(media).glob("*.jpg"))]
         self.sending: asyncio.Task[None] | None = None
+        self.sent = 0
 
     async def start(self, staff: aiohttp.ClientWebSocketResponse, call: str) -> None:
         await _next(staff, "state", SETUP_TIMEOUT_S)  # active: stills are taken now
@@ -72,12 +74,11 @@ class StillsSender:
             await _next(staff, "no such message", 1.5)
 
     async def _send(self, ws: aiohttp.ClientWebSocketResponse, call: str) -> None:
-        sequence = 0
         while True:
-            jpeg = self.pictures[sequence % len(self.pictures)]
-            await ws.send_bytes(encode_header(call, sequence, time.time() * 1000) + jpeg)
-            sequence += 1
-            await asyncio.sleep(0.5 if sequence < 5 else 1.0)
+            jpeg = self.pictures[self.sent % len(self.pictures)]
+            await ws.send_bytes(encode_header(call, self.sent, time.time() * 1000) + jpeg)
+            self.sent += 1
+            await asyncio.sleep(0.5 if self.sent < 5 else 1.0)
 
     async def close(self) -> None:
         if self.sending is not None:
@@ -168,6 +169,7 @@ async def one_stream(
         if drain is not None:
             drain.cancel()
         await sender.close()
+        result.stills = sender.sent
         for ws in sockets:
             await ws.close()
     return result
