@@ -4,8 +4,9 @@ A ``Watch`` reads a process's CPU time and resident memory from ``/proc`` once a
 second (for the server, summed over the process and its descendants: ``hadir serve
 --workers N`` is a parent and N workers; for the naive pipeline, with its frame
 counts), so any window of the run (the steady part, a capacity step, a minute of a
-long call) is measured afterwards from the same readings. Times are ``time.monotonic()``, the clock the generator's
-processes stamp their status messages with.
+long call) is measured afterwards from the same readings. Times are
+``time.monotonic()``, the clock the generator's processes stamp their status messages
+with.
 """
 
 from __future__ import annotations
