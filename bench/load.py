@@ -147,6 +147,14 @@ def register_bench(group: Any) -> None:
     )
     p.add_argument("--redis-url", default="", help="Redis for the server's bus (workers > 1)")
     p.add_argument("--generators", type=_count, default=2, help="load generator processes (2)")
+    p.add_argument(
+        "--server-cpus",
+        type=_cpus,
+        default=None,
+        metavar="C,C",
+        help="pin the server to these CPUs (e.g. 0) and the generator to the others: the "
+        "server's analysis threads default to the CPUs it has, so 0 measures one core",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=handle)
 
@@ -165,11 +173,26 @@ def _counts(text: str) -> list[int]:
         raise argparse.ArgumentTypeError("worker counts separated by commas, e.g. 1,2") from None
 
 
+def _cpus(text: str) -> frozenset[int]:
+    try:
+        cpus = frozenset(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("CPU numbers separated by commas, e.g. 0") from None
+    mine = os.sched_getaffinity(0)
+    if not cpus <= mine or not mine - cpus:
+        raise argparse.ArgumentTypeError(
+            f"CPUs among {sorted(mine)}, leaving at least one for the generator"
+        )
+    return cpus
+
+
 def handle(args: argparse.Namespace) -> int:
     from service.commands.bench import report
 
     counts = args.compare_workers or [args.workers]
     _check_servers(args, counts)
+    if args.server_cpus is not None:  # the generator and the naive pipeline: the rest
+        os.sched_setaffinity(0, os.sched_getaffinity(0) - args.server_cpus)
     if args.naive_streams is None:
         args.naive_streams = 0 if args.compare_workers else 1
     plan = _plan(args)
@@ -506,6 +529,8 @@ async def _run_on(
         HADIR_SERVER_SHUTDOWN_TIMEOUT_S="5",  # a drain at the end: every call has ended
     )
     serve = [sys.executable, "-m", "service", "serve", "--http", "--host", "127.0.0.1"]
+    if args.server_cpus is not None:
+        serve = ["taskset", "--cpu-list", ",".join(map(str, sorted(args.server_cpus))), *serve]
     server = await asyncio.to_thread(
         _start,
         [*serve, "--port", str(port), "--workers", str(workers)],
@@ -578,6 +603,7 @@ async def _run_on(
     )
     return {
         "workers": workers,
+        "server_cpus": None if args.server_cpus is None else sorted(args.server_cpus),
         "database": backend.database_url.split("+", 1)[0],
         "stills_upload_kbit_s": upload_kbit_s,
         **figures,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -43,9 +44,14 @@ STEP_FIELDS = (
 
 @pytest.mark.timeout(240)
 def test_a_capacity_ramp_of_two_streams_beside_the_naive_pipeline(tmp_path: Path) -> None:
+    """The server pinned to the first CPU (one analysis thread), the generator and the
+    naive pipeline to the others, as the per-core capacity is measured."""
+    cpus = sorted(os.sched_getaffinity(0))
+    pinned = ["--server-cpus", str(cpus[0])] if len(cpus) > 1 else []
     result = hadir(
         "bench",
         "load",
+        *pinned,
         "--capacity",
         "--streams",
         "2",
@@ -59,6 +65,7 @@ def test_a_capacity_ramp_of_two_streams_beside_the_naive_pipeline(tmp_path: Path
     )
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(result.stdout)
+    assert figures["server_cpus"] == ([cpus[0]] if pinned else None)
     steps = figures["steps"]
     assert [s["streams"] for s in steps] == [1, 2]
     assert all(s[name] is not None for s in steps for name in STEP_FIELDS), steps
@@ -276,6 +283,11 @@ def _args(*argv: str) -> argparse.Namespace:
 def test_too_short_a_run_is_refused_before_anything_starts(tmp_path: Path) -> None:
     result = hadir("bench", "load", "--streams", "40", "--seconds", "5", env=hadir_env(tmp_path))
     assert result.returncode == 2 and "--seconds 5 is too short" in result.stderr
+    every = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    result = hadir(
+        "bench", "load", "--streams", "4", "--server-cpus", every, env=hadir_env(tmp_path)
+    )
+    assert result.returncode == 2 and "leaving at least one for the generator" in result.stderr
     with pytest.raises(UsageError, match="--step-seconds 5 is too short"):
         _plan(_args("--streams", "10", "--capacity", "--step-seconds", "5"))
 
