@@ -19,13 +19,15 @@ from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG
 
 MEASURED = (
+    Target("false_face_rate", 4 / 33, False),
     Target("compliant_fail", 2 / 256, False),
     Target("pattern_caught", 0.37, True),
     Target("solid_vs_patterned", 0.70, True),
     Target("wrong_colour_caught", 0.78, True),
 )
 """Floors at the figures of vision 4 on the stills clips (clips version 6, ``hadir eval
-vision``, 2026-11-30; docs/vision.md says which moved from the VP8 clips and why)."""
+vision``, 2026-11-30; docs/vision.md says which moved from the VP8 clips and why), and
+vision 5's false faces (its skin-colour check: the same figures otherwise)."""
 pytestmark = pytest.mark.timeout(2400)  # a clean clone draws and encodes every clip once
 MET = tuple(
     t
@@ -90,9 +92,11 @@ def test_only_a_repeated_picture_is_under_the_frozen_threshold(report: Report) -
 def test_no_false_face_on_scenes_without_a_face_picture(
     report: Report, devset: list[DevImage]
 ) -> None:
-    # A poster, a painting or a statue of a face is a face to any detector; only a
-    # liveness check (issue 14) tells it from a person. Every other empty scene (rooms,
-    # pets, objects, landscapes) must give no face.
-    pictures = {im.id for im in devset if im.scene in ("poster", "face_like")}
+    # A painted or printed portrait is a face to any detector and to the landmark
+    # model, in a person's colours; only a liveness check (issue 14) tells it from a
+    # person. Every other empty scene (rooms, pets, objects, landscapes, and the
+    # face-like statue and drawings, which the skin-colour check turns down) must give
+    # no face.
+    pictures = {im.id for im in devset if im.scene == "poster"}
     wrong = set(report.figures["false_face_rate"].ids(hit=True))
     assert wrong <= pictures, sorted(wrong - pictures)

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-ALGORITHM_VERSION = "4"
+ALGORITHM_VERSION = "5"
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,20 @@ class VisionConfig:
     """Share of the frame that selfie segmentation must call person for a person to be
     present without a face: no face then is INCONCLUSIVE (``face_not_found``), never
     ``no_face``."""
+    skin_min_lightness: float = 25.0
+    """CIELAB L* of a face's middle under which its colour is not judged (a dim
+    sensor's noise has no hue): ``vision.skin``."""
+    skin_frame_min_chroma: float = 8.0
+    """90th-percentile chroma of the frame under which the picture counts as without
+    colour (black and white, night mode) and a face's colour is not judged."""
+    skin_min_chroma: float = 2.0
+    """Chroma of a face's middle under which, in a colour picture, it is grey: not skin
+    (the set's real faces in colour pictures: 3.4 and up)."""
+    skin_hue_min: float = -75.0
+    """Lowest CIELAB hue (degrees) of skin; the set's real faces: -54 and up."""
+    skin_hue_max: float = 115.0
+    """Highest CIELAB hue of skin; the set's real faces: 93 and under (a bronze statue
+    170, green to violet beyond)."""
     face_present_fraction: float = 0.6
     """Share of usable samples with exactly one adequate face for a PASS."""
     face_absent_fraction: float = 0.8
