@@ -51,12 +51,12 @@ class VisionConfig:
     colour (black and white, night mode) and a face's colour is not judged."""
     skin_min_chroma: float = 2.0
     """Chroma of a face's middle under which, in a colour picture, it is grey: not skin
-    (the set's real faces in colour pictures: 3.4 and up)."""
+    (the set's real faces in colour pictures: 3.5 and up)."""
     skin_hue_min: float = -75.0
-    """Lowest CIELAB hue (degrees) of skin; the set's real faces: -54 and up."""
+    """Lowest CIELAB hue (degrees) of skin; the set's real faces: -53 and up."""
     skin_hue_max: float = 115.0
-    """Highest CIELAB hue of skin; the set's real faces: 93 and under (a bronze statue
-    170, green to violet beyond)."""
+    """Highest CIELAB hue of skin; the set's real faces: 92 and under (a bronze statue
+    171, green to violet beyond)."""
     face_present_fraction: float = 0.6
     """Share of usable samples with exactly one adequate face for a PASS."""
     face_absent_fraction: float = 0.8

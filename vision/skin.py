@@ -3,7 +3,7 @@
 BlazeFace and the face landmark model both take a face's layout for a face: a bronze
 statue and a crayon drawing passed both on the development set (docs/vision.md). Human
 skin, of every tone, lies in the red-to-yellow hues: on the set's 224 detections of real
-faces the median colour of the face's middle had a CIELAB hue from -54° to 93°, and no
+faces the median colour of the face's middle had a CIELAB hue from -53° to 92°, and no
 face in a picture with colour in it was grey. Bronze patina is green-grey, paper is
 white, a screen's cartoon is blue. So a face whose middle is grey in a colour picture,
 or of a hue no skin has, is not a person's face.
