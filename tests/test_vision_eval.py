@@ -19,12 +19,12 @@ from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG
 
 MEASURED = (
-    Target("compliant_fail", 2 / 256, False),
-    Target("pattern_caught", 0.47, True),
-    Target("solid_vs_patterned", 0.76, True),
-    Target("wrong_colour_caught", 0.77, True),
+    Target("false_face_rate", 4 / 33, False),
+    Target("pattern_caught", 0.46, True),
+    Target("solid_vs_patterned", 0.77, True),
+    Target("wrong_colour_caught", 0.76, True),
 )
-"""Floors at the figures of vision 5 on the stills clips (clips version 6, ``hadir eval
+"""Floors at the figures of vision 6 on the stills clips (clips version 6, ``hadir eval
 vision``, 2026-11-30; docs/vision.md says which moved and why)."""
 pytestmark = pytest.mark.timeout(2400)  # a clean clone draws and encodes every clip once
 MET = tuple(
@@ -34,6 +34,7 @@ MET = tuple(
     in (
         "face_recall",
         "compliant_pass",
+        "compliant_fail",
         "dark_fail",
         "still_caught",
         "held_frozen",
@@ -90,9 +91,11 @@ def test_only_a_repeated_picture_is_under_the_frozen_threshold(report: Report) -
 def test_no_false_face_on_scenes_without_a_face_picture(
     report: Report, devset: list[DevImage]
 ) -> None:
-    # A poster, a painting or a statue of a face is a face to any detector; only a
-    # liveness check (issue 14) tells it from a person. Every other empty scene (rooms,
-    # pets, objects, landscapes) must give no face.
-    pictures = {im.id for im in devset if im.scene in ("poster", "face_like")}
+    # A painted or printed portrait is a face to any detector and to the landmark
+    # model, in a person's colours; only a liveness check (issue 14) tells it from a
+    # person. Every other empty scene (rooms, pets, objects, landscapes, and the
+    # face-like statue and drawings, which the skin-colour check turns down) must give
+    # no face.
+    pictures = {im.id for im in devset if im.scene == "poster"}
     wrong = set(report.figures["false_face_rate"].ids(hit=True))
     assert wrong <= pictures, sorted(wrong - pictures)

@@ -280,6 +280,19 @@ def test_person_without_a_face_is_inconclusive_never_no_face() -> None:
     assert (v.face.verdict, v.face.reasons) == (Verdict.FAIL, (Reason.NO_FACE,))
 
 
+def test_a_rejected_face_is_unverified_never_no_face() -> None:
+    # The detector found something face-like that the skin or landmark check turned
+    # down: a statue, an animal, or a real face misread. Never "nobody is there".
+    def rejected(t: float) -> SampleResult:
+        sample = _sample(t, face=FaceStatus.NONE, person=0.01)
+        assert sample.face is not None
+        return replace(sample, face=replace(sample.face, rejected=1))
+
+    v = _window([rejected(float(i)) for i in range(10)]).verdict()
+    assert (v.face.verdict, v.face.reasons) == (Verdict.INCONCLUSIVE, (Reason.FACE_UNVERIFIED,))
+    assert v.face.scores["unverified"] == 1.0 and v.verdict is not Verdict.FAIL
+
+
 def _garment(left: str, centre: str, right: str, *, low_rows: int = 40) -> tuple:
     """A 60 x 90 garment crop in Lab: three colour columns of the named palette colours,
     positioned so that ``low_rows`` rows lie below ``layer_top``."""
@@ -372,7 +385,7 @@ def test_samples_must_be_in_time_order() -> None:
 def test_config_version_changes_with_any_threshold() -> None:
     other = replace(DEFAULT_CONFIG, colour_match_delta_e=9.0)
     assert other.version != DEFAULT_CONFIG.version
-    assert DEFAULT_CONFIG.version.startswith("5+")
+    assert DEFAULT_CONFIG.version.startswith("6+")
     assert VisionConfig().version == DEFAULT_CONFIG.version
 
 

@@ -82,6 +82,9 @@ CASES = [
         uniform=TOO_FEW,
     ),
     Case("two_faces", "any", "inconclusive", face="inconclusive:multiple_faces", uniform=TOO_FEW),
+    # A face's layout without skin's colour: something face-like turned down, never
+    # "nobody there".
+    Case("statue", "any", "inconclusive", face="inconclusive:face_unverified", uniform=TOO_FEW),
     # Far back: mostly too small; in a few samples only the person is found, no face.
     Case(
         "small_face",

@@ -16,11 +16,11 @@ can serve many checks in turn; the per-check state lives in ``CheckWindow`` (the
 frozen-feed comparison) and ``FaceTrack`` (faces already verified by the landmark
 model, which therefore runs once per face, not once per sample).
 
-Per sample with a picture: face detection, the landmark check of new faces, light
-judged on the face, and, where they decide something, selfie segmentation (is a person
-there when no face is found; where the garment is) and the garment below a single
-adequate face, on the cadence its ``FaceTrack`` keeps (every sample at first, then
-every few seconds).
+Per sample with a picture: face detection, the skin-colour check of every face and
+the landmark check of new ones, light judged on the face, and, where they decide
+something, selfie segmentation (is a person there when no face is found; where the
+garment is) and the garment below a single adequate face, on the cadence its
+``FaceTrack`` keeps (every sample at first, then every few seconds).
 
 Each analyzer's mediapipe graphs and OpenCV run on the calling thread
 (``vision.graphs``): one analysis thread uses one core.
@@ -40,6 +40,7 @@ from vision.face import Box, Face, FaceDetector, FaceObservation, FaceStatus, cl
 from vision.face_track import FaceTrack
 from vision.landmarks import FaceVerifier
 from vision.sample import SampleResult
+from vision.skin import skin_coloured
 from vision.torso import TorsoAnalyzer
 
 _NO_PICTURE = (CameraState.BLACK, CameraState.COVERED)
@@ -104,12 +105,15 @@ class FrameAnalyzer:
     def _verified(
         self, rgb: npt.NDArray[np.uint8], track: FaceTrack
     ) -> tuple[FaceObservation, float]:
-        """The sample's faces once the landmark model vouched for each (a track's faces
-        are vouched for once), and the CPU ms the landmark model took."""
+        """The sample's faces once their colour is skin's (every sample: it costs little)
+        and the landmark model vouched for each (a track's faces once), and the CPU ms
+        the landmark model took."""
         candidates, model = self._faces.detect(rgb)
         faces: list[Face] = []
         spent = 0.0
         for face in candidates:
+            if not skin_coloured(rgb, face.box, self.config):
+                continue  # a statue, a drawing: no skin has its colour
             if face.size < LANDMARK_MIN_SIZE:
                 faces.append(face)  # too few pixels for the landmark model to vouch
                 continue

@@ -56,6 +56,7 @@ _CAMERA_FAIL = {
 _FACE_REASONS = (
     Reason.NO_FACE,
     Reason.FACE_NOT_FOUND,
+    Reason.FACE_UNVERIFIED,
     Reason.MULTIPLE_FACES,
     Reason.FACE_TOO_SMALL,
 )
@@ -437,6 +438,7 @@ class CheckWindow:
             "present": _share(counts[None], n),
             "absent": _share(counts[Reason.NO_FACE], n),
             "not_found": _share(counts[Reason.FACE_NOT_FOUND], n),
+            "unverified": _share(counts[Reason.FACE_UNVERIFIED], n),
             "multiple": _share(counts[Reason.MULTIPLE_FACES], n),
             "too_small": _share(counts[Reason.FACE_TOO_SMALL], n),
             "max_confidence": _round(u.confidence.max(), 3),
@@ -470,6 +472,9 @@ class CheckWindow:
             return Reason.MULTIPLE_FACES
         if face.status is FaceStatus.TOO_SMALL:
             return Reason.FACE_TOO_SMALL
+        if face.rejected:
+            # Something face-like is there: a misread real face must not read as nobody.
+            return Reason.FACE_UNVERIFIED
         person = sample.person or 0.0
         return Reason.FACE_NOT_FOUND if person >= self.config.person_min_share else Reason.NO_FACE
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-ALGORITHM_VERSION = "5"
+ALGORITHM_VERSION = "6"
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,20 @@ class VisionConfig:
     """Share of the frame that selfie segmentation must call person for a person to be
     present without a face: no face then is INCONCLUSIVE (``face_not_found``), never
     ``no_face``."""
+    skin_min_lightness: float = 25.0
+    """CIELAB L* of a face's middle under which its colour is not judged (a dim
+    sensor's noise has no hue): ``vision.skin``."""
+    skin_frame_min_chroma: float = 8.0
+    """90th-percentile chroma of the frame under which the picture counts as without
+    colour (black and white, night mode) and a face's colour is not judged."""
+    skin_min_chroma: float = 2.0
+    """Chroma of a face's middle under which, in a colour picture, it is grey: not skin
+    (the set's real faces in colour pictures: 3.5 and up)."""
+    skin_hue_min: float = -75.0
+    """Lowest CIELAB hue (degrees) of skin; the set's real faces: -53 and up."""
+    skin_hue_max: float = 115.0
+    """Highest CIELAB hue of skin; the set's real faces: 92 and under (a bronze statue
+    171, green to violet beyond)."""
     face_present_fraction: float = 0.6
     """Share of usable samples with exactly one adequate face for a PASS."""
     face_absent_fraction: float = 0.8
@@ -122,6 +136,15 @@ class VisionConfig:
     hair_max_fraction: float = 0.8
     """The same for the colour just above the face (hair, hijab, hat): long hair over a
     shirt is removed, but a top the colour of the hair is kept when it fills the crop."""
+    hair_beside_face: tuple[float, float, float, float] = (0.05, 0.3, 0.5, 1.0)
+    """Where long hair hangs when the colour above the face is the skin's (a parting, a
+    high forehead in the face box): bands beside the face box, from ``[0]`` to ``[2]``
+    box widths out on either side, ``[1]`` to ``[3]`` of its height down. Its colour is
+    the hair's (same cap); a face in front of the background shows none there."""
+    hair_above_skin_share: float = 0.5
+    """Share of the colour above the face that is the skin's from which the bands beside
+    the face are asked instead: without them long dark hair on both sides of a selfie's
+    strip of chest was the garment (a compliant khaki shirt failed as black)."""
     white_balance_max_gain: float = 1.15
     """Cap on the grey-world white-balance gain per channel."""
     white_balance_max_saturation: float = 0.3

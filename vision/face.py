@@ -98,7 +98,8 @@ class FaceObservation:
     model: str | None
     """``short`` or ``full``: the BlazeFace model that produced the detections."""
     rejected: int = 0
-    """Detections the landmark check found not to be a face (an animal, a figurine)."""
+    """Detections the skin-colour or landmark check found not to be a person's face (a
+    statue, a drawing, an animal)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -5,7 +5,8 @@ face landmark model (``FaceMesh``, shipped in the mediapipe 0.10.21 wheel) predi
 468 points on a face crop together with a face-presence score, and mediapipe drops
 the landmarks when that score is under 0.5; animals and ornaments mostly fall under
 it, human faces turned up to ~60° do not. It costs ~4-5 ms a crop, so it runs once
-per face track (``vision.face_track``), not per sample.
+per face track (``vision.face_track``), not per sample. It fits a face to a statue's
+head and a drawing all the same: ``vision.skin`` turns those down first.
 
 ``FaceVerifier`` owns a mediapipe graph and is not thread-safe.
 """

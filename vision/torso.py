@@ -287,11 +287,16 @@ class TorsoAnalyzer:
 
         # The person's own colours are not the garment: skin (the middle of the face)
         # and whatever the head wears or grows (just above the face box: hair falling
-        # on the shoulders, a hijab or a hat brim over the chest).
+        # on the shoulders, a hijab or a hat brim over the chest; where that is the
+        # forehead, beside the face: long hair).
         box = face.box
         own = (rgb, mask, gains, lab[person], person)
         skin = self._own_colour(*own, (0.3, 0.45, 0.7, 0.8), box, cap=cfg.skin_max_fraction)
         head = self._own_colour(*own, (0.2, -0.3, 0.8, 0.0), box, cap=cfg.hair_max_fraction)
+        if not head.any() or (head & skin).sum() >= cfg.hair_above_skin_share * head.sum():
+            near, upper, far, lower = cfg.hair_beside_face
+            for side in ((-far, upper, -near, lower), (1 + near, upper, 1 + far, lower)):
+                head |= self._own_colour(*own, side, box, cap=cfg.hair_max_fraction)
         # Each working pixel's position in face heights, for the layered layout.
         across = ((np.arange(size[0]) + 0.5) / scale + x0 - box.cx) / face.size
         down = ((np.arange(size[1]) + 0.5) / scale + y0 - box.bottom) / face.size

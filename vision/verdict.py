@@ -28,6 +28,9 @@ class Reason(StrEnum):
 
     NO_FACE = "no_face"
     FACE_NOT_FOUND = "face_not_found"
+    FACE_UNVERIFIED = "face_unverified"
+    """Something face-like was found, but its colour or the landmark model said it is not
+    a person's face: a statue, an animal, or a real face the checks misread."""
     MULTIPLE_FACES = "multiple_faces"
     FACE_TOO_SMALL = "face_too_small"
     CAMERA_BLACK = "camera_black"

@@ -18,7 +18,7 @@ const STILLS = {
   challengeMs: 250,
 };
 const GUIDES = {
-  no_face: "guide.center", face_not_found: "guide.center", face_too_small: "guide.center", multiple_faces: "guide.one_face",
+  no_face: "guide.center", face_not_found: "guide.center", face_unverified: "guide.center", face_too_small: "guide.center", multiple_faces: "guide.one_face",
   low_light: "guide.light", camera_black: "guide.light", camera_covered: "guide.camera",
   camera_frozen: "guide.camera", no_frames: "guide.camera", page_hidden: "guide.camera",
   muted: "guide.camera", ended: "guide.camera", torso_not_visible: "guide.uniform",
