@@ -27,7 +27,7 @@ def test_the_measured_cost_sets_how_many_calls_are_held() -> None:
 
 
 def test_frames_waiting_for_a_thread_refuse_new_calls_whatever_the_cost_says() -> None:
-    """Mean waits over half the capacity budget (0.111 s at 0.9 of 1 Hz): another
+    """Mean waits over 0.75 of the capacity budget (0.111 s at 0.9 of 1 Hz): another
     process or a stalled loop is slowing the threads down."""
     assert POLICY.wait_budget_s == pytest.approx(1 / 9)
     admission = Admission(POLICY)
