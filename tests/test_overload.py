@@ -227,7 +227,7 @@ async def test_a_call_is_not_starved_while_its_first_sample_is_on_its_way() -> N
 async def test_a_full_pool_refuses_new_legs_and_takes_them_once_calls_end(
     khaki: list[Still], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One thread at 0.25 s or more a sample holds at most three calls at 1 Hz (0.9 of
+    """One thread at 0.25 s or more a sample holds at most three calls at 1 Hz (0.8 of
     its time): of five legs offered one after the other, later ones are refused with
     ``busy``; their stills still count as the camera sending, and a refused leg is
     analysed once the admitted calls end and it is offered again."""
