@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import Locator, async_playwright
 from sqlalchemy import func, select
 
 from service.org import load_policy, save_policy
@@ -41,8 +41,7 @@ async def test_a_staff_member_consents_enrols_is_matched_in_a_call_and_deletes(
         enrol = section.locator('[data-action="enrol-face"]')
         assert await enrol.is_disabled()
         await section.locator("[data-face-consent]").check()
-        await enrol.click()
-        await section.locator('[data-face-state="enrolled"]').wait_for(timeout=30_000)
+        await _enrol(section)
         await shot(staff, "staff-face-enrolled")
         async with service.engine.connect() as conn:
             count = await conn.execute(select(func.count()).select_from(face_enrolments))
@@ -65,3 +64,17 @@ async def test_a_staff_member_consents_enrols_is_matched_in_a_call_and_deletes(
         async with service.engine.connect() as conn:
             count = await conn.execute(select(func.count()).select_from(face_enrolments))
             assert count.scalar_one() == 0
+
+
+async def _enrol(section: Locator) -> None:
+    """Click "enrol" as a staff member would, again when the page says the face was too
+    small: the fixture's face is near the identity match's minimum in some frames of its
+    loop, and which frames the three stills catch depends on the page's timing."""
+    for _ in range(3):
+        await section.locator('[data-action="enrol-face"]').click()
+        enrolled = section.locator('[data-face-state="enrolled"]')
+        failed = section.locator('[data-face-msg][data-error="face_too_small"]')
+        await enrolled.or_(failed).first.wait_for(timeout=30_000)
+        if await enrolled.is_visible():
+            return
+    raise AssertionError("the page asked to come closer three times")

@@ -210,6 +210,7 @@ async function enrolFace() {
   const button = $('[data-action="enrol-face"]', faceSection);
   button.disabled = true;
   note.className = "form-msg";
+  delete note.dataset.error; // the last attempt's, if any
   note.textContent = t("face.running");
   try {
     if (!(await openPreview())) {
