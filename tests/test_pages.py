@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.clock import utcnow
+from service.policy import Policy
 from service.records import (
     CallResult,
     complete_check,
@@ -115,10 +116,15 @@ async def test_dashboard_shows_own_staff_and_opens_calls_only_inside_the_window(
     client: TestClient[Any, Any], links: Links
 ) -> None:
     engine = client.app[ENGINE]
-    open_now = await add_check(engine, "staff1")
-    later = await add_check(
-        engine, "staff1", opens=timedelta(minutes=30), closes=timedelta(minutes=45)
-    )
+    # The dashboard shows the checks due today in the organisation's zone: keep both
+    # windows' starts on today's side of midnight, whatever the hour the test runs.
+    now = utcnow()
+    today = now.astimezone(Policy().zone).date()
+    midnight = datetime.combine(today + timedelta(days=1), time(0), Policy().zone)
+    since = now - datetime.combine(today, time(0), Policy().zone)
+    ahead = min(timedelta(minutes=30), (midnight - now) / 2)
+    open_now = await add_check(engine, "staff1", opens=-min(timedelta(minutes=5), since / 2))
+    later = await add_check(engine, "staff1", opens=ahead, closes=ahead * 1.5)
     others = await add_check(engine, "staff2")
     response = await client.get(f"/supervisor/{links.tokens['sup1']}")
     html = await response.text()
