@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +48,7 @@ from vision.pose_reader import PoseReader
 from vision.sample import SampleResult
 
 log = logging.getLogger("hadir.analysis")
+R = TypeVar("R")
 FIRST_SAMPLES_INTERVAL_S = 0.4  # until a call has its minimum of samples: a verdict in ~3 s
 
 
@@ -225,12 +226,14 @@ class AnalyzerPool:
         thread is taken."""
         if self._busy >= self.threads:
             return None
+        return await self._aside(lambda: self._analyzer().analyze(rgb, 0.0))
+
+    async def _aside(self, work: Callable[[], R]) -> R:
+        """``work`` on a thread, after what is already queued there, counted busy
+        meanwhile so that the dispatcher gives the samples only the threads left."""
         self._busy += 1
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._executor, lambda: self._analyzer().analyze(rgb, 0.0)
-            )
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
         finally:
             self._busy -= 1
             self._wake.set()
@@ -289,17 +292,12 @@ class AnalyzerPool:
         face; on a free thread only (None when every thread is taken)."""
         if self._busy >= self.threads:
             return None
-        self._busy += 1
 
         def work() -> tuple[SampleResult, Descriptor | None]:
             sample = self._analyzer().analyze(rgb, 0.0)
             return sample, self._describe(rgb, sample)
 
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
-        finally:
-            self._busy -= 1
-            self._wake.set()
+        return await self._aside(work)
 
     # -- the liveness challenge (signaling.challenge): every still while one is open ----
 
@@ -324,13 +322,7 @@ class AnalyzerPool:
         dispatcher gives the samples the threads left. ``ValueError`` for a still that
         cannot be decoded; any other failure propagates too: the caller leaves the
         still out, never counts it as a face missing."""
-        self._busy += 1
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, self._read_pose, still)
-        finally:
-            self._busy -= 1
-            self._wake.set()
+        return await self._aside(partial(self._read_pose, still))
 
     def close(self) -> None:
         if self._dispatcher is not None:
