@@ -156,8 +156,10 @@ class FileVerdict:
         ``liveness`` among the criteria (verdict, reasons, the code shown on a pass,
         scores) when judged, and the challenge as a call's record keeps it."""
         out = self.check.to_dict()
-        for name, criterion in self._optional.items():
+        optional = self._optional
+        for name, criterion in optional.items():
             out["criteria"][name] = {k: v for k, v in criterion.to_dict().items() if k != "pending"}
+        if optional:
             out["verdict"], out["reasons"] = self.verdict.value, list(self.reasons)
         if self.challenges:
             out["challenges"] = [c.to_dict() for c in self.challenges]
