@@ -47,7 +47,7 @@ import secrets
 import time
 from collections.abc import Collection, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -90,6 +90,7 @@ from signaling.session import CallOutcome, CallSession, CallSettings
 from signaling.stills import Still, parse_still
 from vision.identity import CallIdentity
 
+T = TypeVar("T")
 log = logging.getLogger("hadir.signaling")
 
 MAX_FRAME_BYTES = 256 * 1024
@@ -177,7 +178,7 @@ class Hub:
     _away: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # rejoin timers
     _rings: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # ring timeouts
     _callers: dict[str, Page] = field(default_factory=dict)  # the page that called
-    _background: set[asyncio.Task[object]] = field(default_factory=set)
+    _background: set[asyncio.Future[Any]] = field(default_factory=set)
     _staff_nodes: dict[str, str] = field(default_factory=dict)  # call -> its staff page's node
     # Calls held elsewhere of staff pages here: call -> (its node, staff id).
     _remote_calls: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -192,10 +193,11 @@ class Hub:
         if self.bus.shared:
             self._spawn(self._watch_nodes())
 
-    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
         task = asyncio.ensure_future(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     # -- delivery -------------------------------------------------------------------
 
@@ -766,10 +768,7 @@ class Hub:
         # The rest in its own task: a closing page's handler, which may have called,
         # can be cancelled under it, and an end half done would keep the call in memory
         # and leave its pages untold.
-        ending = asyncio.ensure_future(self._ended(room, reason, session))
-        self._background.add(ending)
-        ending.add_done_callback(self._background.discard)
-        await asyncio.shield(ending)
+        await asyncio.shield(self._spawn(self._ended(room, reason, session)))
 
     async def _ended(self, room: Room, reason: str, session: CallSession) -> None:
         snapshot = session.snapshot()
