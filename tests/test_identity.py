@@ -210,7 +210,7 @@ async def test_a_staff_member_enrols_with_consent_again_and_deletes(
             {"consent": True, "images": [base64.b64encode(b"GIF89a" * 9).decode()]},
             400,
         ),
-        "nobody": ({"consent": True, "images": [_b64(_rgb(NOBODY))]}, 422),
+        "nobody": ({"consent": True, "images": [_b64(_rgb(NOBODY))] * 2}, 422),
         "two people": ({"consent": True, "images": [photo, _b64(_rgb(OTHER))]}, 422),
     }
     for name, (body, expected) in refused.items():
@@ -219,13 +219,16 @@ async def test_a_staff_member_enrols_with_consent_again_and_deletes(
     async with engine.connect() as conn:
         assert (await conn.execute(select(face_enrolments))).first() is None
 
-    status, enrolled = await _put(client, ME, me, {"consent": True, "images": [photo]})
+    # A still without a usable face is left out and named; the others enrol.
+    nobody = _b64(_rgb(NOBODY))
+    status, enrolled = await _put(client, ME, me, {"consent": True, "images": [nobody, photo]})
     assert status == 201, enrolled
     assert enrolled["enrolled"] and enrolled["stills"] == 1 and enrolled["source"] == "self"
+    assert enrolled["skipped"] == [{"image": 0, "reason": "no_face"}]
     assert MODEL in enrolled["model"]
     mirrored = _b64(np.ascontiguousarray(_rgb(ASTRONAUT)[:, ::-1]))
     status, again = await _put(client, ME, me, {"consent": True, "images": [photo, mirrored]})
-    assert status == 201 and again["stills"] == 2
+    assert status == 201 and again["stills"] == 2 and again["skipped"] == []
     async with client.get(ME, headers=me) as r:
         assert r.status == 200 and (await r.json())["stills"] == 2
     async with engine.connect() as conn:

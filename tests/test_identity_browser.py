@@ -68,8 +68,8 @@ async def test_a_staff_member_consents_enrols_is_matched_in_a_call_and_deletes(
 
 async def _enrol(section: Locator) -> None:
     """Click "enrol" as a staff member would, again when the page says the face was too
-    small: the fixture's face is near the identity match's minimum in some frames of its
-    loop, and which frames the three stills catch depends on the page's timing."""
+    small: the fixture's face is under the identity match's minimum in about a quarter of
+    its loop's frames, and a still caught there is left out; now and then all three are."""
     for _ in range(3):
         await section.locator('[data-action="enrol-face"]').click()
         enrolled = section.locator('[data-face-state="enrolled"]')

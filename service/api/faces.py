@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 
 from aiohttp import web
 from sqlalchemy import select
@@ -39,10 +40,10 @@ from vision.verdict import Reason
 STILL_BYTES = 512 * 1024  # as a self-check's picture
 BODY_SCHEMA = {JSON: {"schema": {"$ref": "#/components/schemas/FaceEnrolment"}}}
 ENROL_RESPONSES = {
-    201: ("the enrolment (no descriptor, no picture)", "Enrolment"),
+    201: ("the enrolment (no descriptor, no picture), with the stills left out", "Enrolment"),
     400: ("a still that is not a JPEG picture of 64 to 4096 pixels a side", "Error"),
     409: ("the organisation's policy does not check identity", "Error"),
-    422: ("a still without one usable face, or stills of different faces", "Error"),
+    422: ("no still with one usable face, or stills of different faces", "Error"),
     503: ("every analysis thread is busy with calls", "Error"),
 }
 
@@ -54,11 +55,22 @@ def _own(request: web.Request) -> str:
     return claims.subject
 
 
-async def _descriptors(request: web.Request) -> list[Descriptor]:
-    """Each still of the body decoded, analysed and described, or a 4xx saying which
-    still and why."""
+@dataclass(frozen=True)
+class Described:
+    """The stills of one enrolment: the descriptors of those with one usable face, and
+    why each other one was left out (by its index in the body)."""
+
+    descriptors: list[Descriptor]
+    skipped: dict[int, Reason]
+
+
+async def _descriptors(request: web.Request) -> Described:
+    """Each still of the body decoded, analysed and described. A still without one usable
+    face (a blink, a step back) is left out, as a person taking three pictures would
+    drop the bad one; 422 only when none is usable, or the usable ones are of different
+    faces; 400 when a still is not a picture at all."""
     pool = request.config_dict[HUB].pool
-    out: list[Descriptor] = []
+    out = Described([], {})
     for i, encoded in enumerate(request[BODY].value["images"]):
         try:
             data = base64.b64decode(encoded, validate=True)
@@ -73,11 +85,15 @@ async def _descriptors(request: web.Request) -> list[Descriptor]:
         sample, descriptor = done
         problem = unusable(sample)
         if problem is not None or descriptor is None:  # (no descriptor: no usable face)
-            code = (problem or Reason.NO_FACE).value
-            raise ApiError(422, code, f"images[{i}]: no usable face ({code})")
-        out.append(descriptor)
+            out.skipped[i] = problem or Reason.NO_FACE
+        else:
+            out.descriptors.append(descriptor)
+    if not out.descriptors:
+        code = next(iter(out.skipped.values())).value
+        found = ", ".join(f"images[{i}]: {r.value}" for i, r in out.skipped.items())
+        raise ApiError(422, code, f"no still has one usable face ({found})")
     try:
-        check_agreement(out)
+        check_agreement(out.descriptors)
     except EnrolmentError as exc:
         raise ApiError(422, exc.code, str(exc)) from None
     return out
@@ -87,19 +103,20 @@ async def _enrol(request: web.Request, staff_id: str, source: str, actor: str) -
     async with read_only(request.config_dict[ENGINE]).connect() as conn:
         if not (await load_policy(conn)).identity_check:  # no purpose: nothing collected
             raise ApiError(409, "identity_check_off", "the policy does not check identity")
-    descriptors = await _descriptors(request)
+    described = await _descriptors(request)
     async with request.config_dict[ENGINE].begin() as conn:
         enrolment = await enrol(
             conn,
             request.config_dict[FACE_KEY],
             staff_id,
-            descriptors,
+            described.descriptors,
             source=source,
             actor=actor,
             now=utcnow(),
         )
     metrics.FACE_ENROLMENTS.labels(source).inc()
-    return json_response(enrolment.to_dict(), status=201)
+    skipped = [{"image": i, "reason": r.value} for i, r in described.skipped.items()]
+    return json_response({**enrolment.to_dict(), "skipped": skipped}, status=201)
 
 
 async def my_face(request: web.Request) -> web.Response:

@@ -142,8 +142,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "source": {"type": "string", "enum": ["self", "admin"]},
             "consent_at": INSTANT,
             "enrolled_at": INSTANT,
+            "skipped": {
+                "type": "array",
+                "description": "On an enrolment: the stills left out for want of one "
+                "usable face (their index in images, and the reason).",
+                "items": _object({"image": {"type": "integer"}, "reason": {"type": "string"}}),
+            },
         },
-        optional=("stills", "model", "source", "consent_at", "enrolled_at"),
+        optional=("stills", "model", "source", "consent_at", "enrolled_at", "skipped"),
     ),
     "SelfCheck": _object(
         {

@@ -290,6 +290,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "face.delete": "Hapus pendaftaran wajah",
         "face.running": "Mengambil 3 gambar… lihat ke kamera.",
         "face.done": "Wajah Anda terdaftar.",
+        "face.done_partial": "Wajah Anda terdaftar dari {used} dari {taken} gambar (yang lain "
+        "kurang jelas). Daftarkan ulang kapan saja.",
         "face.deleted": "Pendaftaran wajah Anda telah dihapus.",
         "face.failed": "Pendaftaran gagal",
         "api.face.no_face": "Wajah tidak terlihat. Posisikan wajah di tengah layar.",
@@ -616,6 +618,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "face.delete": "Delete my face enrolment",
         "face.running": "Taking 3 pictures… look at the camera.",
         "face.done": "Your face is enrolled.",
+        "face.done_partial": "Your face is enrolled from {used} of {taken} pictures (the "
+        "others were unclear). You can enrol again at any time.",
         "face.deleted": "Your face enrolment was deleted.",
         "face.failed": "Enrolment failed",
         "api.face.no_face": "No face seen. Put your face in the middle of the screen.",

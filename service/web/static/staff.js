@@ -194,7 +194,7 @@ async function faceRequest(method, body) {
 async function showFaceResult(note, response, done) {
   if (response?.ok) {
     note.className = "form-msg ok";
-    note.textContent = t(done);
+    note.textContent = typeof done === "function" ? done(await response.json()) : t(done);
     return true;
   }
   const problem = response ? await response.json().catch(() => ({})) : {};
@@ -224,7 +224,7 @@ async function enrolFace() {
     }
     const consent = $("[data-face-consent]", faceSection).checked;
     const response = await faceRequest("PUT", { consent, images });
-    if (await showFaceResult(note, response, "face.done")) {
+    if (await showFaceResult(note, response, enrolledText)) {
       $("[data-face-state]", faceSection).dataset.faceState = "enrolled";
       $("[data-face-state]", faceSection).textContent = t("face.done");
       $('[data-action="delete-face"]', faceSection).hidden = false;
@@ -233,6 +233,15 @@ async function enrolFace() {
   } finally {
     button.disabled = !$("[data-face-consent]", faceSection).checked;
   }
+}
+
+// The server leaves out a still without one usable face (a blink, a step back) and says
+// so: the person knows the enrolment rests on fewer pictures.
+function enrolledText(enrolment) {
+  if (!enrolment.skipped?.length) return t("face.done");
+  return t("face.done_partial")
+    .replace("{used}", enrolment.stills)
+    .replace("{taken}", enrolment.stills + enrolment.skipped.length);
 }
 
 async function deleteFace() {
