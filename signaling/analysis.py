@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ import numpy.typing as npt
 
 from service import metrics
 from signaling.admission import Admission, AdmissionPolicy
+from signaling.per_thread import PerThread
 from signaling.sampler import Cadence, StreamClock, next_up, next_wake
 from signaling.stills import Still
 from vision.analyzer import FrameAnalyzer
@@ -93,7 +93,6 @@ class AnalyzerPool:
         the overload test)."""
         threads = threads or cores_available()
         self.config = config
-        self._make_analyzer = analyzer
         self.cadence = Cadence(
             config.sample_interval_s, FIRST_SAMPLES_INTERVAL_S, config.min_samples
         )
@@ -104,10 +103,9 @@ class AnalyzerPool:
         self._busy = 0  # samples in the threads now
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
-        self._local = threading.local()
-        self._analyzers: list[FrameAnalyzer] = []
-        self._pose_readers: list[PoseReader] = []
-        self._lock = threading.Lock()
+        self._analyzers = PerThread(partial(analyzer, config), FrameAnalyzer.close)
+        self._aligners = PerThread(FaceAligner)
+        self._pose_readers = PerThread(PoseReader, PoseReader.close)
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="vision")
         self._descriptors = DescriptorProcess()  # started by the first identity match
 
@@ -202,22 +200,14 @@ class AnalyzerPool:
         else:
             stream.take(future.result(), now - arrived)
 
-    def _analyzer(self) -> FrameAnalyzer:
-        analyzer: FrameAnalyzer | None = getattr(self._local, "analyzer", None)
-        if analyzer is None:
-            analyzer = self._make_analyzer(self.config)
-            self._local.analyzer = analyzer
-            with self._lock:
-                self._analyzers.append(analyzer)
-        return analyzer
-
     async def warm(self) -> None:
         """Build the threads' analyzers now, so the first call does not pay for loading
         the models (about 0.3 s each). Submitted together, the builds start one thread
         each: the pool adds a thread while none is idle."""
         loop = asyncio.get_running_loop()
+        build = self._analyzers.get
         await asyncio.gather(
-            *(loop.run_in_executor(self._executor, self._analyzer) for _ in range(self.threads))
+            *(loop.run_in_executor(self._executor, build) for _ in range(self.threads))
         )
 
     async def analyze_still(self, rgb: npt.NDArray[np.uint8]) -> SampleResult | None:
@@ -226,7 +216,7 @@ class AnalyzerPool:
         thread is taken."""
         if self._busy >= self.threads:
             return None
-        return await self._aside(lambda: self._analyzer().analyze(rgb, 0.0))
+        return await self._aside(lambda: self._analyzers.get().analyze(rgb, 0.0))
 
     async def _aside(self, work: Callable[[], R]) -> R:
         """``work`` on a thread, after what is already queued there, counted busy
@@ -244,7 +234,7 @@ class AnalyzerPool:
         """Decode and analyse one still, in a thread; match its face when one is due."""
         started = time.thread_time()
         rgb = still.rgb()
-        sample = self._analyzer().analyze(rgb, t, track)
+        sample = self._analyzers.get().analyze(rgb, t, track)
         metrics.SAMPLE_CPU.observe(time.thread_time() - started)
         if identity is not None:
             self._match(identity, rgb, sample)
@@ -252,19 +242,12 @@ class AnalyzerPool:
 
     # -- the identity match (vision.identity): a few samples per call -------------------
 
-    def _aligner(self) -> FaceAligner:
-        """The thread's 5-point predictor, loaded the first time the thread matches."""
-        aligner: FaceAligner | None = getattr(self._local, "aligner", None)
-        if aligner is None:
-            aligner = self._local.aligner = FaceAligner()
-        return aligner
-
     def _describe(self, rgb: npt.NDArray[np.uint8], sample: SampleResult) -> Descriptor | None:
         """The descriptor of the sample's one usable face (``describe_face``), described
         in the descriptor process, this thread waiting without the GIL."""
         started = time.perf_counter()
         descriptor = describe_face(
-            rgb, sample, self._aligner(), self._descriptors.describe, self.config.max_side
+            rgb, sample, self._aligners.get(), self._descriptors.describe, self.config.max_side
         )
         if descriptor is not None:
             metrics.IDENTITY_MATCH_SECONDS.observe(time.perf_counter() - started)
@@ -294,25 +277,16 @@ class AnalyzerPool:
             return None
 
         def work() -> tuple[SampleResult, Descriptor | None]:
-            sample = self._analyzer().analyze(rgb, 0.0)
+            sample = self._analyzers.get().analyze(rgb, 0.0)
             return sample, self._describe(rgb, sample)
 
         return await self._aside(work)
 
     # -- the liveness challenge (signaling.challenge): every still while one is open ----
 
-    def _pose_reader(self) -> PoseReader:
-        """The thread's FaceMesh, built the first time the thread measures a pose."""
-        reader: PoseReader | None = getattr(self._local, "pose_reader", None)
-        if reader is None:
-            reader = self._local.pose_reader = PoseReader()
-            with self._lock:
-                self._pose_readers.append(reader)
-        return reader
-
     def _read_pose(self, still: Still) -> HeadPose | None:
         started = time.thread_time()
-        pose = self._pose_reader().read(still.rgb())
+        pose = self._pose_readers.get().read(still.rgb())
         metrics.CHALLENGE_FRAME_CPU.observe(time.thread_time() - started)
         return pose
 
@@ -330,9 +304,6 @@ class AnalyzerPool:
         self._streams.clear()
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._descriptors.close()
-        for analyzer in self._analyzers:
-            analyzer.close()
-        self._analyzers.clear()
-        for reader in self._pose_readers:
-            reader.close()
-        self._pose_readers.clear()
+        self._analyzers.close()
+        self._aligners.close()
+        self._pose_readers.close()
