@@ -137,14 +137,20 @@ class CallSession:
         self._still_sequence = -1
         self._admit_again = 0.0  # a refused leg is offered to the pool again from then
         self.vision: CheckVerdict | None = None
-        self._admitted = False  # the leg was admitted to the pool at some time
-        self.analysed = True  # False once the leg was offered and never admitted
+        self._offered = False  # the leg was offered to the pool at some time
+        self._admitted = False  # and admitted at some time
         self.sample_lag_s: float | None = None  # the last sample: frame arrival → analysed
         self.samples = 0
         self.fed_s = 0.0  # seconds the page's frames were arriving (no gap over max_gap_s)
         self._looked: float | None = None  # the last time the verdict was looked at
         self._t0: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def analysed(self) -> bool:
+        """False once the leg was offered and never admitted: the whole call went
+        unwatched (``analysis_unavailable``), not a camera that sent nothing."""
+        return self._admitted or not self._offered
 
     def now(self) -> float:
         """Seconds since the staff member answered (0 before)."""
@@ -173,8 +179,8 @@ class CallSession:
         offered = self._stills is None
         if offered or (not self._stills and loop_now >= self._admit_again):
             self._stills = self.pool.admit(self)
+            self._offered = True
             self._admitted |= self._stills
-            self.analysed = self._admitted
             self._admit_again = loop_now + ADMIT_AGAIN_S
         self._frame()  # analysed or not, a still arrived: the camera is sending
         if self.challenges.open is not None:  # asked for: measured even if not sampled
