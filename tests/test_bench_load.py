@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -141,6 +142,12 @@ def test_two_workers_on_postgresql_and_redis(tmp_path: Path, store_target: Store
     assert asyncio.run(tables()) == []
 
 
+def _two_workers(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """A short two-worker run with ``extra`` options: refused before it starts."""
+    argv = ("--streams", "2", "--seconds", "10", "--workers", "2", *extra)
+    return hadir("bench", "load", *argv, env=hadir_env(tmp_path))
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -159,18 +166,7 @@ def test_two_workers_on_postgresql_and_redis(tmp_path: Path, store_target: Store
 def test_workers_without_what_they_share_is_one_clear_line(
     tmp_path: Path, extra: tuple[str, ...], message: str
 ) -> None:
-    result = hadir(
-        "bench",
-        "load",
-        "--streams",
-        "2",
-        "--seconds",
-        "10",
-        "--workers",
-        "2",
-        *extra,
-        env=hadir_env(tmp_path),
-    )
+    result = _two_workers(tmp_path, *extra)
     assert result.returncode == 2 and message in result.stderr
     assert result.stderr.count("\n") == 1 and result.stdout == ""
 
@@ -178,21 +174,7 @@ def test_workers_without_what_they_share_is_one_clear_line(
 @pytest.mark.parametrize("store_target", ["postgresql"], indirect=True)
 def test_an_unreachable_redis_is_one_clear_line(tmp_path: Path, store_target: StoreTarget) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    result = hadir(
-        "bench",
-        "load",
-        "--streams",
-        "2",
-        "--seconds",
-        "10",
-        "--workers",
-        "2",
-        "--database-url",
-        store_target.url,
-        "--redis-url",
-        dead,
-        env=hadir_env(tmp_path),
-    )
+    result = _two_workers(tmp_path, "--database-url", store_target.url, "--redis-url", dead)
     assert result.returncode == 2 and f"--redis-url: cannot reach {dead}" in result.stderr
 
 
