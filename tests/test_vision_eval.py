@@ -14,7 +14,15 @@ from __future__ import annotations
 import pytest
 
 from fixtures.devset import DevImage, load
-from fixtures.evaluate import TARGETS, Report, Target, evaluate, format_report
+from fixtures.evaluate import (
+    TARGETS,
+    UNIFORM_DAYS,
+    Report,
+    Target,
+    clip_cases,
+    evaluate,
+    format_report,
+)
 from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG
 
@@ -64,6 +72,20 @@ def test_devset_is_big_and_varied_enough(devset: list[DevImage]) -> None:
         assert sum(1 for im in people if im.skin == skin) >= 30, skin
     assert {im.framing for im in people} >= {"selfie", "laptop", "far"}
     assert {im.top for im in people} >= {"solid", "patterned", "layered"}
+
+
+def test_real_tops_of_a_uniform_colour_must_pass_on_its_day(devset: list[DevImage]) -> None:
+    """White Wednesday is judged on real white shirts, not only on recoloured ones."""
+    days = {
+        (c.image.id, c.policy)
+        for c in clip_cases(devset)
+        if c.variant == "original" and c.kind == "compliant"
+    }
+    whites = [im for im in devset if im.top == "solid" and im.colour in ("white", "offwhite")]
+    assert len(whites) >= 10
+    for im in whites:
+        if (im.id, "solid") in days:
+            assert (im.id, UNIFORM_DAYS[im.colour]) in days, im.id
 
 
 @pytest.mark.parametrize("target", MET + MEASURED, ids=lambda t: t.name)
