@@ -232,6 +232,30 @@ def test_colour_regions_have_an_undecided_margin() -> None:
     assert v.verdict().uniform.verdict is Verdict.PASS
 
 
+def test_a_cool_residue_on_a_shaded_white_shirt_is_white_but_not_a_khaki_of_that_chroma() -> None:
+    # cc0_iface_052: a white shirt in a warm-graded photo, corrected to L 73, C 10.6 at
+    # hue 211° (cyan). Khaki of that lightness and chroma (hue 80°) is not white.
+    def on_white_day(lab: tuple[float, float, float]) -> Verdict:
+        v = _window([_sample(float(i), lab=lab) for i in range(6)], "solid:white").verdict()
+        return v.uniform.verdict
+
+    cool = 12.0 * np.array([np.cos(np.radians(211)), np.sin(np.radians(211))])
+    warm = 12.0 * np.array([np.cos(np.radians(80)), np.sin(np.radians(80))])
+    assert on_white_day((73.0, float(cool[0]), float(cool[1]))) is Verdict.PASS
+    assert on_white_day((73.0, float(warm[0]), float(warm[1]))) is Verdict.INCONCLUSIVE
+
+
+def test_config_version_changes_with_a_colour_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = DEFAULT_CONFIG.version
+    white = parse_colour("white")
+    assert white.region is not None
+    narrower = replace(white, region=replace(white.region, boxes=white.region.boxes[:1]))
+    monkeypatch.setattr(
+        "vision.config.PALETTE", tuple(narrower if c is white else c for c in PALETTE)
+    )
+    assert DEFAULT_CONFIG.version != before
+
+
 def test_frozen_run_needs_the_minimum_duration() -> None:
     live = [_sample(float(i)) for i in range(3)]
     same = [_sample(float(i), thumb_seed=99) for i in range(3, 5)]  # 2 identical: 1 s
@@ -385,7 +409,7 @@ def test_samples_must_be_in_time_order() -> None:
 def test_config_version_changes_with_any_threshold() -> None:
     other = replace(DEFAULT_CONFIG, colour_match_delta_e=9.0)
     assert other.version != DEFAULT_CONFIG.version
-    assert DEFAULT_CONFIG.version.startswith("6+")
+    assert DEFAULT_CONFIG.version.startswith("7+")
     assert VisionConfig().version == DEFAULT_CONFIG.version
 
 

@@ -207,8 +207,20 @@ PALETTE: tuple[NamedColour, ...] = (
     # PDH khaki: from beige to tan, from a light wash to an olive-brown drill.
     NamedColour("khaki", "#C3B091", Region((Box((40, 84), (9, 40), (50, 110)),))),
     # White to off-white: nearly neutral, or very light with the tint a lamp or the
-    # white balance leaves (khaki is darker and keeps its chroma at any exposure).
-    NamedColour("white", "#F0F0EC", Region((Box((62, 100), (0, 10)), Box((84, 100), (0, 22))))),
+    # white balance leaves (khaki is darker and keeps its chroma at any exposure); a
+    # warm lamp corrected by grey world, or a camera's cool grade, leaves a cool residue
+    # (cyan to blue), where no khaki lies.
+    NamedColour(
+        "white",
+        "#F0F0EC",
+        Region(
+            (
+                Box((62, 100), (0, 10)),
+                Box((62, 100), (0, 13), (180, 300)),
+                Box((84, 100), (0, 22)),
+            )
+        ),
+    ),
     NamedColour("black", "#1E1E1E", Region((Box((0, 24), (0, 9)),))),
     NamedColour("grey", "#8C8C8C", Region((Box((24, 78), (0, 7)),))),
     NamedColour("navy", "#1F2A4A", Region((Box((8, 38), (6, 40), (230, 300)),))),

@@ -2,9 +2,10 @@
 
 Why one object: a verdict can lead to a sanction, so each record must say exactly
 which rules produced it. ``VisionConfig.version`` combines the algorithm version
-with a digest of every field, so changing any threshold changes the version that is
-written into each verdict. ``docs/vision.md`` explains each value and how it was
-measured; the comments here are the short form.
+with a digest of every field and of the named colours' regions, so changing any
+threshold or region changes the version that is written into each verdict.
+``docs/vision.md`` explains each value and how it was measured; the comments here are
+the short form.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-ALGORITHM_VERSION = "6"
+from vision.colour import PALETTE
+
+ALGORITHM_VERSION = "7"
 
 
 @dataclass(frozen=True)
@@ -194,9 +197,11 @@ class VisionConfig:
 
     @property
     def version(self) -> str:
-        """Algorithm version plus a digest of every threshold, e.g. ``1+3f9c0a1b``."""
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
-        return f"{ALGORITHM_VERSION}+{hashlib.sha256(blob).hexdigest()[:8]}"
+        """Algorithm version plus a digest of every threshold and of the named colours'
+        regions (they decide ``wrong_uniform_colour`` as much as a threshold does),
+        e.g. ``1+3f9c0a1b``."""
+        blob = json.dumps([asdict(self), [asdict(c) for c in PALETTE]], sort_keys=True)
+        return f"{ALGORITHM_VERSION}+{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
 DEFAULT_CONFIG = VisionConfig()
