@@ -153,6 +153,9 @@ class VisionConfig:
     white_balance_max_saturation: float = 0.3
     """Background pixels less saturated than this ((max - min) / max of RGB) are the
     grey the white balance aims at: a cream or pale yellow wall is not grey."""
+    white_balance_min_pixels: int = 200
+    """Background pixels (of the 80x60 frame) the white balance needs; with fewer (a
+    selfie filling the frame) the colours are taken as the camera gives them."""
     kmeans_k: int = 3
     kmeans_iterations: int = 8
     lightness_weight: float = 2.0

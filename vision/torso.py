@@ -272,14 +272,18 @@ class TorsoAnalyzer:
         crop_mask = cv2.resize(mask[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
         person = crop_mask > cfg.segmentation_threshold
 
-        # White balance from the background: grey world on a small frame.
+        # White balance from the background: grey world on a small frame. With too
+        # little background (a selfie filling the frame) none: grey world on the person
+        # would balance the garment against itself and turn a khaki shirt grey.
         small = cv2.resize(rgb, (80, 60), interpolation=cv2.INTER_AREA)
         small_mask = cv2.resize(mask, (80, 60), interpolation=cv2.INTER_AREA)
         background = small[small_mask <= cfg.segmentation_threshold]
-        code_gains = gray_world_gains(
-            background if len(background) >= 200 else small,
-            cfg.white_balance_max_gain,
-            cfg.white_balance_max_saturation,
+        code_gains = (
+            gray_world_gains(
+                background, cfg.white_balance_max_gain, cfg.white_balance_max_saturation
+            )
+            if len(background) >= cfg.white_balance_min_pixels
+            else np.ones(3)
         )
         # Gains apply in linear light, where a lamp's colour multiplies (gamma ~2.2).
         gains = code_gains**2.2
