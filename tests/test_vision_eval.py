@@ -29,11 +29,14 @@ from vision.config import DEFAULT_CONFIG
 MEASURED = (
     Target("false_face_rate", 4 / 33, False),
     Target("pattern_caught", 0.46, True),
-    Target("solid_vs_patterned", 0.77, True),
-    Target("wrong_colour_caught", 0.76, True),
+    Target("solid_vs_patterned", 0.79, True),
+    Target("wrong_colour_caught", 0.68, True),
+    Target("tungsten_fail", 3 / 77, False),
 )
-"""Floors at the figures of vision 6 on the stills clips (clips version 6, ``hadir eval
-vision``, 2026-11-30; docs/vision.md says which moved and why)."""
+"""Floors at the figures of vision 7 on the stills clips (clips version 6, ``hadir eval
+vision``, 2026-11-30; docs/vision.md says which moved and why: wrong colour fell from
+0.76 when a colour a warm lamp may explain stopped failing where the light was not
+measured, *Colour under coloured light*)."""
 pytestmark = pytest.mark.timeout(2400)  # a clean clone draws and encodes every clip once
 MET = tuple(
     t
@@ -44,6 +47,7 @@ MET = tuple(
         "compliant_pass",
         "compliant_fail",
         "dark_fail",
+        "lamp_fail",
         "still_caught",
         "held_frozen",
         "worst_subgroup_gap",
@@ -94,8 +98,9 @@ def test_vision_holds_its_figures_on_real_people(report: Report, target: Target)
     assert target.met(value), f"{target.name} = {value}\n{format_report(report)}"
 
 
-def test_the_dark_and_still_figures_rest_on_enough_clips(report: Report) -> None:
+def test_the_light_and_still_figures_rest_on_enough_clips(report: Report) -> None:
     assert report.figures["dark_fail"].total >= 50
+    assert report.figures["lamp_fail"].total == report.figures["tungsten_fail"].total >= 70
     assert report.figures["still_caught"].total >= 30
     assert report.figures["held_frozen"].total == report.figures["still_caught"].total
 

@@ -13,7 +13,14 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 
 from vision.camera import CameraObservation, CameraState, observe
 from vision.check import CheckWindow
-from vision.colour import PALETTE, delta_e_2000, lab_to_hex, parse_colour, rgb_to_lab
+from vision.colour import (
+    PALETTE,
+    delta_e_2000,
+    gray_world,
+    lab_to_hex,
+    parse_colour,
+    rgb_to_lab,
+)
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face import Box, Face, FaceObservation, FaceStatus
 from vision.sample import SampleResult
@@ -149,6 +156,7 @@ def _sample(
     solid: bool = True,
     thumb_seed: int | None = None,
     person: float = 0.3,
+    light_measured: bool = False,
 ) -> SampleResult:
     rng = np.random.default_rng(int(t * 1000) if thumb_seed is None else thumb_seed)
     # Whole grey levels, as ``vision.camera.thumbnail`` gives (the window keeps uint8).
@@ -164,6 +172,7 @@ def _sample(
         solid if lab else None,
         0.8 if solid else 0.3,
         lab,
+        light_measured=light_measured,
     )
     picture = state is not CameraState.BLACK
     return SampleResult(
@@ -243,6 +252,46 @@ def test_a_cool_residue_on_a_shaded_white_shirt_is_white_but_not_a_khaki_of_that
     warm = 12.0 * np.array([np.cos(np.radians(80)), np.sin(np.radians(80))])
     assert on_white_day((73.0, float(cool[0]), float(cool[1]))) is Verdict.PASS
     assert on_white_day((73.0, float(warm[0]), float(warm[1]))) is Verdict.INCONCLUSIVE
+
+
+def _lch(lightness: float, chroma: float, hue: float) -> tuple[float, float, float]:
+    h = np.radians(hue)
+    return lightness, chroma * float(np.cos(h)), chroma * float(np.sin(h))
+
+
+def test_a_colour_a_lamp_may_explain_fails_only_where_the_light_was_measured() -> None:
+    # A white shirt under an uncorrected tungsten lamp reads L 93, C 32 at 95° (the
+    # development set's white_tungsten clips). Where the white balance measured the light
+    # that is not white; where it could not, a lamp explains it: a human decides.
+    def judged(lab: tuple[float, float, float], policy: str, measured: bool) -> CheckWindow:
+        samples = [_sample(float(i), lab=lab, light_measured=measured) for i in range(6)]
+        return _window(samples, policy)
+
+    yellowish = _lch(93.0, 32.0, 95.0)
+    unmeasured = judged(yellowish, "solid:white", measured=False).verdict().uniform
+    assert (unmeasured.verdict, unmeasured.reasons) == (
+        Verdict.INCONCLUSIVE,
+        (Reason.COLOUR_UNCERTAIN,),
+    )
+    assert unmeasured.scores["colour_light_cast"] is True
+    measured = judged(yellowish, "solid:white", measured=True).verdict().uniform
+    assert measured.reasons == (Reason.WRONG_UNIFORM_COLOUR,)
+    # No light makes a red top khaki or a black one white: they fail either way.
+    for lab, policy in ((_lch(45.0, 60.0, 30.0), "solid:khaki"), ((12.0, 0.5, 0.5), "solid:white")):
+        u = judged(lab, policy, measured=False).verdict().uniform
+        assert (u.verdict, u.reasons) == (Verdict.FAIL, (Reason.WRONG_UNIFORM_COLOUR,)), lab
+
+
+def test_grey_world_says_whether_it_measured_the_light() -> None:
+    def pixels(rgb: tuple[int, int, int]) -> np.ndarray:
+        return np.tile(np.array(rgb, dtype=np.float64), (500, 1))
+
+    wall = gray_world(pixels((120, 128, 136)), 1.15, 0.3)  # a grey wall, slightly cool
+    assert wall.measured and wall.gains[0] > 1 > wall.gains[2]
+    tinted = gray_world(pixels((200, 120, 60)), 1.15, 0.3)  # every wall orange: no grey
+    assert not tinted.measured and np.all(tinted.gains == 1)
+    beyond = gray_world(pixels((150, 128, 110)), 1.15, 0.3)  # grey, a cast past the cap
+    assert not beyond.measured and max(beyond.gains) == pytest.approx(1.15)
 
 
 def test_config_version_changes_with_a_colour_region(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vision.camera import CameraState, frame_difference
-from vision.colour import NamedColour, delta_e_2000, lab_to_hex, nearest_name
+from vision.colour import NamedColour, delta_e_2000, lab_to_hex, nearest_name, under_casts
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face import FaceStatus
 from vision.sample import SampleResult
@@ -88,6 +88,7 @@ class _Mark:
     solid: bool | None
     solid_share: float | None
     lab: tuple[float, float, float] | None
+    light_measured: bool
 
     @property
     def usable(self) -> bool:
@@ -145,6 +146,8 @@ class _Usable:
     judged: int = 0
     visible: int = 0
     solid: int = 0
+    light_measured: int = 0
+    """Solid samples whose white balance measured the light."""
     patterned: int = 0
     solid_share: _Sorted = field(default_factory=_Sorted)
     lab_solid: tuple[_Sorted, _Sorted, _Sorted] = field(default_factory=_columns)
@@ -171,6 +174,7 @@ class _Usable:
             return
         self.visible += sign
         self.solid += sign if m.solid else 0
+        self.light_measured += sign if m.solid and m.light_measured else 0
         self.patterned += sign if m.solid is False else 0
         if m.solid_share is not None:
             column(self.solid_share, m.solid_share)
@@ -186,7 +190,7 @@ class _Usable:
         return sum(c.nbytes() for c in cols)
 
 
-def match_colours(
+def _match_colours(
     seen: npt.NDArray[np.float64], colours: Sequence[NamedColour], config: VisionConfig
 ) -> tuple[Verdict, dict[str, float]]:
     """Does the colour seen match one of the allowed colours? PASS, FAIL (clearly none
@@ -214,6 +218,34 @@ def match_colours(
     if Verdict.INCONCLUSIVE in verdicts:
         return Verdict.INCONCLUSIVE, distances
     return Verdict.FAIL, distances
+
+
+CAST_STEPS = 24
+"""Lights tried between the coolest and the warmest (about 0.06 apart in log red/blue
+at the widest range): finer than a colour's margin moves."""
+
+
+def match_colours(
+    seen: npt.NDArray[np.float64],
+    colours: Sequence[NamedColour],
+    config: VisionConfig,
+    light_measured: bool,
+) -> tuple[Verdict, dict[str, float], bool]:
+    """``_match_colours``, and FAIL only when no light the camera may have been under
+    explains the colour: under a lamp the white balance could not undo, a white shirt
+    reads yellow and khaki orange, and a khaki shirt under a cool light reads as a
+    white one in shade. A colour that such a light (``cast_measured`` or
+    ``cast_unmeasured``, by whether the balance measured the light) puts within an
+    allowed colour's margin is INCONCLUSIVE, never the wrong colour. The third value
+    says the light was what kept it from FAIL."""
+    verdict, distances = _match_colours(seen, colours, config)
+    if verdict is not Verdict.FAIL:
+        return verdict, distances, False
+    warmest, coolest = config.cast_measured if light_measured else config.cast_unmeasured
+    for relit in under_casts(seen, warmest, coolest, CAST_STEPS):
+        if _match_colours(relit, colours, config)[0] is not Verdict.FAIL:
+            return Verdict.INCONCLUSIVE, distances, True
+    return Verdict.FAIL, distances, False
 
 
 def _share(n: int, total: int) -> float:
@@ -306,6 +338,7 @@ class CheckWindow:
             solid=torso.solid if torso is not None else None,
             solid_share=torso.solid_share if torso is not None else None,
             lab=torso.lab if torso is not None else None,
+            light_measured=torso is not None and torso.light_measured,
         )
 
     def add(self, sample: SampleResult) -> None:
@@ -533,8 +566,11 @@ class CheckWindow:
             return result(Verdict.PASS)
         assert colour is not None
         seen = np.array(colour["lab"], dtype=np.float64)
-        match, distances = match_colours(seen, policy.colours, cfg)
+        measured = u.light_measured >= 0.5 * max(u.solid, 1)
+        match, distances, light = match_colours(seen, policy.colours, cfg, measured)
         scores["colour_distance"] = {k: round(v, 2) for k, v in distances.items()}
+        if light:
+            scores["colour_light_cast"] = True  # a coloured light may explain it
         if match is Verdict.PASS:
             return result(Verdict.PASS)
         if match is Verdict.FAIL:

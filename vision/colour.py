@@ -62,15 +62,20 @@ def image_linear_to_lab(lin: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]
     return np.asarray(cv2.cvtColor(lin, cv2.COLOR_LRGB2Lab), dtype=np.float32)
 
 
-def lab_to_rgb(lab: npt.ArrayLike) -> FloatArray:
-    """Convert Lab to sRGB in 0..255 (clipped to the gamut)."""
+def lab_to_linear(lab: npt.ArrayLike) -> FloatArray:
+    """Convert Lab to linear-light RGB (not clipped: out of gamut stays out)."""
     lab_a = np.asarray(lab, dtype=np.float64)
     fy = (lab_a[..., 0] + 16) / 116
     fx = fy + lab_a[..., 1] / 500
     fz = fy - lab_a[..., 2] / 200
     f = np.stack([fx, fy, fz], axis=-1)
     xyz = np.where(f**3 > _EPS, f**3, (116 * f - 16) / _KAPPA) * _WHITE
-    lin = np.clip(xyz @ _XYZ_TO_RGB.T, 0.0, 1.0)
+    return np.asarray(xyz @ _XYZ_TO_RGB.T, dtype=np.float64)
+
+
+def lab_to_rgb(lab: npt.ArrayLike) -> FloatArray:
+    """Convert Lab to sRGB in 0..255 (clipped to the gamut)."""
+    lin = np.clip(lab_to_linear(lab), 0.0, 1.0)
     c = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
     return np.asarray(np.clip(c * 255.0, 0.0, 255.0), dtype=np.float64)
 
@@ -270,10 +275,31 @@ def nearest_name(lab: npt.ArrayLike, k_l: float = 1.0) -> str:
     return PALETTE[min(candidates, key=lambda i: float(d[i]))].name
 
 
-def gray_world_gains(
-    rgb_pixels: npt.ArrayLike, max_gain: float, max_saturation: float
-) -> FloatArray:
-    """Per-channel gains that make the near-neutral pixels of ``rgb_pixels`` grey.
+def under_casts(lab: npt.ArrayLike, warmest: float, coolest: float, steps: int) -> FloatArray:
+    """``lab`` as it would read had the light been neutral, for each light from the
+    coolest to the warmest (their red-over-blue ratio in linear light, relative to the
+    white balance's): ``steps`` + 1 colours, each the colour with that cast taken out
+    (red and blue scaled by the ratio's square root each way, green kept)."""
+    linear = lab_to_linear(lab).reshape(3)
+    ratios = np.exp(np.linspace(-math.log(coolest), math.log(warmest), steps + 1))
+    gains = np.stack([1 / np.sqrt(ratios), np.ones_like(ratios), np.sqrt(ratios)], axis=-1)
+    return linear_to_lab(np.clip(linear * gains, 0.0, None))
+
+
+@dataclass(frozen=True)
+class WhiteBalance:
+    """Per-channel gains (on code values) and whether they measured the light."""
+
+    gains: FloatArray
+    measured: bool
+    """Near-grey pixels set the gains within their cap: the light's colour was measured
+    and taken out. False when there was no grey to measure on (a strongly coloured
+    light tints every wall) or the cast was beyond the cap: the colours then keep a
+    cast of unknown strength."""
+
+
+def gray_world(rgb_pixels: npt.ArrayLike, max_gain: float, max_saturation: float) -> WhiteBalance:
+    """The gains that make the near-neutral pixels of ``rgb_pixels`` grey.
 
     Grey world restricted to pixels that are already nearly grey (saturation under
     ``max_saturation``, not dark): walls and ceilings rather than a red flag, a green
@@ -284,7 +310,8 @@ def gray_world_gains(
     hi, lo = px.max(axis=1), px.min(axis=1)
     neutral = px[(hi > 40) & ((hi - lo) < max_saturation * np.maximum(hi, 1e-6))]
     if neutral.shape[0] < 50:
-        return np.ones(3)
+        return WhiteBalance(np.ones(3), measured=False)
     mean = neutral.mean(axis=0)
     gains = mean.mean() / np.maximum(mean, 1e-6)
-    return np.asarray(np.clip(gains, 1 / max_gain, max_gain), dtype=np.float64)
+    capped = np.clip(gains, 1 / max_gain, max_gain)
+    return WhiteBalance(np.asarray(capped, dtype=np.float64), bool(np.all(capped == gains)))

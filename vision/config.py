@@ -197,6 +197,15 @@ class VisionConfig:
     colour_mismatch_delta_e: float = 14.0
     """ΔE2000 to every expected colour above which it is ``wrong_uniform_colour``;
     in between the colour criterion is INCONCLUSIVE (``colour_uncertain``)."""
+    cast_unmeasured: tuple[float, float] = (2.8, 1.6)
+    """The warmest and coolest light a wrong colour must hold under to FAIL when the white
+    balance could not measure the light (``TorsoObservation.light_measured`` False in
+    most solid samples): red over blue in linear light up to 2.8 (a tungsten lamp the
+    camera left uncorrected), blue over red up to 1.6 (daylight on a camera set warm).
+    A colour some such light explains is ``colour_uncertain``."""
+    cast_measured: tuple[float, float] = (1.1, 1.1)
+    """The same when the balance measured the light: its own error (grey world on a
+    wall that is not quite grey)."""
 
     @property
     def version(self) -> str:

@@ -45,8 +45,9 @@ from vision.clusters import ColourGroup, colour_groups
 from vision.colour import (
     LINEAR_LUT,
     LINEAR_LUT32,
+    WhiteBalance,
     delta_e_2000,
-    gray_world_gains,
+    gray_world,
     image_linear_to_lab,
     lab_to_hex,
     linear_to_lab,
@@ -85,6 +86,9 @@ class TorsoObservation:
     groups: tuple[ColourGroup, ...] = ()
     layered: bool = False
     """A centre strip between two sides of another colour: a jacket over a shirt."""
+    light_measured: bool = False
+    """The white balance measured the light's colour (``WhiteBalance.measured``): the
+    colour's remaining cast is the balance's own error, not a lamp's."""
 
     @property
     def hex(self) -> str | None:
@@ -112,6 +116,7 @@ class TorsoObservation:
             },
             "groups": [{"hex": lab_to_hex(g.lab), "share": round(g.share, 3)} for g in self.groups],
             "layered": self.layered,
+            "light_measured": self.light_measured,
         }
 
 
@@ -278,15 +283,13 @@ class TorsoAnalyzer:
         small = cv2.resize(rgb, (80, 60), interpolation=cv2.INTER_AREA)
         small_mask = cv2.resize(mask, (80, 60), interpolation=cv2.INTER_AREA)
         background = small[small_mask <= cfg.segmentation_threshold]
-        code_gains = (
-            gray_world_gains(
-                background, cfg.white_balance_max_gain, cfg.white_balance_max_saturation
-            )
+        balance = (
+            gray_world(background, cfg.white_balance_max_gain, cfg.white_balance_max_saturation)
             if len(background) >= cfg.white_balance_min_pixels
-            else np.ones(3)
+            else WhiteBalance(np.ones(3), measured=False)
         )
         # Gains apply in linear light, where a lamp's colour multiplies (gamma ~2.2).
-        gains = code_gains**2.2
+        gains = balance.gains**2.2
         lab = image_linear_to_lab(np.clip(LINEAR_LUT32[crop] * gains.astype(np.float32), 0, 1))
 
         # The person's own colours are not the garment: skin (the middle of the face)
@@ -346,4 +349,5 @@ class TorsoAnalyzer:
             lab=top.lab,
             groups=tuple(groups),
             layered=layered,
+            light_measured=balance.measured,
         )
