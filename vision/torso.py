@@ -27,7 +27,9 @@ with each other and both differ from it. Hair on one side and a bare shoulder on
 the other do not agree, so they do not make a layer.
 
 Colour: grey-world white balance from the scene's near-neutral background pixels
-(gain capped), then the median Lab of the dominant colour's pixels.
+(gain capped; whether it measured the light is kept, so that a colour a lamp may
+explain is never judged wrong where it did not: ``vision.check.match_colours``), then
+the median Lab of the dominant colour's pixels.
 
 ``TorsoAnalyzer`` owns a mediapipe graph and is not thread-safe.
 """
