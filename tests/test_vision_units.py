@@ -24,7 +24,7 @@ from vision.colour import (
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face import Box, Face, FaceObservation, FaceStatus
 from vision.sample import SampleResult
-from vision.torso import TorsoAnalyzer, TorsoObservation, is_layered
+from vision.torso import TorsoAnalyzer, TorsoObservation, folds_only, is_layered
 from vision.uniform import UniformKind, parse_uniform_policy
 from vision.verdict import Reason, Verdict
 
@@ -447,6 +447,23 @@ def test_a_print_in_the_colour_of_the_skin_is_still_a_print() -> None:
     assert seen.visible and seen.texture is not None
     assert seen.texture >= DEFAULT_CONFIG.texture_patterned_min
     assert seen.solid is False
+
+
+def test_folds_are_long_edges_of_one_direction_a_check_or_stripe_is_not() -> None:
+    # Three long dark folds on plain cloth: coherent edges in a few pixels, so folds.
+    # A check (two directions) and a stripe (energy spread over the cloth) are not.
+    yy, xx = np.mgrid[0:160, 0:128].astype(np.float32)
+    inside = np.zeros((160, 128), bool)
+    inside[10:-10, 10:-10] = True
+    folds = np.full((160, 128), 50.0, np.float32)
+    for c in (30, 70, 110):
+        folds -= 12 * np.exp(-((xx - c - 0.2 * yy) ** 2) / 2.0)
+    check = 50 + 6 * ((np.floor(xx / 6) + np.floor(yy / 6)) % 2)
+    stripe = 50 + 6 * (np.floor(yy / 4) % 2)
+    for lightness, expected in ((folds, True), (check, False), (stripe, False)):
+        lab = np.zeros((160, 128, 3), np.float32)
+        lab[..., 0] = lightness
+        assert folds_only(lab, inside, DEFAULT_CONFIG) is expected
 
 
 def test_samples_must_be_in_time_order() -> None:

@@ -131,6 +131,18 @@ class VisionConfig:
     be solid."""
     texture_patterned_min: float = 5.5
     """High-pass energy at or over which a top is patterned; in between, undecided."""
+    texture_fold_min_coherence: float = 0.85
+    """An undecided top is solid when its high-pass energy is folds and edges: the
+    gradient's orientation coherence (structure tensor, energy-weighted) at least this
+    (long edges of one direction; the plain shirts it decides measured 0.85-0.92, the
+    nearest print, cc0_iface_059, 0.77-0.80)..."""
+    texture_fold_min_peak_ratio: float = 5.0
+    """...and the energy concentrated in few pixels: 90th percentile of |L - blur(L)|
+    at least this many times its median (a print, check or stripe spreads it; the plain
+    shirts it decides measured 5.6-6.5, the nearest print 3.7, a layered top 4.0)..."""
+    texture_fold_min_share: float = 0.5
+    """...and the dominant colour at least this share (a fold's shade splits a plain top's
+    colour a little; under it, undecided as before)."""
     skin_max_delta_e: float = 12.0
     """Torso pixels within this ΔE2000 of the face's own skin colour are skin."""
     skin_max_fraction: float = 0.7

@@ -149,6 +149,34 @@ def texture_energy(lab: FloatArray, mask: npt.NDArray[np.bool_]) -> float:
     return float(np.abs(lightness - blurred)[mask].mean())
 
 
+def folds_only(lab: FloatArray, mask: npt.NDArray[np.bool_], config: VisionConfig) -> bool:
+    """The fabric's high-pass energy is a few long edges of one direction (folds, a
+    collar, a placket) rather than a print spread over the garment.
+
+    Folds and a collar give locally one gradient direction (orientation coherence of the
+    structure tensor, weighted by gradient energy, near 1) and put the energy in a small
+    share of the pixels (90th percentile of |L - blur(L)| several times its median); a
+    print, a check or a stripe spreads it over the garment, and a check or a knit has
+    two directions. Asked only of undecided tops (its cost is in that band only).
+    """
+    lightness = np.ascontiguousarray(lab[..., 0], dtype=np.float32)
+    high = np.abs(lightness - cv2.GaussianBlur(lightness, (0, 0), 2.0))[mask]
+    n = len(high)
+    high = np.partition(high, (n // 2, (9 * n) // 10))
+    median, p90 = float(high[n // 2]), float(high[(9 * n) // 10])
+    if p90 < config.texture_fold_min_peak_ratio * max(median, 1e-3):
+        return False
+    gx = cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=3)
+    jxx = cv2.GaussianBlur(gx * gx, (0, 0), 2.0)[mask]
+    jyy = cv2.GaussianBlur(gy * gy, (0, 0), 2.0)[mask]
+    jxy = cv2.GaussianBlur(gx * gy, (0, 0), 2.0)[mask]
+    energy = jxx + jyy
+    # Energy-weighted coherence: sum(sqrt((jxx-jyy)^2 + 4 jxy^2)) / sum(jxx + jyy).
+    oriented = np.sqrt((jxx - jyy) ** 2 + 4 * jxy * jxy)
+    return float(oriented.sum()) >= config.texture_fold_min_coherence * float(energy.sum()) + 1e-6
+
+
 def is_layered(
     lab: FloatArray,
     keep: npt.NDArray[np.bool_],
@@ -187,7 +215,11 @@ def is_layered(
 
 
 def solid_or_patterned(
-    texture: float | None, share: float, layered: bool, config: VisionConfig
+    texture: float | None,
+    share: float,
+    layered: bool,
+    config: VisionConfig,
+    folds: bool = False,
 ) -> bool | None:
     """True for a solid top, False for a patterned or layered one, None if undecided.
 
@@ -203,6 +235,8 @@ def solid_or_patterned(
     if texture >= config.texture_patterned_min:
         return False
     if texture <= config.texture_solid_max and share >= config.solid_min_share:
+        return True
+    if folds and share >= config.texture_fold_min_share:
         return True
     return None
 
@@ -340,13 +374,19 @@ class TorsoAnalyzer:
             cfg.lightness_weight,
         )
         top = groups[0]
+        solid = solid_or_patterned(texture, top.share, layered, cfg)
+        if solid is None and texture is not None and top.share >= cfg.texture_fold_min_share:
+            # Undecided: a plain top whose texture is its folds and collar is solid.
+            solid = solid_or_patterned(
+                texture, top.share, layered, cfg, folds=folds_only(lab, inner, cfg)
+            )
         return TorsoObservation(
             visible=True,
             reason=None,
             pixels=pixels,
             skin=skin_share,
             texture=texture,
-            solid=solid_or_patterned(texture, top.share, layered, cfg),
+            solid=solid,
             solid_share=top.share,
             lab=top.lab,
             groups=tuple(groups),
