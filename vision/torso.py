@@ -215,11 +215,7 @@ def is_layered(
 
 
 def solid_or_patterned(
-    texture: float | None,
-    share: float,
-    layered: bool,
-    config: VisionConfig,
-    folds: bool = False,
+    texture: float | None, share: float, layered: bool, config: VisionConfig
 ) -> bool | None:
     """True for a solid top, False for a patterned or layered one, None if undecided.
 
@@ -235,8 +231,6 @@ def solid_or_patterned(
     if texture >= config.texture_patterned_min:
         return False
     if texture <= config.texture_solid_max and share >= config.solid_min_share:
-        return True
-    if folds and share >= config.texture_fold_min_share:
         return True
     return None
 
@@ -375,11 +369,13 @@ class TorsoAnalyzer:
         )
         top = groups[0]
         solid = solid_or_patterned(texture, top.share, layered, cfg)
-        if solid is None and texture is not None and top.share >= cfg.texture_fold_min_share:
-            # Undecided: a plain top whose texture is its folds and collar is solid.
-            solid = solid_or_patterned(
-                texture, top.share, layered, cfg, folds=folds_only(lab, inner, cfg)
-            )
+        if (
+            solid is None
+            and texture is not None
+            and top.share >= cfg.texture_fold_min_share
+            and folds_only(lab, inner, cfg)
+        ):
+            solid = True  # undecided, but its texture is its folds and collar: plain
         return TorsoObservation(
             visible=True,
             reason=None,
