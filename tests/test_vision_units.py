@@ -282,6 +282,18 @@ def test_a_colour_a_lamp_may_explain_fails_only_where_the_light_was_measured() -
         assert (u.verdict, u.reasons) == (Verdict.FAIL, (Reason.WRONG_UNIFORM_COLOUR,)), lab
 
 
+def test_more_chroma_of_a_wrong_hue_never_brings_a_colour_closer_to_a_region() -> None:
+    # A white tee (L 89, near grey) with a blue tint is farther from khaki's region than
+    # the grey itself: the distance is taken in the a*b* plane to the region's sector.
+    khaki = parse_colour("khaki").region
+    assert khaki is not None
+    grey, bluish = (89.0, 0.0, 0.0), _lch(89.0, 3.0, 247.0)
+    assert khaki.distance(bluish) > khaki.distance(grey) > khaki.margin
+    # Of khaki's own hue, the chroma's shortfall; beside its hue range, about the chord.
+    assert khaki.distance(_lch(70.0, 6.0, 80.0)) == pytest.approx(3.0)
+    assert khaki.distance(_lch(70.0, 20.0, 120.0)) == pytest.approx(20 * np.sin(np.radians(10)))
+
+
 def test_grey_world_says_whether_it_measured_the_light() -> None:
     def pixels(rgb: tuple[int, int, int]) -> np.ndarray:
         return np.tile(np.array(rgb, dtype=np.float64), (500, 1))

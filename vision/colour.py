@@ -161,18 +161,23 @@ class Box:
     hue: tuple[float, float] | None = None
 
     def distance(self, lightness: float, chroma: float, hue: float) -> float:
-        """0 inside, else the largest overshoot in L, C or hue (as the chroma-scaled
-        hue difference ΔH, so an unreliable hue at low chroma counts little)."""
-        over = [
-            max(self.lightness[0] - lightness, lightness - self.lightness[1], 0.0),
-            max(self.chroma[0] - chroma, chroma - self.chroma[1], 0.0),
-        ]
-        if self.hue is not None:
-            lo, hi = self.hue
-            inside = lo <= hue <= hi
-            off = 0.0 if inside else min((lo - hue) % 360, (hue - hi) % 360)
-            over.append(2 * chroma * math.sin(math.radians(min(off, 180.0)) / 2))
-        return max(over)
+        """0 inside, else the larger of the overshoot in L and the distance in the a*b*
+        plane to the box's chroma and hue sector: a colour of the box's hue by its
+        chroma's overshoot, one of another hue to the sector's nearest edge (so a hue at
+        low chroma, near grey, counts little, and more chroma of a wrong hue never
+        brings a colour closer)."""
+        over_l = max(self.lightness[0] - lightness, lightness - self.lightness[1], 0.0)
+        return max(over_l, self._plane_distance(chroma, hue))
+
+    def _plane_distance(self, chroma: float, hue: float) -> float:
+        c0, c1 = self.chroma
+        if self.hue is None or self.hue[0] <= hue <= self.hue[1]:
+            return max(c0 - chroma, chroma - c1, 0.0)
+        lo, hi = self.hue
+        off = math.radians(min((lo - hue) % 360, (hue - hi) % 360))
+        # The colour in the frame of the nearest edge: along it, and across it.
+        along, across = chroma * math.cos(off), chroma * math.sin(off)
+        return math.hypot(along - min(max(along, c0), c1), across)
 
 
 @dataclass(frozen=True)
