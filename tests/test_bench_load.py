@@ -80,12 +80,11 @@ def test_a_capacity_ramp_of_two_streams_beside_the_naive_pipeline(tmp_path: Path
     assert figures["final_verdicts"] == {"pass": 2}
     # The naive pipeline ran in the same run and says what it really analysed.
     assert figures["naive_error"] is None
-    assert figures["naive_frames_analysed_per_stream_s"] > 0
-    assert (
-        figures["naive_frames_analysed_per_stream_s"]
-        <= figures["naive_frames_received_per_stream_s"]
-        <= 16
-    )
+    analysed = figures["naive_frames_analysed_per_stream_s"]
+    received = figures["naive_frames_received_per_stream_s"]
+    # A frame received just before the window's first reading may be analysed inside
+    # it: the counts may differ by a frame or so per stream over the ~10 s window.
+    assert 0 < analysed <= received + 0.25 and received <= 16
     if figures["capacity_streams"]:
         assert figures["ratio_vs_naive"] > 1  # 15 fps decoded and analysed costs more
 
