@@ -24,7 +24,7 @@ from vision.colour import (
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face import Box, Face, FaceObservation, FaceStatus
 from vision.sample import SampleResult
-from vision.torso import TorsoAnalyzer, TorsoObservation, folds_only, is_layered
+from vision.torso import TorsoAnalyzer, TorsoObservation, folds_only, high_pass, is_layered
 from vision.uniform import UniformKind, parse_uniform_policy
 from vision.verdict import Reason, Verdict
 
@@ -473,9 +473,8 @@ def test_folds_are_long_edges_of_one_direction_a_check_or_stripe_is_not() -> Non
     check = 50 + 6 * ((np.floor(xx / 6) + np.floor(yy / 6)) % 2)
     stripe = 50 + 6 * (np.floor(yy / 4) % 2)
     for lightness, expected in ((folds, True), (check, False), (stripe, False)):
-        lab = np.zeros((160, 128, 3), np.float32)
-        lab[..., 0] = lightness
-        assert folds_only(lab, inside, DEFAULT_CONFIG) is expected
+        lightness = lightness.astype(np.float32)
+        assert folds_only(lightness, high_pass(lightness), inside, DEFAULT_CONFIG) is expected
 
 
 def test_samples_must_be_in_time_order() -> None:

@@ -137,19 +137,23 @@ def _not_visible(reason: str, pixels: int = 0, skin: float = 0.0) -> TorsoObserv
     return TorsoObservation(False, reason, pixels, skin, None, None, None, None)
 
 
-def texture_energy(lab: FloatArray, mask: npt.NDArray[np.bool_]) -> float:
-    """Mean high-pass energy of lightness, |L - blur(L)|, inside ``mask``.
+def high_pass(lightness: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The fabric's fine structure, |L - blur(L)|: its mean over the fabric is the
+    texture, its spread the folds test's (``folds_only``).
 
     Lightness only: VP8 keeps a quarter of the chroma resolution, and its chroma noise
     on a saturated red or blue cloth looked like texture (measured on the development
     set, where lightness alone separated prints from plain cloth best).
     """
-    lightness = np.ascontiguousarray(lab[..., 0], dtype=np.float32)
-    blurred = cv2.GaussianBlur(lightness, (0, 0), 2.0)
-    return float(np.abs(lightness - blurred)[mask].mean())
+    return np.asarray(np.abs(lightness - cv2.GaussianBlur(lightness, (0, 0), 2.0)), np.float32)
 
 
-def folds_only(lab: FloatArray, mask: npt.NDArray[np.bool_], config: VisionConfig) -> bool:
+def folds_only(
+    lightness: npt.NDArray[np.float32],
+    high: npt.NDArray[np.float32],
+    mask: npt.NDArray[np.bool_],
+    config: VisionConfig,
+) -> bool:
     """The fabric's high-pass energy is a few long edges of one direction (folds, a
     collar, a placket) rather than a print spread over the garment.
 
@@ -157,13 +161,12 @@ def folds_only(lab: FloatArray, mask: npt.NDArray[np.bool_], config: VisionConfi
     structure tensor, weighted by gradient energy, near 1) and put the energy in a small
     share of the pixels (90th percentile of |L - blur(L)| several times its median); a
     print, a check or a stripe spreads it over the garment, and a check or a knit has
-    two directions. Asked only of undecided tops (its cost is in that band only).
+    two directions. Asked only of undecided tops (its cost is in that band only);
+    ``high`` is ``high_pass(lightness)``.
     """
-    lightness = np.ascontiguousarray(lab[..., 0], dtype=np.float32)
-    high = np.abs(lightness - cv2.GaussianBlur(lightness, (0, 0), 2.0))[mask]
-    n = len(high)
-    high = np.partition(high, (n // 2, (9 * n) // 10))
-    median, p90 = float(high[n // 2]), float(high[(9 * n) // 10])
+    n = int(mask.sum())
+    energy_order = np.partition(high[mask], (n // 2, (9 * n) // 10))
+    median, p90 = float(energy_order[n // 2]), float(energy_order[(9 * n) // 10])
     if p90 < config.texture_fold_min_peak_ratio * max(median, 1e-3):
         return False
     gx = cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=3)
@@ -358,7 +361,9 @@ class TorsoAnalyzer:
         )
         fabric = (person & (own_regions == 0)).astype(np.uint8)
         inner = cv2.erode(fabric, np.ones((3, 3), np.uint8), iterations=2) > 0
-        texture = texture_energy(lab, inner) if inner.sum() >= 50 else None
+        lightness = np.ascontiguousarray(lab[..., 0], dtype=np.float32)
+        high = high_pass(lightness)
+        texture = float(high[inner].mean()) if inner.sum() >= 50 else None
         garment = lab[keep]
         groups = colour_groups(
             garment[:: max(1, len(garment) // CLUSTER_POINTS)],
@@ -373,7 +378,7 @@ class TorsoAnalyzer:
             solid is None
             and texture is not None
             and top.share >= cfg.texture_fold_min_share
-            and folds_only(lab, inner, cfg)
+            and folds_only(lightness, high, inner, cfg)
         ):
             solid = True  # undecided, but its texture is its folds and collar: plain
         return TorsoObservation(
