@@ -304,6 +304,8 @@ def test_grey_world_says_whether_it_measured_the_light() -> None:
     assert not tinted.measured and np.all(tinted.gains == 1)
     beyond = gray_world(pixels((150, 128, 110)), 1.15, 0.3)  # grey, a cast past the cap
     assert not beyond.measured and max(beyond.gains) == pytest.approx(1.15)
+    few = gray_world(pixels((120, 128, 136)), 1.15, 0.3, min_pixels=600)  # too little wall
+    assert not few.measured and np.all(few.gains == 1)
 
 
 def test_config_version_changes_with_a_colour_region(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -303,15 +303,19 @@ class WhiteBalance:
     cast of unknown strength."""
 
 
-def gray_world(rgb_pixels: npt.ArrayLike, max_gain: float, max_saturation: float) -> WhiteBalance:
+def gray_world(
+    rgb_pixels: npt.ArrayLike, max_gain: float, max_saturation: float, min_pixels: int = 0
+) -> WhiteBalance:
     """The gains that make the near-neutral pixels of ``rgb_pixels`` grey.
 
     Grey world restricted to pixels that are already nearly grey (saturation under
     ``max_saturation``, not dark): walls and ceilings rather than a red flag, a green
     plant or a cream wall, which would otherwise be "corrected" into a cast. Capped at
-    ``max_gain`` either way.
+    ``max_gain`` either way. Fewer than ``min_pixels`` pixels measure nothing.
     """
     px = np.asarray(rgb_pixels, dtype=np.float64).reshape(-1, 3)
+    if px.shape[0] < min_pixels:
+        return WhiteBalance(np.ones(3), measured=False)
     hi, lo = px.max(axis=1), px.min(axis=1)
     neutral = px[(hi > 40) & ((hi - lo) < max_saturation * np.maximum(hi, 1e-6))]
     if neutral.shape[0] < 50:

@@ -47,7 +47,6 @@ from vision.clusters import ColourGroup, colour_groups
 from vision.colour import (
     LINEAR_LUT,
     LINEAR_LUT32,
-    WhiteBalance,
     delta_e_2000,
     gray_world,
     image_linear_to_lab,
@@ -316,10 +315,11 @@ class TorsoAnalyzer:
         small = cv2.resize(rgb, (80, 60), interpolation=cv2.INTER_AREA)
         small_mask = cv2.resize(mask, (80, 60), interpolation=cv2.INTER_AREA)
         background = small[small_mask <= cfg.segmentation_threshold]
-        balance = (
-            gray_world(background, cfg.white_balance_max_gain, cfg.white_balance_max_saturation)
-            if len(background) >= cfg.white_balance_min_pixels
-            else WhiteBalance(np.ones(3), measured=False)
+        balance = gray_world(
+            background,
+            cfg.white_balance_max_gain,
+            cfg.white_balance_max_saturation,
+            cfg.white_balance_min_pixels,
         )
         # Gains apply in linear light, where a lamp's colour multiplies (gamma ~2.2).
         gains = balance.gains**2.2
