@@ -214,9 +214,14 @@ class AnalyzerPool:
         """One picture outside any call (a staff member's self-check), run only on a free
         thread and counted as busy meanwhile, so calls keep their share; None when every
         thread is taken."""
+        return await self._on_a_free_thread(lambda: self._analyzers.get().analyze(rgb, 0.0))
+
+    async def _on_a_free_thread(self, work: Callable[[], R]) -> R | None:
+        """``_aside``, but only while a thread is free (None when every one is taken):
+        work outside a call never queues behind the calls' samples."""
         if self._busy >= self.threads:
             return None
-        return await self._aside(lambda: self._analyzers.get().analyze(rgb, 0.0))
+        return await self._aside(work)
 
     async def _aside(self, work: Callable[[], R]) -> R:
         """``work`` on a thread, after what is already queued there, counted busy
@@ -273,14 +278,12 @@ class AnalyzerPool:
     ) -> tuple[SampleResult, Descriptor | None] | None:
         """One enrolment still: analysed, and its face described if it has one usable
         face; on a free thread only (None when every thread is taken)."""
-        if self._busy >= self.threads:
-            return None
 
         def work() -> tuple[SampleResult, Descriptor | None]:
             sample = self._analyzers.get().analyze(rgb, 0.0)
             return sample, self._describe(rgb, sample)
 
-        return await self._aside(work)
+        return await self._on_a_free_thread(work)
 
     # -- the liveness challenge (signaling.challenge): every still while one is open ----
 
