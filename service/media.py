@@ -68,6 +68,19 @@ class Media:
                 yield frame
 
 
+def _frame(path: Path, t: float, rgb: npt.NDArray[np.uint8]) -> TimedFrame:
+    """``rgb`` at ``t``, or MediaError if it is smaller than the analysis takes."""
+    from vision.analyzer import MIN_SIDE
+
+    height, width = rgb.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise MediaError(
+            f"{path}: the picture is {width}×{height} pixels; "
+            f"at least {MIN_SIDE} a side is needed"
+        )
+    return TimedFrame(t, rgb)
+
+
 def _read_image(path: Path) -> npt.NDArray[np.uint8] | None:
     import cv2
 
@@ -112,7 +125,7 @@ def _video_samples(
                 if skip_first:
                     skip_first = False
                     continue
-                yield TimedFrame(round(t, 6), picture())
+                yield _frame(path, round(t, 6), picture())
         except (av.FFmpegError, ValueError) as exc:
             raise MediaError(f"{path}: video is damaged ({_why(exc)})") from None
         if start is not None:
@@ -184,11 +197,11 @@ def open_media(path: str | Path, interval_s: float) -> Media:
     if p.suffix.lower() in IMAGE_SUFFIXES:
         img = _read_image(p)
         if img is not None:
-            return Media(p, interval_s, True, TimedFrame(0.0, img))
+            return Media(p, interval_s, True, _frame(p, 0.0, img))
     first = next(_video_samples(p, interval_s), None)
     if first is None:
         img = _read_image(p)
         if img is not None:
-            return Media(p, interval_s, True, TimedFrame(0.0, img))
+            return Media(p, interval_s, True, _frame(p, 0.0, img))
         raise MediaError(f"{p}: contains no video frames")
     return Media(p, interval_s, False, first)

@@ -101,6 +101,28 @@ def test_a_broken_still_in_a_clip_is_an_error(tmp_path: Path) -> None:
         list(m.samples())
 
 
+def test_a_picture_smaller_than_the_analysis_takes_is_an_error(tmp_path: Path) -> None:
+    import cv2
+
+    dot = tmp_path / "dot.png"
+    cv2.imwrite(str(dot), np.zeros((1, 1, 3), np.uint8))
+    with pytest.raises(MediaError, match=r"dot.png: the picture is 1×1 pixels; at least 16"):
+        open_media(dot, 1.0)
+    tiny = tmp_path / "tiny.y4m"
+    tiny.write_bytes(b"YUV4MPEG2 W8 H8 F15:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(96))
+    with pytest.raises(MediaError, match="8×8 pixels"):
+        open_media(tiny, 1.0)
+    # A clip whose pictures shrink later is refused when that picture is reached.
+    shrinking = tmp_path / "shrinking.mkv"
+    small = jpeg(np.full((12, 40, 3), 128, np.uint8))
+    write_stills(shrinking, [(0.0, jpeg(np.full((480, 640, 3), 128, np.uint8))), (1.0, small)])
+    with pytest.raises(MediaError, match="40×12 pixels"):
+        list(open_media(shrinking, 1.0).samples())
+    smallest = tmp_path / "smallest.png"
+    cv2.imwrite(str(smallest), np.zeros((16, 16, 3), np.uint8))
+    assert next(open_media(smallest, 1.0).samples()).rgb.shape == (16, 16, 3)
+
+
 def test_errors(tmp_path: Path) -> None:
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")

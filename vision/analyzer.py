@@ -50,9 +50,13 @@ input, the landmark model rejected real faces of 45-80 px in group photos of the
 development set; an object that small is ``face_too_small`` or one face in a crowd."""
 
 
+MIN_SIDE = 16
+"""The smallest frame side the models take (pixels); readers refuse smaller pictures."""
+
+
 def prepare(frame_rgb: npt.NDArray[np.generic], max_side: int) -> npt.NDArray[np.uint8]:
     """Validate an RGB frame and downscale it so its longer side is at most ``max_side``."""
-    if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or min(frame_rgb.shape[:2]) < 16:
+    if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or min(frame_rgb.shape[:2]) < MIN_SIDE:
         raise ValueError(f"expected an H x W x 3 RGB frame, got shape {frame_rgb.shape}")
     rgb = np.ascontiguousarray(frame_rgb, dtype=np.uint8)
     h, w = rgb.shape[:2]
