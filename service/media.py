@@ -75,8 +75,7 @@ def _frame(path: Path, t: float, rgb: npt.NDArray[np.uint8]) -> TimedFrame:
     height, width = rgb.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise MediaError(
-            f"{path}: the picture is {width}×{height} pixels; "
-            f"at least {MIN_SIDE} a side is needed"
+            f"{path}: the picture is {width}×{height} pixels; at least {MIN_SIDE} a side is needed"
         )
     return TimedFrame(t, rgb)
 
