@@ -162,9 +162,10 @@ class VisionConfig:
     strip of chest was the garment (a compliant khaki shirt failed as black)."""
     white_balance_max_gain: float = 1.15
     """Cap on the grey-world white-balance gain per channel."""
-    white_balance_max_saturation: float = 0.3
+    white_balance_max_saturation: float = 0.15
     """Background pixels less saturated than this ((max - min) / max of RGB) are the
-    grey the white balance aims at: a cream or pale yellow wall is not grey."""
+    grey the white balance aims at: a cream or pale yellow wall (0.2-0.3) is not grey,
+    and balancing it to grey took the yellow out of a khaki shirt before it."""
     white_balance_min_pixels: int = 200
     """Background pixels (of the 80x60 frame) the white balance needs; with fewer (a
     selfie filling the frame) the colours are taken as the camera gives them."""
