@@ -27,19 +27,17 @@ from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG
 
 MEASURED = (
-    Target("false_face_rate", 4 / 33, False),
-    Target("pattern_caught", 0.46, True),
-    Target("solid_vs_patterned", 0.79, True),
-    Target("wrong_colour_caught", 0.70, True),
+    Target("false_face_rate", 4 / 34, False),
+    Target("pattern_caught", 0.44, True),
+    Target("solid_vs_patterned", 0.77, True),
+    Target("wrong_colour_caught", 0.71, True),
     Target("tungsten_fail", 3 / 77, False),
-    Target("worst_subgroup_gap", 0.105, False),
 )
-"""Floors at the figures of vision 7 on the stills clips (clips version 6, ``hadir eval
-vision``, 2026-11-30; docs/vision.md says which moved and why: wrong colour fell from
-0.76 when a colour a warm lamp may explain stopped failing where the light was not
-measured, *Colour under coloured light*; the warm-light subgroup, 11 clips since real
-white shirts are judged on their own day, is 9 of 11 against 0.92 for the rest, its two
-misses one photo whose face a cap hides)."""
+"""Floors at the figures of vision 7 (``7+55b424c9``) on the 282 photos of the set and
+their stills clips (clips version 6, ``hadir eval vision``, 2026-11-30; docs/vision.md
+says which moved and why: the 34 photos added for light and skin brought patterned and
+layered tops that read as one colour, so pattern caught and solid vs patterned fell
+from 0.47 and 0.79 though no case that was caught before was lost)."""
 pytestmark = pytest.mark.timeout(2400)  # a clean clone draws and encodes every clip once
 MET = tuple(
     t
@@ -53,6 +51,7 @@ MET = tuple(
         "lamp_fail",
         "still_caught",
         "held_frozen",
+        "worst_subgroup_gap",
     )
 )
 """The issue's own bounds, met."""
