@@ -36,7 +36,9 @@ from tests.webhook_helpers import wait_until
 ANSWERED = 19  # calls answered, then cut short by the kill (one more is called again)
 
 
-async def _tokens(engine: AsyncEngine, secret: bytes, people: list[tuple[str, str]]) -> dict[str, str]:
+async def _tokens(
+    engine: AsyncEngine, secret: bytes, people: list[tuple[str, str]]
+) -> dict[str, str]:
     tokens = {}
     async with engine.begin() as conn:
         for role, pid in people:
@@ -47,7 +49,9 @@ async def _tokens(engine: AsyncEngine, secret: bytes, people: list[tuple[str, st
     return tokens
 
 
-async def _recv(ws: aiohttp.ClientWebSocketResponse, kind: str, wait_s: float = 10) -> dict[str, Any]:
+async def _recv(
+    ws: aiohttp.ClientWebSocketResponse, kind: str, wait_s: float = 10
+) -> dict[str, Any]:
     async with asyncio.timeout(wait_s):
         while True:
             msg = await ws.receive()
