@@ -36,7 +36,7 @@ test: system-deps-test $(VENV)/.installed-test lint
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy vision signaling service fixtures bench
+	$(BIN)/mypy vision signaling service fixtures bench tests scripts
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .

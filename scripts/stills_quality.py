@@ -51,7 +51,10 @@ def _facts(s: SampleResult) -> tuple[Any, ...]:
 
 def _vp8_frames(path: Path) -> list[Image]:
     with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        # rgb24 frames are uint8 already: asarray only gives them their type
+        return [
+            np.asarray(f.to_ndarray(format="rgb24"), np.uint8) for f in container.decode(video=0)
+        ]
 
 
 def _vp8(pictures: list[Image], path: Path) -> list[Image]:
@@ -100,8 +103,12 @@ def agreement(images: list[DevImage]) -> None:
     print(f"{n} photos as camera frames; agreement with the frame analysed as it is")
     print(f"{'leg':<18} {'face':>6} {'camera':>7} {'top':>6} {'KB/still':>9}")
     for name, (face, camera, top) in agree.items():
-        q = int(name.split()[1][1:]) if name.startswith("jpeg") else None
-        size = f"{np.mean(sizes[q]) / 1000:9.1f}" if q else f"{BIT_RATE / 8 / FPS / 1000:9.1f}"
+        quality = int(name.split()[1][1:]) if name.startswith("jpeg") else None
+        size = (
+            f"{np.mean(sizes[quality]) / 1000:9.1f}"
+            if quality
+            else f"{BIT_RATE / 8 / FPS / 1000:9.1f}"
+        )
         print(f"{name:<18} {face / n:6.1%} {camera / n:7.1%} {top / n:6.1%} {size}")
 
 

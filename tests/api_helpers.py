@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -45,7 +46,7 @@ def api_config(tmp_path: Path, database_url: str, **webhooks: object) -> Config:
 
 
 @asynccontextmanager
-async def api_client(config: Config) -> AsyncIterator[TestClient]:
+async def api_client(config: Config) -> AsyncIterator[TestClient[Any, Any]]:
     async with TestClient(TestServer(create_app(config))) as client:
         yield client
 

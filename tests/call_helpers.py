@@ -117,7 +117,7 @@ async def add_checks(
     """``add_check`` for many (staff id, ``opens``, ``closes``) in one transaction (a
     staff member's checks need distinct ``opens``: it is their due time); their ids."""
     now = now or utcnow()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": "chk_" + secrets.token_hex(6),
             "staff_id": staff_id,

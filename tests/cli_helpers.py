@@ -65,8 +65,13 @@ class ServiceProcess:
         self._stderr: list[str] = []
         out, err = self.proc.stdout, self.proc.stderr
         assert out is not None and err is not None
+
+        def pump_lines() -> None:
+            for ln in out:
+                self.lines.put(ln)
+
         self._readers = [
-            threading.Thread(target=lambda: [self.lines.put(ln) for ln in out], daemon=True),
+            threading.Thread(target=pump_lines, daemon=True),
             threading.Thread(target=lambda: self._stderr.extend(err), daemon=True),
         ]
         for reader in self._readers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,7 +17,7 @@ async def seed_checks(engine: AsyncEngine, days: int = 2) -> list[str]:
     """The API tests' roster and one scheduled check per staff member per day, in due
     order; returns their ids (``chk_<staff>_<day>``)."""
     await import_roster_text(engine, json.dumps(ROSTER), "json", source="t", actor="t")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for day in range(days):
         for member in ROSTER["staff"]:
             due = START + timedelta(days=day)

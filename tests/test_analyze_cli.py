@@ -127,15 +127,15 @@ def test_bench_group_discovers_register_bench() -> None:
     seen: list[str] = []
     original = bench.register_bench
 
-    def spy(group: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    def spy(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         seen.append("vision")
         original(group)
 
-    bench.register_bench = spy  # type: ignore[assignment]
+    bench.register_bench = spy
     try:
         bench.register(sub)
     finally:
-        bench.register_bench = original  # type: ignore[assignment]
+        bench.register_bench = original
     assert seen == ["vision"]
 
 

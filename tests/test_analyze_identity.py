@@ -13,6 +13,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -108,7 +109,7 @@ def test_another_person_fails_only_on_the_rules_evidence(
     assert f"3 matches: distance min {scores['distance_min']:.3f}" in text
 
 
-def _write(path: Path, rgb: np.ndarray) -> Path:
+def _write(path: Path, rgb: npt.NDArray[np.uint8]) -> Path:
     cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1]))
     return path
 
@@ -119,7 +120,10 @@ def _write(path: Path, rgb: np.ndarray) -> Path:
         (lambda tmp: NOBODY, "no face found (no_face)"),
         (lambda tmp: TEAM, "several faces: a reference shows one person (multiple_faces)"),
         (
-            lambda tmp: _write(tmp / "tiny.png", cv2.resize(_rgb(ASTRONAUT_PHOTO), (96, 96))),
+            lambda tmp: _write(
+                tmp / "tiny.png",
+                np.asarray(cv2.resize(_rgb(ASTRONAUT_PHOTO), (96, 96)), dtype=np.uint8),
+            ),
             f"the face is too small (under {C.min_face_px:g} px) (face_too_small)",
         ),
         (lambda tmp: _clip(ASTRONAUT), "a video; give a photo of the face"),

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.keys import LINK_SECRET_FILE, load_or_create_secret
 from service.links import issue_link
 from service.store import create_engine
 from tests.api_helpers import api_client, api_config, bearer, new_key, seed_records
 from tests.cli_helpers import hadir, hadir_env
+from tests.conftest import StoreTarget
 
 
 async def test_missing_bad_and_revoked_keys_are_401_and_wrong_scope_403(
-    store, store_target, tmp_path
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
 ) -> None:
     config = api_config(tmp_path, store_target.url)
     reader = await new_key(store_target.url, "records:read")
@@ -31,7 +34,9 @@ async def test_missing_bad_and_revoked_keys_are_401_and_wrong_scope_403(
         assert (await client.get("/api/v1/keys")).status == 200  # public
 
 
-async def test_bad_parameters_are_400_naming_them(store, store_target, tmp_path) -> None:
+async def test_bad_parameters_are_400_naming_them(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     config = api_config(tmp_path, store_target.url)
     key = await new_key(store_target.url, "records:read")
     async with api_client(config) as client:
@@ -53,7 +58,7 @@ async def test_bad_parameters_are_400_naming_them(store, store_target, tmp_path)
         assert r.status == 405 and "error" in await r.json()
 
 
-def test_apikey_cli_create_list_revoke(tmp_path) -> None:
+def test_apikey_cli_create_list_revoke(tmp_path: Path) -> None:
     env = hadir_env(tmp_path / "data")
     created = hadir(
         "apikey", "create", "--scope", "records:read", "--scope", "admin", "--name", "sync", env=env
@@ -73,7 +78,9 @@ def test_apikey_cli_create_list_revoke(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("role", ["staff", "supervisor"])
-async def test_link_token_reads_own_or_team_records(store, store_target, tmp_path, role) -> None:
+async def test_link_token_reads_own_or_team_records(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path, role: str
+) -> None:
     config = api_config(tmp_path, store_target.url)
     await seed_records(store_target.url)
     secret = load_or_create_secret(config.data_dir, LINK_SECRET_FILE)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -146,7 +147,7 @@ def test_every_route_is_documented_and_every_operation_routed(live: LiveApp) -> 
     # "schema-violating request accepted"); a fixed seed keeps CI's verdict stable.
     derandomize=True,
 )
-def test_api_conforms_to_its_document(case: schemathesis.Case, live: LiveApp) -> None:
+def test_api_conforms_to_its_document(case: schemathesis.Case[Any], live: LiveApp) -> None:
     # A roster is checked against the database (known units, supervisors), which no
     # schema can say: a schema-valid roster may still be refused, naming its bad rows.
     semantic = [positive_data_acceptance] if case.path == "/api/v1/roster" else []

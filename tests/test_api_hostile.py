@@ -6,23 +6,29 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.api import ROUTES
-from service.api.routes import MAX_BODY_BYTES
+from service.api.routes import MAX_BODY_BYTES, Route
+from service.config import Config
 from service.roster import MAX_FILE_BYTES
 from tests.api_helpers import ROSTER, api_client, api_config, bearer, new_key, seed_records
+from tests.conftest import StoreTarget
 from tests.test_api_review import _link, _setup
 
 NESTED = "[" * 100_000 + "]" * 100_000
 JSON_ROUTES = [r for r in ROUTES if r.body is not None and "application/json" in r.body]
 
 
-async def _clients(store: Any, store_target: Any, tmp_path: Any) -> tuple[Any, dict[str, Any]]:
+async def _clients(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> tuple[Config, dict[str, Any]]:
     config = api_config(tmp_path, store_target.url)
     records = await _setup(store, config.data_dir)
     headers = {
@@ -33,17 +39,19 @@ async def _clients(store: Any, store_target: Any, tmp_path: Any) -> tuple[Any, d
     return config, {"records": records, "headers": headers}
 
 
-def _auth(route: Any, headers: dict[str, dict[str, str]]) -> dict[str, str]:
+def _auth(route: Route, headers: dict[str, dict[str, str]]) -> dict[str, str]:
     if route.auth != "link":
         return headers["admin"]
     return headers["staff"] if route.path.endswith("objection") else headers["supervisor"]
 
 
-def _path(route: Any, record_id: str) -> str:
+def _path(route: Route, record_id: str) -> str:
     return "/api/v1" + re.sub(r"\{\w+\}", record_id, route.path)
 
 
-async def _post(client: TestClient, method: str, path: str, data: str, headers: dict) -> Any:
+async def _post(
+    client: TestClient[Any, Any], method: str, path: str, data: str, headers: dict[str, str]
+) -> tuple[int, Any]:
     r = await client.request(
         method,
         path,
@@ -54,7 +62,7 @@ async def _post(client: TestClient, method: str, path: str, data: str, headers: 
 
 
 async def test_deep_nesting_and_lone_surrogates_on_every_json_post(
-    store, store_target, tmp_path
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
 ) -> None:
     config, seeded = await _clients(store, store_target, tmp_path)
     record_id = seeded["records"]["s1"]
@@ -97,7 +105,7 @@ async def test_deep_nesting_and_lone_surrogates_on_every_json_post(
     "query", ["to=9999-12-31", "from=0001-01-01", "from=0001-01-01&to=9999-12-31"]
 )
 async def test_dates_at_the_ends_of_the_calendar_leave_the_span_open(
-    store, store_target, tmp_path, query: str
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path, query: str
 ) -> None:
     config = api_config(tmp_path, store_target.url)
     total = await seed_records(store_target.url)
@@ -118,7 +126,7 @@ async def test_dates_at_the_ends_of_the_calendar_leave_the_span_open(
 
 
 async def test_a_failing_csv_export_answers_an_error_status_not_a_reset(
-    store, store_target, tmp_path
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
 ) -> None:
     config = api_config(tmp_path, store_target.url)
     await seed_records(store_target.url)
@@ -133,7 +141,9 @@ async def test_a_failing_csv_export_answers_an_error_status_not_a_reset(
             await conn.execute(text("ALTER TABLE records_gone RENAME TO records"))
 
 
-async def test_a_long_static_path_is_not_found(store, store_target, tmp_path) -> None:
+async def test_a_long_static_path_is_not_found(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     config = api_config(tmp_path, store_target.url)
     async with api_client(config) as client:
         for name in ("a" * 5_000, "%2e%2e%2fhadir.db", "hadir.css" + "x" * 300):
@@ -154,7 +164,11 @@ async def test_a_long_static_path_is_not_found(store, store_target, tmp_path) ->
     ],
 )
 async def test_a_json_roster_with_hostile_fields_is_refused(
-    store, store_target, tmp_path, change: dict[str, Any], field: str
+    store: AsyncEngine,
+    store_target: StoreTarget,
+    tmp_path: Path,
+    change: dict[str, Any],
+    field: str,
 ) -> None:
     config = api_config(tmp_path, store_target.url)
     key = bearer(await new_key(store_target.url, "roster:write"))
@@ -173,7 +187,9 @@ async def test_a_json_roster_with_hostile_fields_is_refused(
         assert (await _post(client, "POST", "/api/v1/roster", deep, key))[0] == 400
 
 
-async def test_body_limits_are_the_routes_own(store, store_target, tmp_path) -> None:
+async def test_body_limits_are_the_routes_own(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     config = api_config(tmp_path, store_target.url)
     key = bearer(await new_key(store_target.url, "admin"))
     padded = json.dumps(ROSTER) + " " * (MAX_BODY_BYTES + 1)  # larger than other bodies
@@ -189,7 +205,7 @@ async def test_body_limits_are_the_routes_own(store, store_target, tmp_path) -> 
 
 
 async def test_a_nul_in_a_query_parameter_or_a_path_id_is_a_4xx(
-    store, store_target, tmp_path
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
 ) -> None:
     """Found by the schemathesis run on PostgreSQL: a NUL reached the query (500)."""
     config = api_config(tmp_path, store_target.url)

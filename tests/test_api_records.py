@@ -7,9 +7,12 @@ import base64
 import csv
 import io
 import json
+from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.api import BULK_SLOTS
 from service.api.encoded_records import EncodedRecords, page_body
@@ -18,9 +21,12 @@ from service.keys import load_or_create_signing_key
 from service.org import counts
 from service.state import ENGINE
 from tests.api_helpers import api_client, api_config, bearer, new_key, seed_records
+from tests.conftest import StoreTarget
 
 
-async def test_records_pages_cover_everything_once_and_filters(store, store_target, tmp_path):
+async def test_records_pages_cover_everything_once_and_filters(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     config = api_config(tmp_path, store_target.url)
     total = await seed_records(store_target.url, per_staff_days=5)
     key = await new_key(store_target.url, "records:read")
@@ -57,7 +63,9 @@ async def test_records_pages_cover_everything_once_and_filters(store, store_targ
         assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
 
 
-async def test_csv_export_streams_every_matching_record(store, store_target, tmp_path) -> None:
+async def test_csv_export_streams_every_matching_record(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     config = api_config(tmp_path, store_target.url)
     await seed_records(store_target.url, per_staff_days=4)
     key = await new_key(store_target.url, "records:read")
@@ -69,7 +77,9 @@ async def test_csv_export_streams_every_matching_record(store, store_target, tmp
     assert rows[0]["seq"] == "1" and rows[0]["hash"] == f"{1:064x}"
 
 
-async def test_checks_filter_by_day_unit_staff_status_and_page(store, store_target, tmp_path):
+async def test_checks_filter_by_day_unit_staff_status_and_page(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     config = api_config(tmp_path, store_target.url)
     await seed_records(store_target.url, per_staff_days=3)
     key = await new_key(store_target.url, "records:read")
@@ -89,7 +99,9 @@ async def test_checks_filter_by_day_unit_staff_status_and_page(store, store_targ
         assert [c["id"] for c in page["data"]] == ["chk_s3_2"]
 
 
-async def test_public_key_is_the_service_signing_key(store, store_target, tmp_path) -> None:
+async def test_public_key_is_the_service_signing_key(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     config = api_config(tmp_path, store_target.url)
     async with api_client(config) as client:
         body = await (await client.get("/api/v1/keys")).json()
@@ -99,7 +111,9 @@ async def test_public_key_is_the_service_signing_key(store, store_target, tmp_pa
     assert body["webhook_public_key"] == "whpk_" + body["public_key"]
 
 
-async def test_roster_import_is_all_or_nothing(store, store_target, tmp_path) -> None:
+async def test_roster_import_is_all_or_nothing(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     config = api_config(tmp_path, store_target.url)
     key = await new_key(store_target.url, "roster:write")
     reader = await new_key(store_target.url, "records:read")
@@ -134,7 +148,9 @@ async def test_roster_import_is_all_or_nothing(store, store_target, tmp_path) ->
         assert await counts(conn) == {"units": 1, "supervisors": 1, "staff": 1}
 
 
-async def test_a_records_page_splices_the_stored_bodies_unchanged(store, store_target) -> None:
+async def test_a_records_page_splices_the_stored_bodies_unchanged(
+    store: AsyncEngine, store_target: StoreTarget
+) -> None:
     """A page of kept items says exactly what encoding each record would say, whether
     its items are read afresh, kept from an earlier page, or were dropped and read again."""
     await seed_records(store_target.url, per_staff_days=5)
@@ -146,13 +162,15 @@ async def test_a_records_page_splices_the_stored_bodies_unchanged(store, store_t
         shifted = await kept.items(conn, seqs[3:] + seqs[:3])
     assert len(rows) == 7 and last is not None
     assert (seqs, seqs_last) == ([r.seq for r in rows], last)
-    expected = {"data": [record_json(r) for r in rows], "next_cursor": str(last)}
+    expected: dict[str, Any] = {"data": [record_json(r) for r in rows], "next_cursor": str(last)}
     for page in pages:
         assert json.loads(page.body) == expected  # type: ignore[arg-type]
     assert [json.loads(item) for item in shifted] == expected["data"][3:] + expected["data"][:3]
 
 
-async def test_readers_waiting_for_a_list_slot_hold_no_connection(store, store_target, tmp_path):
+async def test_readers_waiting_for_a_list_slot_hold_no_connection(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     """Readers queued for the ``server.bulk_reads`` slots have not even checked their key,
     so twenty of them (more than the connection pool holds) keep no database connection
     from a review; once the slots are free every one of them is served."""

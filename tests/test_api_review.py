@@ -7,6 +7,7 @@ import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +19,7 @@ from service.schema import deliveries, outbox, records
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.endpoints import create_endpoint
 from tests.api_helpers import api_client, api_config, bearer, new_key
+from tests.conftest import StoreTarget
 from tests.records_helpers import seed_checks
 from tests.webhook_helpers import (
     Receiver,
@@ -50,7 +52,7 @@ async def _link(store: AsyncEngine, data_dir: Path, role: str, subject: str) -> 
 
 
 async def test_supervisor_reviews_and_staff_objects_with_their_links(
-    store, store_target, tmp_path
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
 ) -> None:
     config = api_config(tmp_path, store_target.url)
     rec = await _setup(store, config.data_dir)
@@ -63,7 +65,9 @@ async def test_supervisor_reviews_and_staff_objects_with_their_links(
     base = "/api/v1/me/records"
     async with api_client(config) as client:
 
-        async def post(path: str, headers: dict[str, str], body: object) -> tuple[int, dict]:
+        async def post(
+            path: str, headers: dict[str, str], body: object
+        ) -> tuple[int, dict[str, Any]]:
             r = await client.post(f"{base}/{path}", json=body, headers=headers)
             return r.status, await r.json()
 
@@ -153,7 +157,9 @@ async def test_supervisor_reviews_and_staff_objects_with_their_links(
     assert report.ok and report.checked == 3 + 3
 
 
-async def test_admin_reviews_with_a_key(store, store_target, tmp_path) -> None:
+async def test_admin_reviews_with_a_key(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     config = api_config(tmp_path, store_target.url)
     rec = await _setup(store, config.data_dir)
     admin = await new_key(store_target.url, "admin")
@@ -177,7 +183,7 @@ async def test_admin_reviews_with_a_key(store, store_target, tmp_path) -> None:
 
 
 async def test_a_retried_review_or_objection_with_its_key_writes_once(
-    store, store_target, tmp_path
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
 ) -> None:
     config = api_config(tmp_path, store_target.url)
     rec = await _setup(store, config.data_dir)
@@ -188,7 +194,9 @@ async def test_a_retried_review_or_objection_with_its_key_writes_once(
     ok = {"decision": "confirm", "reason": "seen on the call"}
     async with api_client(config) as client:
 
-        async def post(path: str, headers: dict[str, str], body: object, key: str):
+        async def post(
+            path: str, headers: dict[str, str], body: object, key: str
+        ) -> tuple[int, Any, str | None]:
             r = await client.post(path, json=body, headers={**headers, "Idempotency-Key": key})
             return r.status, await r.json(), r.headers.get("Idempotent-Replayed")
 
@@ -224,7 +232,7 @@ async def test_a_retried_review_or_objection_with_its_key_writes_once(
 
 
 async def test_an_objection_is_announced_once_to_keys_that_may_read_records(
-    store, store_target, tmp_path
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
 ) -> None:
     """``record.objected`` goes through the outbox with the objection: one delivery per
     subscribed endpoint, none more for a retried request, none sent to a key without

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.apikeys import revoke_key
 from service.schema import deliveries
@@ -14,6 +16,7 @@ from service.store import create_engine
 from service.webhooks.deliveries import replay
 from service.webhooks.dispatcher import Dispatcher
 from tests.api_helpers import api_client, api_config, bearer, new_key
+from tests.conftest import StoreTarget
 from tests.webhook_helpers import (
     Receiver,
     Running,
@@ -28,7 +31,9 @@ KEY = Ed25519PrivateKey.generate()
 SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-async def test_endpoint_crud_and_rotation(store, store_target, tmp_path) -> None:
+async def test_endpoint_crud_and_rotation(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     config = api_config(tmp_path, store_target.url)
     key = bearer(await new_key(store_target.url, "webhooks:write", "records:read"))
     async with api_client(config) as client:
@@ -72,7 +77,7 @@ async def test_endpoint_crud_and_rotation(store, store_target, tmp_path) -> None
 
 
 async def test_private_addresses_refused_at_registration_unless_allowed(
-    store, store_target, tmp_path
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
 ) -> None:
     config = api_config(tmp_path, store_target.url, allow_private_addresses=False)
     key = bearer(await new_key(store_target.url, "webhooks:write", "records:read"))
@@ -90,7 +95,9 @@ async def test_private_addresses_refused_at_registration_unless_allowed(
             assert "not public" in (await r.json())["error"]["message"]
 
 
-async def test_delivery_log_redelivery_and_replay(store, store_target, tmp_path) -> None:
+async def test_delivery_log_redelivery_and_replay(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     config = api_config(tmp_path, store_target.url)
     key = bearer(await new_key(store_target.url, "webhooks:write", "records:read"))
     answer = [500]
@@ -153,12 +160,12 @@ async def test_delivery_log_redelivery_and_replay(store, store_target, tmp_path)
     assert sum(1 for r in receiver.received if r.id == first["event_id"]) == 4  # 2 + 1 + 1
 
 
-async def _has(engine, status: str, n: int) -> bool:
+async def _has(engine: AsyncEngine, status: str, n: int) -> bool:
     return (await statuses(engine)).get(status, 0) == n
 
 
 async def test_subscribing_needs_the_scope_that_receiving_needs(
-    store, store_target, tmp_path
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
 ) -> None:
     config = api_config(tmp_path, store_target.url)
     hooks_only = bearer(await new_key(store_target.url, "webhooks:write"))
@@ -196,7 +203,9 @@ async def test_subscribing_needs_the_scope_that_receiving_needs(
                 assert r.status == 403  # neither key holds both scopes
 
 
-async def test_an_endpoint_belongs_to_the_key_that_made_it(store, store_target, tmp_path) -> None:
+async def test_an_endpoint_belongs_to_the_key_that_made_it(
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
+) -> None:
     config = api_config(tmp_path, store_target.url)
     mine = bearer(await new_key(store_target.url, "webhooks:write", "records:read"))
     other = bearer(await new_key(store_target.url, "webhooks:write", "records:read"))
@@ -229,7 +238,7 @@ async def test_an_endpoint_belongs_to_the_key_that_made_it(store, store_target, 
 
 
 async def test_deliveries_and_replays_follow_the_owner_key_at_send_time(
-    store, store_target, tmp_path
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
 ) -> None:
     """An endpoint whose key may not (or no longer) receive an event gets none of it."""
     receiver = await Receiver().start()

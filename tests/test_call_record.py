@@ -26,27 +26,29 @@ from signaling.messages import Location
 from signaling.record import close_call, open_call
 from signaling.rooms import Room
 from signaling.session import CallOutcome, CallSession, CallSettings
-from signaling.verdict import CameraTimeline, judge
+from signaling.verdict import CallVerdict, CameraTimeline, judge
 from tests.api_helpers import api_client, api_config, bearer, new_key
 from tests.call_helpers import HOME, add_check, seed_org
+from tests.conftest import StoreTarget
 from tests.test_vision_units import _sample, _window
 from vision.config import DEFAULT_CONFIG
-from vision.verdict import Verdict
+from vision.verdict import CheckVerdict, Verdict
 
 KEY = Ed25519PrivateKey.generate()
 AT_HOME = LocationResult(Verdict.PASS, "at_home", 12.5)
 ON = CameraTimeline(1.0)
 
 
-def _passing() -> Any:
+def _passing() -> CheckVerdict:
     return _window([_sample(float(i)) for i in range(6)]).verdict()
 
 
-def _both(vision: Any, timeline: CameraTimeline, location: LocationResult | None) -> Any:
-    rules = {"min_camera_on": 0.9}
+def _both(
+    vision: CheckVerdict | None, timeline: CameraTimeline, location: LocationResult | None
+) -> tuple[CallVerdict, CallVerdict]:
     return (
-        judge(vision, timeline, location, final=False, **rules),
-        judge(vision, timeline, location, final=True, **rules),
+        judge(vision, timeline, location, final=False, min_camera_on=0.9),
+        judge(vision, timeline, location, final=True, min_camera_on=0.9),
     )
 
 
@@ -168,7 +170,7 @@ def _phone_lock(session: CallSession) -> None:
 
 
 async def test_a_phone_lock_reads_the_same_live_at_the_end_and_in_every_field_of_the_record(
-    store: AsyncEngine, store_target: Any, tmp_path: Path
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
 ) -> None:
     await seed_org(store, tmp_path, secrets.token_bytes(32))
     now = utcnow().replace(microsecond=0)
@@ -190,7 +192,8 @@ async def test_a_phone_lock_reads_the_same_live_at_the_end_and_in_every_field_of
     assert live["verdict"] == "fail" and live["indicators"]["camera"] == camera_off
     assert live["camera_on"] == pytest.approx(17 / 30, abs=1e-3)
 
-    room.end("hangup", room.answered_at + timedelta(seconds=END), "staff")  # type: ignore[operator]
+    assert room.answered_at is not None
+    room.end("hangup", room.answered_at + timedelta(seconds=END), "staff")
     writer = RecordWriter(store, KEY)
     try:
         record = await close_call(writer, room, CallOutcome(room, END, final, None))

@@ -43,7 +43,7 @@ async def _org(engine: AsyncEngine, tmp_path: Path) -> None:
     await import_roster(engine, path, actor="test")
 
 
-async def _rows(engine: AsyncEngine) -> list[dict[str, object]]:
+async def _rows(engine: AsyncEngine) -> list[dict[str, Any]]:
     async with engine.connect() as conn:
         result = await conn.execute(select(checks).order_by(checks.c.due_at))
         return [dict(r._mapping) for r in result]

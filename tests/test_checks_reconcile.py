@@ -168,7 +168,7 @@ async def test_leaving_wfh_or_the_roster_cancels_and_coming_back_restores(
 ) -> None:
     await _org(store, tmp_path)
     await generate_checks(store, TUESDAY, links=LINKS, now=EARLY)
-    steps = [
+    steps: list[tuple[dict[str, Any], str, str | None]] = [
         ({"wfh_days": ["mon"]}, "cancelled", NOT_WORKING_FROM_HOME),
         ({}, "scheduled", None),
         ({"active": False}, "cancelled", NOT_ON_ROSTER),

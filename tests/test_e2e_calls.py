@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ async def _connect(service: Service, sup: Page, staff: Page, check: str) -> None
     await answer.wait_for(state="visible", timeout=10_000)
     await answer.click()
     for page, video in ((sup, "remote"), (staff, "remote"), (staff, "local")):
-        await wait_until(lambda p=page, v=video: playing(p, v), within=20)
+        await wait_until(partial(playing, page, video), within=20)
 
 
 async def _check_status(service: Service, check: str) -> str:
@@ -281,7 +282,7 @@ async def test_a_staff_page_reloaded_mid_call_comes_back_to_the_same_call(
         )
         await staff.reload()
         for page, video in ((sup, "remote"), (staff, "remote"), (staff, "local")):
-            await wait_until(lambda p=page, v=video: playing(p, v), within=30)
+            await wait_until(partial(playing, page, video), within=30)
         assert await sup.get_attribute("[data-call-state]", "data-call-state") == "active"
         assert "Menyambung kembali…" in await sup.evaluate("window.seen")
         verdict = await wait_for_state(sup, "[data-verdict]", "data-verdict", FINAL, 40)

@@ -47,11 +47,13 @@ async def test_an_objection_already_filed_is_refused_in_the_pages_language(
         await first.click(f'{form} [data-action="object"]')
         # Taken: the page shows its records anew, the form gives way to the objection's state.
         state = await first.wait_for_selector('[data-objection-state="waiting"]', timeout=10_000)
+        assert state is not None
         assert await state.text_content() == MESSAGES["id"]["objection.waiting"]
         assert await first.locator(form).count() == 0
         for page, lang in ((again_id, "id"), (again_en, "en")):
             await page.click(f'{form} [data-action="object"]')
             note = await page.wait_for_selector(f'{form} .form-msg[data-error="conflict"]')
+            assert note is not None
             words = MESSAGES[lang]
             assert await note.text_content() == (
                 f"{words['object_failed']}: {words['api.objection.conflict']}"
@@ -78,6 +80,7 @@ async def test_a_call_refused_by_the_server_says_why_in_the_pages_language(
             token = service.links.tokens["sup1"]
             await page.goto(f"{service.base_url}/supervisor/{token}/call/{check}?lang={lang}")
             box = await page.wait_for_selector("[data-error]:not([hidden])", timeout=10_000)
+            assert box is not None
             assert await box.text_content() == MESSAGES[lang]["e.outside_window"]
             if lang == "id":
                 await shot(page, "supervisor-call-outside-window-id")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -187,7 +188,7 @@ async def test_a_call_on_a_landscape_phone_keeps_video_and_controls_on_screen(la
 
     await answer.tap()
     for page, video in ((sup, "remote"), (staff, "remote"), (staff, "local")):
-        await wait_until(lambda p=page, v=video: playing(p, v), within=20)
+        await wait_until(partial(playing, page, video), within=20)
     for screen in (LANDSCAPE, PORTRAIT, DESKTOP, LANDSCAPE):
         await _controls_fit(lab, sup, staff, screen)
 

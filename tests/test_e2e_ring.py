@@ -5,6 +5,7 @@ and Decline, and a decline reads "Ditolak" on the supervisor's page."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ async def _answered(sup: Page, staff: Page) -> None:
     await answer.wait_for(state="visible", timeout=10_000)
     await answer.click()
     for page, video in ((sup, "remote"), (staff, "remote")):
-        await wait_until(lambda p=page, v=video: playing(p, v), within=20)
+        await wait_until(partial(playing, page, video), within=20)
 
 
 async def _ended_with(sup: Page, text: str, within_ms: float) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -57,11 +58,11 @@ ME = "/api/v1/me/face"
 C = DEFAULT_IDENTITY
 
 
-def _rgb(path: Path) -> np.ndarray:
+def _rgb(path: Path) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(cv2.imread(str(path))[:, :, ::-1])
 
 
-def _b64(rgb: np.ndarray, quality: int = 90) -> str:
+def _b64(rgb: npt.NDArray[np.uint8], quality: int = 90) -> str:
     data = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
     return base64.b64encode(bytes(data)).decode()
 
@@ -128,7 +129,7 @@ def test_the_identity_criterion_is_pending_live_and_kept_through_a_snapshot() ->
 def describe() -> Any:
     analyzer, aligner, net = FrameAnalyzer(DEFAULT_CONFIG), FaceAligner(), FaceNet()
 
-    def run(rgb: np.ndarray) -> Descriptor:
+    def run(rgb: npt.NDArray[np.uint8]) -> Descriptor:
         frame = prepare(rgb, DEFAULT_CONFIG.max_side)
         box = usable(analyzer.analyze(frame, 0.0))
         assert box is not None
@@ -337,7 +338,8 @@ async def test_a_dead_descriptor_process_costs_a_match_never_a_sample(
     try:
         every = replace(C, interval_s=0.0, max_matches=1000)
         identity = CallIdentity((describe(_rgb(ASTRONAUT)),), every)
-        picture = still_of(cv2.resize(_rgb(ASTRONAUT), (480, 480)))  # a still is ≤ 640×480
+        small = np.asarray(cv2.resize(_rgb(ASTRONAUT), (480, 480)), dtype=np.uint8)
+        picture = still_of(small)  # a still is ≤ 640×480
         call = FakeCall(pool, picture=picture, identity=identity)
         assert pool.admit(call)
         async with asyncio.timeout(60):

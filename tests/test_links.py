@@ -1,6 +1,10 @@
+from __future__ import annotations
+
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import tokens
 from service.checks import JoinLinks
@@ -30,7 +34,7 @@ def test_token_round_trip_and_expiry() -> None:
         lambda t: "",
     ],
 )
-def test_forged_or_malformed_tokens_are_refused(mutate) -> None:
+def test_forged_or_malformed_tokens_are_refused(mutate: Callable[[str], str]) -> None:
     token = tokens.sign(tokens.new_claims("staff", "p1", NOW + timedelta(hours=1)), SECRET)
     with pytest.raises(TokenError):
         tokens.verify(mutate(token), SECRET, NOW)
@@ -42,7 +46,7 @@ def test_token_signed_with_another_secret_is_refused() -> None:
         tokens.verify(token, SECRET, NOW)
 
 
-async def test_issued_links_open_until_revoked(store) -> None:
+async def test_issued_links_open_until_revoked(store: AsyncEngine) -> None:
     links = await load_demo(store, JoinLinks(SECRET, "https://hadir.test"), timedelta(hours=1))
     assert links.supervisor.url.startswith("https://hadir.test/supervisor/v1.")
     assert [p.id for p in links.staff] == list(DEMO_STAFF)
@@ -58,7 +62,7 @@ async def test_issued_links_open_until_revoked(store) -> None:
         assert (await check_token(conn, SECRET, sup)).subject == DEMO_SUPERVISOR
 
 
-async def test_links_only_for_people_on_the_roster(store) -> None:
+async def test_links_only_for_people_on_the_roster(store: AsyncEngine) -> None:
     async with store.begin() as conn:
         with pytest.raises(LookupError):
             await issue_link(
@@ -66,7 +70,7 @@ async def test_links_only_for_people_on_the_roster(store) -> None:
             )
 
 
-async def test_a_validly_signed_token_not_issued_here_is_refused(store) -> None:
+async def test_a_validly_signed_token_not_issued_here_is_refused(store: AsyncEngine) -> None:
     token = tokens.sign(
         tokens.new_claims("staff", "p1", datetime.now(UTC) + timedelta(hours=1)), SECRET
     )

@@ -4,12 +4,13 @@ a challenge from the poses of the frames that followed it."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from vision.liveness import (
@@ -46,7 +47,7 @@ def mesh() -> Iterator[Any]:
         yield found
 
 
-def pose_of(mesh: Any, rgb: np.ndarray) -> HeadPose:
+def pose_of(mesh: Any, rgb: npt.NDArray[np.uint8]) -> HeadPose:
     result = mesh.process(np.ascontiguousarray(rgb))
     (face,) = result.multi_face_landmarks
     points = np.array([(p.x, p.y, p.z) for p in face.landmark])
@@ -59,7 +60,7 @@ def pose_of(mesh: Any, rgb: np.ndarray) -> HeadPose:
 def test_the_yaw_says_which_way_a_real_head_is_turned_and_a_mirror_turns_it_back(
     mesh: Any, name: str
 ) -> None:
-    rgb = cv2.cvtColor(cv2.imread(str(IMAGES / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
+    rgb = photo(name)
     pose, mirrored = pose_of(mesh, rgb), pose_of(mesh, rgb[:, ::-1])
     if TURNED[name] == "frontal":
         assert abs(pose.yaw_deg) < 8
@@ -81,7 +82,7 @@ def test_a_challenge_is_drawn_from_the_randomness_given() -> None:
 
 
 def frames(
-    yaws: list[float | None], widths: list[float] | None = None, start: float = 0.0
+    yaws: Sequence[float | None], widths: Sequence[float] | None = None, start: float = 0.0
 ) -> list[Observation]:
     """One frame a second from ``start``; None is a frame with no face measured."""
     out = []
@@ -121,7 +122,7 @@ def test_a_still_picture_fails_and_nothing_else_does() -> None:
 
 
 def test_too_little_to_judge_is_inconclusive() -> None:
-    cases = (
+    cases: tuple[tuple[list[float | None], Finding], ...] = (
         ([], Finding.TOO_FEW_FRAMES),  # nothing arrived
         ([None, None, None, None], Finding.NO_FACE),
         ([1, 2, 1], Finding.TOO_FEW_FRAMES),  # three frames of no movement
@@ -151,8 +152,9 @@ def reader() -> Iterator[PoseReader]:
     found.close()
 
 
-def photo(name: str) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(IMAGES / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
+def photo(name: str) -> npt.NDArray[np.uint8]:
+    rgb = cv2.cvtColor(cv2.imread(str(IMAGES / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
+    return np.asarray(rgb, dtype=np.uint8)  # already uint8: the same array, typed
 
 
 def test_the_pose_reader_measures_a_real_face_and_nothing_on_an_empty_room(

@@ -9,6 +9,7 @@ stills are identical, so the evidence dictates FAILED ``frozen``, a still pictur
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ async def test_the_supervisor_asks_for_a_challenge_and_both_pages_show_it_and_it
         assert await sup.locator('[data-indicator="liveness"]').is_hidden()
         await staff.locator('[data-action="answer"]').click(timeout=10_000)
         for page, video in ((sup, "remote"), (staff, "local")):
-            await wait_until(lambda p=page, v=video: playing(p, v), within=20)
+            await wait_until(partial(playing, page, video), within=20)
         ask = sup.locator('[data-action="challenge"]')
         await ask.wait_for(state="visible", timeout=10_000)
         assert (await ask.text_content() or "").strip() == ID["challenge.ask"]

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestClient
@@ -26,7 +27,7 @@ from tests.call_helpers import add_check, seed_org, stills_dir
 Values = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-async def scrape(client: TestClient, key: str) -> Values:
+async def scrape(client: TestClient[Any, Any], key: str) -> Values:
     async with client.get("/metrics", headers=bearer(key)) as r:
         assert r.status == 200, await r.text()
         assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")

@@ -29,14 +29,14 @@ from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face_track import FaceTrack
 from vision.sample import SampleResult
-from vision.verdict import Verdict
+from vision.verdict import Reason, Verdict
 
 # --- the rules, pure ---------------------------------------------------------------------
 
 
 def test_a_starved_call_never_fails_on_vision_and_says_server_busy() -> None:
     vision = _passing()
-    covered = replace(vision.camera, verdict=Verdict.FAIL, reasons=("camera_covered",))
+    covered = replace(vision.camera, verdict=Verdict.FAIL, reasons=(Reason.CAMERA_COVERED,))
     failing = replace(vision, camera=covered)
     on = CameraTimeline(1.0)
     fair = judge(failing, on, AT_HOME, min_camera_on=0.9, final=True)
@@ -62,7 +62,9 @@ def test_one_black_sample_holds_for_its_interval_not_for_the_servers_gap() -> No
     _frames(watch, 0.0, 20.0)
     watch.picture({"camera_black": True}, 0.4)
     watch.picture({"camera_black": False}, 12.0)  # the server's next sample
-    assert [(p.start, p.end) for p in watch.off_periods(20.0)] == [(0.4, pytest.approx(1.9))]
+    # object: the expected end is a pytest.approx, which mypy cannot compare with a float
+    periods: list[tuple[float, object]] = [(p.start, p.end) for p in watch.off_periods(20.0)]
+    assert periods == [(0.4, pytest.approx(1.9))]
     assert watch.on_fraction(20.0) == pytest.approx(1 - 1.5 / 20)
     # A call too sparsely sampled to judge ignores what only its pictures showed.
     assert watch.on_fraction(20.0, frozenset(PICTURE_CAUSES)) == 1.0

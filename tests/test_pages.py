@@ -352,7 +352,9 @@ async def test_the_review_backlog_is_paged_oldest_first(
         assert re.findall(r'data-review="([^"]+)"', section(await response.text())) == shown
 
 
-async def test_the_review_backlog_query_on_both_databases(store, tmp_path) -> None:
+async def test_the_review_backlog_query_on_both_databases(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
     await seed_org(store, tmp_path, b"x" * 32)
     waiting = await _backlog(store, Ed25519PrivateKey.generate())
     since = utcnow() - timedelta(days=1)

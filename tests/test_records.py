@@ -28,6 +28,7 @@ from service.records import (
 )
 from service.schema import deliveries, outbox, records
 from service.webhooks.endpoints import create_endpoint, update_endpoint
+from tests.conftest import StoreTarget
 from tests.records_helpers import seed_checks
 
 KEY = Ed25519PrivateKey.generate()
@@ -60,7 +61,7 @@ def _statements(engine: AsyncEngine) -> Iterator[list[str]]:
 
 
 async def test_a_batch_of_missed_checks_is_chained_and_enqueued_for_subscribers_only(
-    store,
+    store: AsyncEngine,
 ) -> None:
     ids = await seed_checks(store, days=2)
     async with store.begin() as conn:
@@ -91,7 +92,7 @@ async def test_a_batch_of_missed_checks_is_chained_and_enqueued_for_subscribers_
     assert entries[-1] is not None and report.head_hash == entries[-1].hash
 
 
-async def test_statements_per_batch_do_not_grow_with_the_batch(store) -> None:
+async def test_statements_per_batch_do_not_grow_with_the_batch(store: AsyncEngine) -> None:
     ids = await seed_checks(store, days=4)
     async with store.begin() as conn:
         await create_endpoint(
@@ -111,7 +112,9 @@ async def test_statements_per_batch_do_not_grow_with_the_batch(store) -> None:
     assert (await verify_chain(store, KEY.public_key())).checked == 12
 
 
-async def test_verify_names_an_edited_body_an_edited_column_and_a_deleted_row(store) -> None:
+async def test_verify_names_an_edited_body_an_edited_column_and_a_deleted_row(
+    store: AsyncEngine,
+) -> None:
     written = await _missed(store, await seed_checks(store, days=2))
     public = KEY.public_key()
     async with store.connect() as conn:
@@ -154,7 +157,9 @@ async def test_verify_names_an_edited_body_an_edited_column_and_a_deleted_row(st
     assert (report.broken_seq, report.problem) == (1, "bad signature")
 
 
-async def test_two_writers_and_a_rollback_keep_one_gapless_chain(store, store_target) -> None:
+async def test_two_writers_and_a_rollback_keep_one_gapless_chain(
+    store: AsyncEngine, store_target: StoreTarget
+) -> None:
     ids = await seed_checks(store, days=3)
     other = store_target.engine()  # a second node on the same database
     try:
@@ -175,7 +180,7 @@ async def test_two_writers_and_a_rollback_keep_one_gapless_chain(store, store_ta
     assert await _count(store, outbox) == 9  # the rolled-back event is gone too
 
 
-async def test_review_and_objection_rules(store) -> None:
+async def test_review_and_objection_rules(store: AsyncEngine) -> None:
     ids = await seed_checks(store, days=1)
     first, second = await _missed(store, ids[:2])
 

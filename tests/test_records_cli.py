@@ -3,16 +3,20 @@ a deleted row, and no signing key."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.keys import load_or_create_signing_key
 from service.records import lock_chain, record_missed_many
 from tests.cli_helpers import hadir, hadir_env
+from tests.conftest import StoreTarget
 from tests.records_helpers import seed_checks
 
 
 async def test_verify_reports_intact_then_names_an_edited_and_a_deleted_row(
-    store, store_target, tmp_path
+    store: AsyncEngine, store_target: StoreTarget, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
     key = load_or_create_signing_key(data)
@@ -45,7 +49,7 @@ async def test_verify_reports_intact_then_names_an_edited_and_a_deleted_row(
     )
 
 
-def test_verify_without_the_signing_key_says_so(tmp_path) -> None:
+def test_verify_without_the_signing_key_says_so(tmp_path: Path) -> None:
     done = hadir("records", "verify", env=hadir_env(tmp_path / "empty"))
     assert done.returncode == 2
     assert "no signing key signing-ed25519.key" in done.stderr

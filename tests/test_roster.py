@@ -1,8 +1,11 @@
+from __future__ import annotations
+
 import json
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.org import counts, find_person, import_roster
 from service.roster import RosterError, parse_roster
@@ -84,7 +87,7 @@ def test_invalid_json_names_the_line() -> None:
     assert info.value.errors[0].line == 2
 
 
-async def test_import_is_all_or_nothing(store, tmp_path: Path) -> None:
+async def test_import_is_all_or_nothing(store: AsyncEngine, tmp_path: Path) -> None:
     good = tmp_path / "good.csv"
     good.write_text(GOOD_CSV)
     summary = await import_roster(store, good, actor="test")
@@ -100,7 +103,7 @@ async def test_import_is_all_or_nothing(store, tmp_path: Path) -> None:
         assert person is not None and person.name == "Siti"  # not "Renamed"
 
 
-async def test_reimport_updates_in_place(store, tmp_path: Path) -> None:
+async def test_reimport_updates_in_place(store: AsyncEngine, tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_text(GOOD_CSV)
     await import_roster(store, path, actor="test")
@@ -112,7 +115,7 @@ async def test_reimport_updates_in_place(store, tmp_path: Path) -> None:
     assert days == "2"
 
 
-async def test_unreadable_files_are_refused(store, tmp_path: Path) -> None:
+async def test_unreadable_files_are_refused(store: AsyncEngine, tmp_path: Path) -> None:
     for name, content in (("r.xlsx", b"PK"), ("r.csv", b"\xff\xfe\x00bad")):
         path = tmp_path / name
         path.write_bytes(content)
@@ -165,7 +168,7 @@ def test_a_nul_in_a_csv_name_is_refused() -> None:
 
 
 async def test_active_false_takes_a_member_off_the_roster_and_true_back(
-    store, tmp_path: Path
+    store: AsyncEngine, tmp_path: Path
 ) -> None:
     path = tmp_path / "r.csv"
     for flag, stored in (("false", False), ("", True), ("tidak", False), ("ya", True)):

@@ -90,8 +90,8 @@ async def test_a_call_across_two_processes(cluster: Cluster) -> None:
     # The staff page's stills go to the call's process, which analyses them; a bad one
     # is refused to the page that sent it, from there.
     pictures = [still_of(rgb).jpeg for rgb in list(frames("live"))[:30:10]]
-    for n, jpeg in enumerate(pictures):
-        await staff.ws.send_bytes(encode_header(call, n, 0.0) + jpeg)
+    for sequence, jpeg in enumerate(pictures):
+        await staff.ws.send_bytes(encode_header(call, sequence, 0.0) + jpeg)
         await asyncio.sleep(0.6)
     async with asyncio.timeout(20):
         while (await sup.recv("status"))["samples"] == 0:

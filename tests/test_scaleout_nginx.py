@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ async def test_a_call_through_nginx_across_processes_survives_the_staff_process(
                 await answer.wait_for(state="visible", timeout=10_000)
                 await answer.click()
                 for page, video in ((sup, "remote"), (staff, "remote"), (staff, "local")):
-                    await wait_until(lambda p=page, v=video: playing(p, v), within=20)
+                    await wait_until(partial(playing, page, video), within=20)
                 verdict = await wait_for_state(sup, "[data-verdict]", "data-verdict", FINAL, 40)
                 assert verdict == "pass"
                 await shot(sup, "scaleout-supervisor-pass")

@@ -8,6 +8,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
@@ -32,7 +33,7 @@ async def _check(
     return response.status, await response.json()
 
 
-def _jpeg(rgb: np.ndarray) -> bytes:
+def _jpeg(rgb: npt.NDArray[np.uint8]) -> bytes:
     return bytes(cv2.imencode(".jpg", rgb[:, :, ::-1])[1])
 
 

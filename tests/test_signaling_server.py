@@ -143,7 +143,7 @@ async def test_a_flood_is_rate_limited(client: TestClient[Any, Any], links: Link
     for _ in range(100):
         await ws.send_json({"type": "ping"})
     # Every ping gets exactly one reply: a pong while the bucket has tokens, then errors.
-    replies = []
+    replies: list[dict[str, Any]] = []
     async with asyncio.timeout(5):
         while len(replies) < 100:
             msg = await ws.receive()

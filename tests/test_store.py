@@ -1,17 +1,22 @@
+from __future__ import annotations
+
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.schema import audit_log, metadata
 from service.store import _alembic_config, create_engine, migrate, read_only, readiness
+from tests.conftest import StoreTarget
 
 
-async def test_migrations_create_exactly_the_declared_schema(store) -> None:
+async def test_migrations_create_exactly_the_declared_schema(store: AsyncEngine) -> None:
     async with store.connect() as conn:
         diff = await conn.run_sync(
             lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
@@ -19,13 +24,13 @@ async def test_migrations_create_exactly_the_declared_schema(store) -> None:
     assert diff == []
 
 
-async def test_migrate_is_idempotent_and_ready(store) -> None:
+async def test_migrate_is_idempotent_and_ready(store: AsyncEngine) -> None:
     await migrate(store)
     state = await readiness(store)
     assert state.ok and state.current == state.head
 
 
-async def test_not_ready_before_migrations(store_target) -> None:
+async def test_not_ready_before_migrations(store_target: StoreTarget) -> None:
     engine = store_target.engine()
     state = await readiness(engine)
     await engine.dispose()
@@ -39,7 +44,7 @@ async def test_unreachable_database_is_not_ready() -> None:
     assert not state.ok and "Error" in (state.error or "")
 
 
-async def test_instants_round_trip_as_utc(store) -> None:
+async def test_instants_round_trip_as_utc(store: AsyncEngine) -> None:
     wib = timezone(timedelta(hours=7))
     at = datetime(2023, 8, 23, 10, 0, tzinfo=wib)
     async with store.begin() as conn:
@@ -49,7 +54,7 @@ async def test_instants_round_trip_as_utc(store) -> None:
     assert got == at and got.tzinfo == UTC and got.hour == 3
 
 
-async def test_naive_datetimes_are_refused(store) -> None:
+async def test_naive_datetimes_are_refused(store: AsyncEngine) -> None:
     with pytest.raises(Exception, match="naive datetime"):
         async with store.begin() as conn:
             await conn.execute(
@@ -57,7 +62,7 @@ async def test_naive_datetimes_are_refused(store) -> None:
             )
 
 
-async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     async with engine.connect() as conn:
         mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
@@ -66,7 +71,7 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
     assert (mode, fks) == ("wal", 1)
 
 
-async def test_sqlite_reads_do_not_wait_for_a_writer(store) -> None:
+async def test_sqlite_reads_do_not_wait_for_a_writer(store: AsyncEngine) -> None:
     """A writer holding the lock delays other writers, never a read-only transaction."""
     async with store.begin() as writer:
         await writer.execute(
@@ -88,7 +93,7 @@ def test_unsupported_database_is_refused() -> None:
 
 
 async def test_endpoints_made_before_owners_take_their_owner_from_the_audit_log(
-    store_target,
+    store_target: StoreTarget,
 ) -> None:
     engine = create_engine(store_target.url)
     try:

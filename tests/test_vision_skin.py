@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from vision.analyzer import prepare
@@ -23,7 +24,7 @@ IMAGES = Path(__file__).resolve().parent.parent / "fixtures" / "real" / "images"
 Lab = tuple[float, float, float]
 
 
-def _frame(face_lab: Lab, background_lab: Lab) -> np.ndarray:
+def _frame(face_lab: Lab, background_lab: Lab) -> npt.NDArray[np.uint8]:
     """A 480x640 frame of one colour with a face box of another."""
     frame = np.empty((480, 640, 3), dtype=np.uint8)
     frame[:] = np.clip(np.round(lab_to_rgb(background_lab)), 0, 255)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,7 +25,15 @@ from vision.colour import (
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face import Box, Face, FaceObservation, FaceStatus
 from vision.sample import SampleResult
-from vision.torso import TorsoAnalyzer, TorsoObservation, folds_only, high_pass, is_layered
+from vision.torso import (
+    FloatArray,
+    Mask,
+    TorsoAnalyzer,
+    TorsoObservation,
+    folds_only,
+    high_pass,
+    is_layered,
+)
 from vision.uniform import UniformKind, parse_uniform_policy
 from vision.verdict import Reason, Verdict
 
@@ -37,8 +46,9 @@ def test_lab_and_delta_e_match_scikit_image() -> None:
     la, lb = rgb_to_lab(a), rgb_to_lab(b)
     assert np.allclose(la, rgb2lab(a[None] / 255.0)[0], atol=0.01)
     assert np.allclose(rgb_to_lab(a.astype(np.uint8)), la, atol=1e-9)
-    assert np.allclose(delta_e_2000(la, lb), deltaE_ciede2000(la, lb), atol=1e-9)
-    assert np.allclose(delta_e_2000(la, lb, k_l=2), deltaE_ciede2000(la, lb, kL=2), atol=1e-9)
+    # scikit-image ships py.typed but leaves deltaE_ciede2000 unannotated.
+    assert np.allclose(delta_e_2000(la, lb), deltaE_ciede2000(la, lb), atol=1e-9)  # type: ignore[no-untyped-call]
+    assert np.allclose(delta_e_2000(la, lb, k_l=2), deltaE_ciede2000(la, lb, kL=2), atol=1e-9)  # type: ignore[no-untyped-call]
 
 
 def test_delta_e_reference_pair() -> None:
@@ -127,10 +137,12 @@ def test_policy_kinds() -> None:
 # --- camera ---------------------------------------------------------------------------
 
 
-def _scene(rng: np.random.Generator, scale: float = 1.0, noise: float = 3.0) -> np.ndarray:
+def _scene(
+    rng: np.random.Generator, scale: float = 1.0, noise: float = 3.0
+) -> npt.NDArray[np.uint8]:
     yy, xx = np.mgrid[0:480, 0:640]
     base = 60 + 120 * ((xx // 40 + yy // 40) % 2)
-    img = np.stack([base, base * 0.9, base * 0.8], axis=-1) * scale
+    img: npt.NDArray[np.float64] = np.stack([base, base * 0.9, base * 0.8], axis=-1) * scale
     return np.clip(img + rng.normal(0, noise, img.shape), 0, 255).astype(np.uint8)
 
 
@@ -295,7 +307,7 @@ def test_more_chroma_of_a_wrong_hue_never_brings_a_colour_closer_to_a_region() -
 
 
 def test_grey_world_says_whether_it_measured_the_light() -> None:
-    def pixels(rgb: tuple[int, int, int]) -> np.ndarray:
+    def pixels(rgb: tuple[int, int, int]) -> npt.NDArray[np.float64]:
         return np.tile(np.array(rgb, dtype=np.float64), (500, 1))
 
     wall = gray_world(pixels((120, 128, 136)), 1.15, 0.3)  # a grey wall, slightly cool
@@ -380,7 +392,9 @@ def test_a_rejected_face_is_unverified_never_no_face() -> None:
     assert v.face.scores["unverified"] == 1.0 and v.verdict is not Verdict.FAIL
 
 
-def _garment(left: str, centre: str, right: str, *, low_rows: int = 40) -> tuple:
+def _garment(
+    left: str, centre: str, right: str, *, low_rows: int = 40
+) -> tuple[FloatArray, npt.NDArray[np.bool_], FloatArray, FloatArray]:
     """A 60 x 90 garment crop in Lab: three colour columns of the named palette colours,
     positioned so that ``low_rows`` rows lie below ``layer_top``."""
     lab = np.zeros((60, 90, 3))
@@ -407,7 +421,7 @@ def test_layered_needs_two_agreeing_sides_low_on_the_chest(
     assert is_layered(*_garment(left, centre, right, low_rows=low_rows), DEFAULT_CONFIG) is layered
 
 
-def _observe(rgb: np.ndarray, mask: np.ndarray, face: Face) -> TorsoObservation:
+def _observe(rgb: npt.NDArray[np.uint8], mask: Mask, face: Face) -> TorsoObservation:
     torso = TorsoAnalyzer(DEFAULT_CONFIG)
     try:
         return torso.observe(rgb, mask, face)

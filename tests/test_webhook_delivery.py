@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
 from service.schema import deliveries, delivery_attempts
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.endpoints import get_endpoint, rotate_secret
+from tests.conftest import StoreTarget
 from tests.webhook_helpers import (
     Receiver,
     Running,
@@ -27,7 +29,7 @@ from tests.webhook_helpers import (
 KEY = Ed25519PrivateKey.generate()
 
 
-async def test_signed_with_v1_and_v1a_and_payload_shape(store) -> None:
+async def test_signed_with_v1_and_v1a_and_payload_shape(store: AsyncEngine) -> None:
     receiver = await Receiver().start()
     endpoint = await endpoint_for(store, receiver.url)
     (event_id,) = await enqueue_many(store, 1)
@@ -48,7 +50,7 @@ async def test_signed_with_v1_and_v1a_and_payload_shape(store) -> None:
     assert v1 in got.headers["webhook-signature"].split(" ")
 
 
-async def test_rotation_signs_with_both_secrets(store) -> None:
+async def test_rotation_signs_with_both_secrets(store: AsyncEngine) -> None:
     receiver = await Receiver().start()
     old = await endpoint_for(store, receiver.url)
     async with store.begin() as conn:
@@ -65,7 +67,7 @@ async def test_rotation_signs_with_both_secrets(store) -> None:
     assert [e[:3] for e in got.headers["webhook-signature"].split(" ")] == ["v1,", "v1,", "v1a"]
 
 
-async def test_410_disables_the_endpoint_and_sets_its_deliveries_aside(store) -> None:
+async def test_410_disables_the_endpoint_and_sets_its_deliveries_aside(store: AsyncEngine) -> None:
     async def gone(receiver: Receiver, request: web.Request) -> web.StreamResponse:
         return web.Response(status=410)
 
@@ -82,11 +84,12 @@ async def test_410_disables_the_endpoint_and_sets_its_deliveries_aside(store) ->
     assert len(receiver.received) == 1
     async with store.connect() as conn:
         after = await get_endpoint(conn, endpoint.id)
-    assert after is not None and after.disabled_at is not None and "410" in after.disabled_reason
+    assert after is not None and after.disabled_at is not None
+    assert after.disabled_reason is not None and "410" in after.disabled_reason
     assert await statuses(store) == {"disabled": 3}
 
 
-async def test_retry_after_is_honoured(store) -> None:
+async def test_retry_after_is_honoured(store: AsyncEngine) -> None:
     async def busy_once(receiver: Receiver, request: web.Request) -> web.StreamResponse:
         if len(receiver.received) == 1:
             return web.Response(status=429, headers={"Retry-After": "1"})
@@ -113,7 +116,7 @@ async def test_retry_after_is_honoured(store) -> None:
     assert len(times) == 2 and times[1] - times[0] >= timedelta(seconds=0.99)
 
 
-async def test_redirects_are_not_followed(store) -> None:
+async def test_redirects_are_not_followed(store: AsyncEngine) -> None:
     async def redirect(receiver: Receiver, request: web.Request) -> web.StreamResponse:
         if request.path == "/hook":
             raise web.HTTPFound("/elsewhere")
@@ -134,7 +137,7 @@ async def test_redirects_are_not_followed(store) -> None:
     assert "redirect" in row.last_error
 
 
-async def test_failed_after_the_last_scheduled_attempt(store) -> None:
+async def test_failed_after_the_last_scheduled_attempt(store: AsyncEngine) -> None:
     async def broken(receiver: Receiver, request: web.Request) -> web.StreamResponse:
         return web.Response(status=503)
 
@@ -149,7 +152,9 @@ async def test_failed_after_the_last_scheduled_attempt(store) -> None:
     assert len(receiver.received) == 10  # the ten attempts of the schedule
 
 
-async def test_a_stop_at_any_moment_leaves_every_attempt_recorded_and_no_lease(store) -> None:
+async def test_a_stop_at_any_moment_leaves_every_attempt_recorded_and_no_lease(
+    store: AsyncEngine,
+) -> None:
     """Wherever ``stop()`` falls (during a claim, a send, a recording), the dispatcher
     returns having recorded every attempt it made and given back every lease, so a
     graceful stop sends nothing twice. Stopping during a claim once left that claim's
@@ -179,7 +184,7 @@ async def test_a_stop_at_any_moment_leaves_every_attempt_recorded_and_no_lease(s
     assert set(receiver.accepted().values()) == {1}  # none sent twice
 
 
-async def test_two_dispatchers_never_double_send(store_target) -> None:
+async def test_two_dispatchers_never_double_send(store_target: StoreTarget) -> None:
     from service.store import migrate
 
     engines = [store_target.engine(), store_target.engine()]
@@ -206,14 +211,14 @@ async def test_two_dispatchers_never_double_send(store_target) -> None:
     assert len(by_owner) == 300
 
 
-async def _count(engine, status: str, n: int) -> bool:
+async def _count(engine: AsyncEngine, status: str, n: int) -> bool:
     return (await statuses(engine)).get(status, 0) == n
 
 
-async def _delivered(engine, n: int) -> bool:
+async def _delivered(engine: AsyncEngine, n: int) -> bool:
     return await _count(engine, "delivered", n)
 
 
-async def _attempts(engine, n: int) -> bool:
+async def _attempts(engine: AsyncEngine, n: int) -> bool:
     async with engine.connect() as conn:
         return len((await conn.execute(select(delivery_attempts.c.id))).all()) >= n

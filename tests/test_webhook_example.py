@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.signing import public_key_text
@@ -26,7 +27,7 @@ from tests.webhook_helpers import (
 EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "webhook_receiver.py"
 
 
-async def test_sample_receiver_accepts_real_deliveries(store) -> None:
+async def test_sample_receiver_accepts_real_deliveries(store: AsyncEngine) -> None:
     key = Ed25519PrivateKey.generate()
     port = free_port()
     endpoint = await endpoint_for(store, f"http://127.0.0.1:{port}/")
@@ -72,7 +73,7 @@ def test_sample_receiver_refuses_forgeries() -> None:
         (b"{}", {"public_key": public_key_text(Ed25519PrivateKey.generate())}),
     ):
         try:
-            verify(headers, body, **kwargs)  # type: ignore[arg-type]
+            verify(headers, body, **kwargs)
         except VerificationError:
             continue
         raise AssertionError(f"accepted {body!r} {kwargs}")

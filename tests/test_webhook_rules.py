@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
 from service.webhooks.queue import DeliveryJob, Outcome, decide
@@ -91,7 +92,9 @@ async def test_names_resolving_to_private_addresses_are_refused() -> None:
     assert parse_url("https://93.184.215.14/x", allow_private=False).host == "93.184.215.14"
 
 
-async def test_send_time_guard_refuses_a_name_that_now_resolves_privately(store) -> None:
+async def test_send_time_guard_refuses_a_name_that_now_resolves_privately(
+    store: AsyncEngine,
+) -> None:
     from service.webhooks.dispatcher import Dispatcher
     from tests.webhook_helpers import (
         Receiver,

@@ -116,7 +116,8 @@ def verify_both(received: Received, secrets: list[str], key: Ed25519PrivateKey) 
     entries = [e.split(",", 1) for e in received.headers["webhook-signature"].split(" ")]
     (v1a,) = [sig for version, sig in entries if version == "v1a"]
     key.public_key().verify(base64.b64decode(v1a), content)  # raises InvalidSignature
-    return json.loads(received.body)
+    event: dict[str, Any] = json.loads(received.body)
+    return event
 
 
 async def endpoint_for(

@@ -36,7 +36,9 @@ from tests.webhook_helpers import wait_until
 ANSWERED = 19  # calls answered, then cut short by the kill (one more is called again)
 
 
-async def _tokens(engine: AsyncEngine, secret: bytes, people: list[tuple[str, str]]) -> dict:
+async def _tokens(
+    engine: AsyncEngine, secret: bytes, people: list[tuple[str, str]]
+) -> dict[str, str]:
     tokens = {}
     async with engine.begin() as conn:
         for role, pid in people:
@@ -47,7 +49,9 @@ async def _tokens(engine: AsyncEngine, secret: bytes, people: list[tuple[str, st
     return tokens
 
 
-async def _recv(ws: aiohttp.ClientWebSocketResponse, kind: str, wait_s: float = 10) -> dict:
+async def _recv(
+    ws: aiohttp.ClientWebSocketResponse, kind: str, wait_s: float = 10
+) -> dict[str, Any]:
     async with asyncio.timeout(wait_s):
         while True:
             msg = await ws.receive()
@@ -75,7 +79,7 @@ async def _ring(sup: Any, staff: Any, check: str, *, answer: bool) -> str:
     return call
 
 
-async def _verifications(engine: AsyncEngine, ids: list[str]) -> dict[str, list[dict]]:
+async def _verifications(engine: AsyncEngine, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
@@ -84,7 +88,7 @@ async def _verifications(engine: AsyncEngine, ids: list[str]) -> dict[str, list[
                 )
             )
         ).all()
-    found: dict[str, list[dict]] = {i: [] for i in ids}
+    found: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
     for row in rows:
         found[row.check_id].append(json.loads(row.body))
     return found
