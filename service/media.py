@@ -69,14 +69,12 @@ class Media:
 
 
 def _frame(path: Path, t: float, rgb: npt.NDArray[np.uint8]) -> TimedFrame:
-    """``rgb`` at ``t``, or MediaError if it is smaller than the analysis takes."""
-    from vision.analyzer import MIN_SIDE
+    """``rgb`` at ``t``, or MediaError if the analysis cannot take its size."""
+    from vision.analyzer import picture_problem
 
-    height, width = rgb.shape[:2]
-    if min(height, width) < MIN_SIDE:
-        raise MediaError(
-            f"{path}: the picture is {width}×{height} pixels; at least {MIN_SIDE} a side is needed"
-        )
+    problem = picture_problem(*rgb.shape[:2])
+    if problem is not None:
+        raise MediaError(f"{path}: {problem}")
     return TimedFrame(t, rgb)
 
 

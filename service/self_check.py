@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from vision.analyzer import picture_problem
 from vision.camera import CameraState
 from vision.check import CheckWindow
 from vision.config import VisionConfig
@@ -66,6 +67,9 @@ def decode_jpeg(data: bytes) -> npt.NDArray[np.uint8]:
     width, height = jpeg_size(data)
     if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
         raise ImageError(f"a picture of {MIN_SIDE} to {MAX_SIDE} pixels a side is needed")
+    problem = picture_problem(height, width)
+    if problem is not None:
+        raise ImageError(problem)
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ImageError("the JPEG file cannot be decoded")

@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from service.self_check import ImageError, jpeg_size
 from signaling.messages import ID_RE, ProtocolError
+from vision.analyzer import picture_problem
 
 VERSION = 1
 MAX_STILL_BYTES = 160 * 1024
@@ -104,6 +105,9 @@ def parse_still(data: bytes) -> Still:
             f"still: {width}×{height} is not {MIN_SIDE} to {MAX_LONG_SIDE}×{MAX_SHORT_SIDE}",
             _REF,
         )
+    problem = picture_problem(height, width)
+    if problem is not None:
+        raise ProtocolError("invalid", f"still: {problem}", _REF)
     return Still(call, sequence, captured, width, height, jpeg)
 
 

@@ -101,7 +101,7 @@ def test_a_broken_still_in_a_clip_is_an_error(tmp_path: Path) -> None:
         list(m.samples())
 
 
-def test_a_picture_smaller_than_the_analysis_takes_is_an_error(tmp_path: Path) -> None:
+def test_a_picture_the_analysis_cannot_take_is_an_error(tmp_path: Path) -> None:
     import cv2
 
     dot = tmp_path / "dot.png"
@@ -118,6 +118,11 @@ def test_a_picture_smaller_than_the_analysis_takes_is_an_error(tmp_path: Path) -
     write_stills(shrinking, [(0.0, jpeg(np.full((480, 640, 3), 128, np.uint8))), (1.0, small)])
     with pytest.raises(MediaError, match="40×12 pixels"):
         list(open_media(shrinking, 1.0).samples())
+    # A strip, scaled to the analysed size, would show nobody: refused, never no_face.
+    strip = tmp_path / "strip.png"
+    cv2.imwrite(str(strip), np.zeros((3000, 20, 3), np.uint8))
+    with pytest.raises(MediaError, match=r"20×3000 pixels; a camera's is at most 4:1"):
+        open_media(strip, 1.0)
     smallest = tmp_path / "smallest.png"
     cv2.imwrite(str(smallest), np.zeros((16, 16, 3), np.uint8))
     assert next(open_media(smallest, 1.0).samples()).rgb.shape == (16, 16, 3)

@@ -83,6 +83,7 @@ async def test_bad_pictures_and_wrong_links_get_a_clear_4xx(
         (staff, bomb, "image/jpeg", 400, "bad_image"),
         (staff, photo[:2000], "image/jpeg", 400, "bad_image"),
         (staff, _jpeg(np.zeros((20, 20, 3), np.uint8)), "image/jpeg", 400, "bad_image"),
+        (staff, _jpeg(np.zeros((64, 2000, 3), np.uint8)), "image/jpeg", 400, "bad_image"),
         (staff, photo, "image/png", 415, "unsupported_media_type"),
         (staff, b"\xff\xd8" + b"\x00" * (600 * 1024), "image/jpeg", 413, "too_large"),
         (sup, photo, "image/jpeg", 403, "forbidden"),

@@ -71,6 +71,7 @@ def test_hostile_stills_are_refused_before_decoding(photo: bytes) -> None:
     assert code == "invalid" and "60000×60000" in message
     assert "1280×720" in _refused(head + _jpeg(1280, 720))[1]
     assert "32×32" in _refused(head + _jpeg(32, 32))[1]
+    assert "at most 4:1" in _refused(head + _jpeg(640, 64))[1]  # a strip shows nobody
 
 
 # --- over the socket ----------------------------------------------------------------------

@@ -52,12 +52,28 @@ development set; an object that small is ``face_too_small`` or one face in a cro
 
 MIN_SIDE = 16
 """The smallest frame side the models take (pixels); readers refuse smaller pictures."""
+MAX_ASPECT = 4.0
+"""The longest side over the shortest that a camera picture has (a phone's 21:9 is 2.3);
+a strip wider than this, scaled to ``max_side``, would show nobody and read as
+``no_face``."""
+
+
+def picture_problem(height: int, width: int) -> str | None:
+    """Why a picture of this size cannot be analysed, or None."""
+    if min(height, width) < MIN_SIDE:
+        return f"the picture is {width}×{height} pixels; at least {MIN_SIDE} a side is needed"
+    if max(height, width) > MAX_ASPECT * min(height, width):
+        return f"the picture is {width}×{height} pixels; a camera's is at most {MAX_ASPECT:g}:1"
+    return None
 
 
 def prepare(frame_rgb: npt.NDArray[np.generic], max_side: int) -> npt.NDArray[np.uint8]:
     """Validate an RGB frame and downscale it so its longer side is at most ``max_side``."""
-    if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or min(frame_rgb.shape[:2]) < MIN_SIDE:
+    if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
         raise ValueError(f"expected an H x W x 3 RGB frame, got shape {frame_rgb.shape}")
+    problem = picture_problem(*frame_rgb.shape[:2])
+    if problem is not None:
+        raise ValueError(problem)
     rgb = np.ascontiguousarray(frame_rgb, dtype=np.uint8)
     h, w = rgb.shape[:2]
     scale = max_side / max(h, w)
