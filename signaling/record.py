@@ -22,13 +22,13 @@ import logging
 from datetime import datetime
 
 import cv2
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, case
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.record_writer import CallEnd, RecordWriter
 from service.records import CallResult, Record, RecordError, record_location
 from service.schema import calls
-from signaling.rooms import Room
+from signaling.rooms import ACTIVE, RINGING, Room
 from signaling.session import CallOutcome
 from signaling.snapshot import CallSnapshot
 from signaling.stills import Still
@@ -70,12 +70,17 @@ async def open_call(engine: AsyncEngine, room: Room) -> None:
 
 async def mark_answered(engine: AsyncEngine, room: Room) -> None:
     """The row says the call was answered as soon as it is: an answered call is never
-    taken for one that only rang."""
+    taken for one that only rang. Its status moves from ringing to active only: a call
+    that ended while this write waited for the database has its end stored already
+    (``supervisor_dropped``, say), which must not turn back into a live status."""
     async with engine.begin() as conn:
         await conn.execute(
             calls.update()
             .where(calls.c.id == room.id)
-            .values(answered_at=room.answered_at, status=room.state)
+            .values(
+                answered_at=room.answered_at,
+                status=case((calls.c.status == RINGING, ACTIVE), else_=calls.c.status),
+            )
         )
 
 

@@ -23,7 +23,7 @@ from signaling.analysis import AnalyzerPool
 from signaling.auth import CallTarget
 from signaling.location import LocationResult
 from signaling.messages import Location
-from signaling.record import close_call, open_call
+from signaling.record import close_call, interrupt_call, mark_answered, open_call
 from signaling.rooms import Room
 from signaling.session import CallOutcome, CallSession, CallSettings
 from signaling.verdict import CallVerdict, CameraTimeline, judge
@@ -270,3 +270,33 @@ async def test_a_phone_lock_reads_the_same_live_at_the_end_and_in_every_field_of
         row = (await conn.execute(select(calls).where(calls.c.id == room.id))).one()
     assert (row.status, row.location_result, row.camera_on_fraction) == ("hangup", "inside", 0.567)
     assert row.location_distance_m == pytest.approx(33.4, abs=0.1)
+
+
+async def test_an_answer_stored_after_the_end_keeps_the_end(
+    store: AsyncEngine, tmp_path: Path
+) -> None:
+    # The staff page answers; the supervisor's page closes while the answer's write waits
+    # for the database: the end is stored first, and the answer must not undo it.
+    await seed_org(store, tmp_path, secrets.token_bytes(32))
+    now = utcnow().replace(microsecond=0)
+    check = await add_check(store, "staff1", now=now)
+    room = Room("call_race", check, "staff1", "sup1", now + timedelta(minutes=10), now)
+    await open_call(store, room)
+    room.accept(now + timedelta(seconds=5))
+    room.end("disconnected", now + timedelta(seconds=6), "supervisor")
+    await interrupt_call(store, room, None, "supervisor_dropped")
+    await mark_answered(store, room)
+    async with store.connect() as conn:
+        row = (await conn.execute(select(calls.c.status, calls.c.answered_at))).one()
+    assert row.status == "supervisor_dropped"
+    assert row.answered_at is not None
+    # In the usual order the answer makes a ringing row active.
+    other = Room("call_usual", check, "staff1", "sup1", now + timedelta(minutes=10), now)
+    await open_call(store, other)
+    other.accept(now + timedelta(seconds=5))
+    await mark_answered(store, other)
+    async with store.connect() as conn:
+        status = (
+            await conn.execute(select(calls.c.status).where(calls.c.id == other.id))
+        ).scalar_one()
+    assert status == "active"
