@@ -17,6 +17,8 @@ URL = {
     "description": "Private, loopback and link-local hosts are refused unless "
     "webhooks.allow_private_addresses is set.",
 }
+EVENTS = {"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(EVENT_TYPES)}}
+"""The events an endpoint subscribes to: at least one."""
 NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
 # A character that is not blank, spelt out: "\S" means one set to Python (str.isspace,
 # which the record layer strips) and another to ECMA-262 regex engines.
@@ -244,11 +246,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "properties": {
             "url": URL,
-            "events": {
-                "type": "array",
-                "minItems": 1,
-                "items": {"type": "string", "enum": list(EVENT_TYPES)},
-            },
+            "events": EVENTS,
         },
         "required": ["url", "events"],
     },
@@ -257,11 +255,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "properties": {
             "url": URL,
-            "events": {
-                "type": "array",
-                "minItems": 1,
-                "items": {"type": "string", "enum": list(EVENT_TYPES)},
-            },
+            "events": EVENTS,
             "enabled": {"type": "boolean"},
         },
     },
