@@ -63,6 +63,9 @@ CASES = [
     Case("white", "solid:white", "pass"),
     Case("white", "solid:khaki", "fail", uniform="fail:wrong_uniform_colour"),
     Case("white", "solid:khaki,white", "pass"),
+    # A hijab (a khimar) over the chest: its colour is not the uniform's to fail.
+    Case("hijab", "solid:khaki", "inconclusive", uniform="inconclusive:uniform_covered"),
+    Case("hijab", "solid", "pass"),
     Case("patterned", "solid:khaki", "fail", uniform="fail:not_uniform_colour"),
     Case("patterned", "solid", "fail", uniform="fail:not_uniform_colour"),
     Case("patterned", "patterned", "pass"),

@@ -89,6 +89,7 @@ class _Mark:
     solid_share: float | None
     lab: tuple[float, float, float] | None
     light_measured: bool
+    covered: bool
 
     @property
     def usable(self) -> bool:
@@ -149,6 +150,8 @@ class _Usable:
     light_measured: int = 0
     """Solid samples whose white balance measured the light."""
     patterned: int = 0
+    covered: int = 0
+    """Visible samples whose chest may be covered by what the head wears."""
     solid_share: _Sorted = field(default_factory=_Sorted)
     lab_solid: tuple[_Sorted, _Sorted, _Sorted] = field(default_factory=_columns)
     lab_visible: tuple[_Sorted, _Sorted, _Sorted] = field(default_factory=_columns)
@@ -176,6 +179,7 @@ class _Usable:
         self.solid += sign if m.solid else 0
         self.light_measured += sign if m.solid and m.light_measured else 0
         self.patterned += sign if m.solid is False else 0
+        self.covered += sign if m.covered else 0
         if m.solid_share is not None:
             column(self.solid_share, m.solid_share)
         if m.lab is not None:
@@ -339,6 +343,7 @@ class CheckWindow:
             solid_share=torso.solid_share if torso is not None else None,
             lab=torso.lab if torso is not None else None,
             light_measured=torso is not None and torso.light_measured,
+            covered=torso is not None and torso.covered,
         )
 
     def add(self, sample: SampleResult) -> None:
@@ -520,6 +525,7 @@ class CheckWindow:
             "solid": _share(u.solid, u.visible),
             "patterned": _share(u.patterned, u.visible),
             "median_solid_share": _round(u.solid_share.median(), 3),
+            "covered": _share(u.covered, u.visible),
             "policy": policy.text,
         }
 
@@ -558,7 +564,11 @@ class CheckWindow:
             return result(Verdict.INCONCLUSIVE, Reason.TORSO_NOT_VISIBLE)
         if policy.kind is not UniformKind.SOLID:
             return result(Verdict.PASS)
+        # A top that would fail may be a hijab hanging over the uniform: never a FAIL.
+        covered = scores["covered"] >= cfg.covered_fraction
         if _share(u.patterned, u.visible) >= cfg.patterned_fraction:
+            if covered:
+                return result(Verdict.INCONCLUSIVE, Reason.UNIFORM_COVERED)
             return result(Verdict.FAIL, Reason.NOT_UNIFORM_COLOUR)
         if _share(u.solid, u.visible) < cfg.solid_fraction:
             return result(Verdict.INCONCLUSIVE, Reason.PATTERN_UNCERTAIN)
@@ -573,6 +583,8 @@ class CheckWindow:
             scores["colour_light_cast"] = True  # a coloured light may explain it
         if match is Verdict.PASS:
             return result(Verdict.PASS)
+        if match is Verdict.FAIL and covered:
+            return result(Verdict.INCONCLUSIVE, Reason.UNIFORM_COVERED)
         if match is Verdict.FAIL:
             evidence.update(
                 self._evidence(

@@ -160,6 +160,17 @@ class VisionConfig:
     """Share of the colour above the face that is the skin's from which the bands beside
     the face are asked instead: without them long dark hair on both sides of a selfie's
     strip of chest was the garment (a compliant khaki shirt failed as black)."""
+    covered_band: float = 0.4
+    """The band right under the chin, to this many face heights below the face box,
+    where what the head wears or grows must not fill the centre strip..."""
+    covered_min_share: float = 0.85
+    """...in this share of its person pixels (colour of the head, not of the skin); if
+    it does, the sample's chest may be covered (a hijab wraps under the chin and falls
+    over the uniform)..."""
+    covered_fraction: float = 0.5
+    """...and with this share of the visible samples covered, a top that would fail the
+    uniform (wrong colour, patterned) is INCONCLUSIVE ``uniform_covered`` instead: a
+    black hijab over khaki read as a black top. A PASS stands."""
     white_balance_max_gain: float = 1.15
     """Cap on the grey-world white-balance gain per channel."""
     white_balance_max_saturation: float = 0.15

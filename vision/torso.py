@@ -90,6 +90,9 @@ class TorsoObservation:
     light_measured: bool = False
     """The white balance measured the light's colour (``WhiteBalance.measured``): the
     colour's remaining cast is the balance's own error, not a lamp's."""
+    covered: bool = False
+    """What the head wears or grows may hang over the chest (``covered``): the garment's
+    colour here may be a hijab's, so it cannot fail the uniform."""
 
     @property
     def hex(self) -> str | None:
@@ -118,6 +121,7 @@ class TorsoObservation:
             "groups": [{"hex": lab_to_hex(g.lab), "share": round(g.share, 3)} for g in self.groups],
             "layered": self.layered,
             "light_measured": self.light_measured,
+            "covered": self.covered,
         }
 
 
@@ -177,6 +181,59 @@ def folds_only(
     # Energy-weighted coherence: sum(sqrt((jxx-jyy)^2 + 4 jxy^2)) / sum(jxx + jyy).
     oriented = np.sqrt((jxx - jyy) ** 2 + 4 * jxy * jxy)
     return float(oriented.sum()) >= config.texture_fold_min_coherence * float(energy.sum()) + 1e-6
+
+
+def _unless_most(near: npt.NDArray[np.bool_], n_person: int, cap: float) -> npt.NDArray[np.bool_]:
+    """``near``, or nothing when it is more than ``cap`` of the crop's person: then the
+    garment itself has that colour (khaki on light skin, on light brown hair)."""
+    return np.zeros_like(near) if near.sum() > cap * max(n_person, 1) else near
+
+
+def _beside(
+    band: tuple[float, float, float, float],
+) -> tuple[tuple[float, float, float, float], tuple[float, float, float, float]]:
+    """The parts left and right of the face box (face-box units) of a band given as
+    (nearest, top, farthest, bottom) box widths out and heights down."""
+    near, top, far, bottom = band
+    return (-far, top, -near, bottom), (1 + near, top, 1 + far, bottom)
+
+
+def head_colour(
+    above: FloatArray | None, skin: FloatArray | None, config: VisionConfig
+) -> FloatArray | None:
+    """The colour just above the face when it is not the skin's (hair, a hijab), or None
+    (a forehead, a bald head, no person there)."""
+    if above is None:
+        return None
+    if (
+        skin is not None
+        and delta_e_2000(above, skin, k_l=config.lightness_weight) < config.skin_max_delta_e
+    ):
+        return None
+    return above
+
+
+def covered(
+    head: npt.NDArray[np.bool_],
+    person: npt.NDArray[np.bool_],
+    across: FloatArray,
+    down: FloatArray,
+    config: VisionConfig,
+) -> bool:
+    """What the head wears or grows hangs over the chest: right under the chin, in the
+    centre strip, nearly all of the person has its colour and not the skin's (``head``). A neck, a
+    collar or a tie is there otherwise; a hijab wraps under the chin and falls over the
+    uniform, which then cannot be judged by its colour (a black hijab over khaki read
+    as a black top)."""
+    cfg = config
+    rows = slice(0, int(np.searchsorted(down, cfg.covered_band, side="right")))
+    w = cfg.layer_centre_half_width
+    cols = slice(int(np.searchsorted(across, -w, side="right")), int(np.searchsorted(across, w)))
+    there = person[rows, cols]
+    n = int(there.sum())
+    return n >= cfg.layer_min_pixels and int((head[rows, cols] & there).sum()) >= (
+        cfg.covered_min_share * n
+    )
 
 
 def is_layered(
@@ -256,43 +313,41 @@ class TorsoAnalyzer:
         mask = self._segmenter.process(rgb).segmentation_mask
         return np.asarray(mask, dtype=np.float32)
 
-    def _own_colour(
+    def _reference(
         self,
         rgb: npt.NDArray[np.uint8],
         mask: Mask,
         gains: FloatArray,
-        person_lab: FloatArray,
-        person: npt.NDArray[np.bool_],
         part: tuple[float, float, float, float],
         box: Box,
-        *,
-        cap: float,
-    ) -> npt.NDArray[np.bool_]:
-        """Garment-crop pixels of the colour of a part of the person: ``part`` is
-        (x0, y0, x1, y1) in face-box units, ``person_lab`` the crop's Lab at the
-        ``person`` pixels. Nothing when the part shows no person, or when more than
-        ``cap`` of the crop's person matches, so that the garment itself must have that
-        colour (khaki on light skin, on light brown hair)."""
-        cfg = self._config
+    ) -> FloatArray | None:
+        """The median Lab colour of a part of the person: ``part`` is (x0, y0, x1, y1)
+        in face-box units. None when the part shows no person."""
         h, w = rgb.shape[:2]
         x0, y0 = max(0, round(box.x + box.w * part[0])), max(0, round(box.y + box.h * part[1]))
         x1, y1 = min(w, round(box.x + box.w * part[2])), min(h, round(box.y + box.h * part[3]))
-        nothing = np.zeros_like(person)
         if x1 <= x0 or y1 <= y0:
-            return nothing
-        inside = mask[y0:y1:2, x0:x1:2] > cfg.segmentation_threshold
+            return None
+        inside = mask[y0:y1:2, x0:x1:2] > self._config.segmentation_threshold
         if inside.sum() < 10:
-            return nothing
+            return None
         px = LINEAR_LUT[rgb[y0:y1:2, x0:x1:2][inside]] * gains
-        ref = np.median(linear_to_lab(np.clip(px, 0.0, 1.0)), axis=0)
-        # Lightness discounted (kL): hair and skin in shadow are still hair and skin.
-        # Only the person's pixels, in float32: the per-pixel distance is the stage's
-        # largest cost (docs/performance.md).
-        near = nothing.copy()
-        distance = delta_e_2000(person_lab, ref.astype(np.float32), k_l=cfg.lightness_weight)
-        near[person] = distance < cfg.skin_max_delta_e
-        if near.sum() > cap * max(int(person.sum()), 1):
-            return nothing
+        ref: FloatArray = np.median(linear_to_lab(np.clip(px, 0.0, 1.0)), axis=0)
+        return ref
+
+    def _near(
+        self, ref: FloatArray | None, person_lab: FloatArray, person: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_]:
+        """Garment-crop pixels of the colour ``ref`` (nothing without one);
+        ``person_lab`` is the crop's Lab at the ``person`` pixels. Lightness is
+        discounted (kL): hair and skin in shadow are still hair and skin. Only the
+        person's pixels, in float32: this distance is the stage's largest cost
+        (docs/performance.md)."""
+        near = np.zeros_like(person)
+        if ref is not None:
+            cfg = self._config
+            distance = delta_e_2000(person_lab, ref.astype(np.float32), k_l=cfg.lightness_weight)
+            near[person] = distance < cfg.skin_max_delta_e
         return near
 
     def observe(self, rgb: npt.NDArray[np.uint8], mask: Mask, face: Face) -> TorsoObservation:
@@ -330,20 +385,35 @@ class TorsoAnalyzer:
         # on the shoulders, a hijab or a hat brim over the chest; where that is the
         # forehead, beside the face: long hair).
         box = face.box
-        own = (rgb, mask, gains, lab[person], person)
-        skin = self._own_colour(*own, (0.3, 0.45, 0.7, 0.8), box, cap=cfg.skin_max_fraction)
-        head = self._own_colour(*own, (0.2, -0.3, 0.8, 0.0), box, cap=cfg.hair_max_fraction)
+        n_person = int(person.sum())
+        person_lab = lab[person]
+        skin_ref, head_ref, left_ref, right_ref = (
+            self._reference(rgb, mask, gains, part, box)
+            for part in (
+                (0.3, 0.45, 0.7, 0.8),
+                (0.2, -0.3, 0.8, 0.0),
+                *_beside(cfg.hair_beside_face),
+            )
+        )
+        skin_colour = self._near(skin_ref, person_lab, person)
+        skin = _unless_most(skin_colour, n_person, cfg.skin_max_fraction)
+        head = _unless_most(
+            self._near(head_ref, person_lab, person), n_person, cfg.hair_max_fraction
+        )
         if not head.any() or (head & skin).sum() >= cfg.hair_above_skin_share * head.sum():
-            near, upper, far, lower = cfg.hair_beside_face
-            for side in ((-far, upper, -near, lower), (1 + near, upper, 1 + far, lower)):
-                head |= self._own_colour(*own, side, box, cap=cfg.hair_max_fraction)
+            for ref in (left_ref, right_ref):
+                beside = self._near(ref, person_lab, person)
+                head |= _unless_most(beside, n_person, cfg.hair_max_fraction)
         # Each working pixel's position in face heights, for the layered layout.
         across = ((np.arange(size[0]) + 0.5) / scale + x0 - box.cx) / face.size
         down = ((np.arange(size[1]) + 0.5) / scale + y0 - box.bottom) / face.size
+        worn = head_colour(head_ref, skin_ref, cfg)
+        chest_covered = worn is not None and covered(
+            self._near(worn, person_lab, person) & ~skin_colour, person, across, down, cfg
+        )
         # Hair falls beside the neck, not down the middle of the chest: there the colour
         # of the head is a shirt or sweater under a jacket, which must stay in the garment.
         head[:, np.abs(across) <= cfg.layer_centre_half_width] = False
-        n_person = int(person.sum())
         skin_share = float(skin.sum()) / max(n_person, 1)
         keep = person & ~skin & ~head
         pixels = round(float(keep.sum()) / (scale * scale))
@@ -393,4 +463,5 @@ class TorsoAnalyzer:
             groups=tuple(groups),
             layered=layered,
             light_measured=balance.measured,
+            covered=chest_covered,
         )

@@ -43,6 +43,9 @@ class Reason(StrEnum):
     PATTERN_UNCERTAIN = "pattern_uncertain"
     WRONG_UNIFORM_COLOUR = "wrong_uniform_colour"
     COLOUR_UNCERTAIN = "colour_uncertain"
+    UNIFORM_COVERED = "uniform_covered"
+    """The top would fail, but what the head wears (a hijab) may hang over the chest:
+    its colour may be the hijab's, not the uniform's."""
     TOO_FEW_SAMPLES = "too_few_samples"
     SERVER_BUSY = "server_busy"
     """The server analysed too few of the frames that arrived (its threads or its

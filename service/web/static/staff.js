@@ -23,7 +23,7 @@ const GUIDES = {
   camera_frozen: "guide.camera", no_frames: "guide.camera", page_hidden: "guide.camera",
   muted: "guide.camera", ended: "guide.camera", torso_not_visible: "guide.uniform",
   wrong_uniform_colour: "guide.uniform", not_uniform_colour: "guide.uniform",
-  pattern_uncertain: "guide.uniform",
+  pattern_uncertain: "guide.uniform", uniform_covered: "guide.uniform",
 };
 const CAMERA_SETTLE_MS = 1000; // a camera's exposure settles after it opens
 
