@@ -4,6 +4,7 @@ the check window's rules, and the config version."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +17,7 @@ from vision.camera import CameraObservation, CameraState, observe
 from vision.check import CheckWindow
 from vision.colour import (
     PALETTE,
+    column_medians,
     delta_e_2000,
     gray_world,
     lab_to_hex,
@@ -33,6 +35,7 @@ from vision.torso import (
     folds_only,
     high_pass,
     is_layered,
+    masked_rows,
 )
 from vision.uniform import UniformKind, parse_uniform_policy
 from vision.verdict import Reason, Verdict
@@ -51,10 +54,127 @@ def test_lab_and_delta_e_match_scikit_image() -> None:
     assert np.allclose(delta_e_2000(la, lb, k_l=2), deltaE_ciede2000(la, lb, kL=2), atol=1e-9)  # type: ignore[no-untyped-call]
 
 
-def test_delta_e_reference_pair() -> None:
-    # Sharma, Wu and Dalal (2005) test data, pair 1.
-    d = delta_e_2000([50.0, 2.6772, -79.7751], [50.0, 0.0, -82.7485])
-    assert float(d) == pytest.approx(2.0425, abs=1e-4)
+# Sharma, Wu and Dalal (2005), "The CIEDE2000 color-difference formula", table 1: the 34
+# pairs and their ΔE00 (kL = kC = kH = 1), among them neutral colours, hues either side
+# of 0°/360° and of exactly opposite hues (pairs 9-15), where the mean hue's branch flips.
+SHARMA_PAIRS = [
+    ((50.0, 2.6772, -79.7751), (50.0, 0.0, -82.7485), 2.0425),
+    ((50.0, 3.1571, -77.2803), (50.0, 0.0, -82.7485), 2.8615),
+    ((50.0, 2.8361, -74.0200), (50.0, 0.0, -82.7485), 3.4412),
+    ((50.0, -1.3802, -84.2814), (50.0, 0.0, -82.7485), 1.0000),
+    ((50.0, -1.1848, -84.8006), (50.0, 0.0, -82.7485), 1.0000),
+    ((50.0, -0.9009, -85.5211), (50.0, 0.0, -82.7485), 1.0000),
+    ((50.0, 0.0, 0.0), (50.0, -1.0, 2.0), 2.3669),
+    ((50.0, -1.0, 2.0), (50.0, 0.0, 0.0), 2.3669),
+    ((50.0, 2.49, -0.001), (50.0, -2.49, 0.0009), 7.1792),
+    ((50.0, 2.49, -0.001), (50.0, -2.49, 0.0010), 7.1792),
+    ((50.0, 2.49, -0.001), (50.0, -2.49, 0.0011), 7.2195),
+    ((50.0, 2.49, -0.001), (50.0, -2.49, 0.0012), 7.2195),
+    ((50.0, -0.001, 2.49), (50.0, 0.0009, -2.49), 4.8045),
+    ((50.0, -0.001, 2.49), (50.0, 0.0010, -2.49), 4.8045),
+    ((50.0, -0.001, 2.49), (50.0, 0.0011, -2.49), 4.7461),
+    ((50.0, 2.5, 0.0), (50.0, 0.0, -2.5), 4.3065),
+    ((50.0, 2.5, 0.0), (73.0, 25.0, -18.0), 27.1492),
+    ((50.0, 2.5, 0.0), (61.0, -5.0, 29.0), 22.8977),
+    ((50.0, 2.5, 0.0), (56.0, -27.0, -3.0), 31.9030),
+    ((50.0, 2.5, 0.0), (58.0, 24.0, 15.0), 19.4535),
+    ((50.0, 2.5, 0.0), (50.0, 3.1736, 0.5854), 1.0000),
+    ((50.0, 2.5, 0.0), (50.0, 3.2972, 0.0), 1.0000),
+    ((50.0, 2.5, 0.0), (50.0, 1.8634, 0.5757), 1.0000),
+    ((50.0, 2.5, 0.0), (50.0, 3.2592, 0.3350), 1.0000),
+    ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644),
+    ((63.0109, -31.0961, -5.8663), (62.8187, -29.7946, -4.0864), 1.2630),
+    ((61.2901, 3.7196, -5.3901), (61.4292, 2.2480, -4.9620), 1.8731),
+    ((35.0831, -44.1164, 3.7933), (35.0232, -40.0716, 1.5901), 1.8645),
+    ((22.7233, 20.0904, -46.6940), (23.0331, 14.9730, -42.5619), 2.0373),
+    ((36.4612, 47.8580, 18.3852), (36.2715, 50.5065, 21.2231), 1.4146),
+    ((90.8027, -2.0831, 1.4410), (91.1528, -1.6435, 0.0447), 1.4441),
+    ((90.9257, -0.5406, -0.9208), (88.6381, -0.8985, -0.7239), 1.5381),
+    ((6.7747, -0.2908, -2.4247), (5.8714, -0.0985, -2.2286), 0.6377),
+    ((2.0776, 0.0795, -1.1350), (0.9033, -0.0636, -0.5514), 0.9082),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_delta_e_matches_the_published_test_data(dtype: type[np.floating[Any]]) -> None:
+    first = np.array([p[0] for p in SHARMA_PAIRS], dtype=dtype)
+    second = np.array([p[1] for p in SHARMA_PAIRS], dtype=dtype)
+    expected = np.array([p[2] for p in SHARMA_PAIRS])
+    # The table gives four decimals; the formula is symmetric in its two colours.
+    assert np.abs(delta_e_2000(first, second) - expected).max() <= 1e-4
+    assert np.abs(delta_e_2000(second, first) - expected).max() <= 1e-4
+
+
+def _lab_pairs(rng: np.random.Generator, n: int) -> tuple[FloatArray, FloatArray]:
+    """Random Lab pairs, with neutral and near-neutral colours, hues either side of
+    0°/360°, nearly opposite hues and mean hues near 275° (the rotation term's)."""
+
+    def ab(hue_deg: FloatArray, chroma: FloatArray) -> FloatArray:
+        h = np.radians(hue_deg)
+        return np.stack([chroma * np.cos(h), chroma * np.sin(h)], axis=-1)
+
+    first = np.column_stack([rng.uniform(0, 100, n), rng.uniform(-110, 110, (n, 2))])
+    second = np.column_stack([rng.uniform(0, 100, n), rng.uniform(-110, 110, (n, 2))])
+    q = n // 8
+    first[:q, 1:] = 0.0  # neutral
+    second[q // 2 : 3 * q // 2, 1:] = 0.0  # neutral, some of them against a neutral
+    first[q : 2 * q, 1:] *= 1e-3  # near-neutral
+    hue = rng.uniform(-1.0, 1.0, q)
+    first[2 * q : 3 * q, 1:] = ab(hue, rng.uniform(1, 60, q))  # either side of 0°
+    second[2 * q : 3 * q, 1:] = ab(-hue[::-1], rng.uniform(1, 60, q))
+    hue = rng.uniform(0, 360, q)
+    offset = rng.choice([-1.0, 1.0], q) * 10 ** rng.uniform(-2, 1, q)
+    first[3 * q : 4 * q, 1:] = ab(hue, np.full(q, 20.0))  # nearly opposite
+    second[3 * q : 4 * q, 1:] = ab(hue + 180 + offset, rng.uniform(5, 40, q))
+    hue = 275 + rng.uniform(-40, 40, q)
+    first[4 * q : 5 * q, 1:] = ab(hue, rng.uniform(1, 80, q))  # mean hue near 275°
+    second[4 * q : 5 * q, 1:] = ab(hue + rng.uniform(-30, 30, q), rng.uniform(1, 80, q))
+    return first, second
+
+
+@pytest.mark.parametrize("k_l", [1.0, 2.0])
+def test_delta_e_agrees_with_the_angle_form(k_l: float) -> None:
+    """The unit-vector form against scikit-image's textbook angle form, in float64 and
+    in the float32 of the per-pixel masks (pairs, and pixels against one reference)."""
+    first, second = _lab_pairs(np.random.default_rng(11), 40_000)
+    textbook = deltaE_ciede2000(first, second, kL=k_l)  # type: ignore[no-untyped-call]
+    assert np.abs(delta_e_2000(first, second, k_l=k_l) - textbook).max() <= 1e-9
+    f32 = delta_e_2000(first.astype(np.float32), second.astype(np.float32), k_l=k_l)
+    assert f32.dtype == np.float32
+    exact = deltaE_ciede2000(  # type: ignore[no-untyped-call]
+        first.astype(np.float32).astype(np.float64),
+        second.astype(np.float32).astype(np.float64),
+        kL=k_l,
+    )
+    assert np.abs(f32 - exact).max() <= 1e-3
+    for reference in ([62.0, 14.0, 18.0], [30.0, 2.0, -40.0], [50.0, 0.0, 0.0]):
+        ref = np.array(reference, dtype=np.float32)
+        d = delta_e_2000(first.astype(np.float32), ref, k_l=k_l)
+        exact = deltaE_ciede2000(  # type: ignore[no-untyped-call]
+            first.astype(np.float32).astype(np.float64),
+            np.broadcast_to(ref.astype(np.float64), first.shape),
+            kL=k_l,
+        )
+        assert np.abs(d - exact).max() <= 1e-3
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 2000, 2001])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_medians_are_numpys_median(n: int, dtype: type[np.floating[Any]]) -> None:
+    points = np.random.default_rng(n).normal(50, 20, (n, 3)).astype(dtype)
+    points[n // 2 :, 0] = points[0, 0]  # ties
+    medians = column_medians(points)
+    assert medians.dtype == dtype
+    assert np.array_equal(medians, np.median(points, axis=0))
+
+
+def test_masked_rows_are_boolean_indexing() -> None:
+    rng = np.random.default_rng(3)
+    image = rng.random((40, 30, 3)).astype(np.float32)
+    mask = rng.random((40, 30)) < 0.6
+    assert np.array_equal(masked_rows(image, mask), image[mask])
+    part = (slice(10, None), slice(5, 20))  # a view that is not contiguous
+    assert np.array_equal(masked_rows(image[part], mask[part]), image[part][mask[part]])
 
 
 @given(st.tuples(*[st.integers(0, 255)] * 3))

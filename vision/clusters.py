@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vision.colour import delta_e_2000
+from vision.colour import column_medians, delta_e_2000
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
@@ -35,17 +35,21 @@ def kmeans(points: FloatArray, k: int, iterations: int) -> tuple[FloatArray, npt
     order = np.argsort(pts[:, 0], kind="stable")
     centres = pts[order[((np.arange(k) + 0.5) * n / k).astype(np.intp)]].copy()
     sq = (pts**2).sum(axis=1)
+    # Loop invariants, taken out of the iterations: twice the points, and each column
+    # as the contiguous float64 that bincount's weights are converted to.
+    twice = 2 * pts
+    columns = [np.ascontiguousarray(pts[:, c], dtype=np.float64) for c in range(3)]
     labels = np.full(n, -1, dtype=np.intp)
     for _ in range(iterations):
-        d = sq[:, None] - 2 * pts @ centres.T + (centres**2).sum(axis=1)[None, :]
+        d = sq[:, None] - twice @ centres.T + (centres**2).sum(axis=1)[None, :]
         new_labels = np.argmin(d, axis=1)
         if np.array_equal(new_labels, labels):
             break
         labels = new_labels
         counts = np.bincount(labels, minlength=k)
-        for c in range(3):
-            sums = np.bincount(labels, weights=pts[:, c], minlength=k)
-            nonempty = counts > 0
+        nonempty = counts > 0
+        for c, column in enumerate(columns):
+            sums = np.bincount(labels, weights=column, minlength=k)
             centres[nonempty, c] = sums[nonempty] / counts[nonempty]
     return centres.astype(np.float64), labels
 
@@ -77,7 +81,7 @@ def colour_groups(
     groups: list[ColourGroup] = []
     for g in np.unique(pixel_groups):
         members = points[pixel_groups == g]
-        med = np.median(members, axis=0)
+        med = column_medians(members)
         groups.append(
             ColourGroup((float(med[0]), float(med[1]), float(med[2])), members.shape[0] / n)
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -62,6 +63,20 @@ def image_linear_to_lab(lin: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]
     return np.asarray(cv2.cvtColor(lin, cv2.COLOR_LRGB2Lab), dtype=np.float32)
 
 
+def column_medians(points: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
+    """``np.median(points, axis=0)`` of an N x 3 array (N > 0), the same values: one
+    partition of its columns laid out as rows, without the general function's axis
+    moves and checks (a quarter less time on a few thousand pixels)."""
+    n = points.shape[0]
+    rows = np.ascontiguousarray(points.T)
+    mid = n // 2
+    if n % 2:
+        rows.partition(mid, axis=1)
+        return rows[:, mid].copy()
+    rows.partition((mid - 1, mid), axis=1)
+    return np.asarray((rows[:, mid - 1] + rows[:, mid]) / 2)
+
+
 def lab_to_linear(lab: npt.ArrayLike) -> FloatArray:
     """Convert Lab to linear-light RGB (not clipped: out of gamut stays out)."""
     lab_a = np.asarray(lab, dtype=np.float64)
@@ -86,59 +101,116 @@ def lab_to_hex(lab: npt.ArrayLike) -> str:
     return f"#{r:02X}{g:02X}{b:02X}"
 
 
+# T = 1 - 0.17 cos(h - 30°) + 0.24 cos 2h + 0.32 cos(3h + 6°) - 0.20 cos(4h - 63°), each
+# term A cos(nh - φ) written A cos φ cos nh + A sin φ sin nh: (A cos φ, A sin φ) for n = 1..4.
+_T_TERMS = tuple(
+    (amp * math.cos(math.radians(phase)), amp * math.sin(math.radians(phase)))
+    for amp, phase in ((-0.17, 30.0), (0.24, 0.0), (0.32, -6.0), (-0.20, 63.0))
+)
+_COS_275, _SIN_275 = math.cos(math.radians(275.0)), math.sin(math.radians(275.0))
+_COS_85 = math.cos(math.radians(85.0))
+_TINY = 1e-30
+"""Floor of a norm that divides (a normal number in float32 as in float64)."""
+
+
 def delta_e_2000(lab1: npt.ArrayLike, lab2: npt.ArrayLike, k_l: float = 1.0) -> FloatArray:
     """CIEDE2000 colour difference (broadcasting over leading axes).
 
     ``k_l`` > 1 discounts lightness differences, as textile colour matching does.
-    Computed in float32 when both inputs are float32 (half the cost per pixel, for the
-    per-pixel masks; differences agree to ~1e-4 ΔE), else in float64.
+    Computed in float32 when both inputs are float32 (for the per-pixel masks;
+    differences agree to ~1e-4 ΔE), else in float64.
+
+    The textbook formula (Sharma, Wu and Dalal 2005) with the hues as unit vectors
+    rather than angles: the hue difference is their chord, the mean hue their bisector,
+    T its cosines and sines of multiples by angle-sum identities, and one arcsine (for
+    the rotation term, near 275°) the only inverse trigonometric function. The same
+    values to ~1e-12 in float64, at about a third of the angle form's cost (one
+    reference colour against a garment crop's ~17,000 pixels: ~1 ms against ~3).
+    Intermediates live in helpers, so that fewer are held at once: a pixel array's
+    temporaries are fresh memory (page faults) each call.
     """
     a, b = np.asarray(lab1), np.asarray(lab2)
     dtype = np.float32 if a.dtype == b.dtype == np.float32 else np.float64
     a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
     l1, a1, b1 = a[..., 0], a[..., 1], a[..., 2]
     l2, a2, b2 = b[..., 0], b[..., 1], b[..., 2]
-    c_bar = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
-    c7 = c_bar**7
-    g = 0.5 * (1 - np.sqrt(c7 / (c7 + 25.0**7)))
-    a1p, a2p = (1 + g) * a1, (1 + g) * a2
-    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
-    h1p = np.degrees(np.arctan2(b1, a1p)) % 360
-    h2p = np.degrees(np.arctan2(b2, a2p)) % 360
-    chroma_zero = (c1p * c2p) == 0
-
-    dl = l2 - l1
-    dc = c2p - c1p
-    dh = h2p - h1p
-    dh = np.where(dh > 180, dh - 360, np.where(dh < -180, dh + 360, dh))
-    dh = np.where(chroma_zero, 0.0, dh)
-    d_big_h = 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh) / 2)
-
-    l_bar = (l1 + l2) / 2
+    g1 = 1.5 - 0.5 * _chroma_weight((np.sqrt(a1 * a1 + b1 * b1) + np.sqrt(a2 * a2 + b2 * b2)) / 2)
+    c1p, x1, y1 = _chroma_and_hue(g1 * a1, b1)
+    c2p, x2, y2 = _chroma_and_hue(g1 * a2, b2)
+    del g1
+    # Which way h2 turns from h1: the sign of sin Δh (h2 - h1), their cross product's.
+    cross = x1 * y2 - y1 * x2
+    turn = np.sign(cross)
+    zero = cross == 0
+    del cross
+    if zero.any():
+        # Exactly opposite hues (not a neutral colour, not equal hues): the textbook
+        # takes Δh = +180° and the mean (h1 + h2) / 2 when h1 < h2 in [0°, 360°).
+        opposite = zero & (x1 * x2 + y1 * y2 < 0)
+        first_lower = (y1 > 0) | ((y1 == 0) & (x1 > 0))
+        turn = np.where(opposite, np.where(first_lower, 1, -1), turn).astype(dtype)
+    # ΔH' = 2 sqrt(C1' C2') sin(Δh/2), |2 sin(Δh/2)| the chord between the vectors.
+    dx, dy = x2 - x1, y2 - y1
+    d_big_h = np.copysign(np.sqrt(c1p * c2p * (dx * dx + dy * dy)), turn)
+    # The mean hue bisects the shorter arc: the direction of the vectors' sum (the
+    # other hue's when one colour is neutral, as the textbook's h1 + h2 gives), which
+    # is also their difference's turned a right angle towards it; their total keeps
+    # its precision from equal to opposite hues, where the sum alone vanishes.
+    t, rotation = _hue_terms(x1 + x2 + turn * dy, y1 + y2 - turn * dx)
+    del dx, dy, turn, x1, y1, x2, y2
     cp_bar = (c1p + c2p) / 2
-    h_sum = h1p + h2p
-    h_bar = np.where(
-        np.abs(h1p - h2p) <= 180,
-        h_sum / 2,
-        np.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2),
-    )
-    h_bar = np.where(chroma_zero, h_sum, h_bar)
-    t = (
-        1
-        - 0.17 * np.cos(np.radians(h_bar - 30))
-        + 0.24 * np.cos(np.radians(2 * h_bar))
-        + 0.32 * np.cos(np.radians(3 * h_bar + 6))
-        - 0.20 * np.cos(np.radians(4 * h_bar - 63))
-    )
-    d_theta = 30 * np.exp(-(((h_bar - 275) / 25) ** 2))
-    cp7 = cp_bar**7
-    r_c = 2 * np.sqrt(cp7 / (cp7 + 25.0**7))
-    s_l = 1 + 0.015 * (l_bar - 50) ** 2 / np.sqrt(20 + (l_bar - 50) ** 2)
-    s_c = 1 + 0.045 * cp_bar
-    s_h = 1 + 0.015 * cp_bar * t
-    r_t = -np.sin(np.radians(2 * d_theta)) * r_c
-    tl, tc, th = dl / (k_l * s_l), dc / s_c, d_big_h / s_h
-    return np.asarray(np.sqrt(np.maximum(tl**2 + tc**2 + th**2 + r_t * tc * th, 0.0)))
+    dc = c2p - c1p
+    del c1p, c2p
+    # R_T = -sin(2Δθ) R_C, with R_C = 2 sqrt(C̄'^7 / (C̄'^7 + 25^7)).
+    r_t = -2 * _chroma_weight(cp_bar) * rotation
+    l_off2 = ((l1 + l2) / 2 - 50) ** 2
+    tl = (l2 - l1) / (k_l * (1 + 0.015 * l_off2 / np.sqrt(20 + l_off2)))
+    del l_off2
+    tc = dc / (1 + 0.045 * cp_bar)
+    th = d_big_h / (1 + 0.015 * cp_bar * t)
+    del d_big_h, t, cp_bar
+    return np.asarray(np.sqrt(np.maximum(tl * tl + tc * tc + th * th + r_t * tc * th, 0.0)))
+
+
+def _chroma_weight(chroma: FloatArray) -> FloatArray:
+    """sqrt(C^7 / (C^7 + 25^7)): G is 0.5 (1 - it), R_C twice it."""
+    c2 = chroma * chroma
+    c7 = c2 * c2 * c2 * chroma
+    return np.asarray(np.sqrt(c7 / (c7 + 25.0**7)))
+
+
+def _chroma_and_hue(a_p: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """C' and the unit vector of the hue, (0, 0) for a neutral colour (the textbook's
+    hue 0 and zero hue difference there: the chord is multiplied by zero chroma)."""
+    chroma = np.sqrt(a_p * a_p + b * b)
+    inv = 1 / np.maximum(chroma, _TINY)
+    return chroma, a_p * inv, b * inv
+
+
+def _hue_terms(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """T and sin(2Δθ) of the mean hue in the direction (x, y)."""
+    inv = 1 / np.maximum(np.sqrt(x * x + y * y), _TINY)
+    cos_h, sin_h = x * inv, y * inv
+    del inv
+    t = 1 + _T_TERMS[0][0] * cos_h + _T_TERMS[0][1] * sin_h
+    cos_n, sin_n = cos_h, sin_h
+    for cos_coeff, sin_coeff in _T_TERMS[1:]:
+        cos_n, sin_n = cos_n * cos_h - sin_n * sin_h, sin_n * cos_h + cos_n * sin_h
+        t += cos_coeff * cos_n + sin_coeff * sin_n
+    del cos_n, sin_n
+    # Δθ = 30° exp(-((h̄ - 275°) / 25°)²) with h̄ in [0°, 360°): ψ = h̄ - 275° from the
+    # rotated vector (|ψ| from the arcsine of its sine and the sign of its cosine).
+    # Where h̄ < 95° the textbook's h̄ - 275° is ψ - 360° (under -180°: Δθ < 1e-21°);
+    # ψ + 180° there gives the same nothing (< 1e-47°).
+    cos_psi = cos_h * _COS_275 + sin_h * _SIN_275
+    sin_psi = sin_h * _COS_275 - cos_h * _SIN_275
+    del cos_h, sin_h
+    half_pi = math.pi / 2
+    psi = half_pi - np.copysign(half_pi - np.arcsin(np.minimum(np.abs(sin_psi), 1)), cos_psi)
+    psi += math.pi * ((sin_psi > 0) & (cos_psi <= _COS_85))
+    del cos_psi, sin_psi
+    # 2Δθ in radians: 60° exp(...), with ψ in radians.
+    return t, np.sin((math.pi / 3) * np.exp(-((psi * (180 / (25 * math.pi))) ** 2)))
 
 
 def hex_to_rgb(text: str) -> tuple[int, int, int]:
@@ -316,7 +388,9 @@ def gray_world(
     px = np.asarray(rgb_pixels, dtype=np.float64).reshape(-1, 3)
     if px.shape[0] < min_pixels:
         return WhiteBalance(np.ones(3), measured=False)
-    hi, lo = px.max(axis=1), px.min(axis=1)
+    # Channel by channel: numpy's max and min over an axis of 3 cost 20 times more.
+    r, g, b = px[:, 0], px[:, 1], px[:, 2]
+    hi, lo = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
     neutral = px[(hi > 40) & ((hi - lo) < max_saturation * np.maximum(hi, 1e-6))]
     if neutral.shape[0] < 50:
         return WhiteBalance(np.ones(3), measured=False)

@@ -47,6 +47,7 @@ from vision.clusters import ColourGroup, colour_groups
 from vision.colour import (
     LINEAR_LUT,
     LINEAR_LUT32,
+    column_medians,
     delta_e_2000,
     gray_world,
     image_linear_to_lab,
@@ -236,6 +237,13 @@ def covered(
     )
 
 
+def masked_rows(image: FloatArray, mask: npt.NDArray[np.bool_]) -> FloatArray:
+    """``image[mask]`` of an H x W x C image and an H x W mask, the same rows in the
+    same order: ``np.compress`` on the flattened pixels takes a fifth of boolean
+    indexing's time (~70 against ~370 µs for a garment crop's Lab)."""
+    return np.compress(mask.ravel(), image.reshape(-1, image.shape[-1]), axis=0)
+
+
 def is_layered(
     lab: FloatArray,
     keep: npt.NDArray[np.bool_],
@@ -259,11 +267,11 @@ def is_layered(
         (0, int(np.searchsorted(across, -side, side="right"))),
         (int(np.searchsorted(across, side)), len(across)),
     )
-    centre, left, right = (lab[low:, a:b][keep[low:, a:b]] for a, b in columns)
+    centre, left, right = (masked_rows(lab[low:, a:b], keep[low:, a:b]) for a, b in columns)
     half = cfg.layer_min_pixels // 2
     if len(centre) < cfg.layer_min_pixels or len(left) < half or len(right) < half:
         return False
-    c, lt, rt = (np.median(part, axis=0) for part in (centre, left, right))
+    c, lt, rt = (column_medians(part) for part in (centre, left, right))
 
     def apart(a: FloatArray, b: FloatArray) -> float:
         return float(delta_e_2000(a, b, k_l=cfg.lightness_weight))
@@ -332,7 +340,7 @@ class TorsoAnalyzer:
         if inside.sum() < 10:
             return None
         px = LINEAR_LUT[rgb[y0:y1:2, x0:x1:2][inside]] * gains
-        ref: FloatArray = np.median(linear_to_lab(np.clip(px, 0.0, 1.0)), axis=0)
+        ref = column_medians(linear_to_lab(np.clip(px, 0.0, 1.0)))
         return ref
 
     def _near(
@@ -378,7 +386,10 @@ class TorsoAnalyzer:
         )
         # Gains apply in linear light, where a lamp's colour multiplies (gamma ~2.2).
         gains = balance.gains**2.2
-        lab = image_linear_to_lab(np.clip(LINEAR_LUT32[crop] * gains.astype(np.float32), 0, 1))
+        # Code value to balanced linear light in one table per channel: the same values
+        # as lookup, gain and clip per pixel, at a sixth of their cost.
+        table = np.clip(LINEAR_LUT32[:, None] * gains.astype(np.float32), 0, 1)
+        lab = image_linear_to_lab(np.asarray(cv2.LUT(crop, table.reshape(256, 1, 3)), np.float32))
 
         # The person's own colours are not the garment: skin (the middle of the face)
         # and whatever the head wears or grows (just above the face box: hair falling
@@ -386,7 +397,7 @@ class TorsoAnalyzer:
         # forehead, beside the face: long hair).
         box = face.box
         n_person = int(person.sum())
-        person_lab = lab[person]
+        person_lab = masked_rows(lab, person)
         skin_ref, head_ref, left_ref, right_ref = (
             self._reference(rgb, mask, gains, part, box)
             for part in (
@@ -434,7 +445,7 @@ class TorsoAnalyzer:
         lightness = np.ascontiguousarray(lab[..., 0], dtype=np.float32)
         high = high_pass(lightness)
         texture = float(high[inner].mean()) if inner.sum() >= 50 else None
-        garment = lab[keep]
+        garment = masked_rows(lab, keep)
         groups = colour_groups(
             garment[:: max(1, len(garment) // CLUSTER_POINTS)],
             cfg.kmeans_k,
