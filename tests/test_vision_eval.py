@@ -28,16 +28,18 @@ from vision.config import DEFAULT_CONFIG
 
 MEASURED = (
     Target("false_face_rate", 4 / 34, False),
-    Target("pattern_caught", 0.44, True),
-    Target("solid_vs_patterned", 0.77, True),
-    Target("wrong_colour_caught", 0.71, True),
-    Target("tungsten_fail", 3 / 77, False),
+    Target("pattern_caught", 0.43, True),
+    Target("solid_vs_patterned", 0.76, True),
+    Target("wrong_colour_caught", 0.72, True),
+    Target("tungsten_fail", 5 / 80, False),
+    Target("hijab_fail", 4 / 61, False),
 )
-"""Floors at the figures of vision 7 (``7+55b424c9``) on the 282 photos of the set and
-their stills clips (clips version 6, ``hadir eval vision``, 2026-11-30; docs/vision.md
-says which moved and why: the 34 photos added for light and skin brought patterned and
-layered tops that read as one colour, so pattern caught and solid vs patterned fell
-from 0.47 and 0.79 though no case that was caught before was lost)."""
+"""Floors at the figures of vision 7 with the hijab rule (``7+bcaffc4b``) on the 302
+photos of the set and their stills clips (clips version 6, ``hadir eval vision``,
+2026-12-01; docs/vision.md says which moved and why: the 20 photos added brought layered
+tops that read as one colour and two tungsten FAILs before a blue backdrop, though no
+case that was caught before was lost to them; the hijab rule gave up one wrong colour,
+a maroon top under dark hair, and 47 drawn hijabs no longer FAIL)."""
 pytestmark = pytest.mark.timeout(2400)  # a clean clone draws and encodes every clip once
 MET = tuple(
     t
@@ -102,6 +104,7 @@ def test_vision_holds_its_figures_on_real_people(report: Report, target: Target)
 def test_the_light_and_still_figures_rest_on_enough_clips(report: Report) -> None:
     assert report.figures["dark_fail"].total >= 50
     assert report.figures["lamp_fail"].total == report.figures["tungsten_fail"].total >= 70
+    assert report.figures["hijab_fail"].total >= 50
     assert report.figures["still_caught"].total >= 30
     assert report.figures["held_frozen"].total == report.figures["still_caught"].total
 

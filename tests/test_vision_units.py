@@ -289,6 +289,7 @@ def _sample(
     thumb_seed: int | None = None,
     person: float = 0.3,
     light_measured: bool = False,
+    covered: bool = False,
 ) -> SampleResult:
     rng = np.random.default_rng(int(t * 1000) if thumb_seed is None else thumb_seed)
     # Whole grey levels, as ``vision.camera.thumbnail`` gives (the window keeps uint8).
@@ -305,6 +306,7 @@ def _sample(
         0.8 if solid else 0.3,
         lab,
         light_measured=light_measured,
+        covered=covered,
     )
     picture = state is not CameraState.BLACK
     return SampleResult(
@@ -389,6 +391,30 @@ def test_a_cool_residue_on_a_shaded_white_shirt_is_white_but_not_a_khaki_of_that
 def _lch(lightness: float, chroma: float, hue: float) -> tuple[float, float, float]:
     h = np.radians(hue)
     return lightness, chroma * float(np.cos(h)), chroma * float(np.sin(h))
+
+
+def test_a_top_that_may_be_a_hijab_never_fails_the_uniform() -> None:
+    # A black hijab over a khaki shirt reads as a black top; covered samples (the head's
+    # colour fills the chest under the chin) cannot fail, but what passes still passes.
+    black = (20.0, 0.0, 0.0)
+
+    def uniform(covered: int, lab: tuple[float, float, float], solid: bool = True) -> Any:
+        samples = [_sample(float(i), lab=lab, solid=solid, covered=i < covered) for i in range(6)]
+        return _window(samples, "solid:khaki").verdict().uniform
+
+    for lab, solid, reason in (
+        (black, True, Reason.WRONG_UNIFORM_COLOUR),
+        ((73.0, 2.0, 18.0), False, Reason.NOT_UNIFORM_COLOUR),
+    ):
+        assert uniform(0, lab, solid).reasons == (reason,)
+        assert uniform(2, lab, solid).reasons == (reason,)  # a third covered: still fails
+        covered = uniform(3, lab, solid)
+        assert (covered.verdict, covered.reasons) == (
+            Verdict.INCONCLUSIVE,
+            (Reason.UNIFORM_COVERED,),
+        )
+        assert covered.scores["covered"] == 0.5
+    assert uniform(6, (73.0, 2.0, 18.0)).verdict is Verdict.PASS
 
 
 def test_a_colour_a_lamp_may_explain_fails_only_where_the_light_was_measured() -> None:

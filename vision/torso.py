@@ -199,19 +199,14 @@ def _beside(
     return (-far, top, -near, bottom), (1 + near, top, 1 + far, bottom)
 
 
-def head_colour(
-    above: FloatArray | None, skin: FloatArray | None, config: VisionConfig
-) -> FloatArray | None:
-    """The colour just above the face when it is not the skin's (hair, a hijab), or None
-    (a forehead, a bald head, no person there)."""
+def worn_on_head(above: FloatArray | None, skin: FloatArray | None, config: VisionConfig) -> bool:
+    """The colour just above the face is something on the head (hair, a hijab), not
+    the skin (a forehead, a bald head) and not nothing (no person there)."""
     if above is None:
-        return None
-    if (
-        skin is not None
-        and delta_e_2000(above, skin, k_l=config.lightness_weight) < config.skin_max_delta_e
-    ):
-        return None
-    return above
+        return False
+    return skin is None or bool(
+        delta_e_2000(above, skin, k_l=config.lightness_weight) >= config.skin_max_delta_e
+    )
 
 
 def covered(
@@ -408,9 +403,8 @@ class TorsoAnalyzer:
         )
         skin_colour = self._near(skin_ref, person_lab, person)
         skin = _unless_most(skin_colour, n_person, cfg.skin_max_fraction)
-        head = _unless_most(
-            self._near(head_ref, person_lab, person), n_person, cfg.hair_max_fraction
-        )
+        head_near = self._near(head_ref, person_lab, person)
+        head = _unless_most(head_near, n_person, cfg.hair_max_fraction)
         if not head.any() or (head & skin).sum() >= cfg.hair_above_skin_share * head.sum():
             for ref in (left_ref, right_ref):
                 beside = self._near(ref, person_lab, person)
@@ -418,9 +412,8 @@ class TorsoAnalyzer:
         # Each working pixel's position in face heights, for the layered layout.
         across = ((np.arange(size[0]) + 0.5) / scale + x0 - box.cx) / face.size
         down = ((np.arange(size[1]) + 0.5) / scale + y0 - box.bottom) / face.size
-        worn = head_colour(head_ref, skin_ref, cfg)
-        chest_covered = worn is not None and covered(
-            self._near(worn, person_lab, person) & ~skin_colour, person, across, down, cfg
+        chest_covered = worn_on_head(head_ref, skin_ref, cfg) and covered(
+            head_near & ~skin_colour, person, across, down, cfg
         )
         # Hair falls beside the neck, not down the middle of the chest: there the colour
         # of the head is a shirt or sweater under a jacket, which must stay in the garment.
