@@ -217,10 +217,10 @@ def covered(
     config: VisionConfig,
 ) -> bool:
     """What the head wears or grows hangs over the chest: right under the chin, in the
-    centre strip, nearly all of the person has its colour and not the skin's (``head``). A neck, a
-    collar or a tie is there otherwise; a hijab wraps under the chin and falls over the
-    uniform, which then cannot be judged by its colour (a black hijab over khaki read
-    as a black top)."""
+    centre strip, nearly all of the person has its colour and not the skin's
+    (``head``). A neck, a collar or a tie is there otherwise; a hijab wraps under the
+    chin and falls over the uniform, which then cannot be judged by its colour (a black
+    hijab over khaki read as a black top)."""
     cfg = config
     rows = slice(0, int(np.searchsorted(down, cfg.covered_band, side="right")))
     w = cfg.layer_centre_half_width
@@ -412,6 +412,8 @@ class TorsoAnalyzer:
         # Each working pixel's position in face heights, for the layered layout.
         across = ((np.arange(size[0]) + 0.5) / scale + x0 - box.cx) / face.size
         down = ((np.arange(size[1]) + 0.5) / scale + y0 - box.bottom) / face.size
+        # A hijab wraps under the chin: the head's colour filling the chest there may be
+        # it, not the uniform (the verdict then withholds a FAIL: ``covered_fraction``).
         chest_covered = worn_on_head(head_ref, skin_ref, cfg) and covered(
             head_near & ~skin_colour, person, across, down, cfg
         )
