@@ -335,8 +335,7 @@ class TorsoAnalyzer:
         if inside.sum() < 10:
             return None
         px = LINEAR_LUT[rgb[y0:y1:2, x0:x1:2][inside]] * gains
-        ref = column_medians(linear_to_lab(np.clip(px, 0.0, 1.0)))
-        return ref
+        return column_medians(linear_to_lab(np.clip(px, 0.0, 1.0)))
 
     def _near(
         self, ref: FloatArray | None, person_lab: FloatArray, person: npt.NDArray[np.bool_]
@@ -393,20 +392,15 @@ class TorsoAnalyzer:
         box = face.box
         n_person = int(person.sum())
         person_lab = masked_rows(lab, person)
-        skin_ref, head_ref, left_ref, right_ref = (
-            self._reference(rgb, mask, gains, part, box)
-            for part in (
-                (0.3, 0.45, 0.7, 0.8),
-                (0.2, -0.3, 0.8, 0.0),
-                *_beside(cfg.hair_beside_face),
-            )
-        )
+        skin_ref = self._reference(rgb, mask, gains, (0.3, 0.45, 0.7, 0.8), box)
+        head_ref = self._reference(rgb, mask, gains, (0.2, -0.3, 0.8, 0.0), box)
         skin_colour = self._near(skin_ref, person_lab, person)
         skin = _unless_most(skin_colour, n_person, cfg.skin_max_fraction)
         head_near = self._near(head_ref, person_lab, person)
         head = _unless_most(head_near, n_person, cfg.hair_max_fraction)
         if not head.any() or (head & skin).sum() >= cfg.hair_above_skin_share * head.sum():
-            for ref in (left_ref, right_ref):
+            for side in _beside(cfg.hair_beside_face):
+                ref = self._reference(rgb, mask, gains, side, box)
                 beside = self._near(ref, person_lab, person)
                 head |= _unless_most(beside, n_person, cfg.hair_max_fraction)
         # Each working pixel's position in face heights, for the layered layout.
