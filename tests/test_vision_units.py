@@ -604,6 +604,37 @@ def test_the_colour_of_the_hair_stays_garment_down_the_middle_of_the_chest(
     assert seen.solid is (not layered)
 
 
+@pytest.mark.parametrize(
+    ("hairline", "covered"),
+    [
+        ((80, 50, 30), True),  # hair showing under a hijab worn back: the band mixes
+        ((205, 150, 120), False),  # a high forehead: what is above it may be hair
+    ],
+)
+def test_a_hijab_is_looked_for_above_the_forehead_only_through_what_is_worn(
+    hairline: tuple[int, int, int], covered: bool
+) -> None:
+    # A black hijab from the top of the head (the second band of 0.3 face heights above
+    # the face box) wrapped under the chin over a khaki top. The nearest band is a third
+    # each of hijab, what shows at the hairline and forehead: where that is hair, its
+    # median is neither the skin nor the hijab, and the band above gives the hijab's
+    # colour. Where it is all forehead, the black above may be hair over a black top.
+    face = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
+    skin, black = (205, 150, 120), (25, 25, 28)
+    rgb = np.full((640, 480, 3), 225, np.uint8)
+    mask = np.zeros((640, 480), np.float32)
+    rgb[40:80, 190:290] = black
+    rgb[80:90, 190:290] = hairline
+    rgb[90:200, 190:290] = skin
+    rgb[200:, 130:350] = (195, 176, 130)  # khaki
+    rgb[200:260, 195:285] = black  # the wrap under the chin
+    mask[40:200, 190:290] = 1.0
+    mask[200:, 130:350] = 1.0
+    seen = _observe(rgb, mask, face)
+    assert seen.visible
+    assert seen.covered is covered
+
+
 def test_a_print_in_the_colour_of_the_skin_is_still_a_print() -> None:
     # Navy with 3-px stripes the exact colour of the face: thin bands of the skin's
     # colour are the print's, so they stay in the texture and the top is patterned.

@@ -167,6 +167,10 @@ class VisionConfig:
     """...in this share of its person pixels (colour of the head, not of the skin); if
     it does, the sample's chest may be covered (a hijab wraps under the chin and falls
     over the uniform)..."""
+    covered_head_bands: int = 2
+    """Bands of 0.3 face-box heights above the face where that colour is looked for,
+    nearest first, while each is not the skin: where the first is partly the forehead,
+    its median mixes the two and the next is the covering's own colour."""
     covered_fraction: float = 0.5
     """...and with this share of the visible samples covered, a top that would fail the
     uniform (wrong colour, patterned) is INCONCLUSIVE ``uniform_covered`` instead: a

@@ -199,37 +199,43 @@ def _beside(
     return (-far, top, -near, bottom), (1 + near, top, 1 + far, bottom)
 
 
-def worn_on_head(above: FloatArray | None, skin: FloatArray | None, config: VisionConfig) -> bool:
-    """The colour just above the face is something on the head (hair, a hijab), not
-    the skin (a forehead, a bald head) and not nothing (no person there)."""
-    if above is None:
-        return False
+def above_face(k: int) -> tuple[float, float, float, float]:
+    """The ``k``-th band of 0.3 box heights above the face box (0 the nearest), as a
+    part for ``TorsoAnalyzer._reference``: where hair or a hijab starts, then above."""
+    return (0.2, -0.3 * (k + 1), 0.8, -0.3 * k)
+
+
+def worn_on_head(above: FloatArray, skin: FloatArray | None, config: VisionConfig) -> bool:
+    """The colour above the face is something on the head (hair, a hijab), not the
+    skin (a forehead, a bald head)."""
     return skin is None or bool(
         delta_e_2000(above, skin, k_l=config.lightness_weight) >= config.skin_max_delta_e
     )
 
 
-def covered(
-    head: npt.NDArray[np.bool_],
-    person: npt.NDArray[np.bool_],
-    across: FloatArray,
-    down: FloatArray,
-    config: VisionConfig,
-) -> bool:
-    """What the head wears or grows hangs over the chest: right under the chin, in the
-    centre strip, nearly all of the person has its colour and not the skin's
-    (``head``). A neck, a collar or a tie is there otherwise; a hijab wraps under the
-    chin and falls over the uniform, which then cannot be judged by its colour (a black
-    hijab over khaki read as a black top)."""
-    cfg = config
-    rows = slice(0, int(np.searchsorted(down, cfg.covered_band, side="right")))
-    w = cfg.layer_centre_half_width
+def under_chin(across: FloatArray, down: FloatArray, config: VisionConfig) -> tuple[slice, slice]:
+    """Rows and columns of the garment crop in the centre strip right under the chin,
+    where a neck, a collar or a tie is, or a hijab's wrap (``covered_band``)."""
+    rows = slice(0, int(np.searchsorted(down, config.covered_band, side="right")))
+    w = config.layer_centre_half_width
     cols = slice(int(np.searchsorted(across, -w, side="right")), int(np.searchsorted(across, w)))
-    there = person[rows, cols]
-    n = int(there.sum())
-    return n >= cfg.layer_min_pixels and int((head[rows, cols] & there).sum()) >= (
-        cfg.covered_min_share * n
-    )
+    return rows, cols
+
+
+def covered(
+    chest: FloatArray, skin: npt.NDArray[np.bool_], head: FloatArray, cfg: VisionConfig
+) -> bool:
+    """What the head wears or grows hangs over the chest: under the chin (``chest``,
+    the Lab of the person's pixels there; ``skin``, which of them are the skin's),
+    nearly all of the person has the colour ``head`` and not the skin's. A neck, a
+    collar or a tie is there otherwise; a hijab wraps under the chin and falls over the
+    uniform, which then cannot be judged by its colour (a black hijab over khaki read
+    as a black top)."""
+    n = len(chest)
+    if n < cfg.layer_min_pixels:
+        return False
+    near = delta_e_2000(chest, head.astype(np.float32), k_l=cfg.lightness_weight)
+    return int(((near < cfg.skin_max_delta_e) & ~skin).sum()) >= cfg.covered_min_share * n
 
 
 def masked_rows(image: FloatArray, mask: npt.NDArray[np.bool_]) -> FloatArray:
@@ -393,7 +399,7 @@ class TorsoAnalyzer:
         n_person = int(person.sum())
         person_lab = masked_rows(lab, person)
         skin_ref = self._reference(rgb, mask, gains, (0.3, 0.45, 0.7, 0.8), box)
-        head_ref = self._reference(rgb, mask, gains, (0.2, -0.3, 0.8, 0.0), box)
+        head_ref = self._reference(rgb, mask, gains, above_face(0), box)
         skin_colour = self._near(skin_ref, person_lab, person)
         skin = _unless_most(skin_colour, n_person, cfg.skin_max_fraction)
         head_near = self._near(head_ref, person_lab, person)
@@ -408,9 +414,22 @@ class TorsoAnalyzer:
         down = ((np.arange(size[1]) + 0.5) / scale + y0 - box.bottom) / face.size
         # A hijab wraps under the chin: the head's colour filling the chest there may be
         # it, not the uniform (the verdict then withholds a FAIL: ``covered_fraction``).
-        chest_covered = worn_on_head(head_ref, skin_ref, cfg) and covered(
-            head_near & ~skin_colour, person, across, down, cfg
-        )
+        # Where the nearest band above the face is partly the forehead its median mixes
+        # the two, so the bands above it are asked too, as long as each is not the skin.
+        rows, cols = under_chin(across, down, cfg)
+        there = person[rows, cols]
+        chest = masked_rows(lab[rows, cols], there)
+        chest_skin = skin_colour[rows, cols][there]
+        chest_covered = False
+        ref = head_ref
+        for k in range(cfg.covered_head_bands):
+            if k:
+                ref = self._reference(rgb, mask, gains, above_face(k), box)
+            if ref is None or not worn_on_head(ref, skin_ref, cfg):
+                break
+            if covered(chest, chest_skin, ref, cfg):
+                chest_covered = True
+                break
         # Hair falls beside the neck, not down the middle of the chest: there the colour
         # of the head is a shirt or sweater under a jacket, which must stay in the garment.
         head[:, np.abs(across) <= cfg.layer_centre_half_width] = False
