@@ -635,6 +635,31 @@ def test_a_hijab_is_looked_for_above_the_forehead_only_through_what_is_worn(
     assert seen.covered is covered
 
 
+@pytest.mark.parametrize(
+    ("face", "measured"),
+    [
+        ((205, 150, 120), True),  # chroma 29
+        ((235, 140, 60), False),  # chroma 64: a face under a lamp the balance left in
+    ],
+)
+def test_a_face_more_saturated_than_skin_says_the_light_was_not_measured(
+    face: tuple[int, int, int], measured: bool
+) -> None:
+    # The same grey wall in both: grey world measures a neutral light from it, but a
+    # face that saturated says a warm lamp is on and the wall is not grey under it.
+    box = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
+    rgb = np.full((640, 480, 3), 200, np.uint8)
+    mask = np.zeros((640, 480), np.float32)
+    rgb[60:100, 190:290] = (40, 30, 25)  # hair
+    rgb[100:200, 190:290] = face
+    rgb[200:, 130:350] = (30, 40, 90)
+    mask[60:200, 190:290] = 1.0
+    mask[200:, 130:350] = 1.0
+    seen = _observe(rgb, mask, box)
+    assert seen.visible
+    assert seen.light_measured is measured
+
+
 def test_a_print_in_the_colour_of_the_skin_is_still_a_print() -> None:
     # Navy with 3-px stripes the exact colour of the face: thin bands of the skin's
     # colour are the print's, so they stay in the texture and the top is patterned.

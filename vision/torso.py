@@ -28,8 +28,9 @@ the other do not agree, so they do not make a layer.
 
 Colour: grey-world white balance from the scene's near-neutral background pixels
 (gain capped; whether it measured the light is kept, so that a colour a lamp may
-explain is never judged wrong where it did not: ``vision.check.match_colours``), then
-the median Lab of the dominant colour's pixels.
+explain is never judged wrong where it did not: ``vision.check.match_colours``; a face
+more saturated than skin under neutral light says it did not), then the median Lab of
+the dominant colour's pixels.
 
 ``TorsoAnalyzer`` owns a mediapipe graph and is not thread-safe.
 """
@@ -89,8 +90,9 @@ class TorsoObservation:
     layered: bool = False
     """A centre strip between two sides of another colour: a jacket over a shirt."""
     light_measured: bool = False
-    """The white balance measured the light's colour (``WhiteBalance.measured``): the
-    colour's remaining cast is the balance's own error, not a lamp's."""
+    """The white balance measured the light's colour (``WhiteBalance.measured``) and
+    the face does not contradict it (``overcast``): the colour's remaining cast is the
+    balance's own error, not a lamp's."""
     covered: bool = False
     """What the head wears or grows may hang over the chest (``covered``): the garment's
     colour here may be a hijab's, so it cannot fail the uniform."""
@@ -203,6 +205,13 @@ def above_face(k: int) -> tuple[float, float, float, float]:
     """The ``k``-th band of 0.3 box heights above the face box (0 the nearest), as a
     part for ``TorsoAnalyzer._reference``: where hair or a hijab starts, then above."""
     return (0.2, -0.3 * (k + 1), 0.8, -0.3 * k)
+
+
+def overcast(skin: FloatArray | None, config: VisionConfig) -> bool:
+    """The face, balanced, is more saturated than skin under a neutral light: the
+    balance left a lamp in (a blue wall under a warm lamp reads grey, so grey world
+    measured the light as neutral)."""
+    return skin is not None and float(np.hypot(skin[1], skin[2])) > config.light_skin_max_chroma
 
 
 def worn_on_head(above: FloatArray, skin: FloatArray | None, config: VisionConfig) -> bool:
@@ -481,6 +490,6 @@ class TorsoAnalyzer:
             lab=top.lab,
             groups=tuple(groups),
             layered=layered,
-            light_measured=balance.measured,
+            light_measured=balance.measured and not overcast(skin_ref, cfg),
             covered=chest_covered,
         )
