@@ -32,6 +32,7 @@ MEASURED = (
     Target("solid_vs_patterned", 0.76, True),
     Target("wrong_colour_caught", 0.69, True),
     Target("tungsten_fail", 1 / 80, False),
+    Target("printed_hijab_fail", 56 / 61, False),
 )
 """Floors at the figures of vision 7 (``7+8c7075bb``) on the 302 photos of the set
 and their stills clips (clips version 6, ``hadir eval vision``, 2026-12-01;
@@ -104,7 +105,7 @@ def test_vision_holds_its_figures_on_real_people(report: Report, target: Target)
 def test_the_light_and_still_figures_rest_on_enough_clips(report: Report) -> None:
     assert report.figures["dark_fail"].total >= 50
     assert report.figures["lamp_fail"].total == report.figures["tungsten_fail"].total >= 70
-    assert report.figures["hijab_fail"].total >= 50
+    assert report.figures["hijab_fail"].total == report.figures["printed_hijab_fail"].total >= 50
     assert report.figures["still_caught"].total >= 30
     assert report.figures["held_frozen"].total == report.figures["still_caught"].total
 
