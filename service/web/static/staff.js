@@ -361,6 +361,7 @@ function startStills(callId) {
   const next = async () => {
     stills.timer = null; // a still is being taken
     if (analysis !== stills) return;
+    const began = performance.now();
     const settled = performance.now() - cameraOpenedAt >= CAMERA_SETTLE_MS;
     const fresh = !countsFrames || presented !== stills.presented;
     if (!document.hidden && settled && fresh && local.readyState >= local.HAVE_CURRENT_DATA) {
@@ -368,7 +369,10 @@ function startStills(callId) {
       const frame = await stillFrame(callId, stills.sequence, canvas);
       if (frame && analysis === stills && signal.sendBinary(frame, STILLS.backlog)) stills.sequence += 1;
     }
-    if (analysis === stills) stills.timer = setTimeout(next, interval());
+    // Paced from when this still began: drawing and encoding it (tens of ms, hundreds on
+    // a busy phone) do not slow the rate down.
+    const wait = Math.max(0, interval() - (performance.now() - began));
+    if (analysis === stills) stills.timer = setTimeout(next, wait);
   };
   // A challenge came: the next still now (its first moments are the starting pose),
   // unless one is being taken.
