@@ -638,6 +638,42 @@ def test_a_hijab_is_looked_for_above_the_forehead_only_through_what_is_worn(
     assert seen.covered is covered
 
 
+def _print(height: int, width: int) -> npt.NDArray[np.uint8]:
+    """Diagonal bands of indigo, ochre and off-white, 8 px each: a batik-like print."""
+    palette = np.array([(20, 60, 90), (170, 110, 40), (232, 226, 210)], np.uint8)
+    yy, xx = np.mgrid[0:height, 0:width]
+    return np.asarray(palette[((xx + yy) // 8) % 3], np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("head", "chest", "covered"),
+    [
+        ("print", "print", True),  # a printed hijab over the chest
+        ("hair", "print", False),  # plain hair over a printed top: the top is judged
+        ("print", "khaki", False),  # a printed hijab beside a plain top under the chin
+    ],
+)
+def test_a_print_on_the_head_and_under_the_chin_covers_the_chest(
+    head: str, chest: str, covered: bool
+) -> None:
+    # A printed hijab's colours cannot be matched like a plain one's (hair and a wall
+    # make a palette too): a print above the face and many colours under the chin say
+    # the chest may be the hijab, and a FAIL there is withheld.
+    face = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
+    rgb = np.full((640, 480, 3), 225, np.uint8)
+    mask = np.zeros((640, 480), np.float32)
+    rgb[40:100, 170:310] = _print(60, 140) if head == "print" else (40, 30, 25)
+    rgb[100:200, 190:290] = (205, 150, 120)
+    rgb[200:, 130:350] = (195, 176, 130)  # khaki
+    if chest == "print":
+        rgb[200:300, 170:310] = _print(100, 140)
+    mask[40:200, 170:310] = 1.0
+    mask[200:, 130:350] = 1.0
+    seen = _observe(rgb, mask, face)
+    assert seen.visible
+    assert seen.covered is covered
+
+
 @pytest.mark.parametrize(
     ("face", "measured"),
     [

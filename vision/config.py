@@ -175,6 +175,20 @@ class VisionConfig:
     """...nearest first, while each is at least this far (ΔE2000, kL 2) from the face's
     skin: a forehead is nearer, the pink, mocca and maroon hijabs drawn on the eval's
     photos were 8-11 from their faces (at 12, three of them FAILed as the top)."""
+    print_head_width: int = 32
+    """A printed hijab: the band right above the face is read at this many pixels
+    across (about 53 a face width: a print's repeat stays resolved, hair's strands do
+    not)..."""
+    print_head_min_texture: float = 5.5
+    """...and is a print with at least this fine structure (``high_pass`` mean; hair
+    measured a median 3.4 and 90 % under 5.7 on the eval's clips, a printed hijab a
+    median 6.9)..."""
+    print_head_min_spread: float = 8.0
+    """...and this ``spread`` of colours (hair a median 6.5, a printed hijab 9.8: a
+    wall at the hair's edge spreads hair's colours too)..."""
+    print_chest_min_spread: float = 10.0
+    """...and then covers the chest when the strip under the chin spreads this much
+    too (a printed hijab there a median 16.8, a patterned top 7.4)."""
     covered_fraction: float = 0.5
     """...and with this share of the visible samples covered, a top that would fail the
     uniform (wrong colour, patterned) is INCONCLUSIVE ``uniform_covered`` instead: a

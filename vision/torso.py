@@ -139,6 +139,13 @@ def garment_region(face: Face, width: int, height: int, config: VisionConfig) ->
     return x0, y0, x1, y1
 
 
+def _pixels(part: tuple[float, float, float, float], box: Box, w: int, h: int) -> tuple[int, ...]:
+    """A part in face-box units, (x0, y0, x1, y1), as pixels of a w x h frame."""
+    x0, y0 = max(0, round(box.x + box.w * part[0])), max(0, round(box.y + box.h * part[1]))
+    x1, y1 = min(w, round(box.x + box.w * part[2])), min(h, round(box.y + box.h * part[3]))
+    return x0, y0, x1, y1
+
+
 def _not_visible(reason: str, pixels: int = 0, skin: float = 0.0) -> TorsoObservation:
     return TorsoObservation(False, reason, pixels, skin, None, None, None, None)
 
@@ -246,6 +253,25 @@ def covered(chest: FloatArray, skin: FloatArray, head: FloatArray, cfg: VisionCo
     return int(worn.sum()) >= cfg.covered_min_share * n
 
 
+def spread(lab: FloatArray, config: VisionConfig) -> float:
+    """How many colours some pixels are: their median ΔE2000 (kL) from their median
+    colour (a plain cloth or hair 2-7, a print 10 and more)."""
+    centre = column_medians(lab).astype(np.float32)
+    return float(np.median(delta_e_2000(lab, centre, k_l=config.lightness_weight)))
+
+
+def printed_under_chin(chest: FloatArray, config: VisionConfig) -> bool:
+    """The strip under the chin (``chest``) is of many colours, as a printed hijab
+    falling over it is (``TorsoAnalyzer._printed_head`` says whether the head wears
+    one). Its colours cannot be matched to the head's the way a plain hijab's are
+    (``covered``): hair, its highlights and the wall at its edge make every head a
+    palette."""
+    return (
+        len(chest) >= config.layer_min_pixels
+        and spread(chest, config) >= config.print_chest_min_spread
+    )
+
+
 def masked_rows(image: FloatArray, mask: npt.NDArray[np.bool_]) -> FloatArray:
     """``image[mask]`` of an H x W x C image and an H x W mask, the same rows in the
     same order: ``np.compress`` on the flattened pixels takes a fifth of boolean
@@ -341,8 +367,7 @@ class TorsoAnalyzer:
         """The median Lab colour of a part of the person: ``part`` is (x0, y0, x1, y1)
         in face-box units. None when the part shows no person."""
         h, w = rgb.shape[:2]
-        x0, y0 = max(0, round(box.x + box.w * part[0])), max(0, round(box.y + box.h * part[1]))
-        x1, y1 = min(w, round(box.x + box.w * part[2])), min(h, round(box.y + box.h * part[3]))
+        x0, y0, x1, y1 = _pixels(part, box, w, h)
         if x1 <= x0 or y1 <= y0:
             return None
         inside = mask[y0:y1:2, x0:x1:2] > self._config.segmentation_threshold
@@ -350,6 +375,32 @@ class TorsoAnalyzer:
             return None
         px = LINEAR_LUT[rgb[y0:y1:2, x0:x1:2][inside]] * gains
         return column_medians(linear_to_lab(np.clip(px, 0.0, 1.0)))
+
+    def _printed_head(
+        self, rgb: npt.NDArray[np.uint8], mask: Mask, table: npt.NDArray[np.float32], box: Box
+    ) -> bool:
+        """The band right above the face is a print, not hair: read at
+        ``print_head_width`` pixels across (``table``: code value to balanced linear
+        light), it has a print's fine structure and a print's ``spread`` of colours.
+        The structure is asked first: it costs a fifth of the spread (~0.1 against
+        ~0.5 ms), and most heads stop there."""
+        cfg = self._config
+        h, w = rgb.shape[:2]
+        x0, y0, x1, y1 = _pixels(above_face(0), box, w, h)
+        if x1 - x0 < 8 or y1 - y0 < 4:
+            return False
+        size = (cfg.print_head_width, max(4, round((y1 - y0) * cfg.print_head_width / (x1 - x0))))
+        crop = cv2.resize(rgb[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+        person = cv2.resize(mask[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+        inside = person > cfg.segmentation_threshold
+        if inside.sum() < 20:
+            return False
+        lab = image_linear_to_lab(np.asarray(cv2.LUT(crop, table), np.float32))
+        texture = float(high_pass(np.ascontiguousarray(lab[..., 0], np.float32))[inside].mean())
+        return (
+            texture >= cfg.print_head_min_texture
+            and spread(masked_rows(lab, inside), cfg) >= cfg.print_head_min_spread
+        )
 
     def _near(
         self, ref: FloatArray | None, person_lab: FloatArray, person: npt.NDArray[np.bool_]
@@ -396,8 +447,8 @@ class TorsoAnalyzer:
         gains = balance.gains**2.2
         # Code value to balanced linear light in one table per channel: the same values
         # as lookup, gain and clip per pixel, at a sixth of their cost.
-        table = np.clip(LINEAR_LUT32[:, None] * gains.astype(np.float32), 0, 1)
-        lab = image_linear_to_lab(np.asarray(cv2.LUT(crop, table.reshape(256, 1, 3)), np.float32))
+        table = np.clip(LINEAR_LUT32[:, None] * gains.astype(np.float32), 0, 1).reshape(256, 1, 3)
+        lab = image_linear_to_lab(np.asarray(cv2.LUT(crop, table), np.float32))
 
         # The person's own colours are not the garment: skin (the middle of the face)
         # and whatever the head wears or grows (just above the face box: hair falling
@@ -442,6 +493,10 @@ class TorsoAnalyzer:
             if covered(chest, chest_skin, ref, cfg):
                 chest_covered = True
                 break
+        if not chest_covered:
+            chest_covered = self._printed_head(rgb, mask, table, box) and printed_under_chin(
+                chest, cfg
+            )
         # Hair falls beside the neck, not down the middle of the chest: there the colour
         # of the head is a shirt or sweater under a jacket, which must stay in the garment.
         head[:, np.abs(across) <= cfg.layer_centre_half_width] = False
