@@ -238,18 +238,17 @@ def under_chin(across: FloatArray, down: FloatArray, config: VisionConfig) -> tu
     return rows, cols
 
 
-def covered(chest: FloatArray, skin: FloatArray, head: FloatArray, cfg: VisionConfig) -> bool:
-    """What the head wears or grows hangs over the chest: under the chin (``chest``,
-    the Lab of the person's pixels there; ``skin``, each one's distance to the skin's
-    colour), nearly all of the person has the colour ``head``, nearer it than the
-    skin's. A neck, a collar or a tie is there otherwise; a hijab wraps under the chin
-    and falls over the uniform, which then cannot be judged by its colour (a black
+def covered(head: FloatArray, skin: FloatArray, cfg: VisionConfig) -> bool:
+    """What the head wears or grows hangs over the chest: under the chin (``head`` and
+    ``skin``, each of the person's pixels there's distance to the colour above the face
+    and to the skin's), nearly all of the person has the head's colour, nearer it than
+    the skin's. A neck, a collar or a tie is there otherwise; a hijab wraps under the
+    chin and falls over the uniform, which then cannot be judged by its colour (a black
     hijab over khaki read as a black top, a pink one as a pink top)."""
-    n = len(chest)
+    n = len(head)
     if n < cfg.layer_min_pixels:
         return False
-    near = delta_e_2000(chest, head.astype(np.float32), k_l=cfg.lightness_weight)
-    worn = (near < cfg.skin_max_delta_e) & (near < skin)
+    worn = (head < cfg.skin_max_delta_e) & (head < skin)
     return int(worn.sum()) >= cfg.covered_min_share * n
 
 
@@ -402,20 +401,22 @@ class TorsoAnalyzer:
             and spread(masked_rows(lab, inside), cfg) >= cfg.print_head_min_spread
         )
 
-    def _near(
+    def _distance(
         self, ref: FloatArray | None, person_lab: FloatArray, person: npt.NDArray[np.bool_]
-    ) -> npt.NDArray[np.bool_]:
-        """Garment-crop pixels of the colour ``ref`` (nothing without one);
-        ``person_lab`` is the crop's Lab at the ``person`` pixels. Lightness is
-        discounted (kL): hair and skin in shadow are still hair and skin. Only the
-        person's pixels, in float32: this distance is the stage's largest cost
-        (docs/performance.md)."""
-        near = np.zeros_like(person)
+    ) -> FloatArray:
+        """Each garment-crop pixel's distance to the colour ``ref`` (infinite off the
+        person, or everywhere without one); ``person_lab`` is the crop's Lab at the
+        ``person`` pixels. Lightness is discounted (kL): hair and skin in shadow are
+        still hair and skin. Only the person's pixels, in float32: this distance is the
+        stage's largest cost (docs/performance.md), so it is taken once per colour and
+        the band under the chin reads its share of it."""
+        distance = np.full(person.shape, np.inf, np.float32)
         if ref is not None:
             cfg = self._config
-            distance = delta_e_2000(person_lab, ref.astype(np.float32), k_l=cfg.lightness_weight)
-            near[person] = distance < cfg.skin_max_delta_e
-        return near
+            distance[person] = delta_e_2000(
+                person_lab, ref.astype(np.float32), k_l=cfg.lightness_weight
+            )
+        return distance
 
     def observe(self, rgb: npt.NDArray[np.uint8], mask: Mask, face: Face) -> TorsoObservation:
         """Describe the garment below ``face``; ``mask`` is ``segment(rgb)``."""
@@ -459,14 +460,15 @@ class TorsoAnalyzer:
         person_lab = masked_rows(lab, person)
         skin_ref = self._reference(rgb, mask, gains, (0.3, 0.45, 0.7, 0.8), box)
         head_ref = self._reference(rgb, mask, gains, above_face(0), box)
-        skin_colour = self._near(skin_ref, person_lab, person)
-        skin = _unless_most(skin_colour, n_person, cfg.skin_max_fraction)
-        head_near = self._near(head_ref, person_lab, person)
-        head = _unless_most(head_near, n_person, cfg.hair_max_fraction)
+        near = cfg.skin_max_delta_e
+        skin_distance = self._distance(skin_ref, person_lab, person)
+        skin = _unless_most(skin_distance < near, n_person, cfg.skin_max_fraction)
+        head_distance = self._distance(head_ref, person_lab, person)
+        head = _unless_most(head_distance < near, n_person, cfg.hair_max_fraction)
         if not head.any() or (head & skin).sum() >= cfg.hair_above_skin_share * head.sum():
             for side in _beside(cfg.hair_beside_face):
                 ref = self._reference(rgb, mask, gains, side, box)
-                beside = self._near(ref, person_lab, person)
+                beside = self._distance(ref, person_lab, person) < near
                 head |= _unless_most(beside, n_person, cfg.hair_max_fraction)
         # Each working pixel's position in face heights, for the layered layout.
         across = ((np.arange(size[0]) + 0.5) / scale + x0 - box.cx) / face.size
@@ -478,11 +480,7 @@ class TorsoAnalyzer:
         rows, cols = under_chin(across, down, cfg)
         there = person[rows, cols]
         chest = masked_rows(lab[rows, cols], there)
-        chest_skin = (
-            np.full(len(chest), np.inf, np.float32)
-            if skin_ref is None
-            else delta_e_2000(chest, skin_ref.astype(np.float32), k_l=cfg.lightness_weight)
-        )
+        chest_skin = skin_distance[rows, cols][there]
         chest_covered = False
         ref = head_ref
         for k in range(cfg.covered_head_bands):
@@ -490,7 +488,12 @@ class TorsoAnalyzer:
                 ref = self._reference(rgb, mask, gains, above_face(k), box)
             if ref is None or not worn_on_head(ref, skin_ref, cfg):
                 break
-            if covered(chest, chest_skin, ref, cfg):
+            chest_head = (
+                delta_e_2000(chest, ref.astype(np.float32), k_l=cfg.lightness_weight)
+                if k
+                else head_distance[rows, cols][there]
+            )
+            if covered(chest_head, chest_skin, cfg):
                 chest_covered = True
                 break
         if not chest_covered:
