@@ -184,8 +184,8 @@ class VisionConfig:
     measured a median 3.4 and 90 % under 5.7 on the eval's clips, a printed hijab a
     median 6.9)..."""
     print_head_min_spread: float = 8.0
-    """...and this ``spread`` of colours (hair a median 6.5, a printed hijab 9.8: a
-    wall at the hair's edge spreads hair's colours too)..."""
+    """...and this ``spread`` of colours (read at the frame's resolution: hair a median
+    6.5, a printed hijab 9.8; a wall at the hair's edge spreads hair's colours too)..."""
     print_chest_min_spread: float = 10.0
     """...and then covers the chest when the strip under the chin spreads this much
     too (a printed hijab there a median 16.8, a patterned top 7.4)."""
