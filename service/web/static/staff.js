@@ -354,8 +354,16 @@ function stillFrame(callId, sequence, canvas) {
 function startStills(callId) {
   const canvas = document.createElement("canvas");
   const stills = { timer: null, sequence: 0, presented: -1 };
-  const interval = () => {
-    if (performance.now() < challengeUntil) return STILLS.challengeMs;
+  // During a challenge, paced from when each still began: four a second whatever
+  // drawing and encoding cost on a busy phone (on a loaded machine they took up to
+  // 250 ms). Otherwise each waits its interval after the last went, so that the first
+  // five span a little over the 2 s a frozen picture needs to be seen as one
+  // (`frozen_min_seconds`): paced from their start they spanned 2.0 s, and a frozen
+  // camera's fifth sample was sometimes judged live before its sixth was frozen.
+  const wait = (began) => {
+    if (performance.now() < challengeUntil) {
+      return Math.max(0, STILLS.challengeMs - (performance.now() - began));
+    }
     return stills.sequence < STILLS.first ? STILLS.firstMs : STILLS.intervalMs;
   };
   const next = async () => {
@@ -369,10 +377,7 @@ function startStills(callId) {
       const frame = await stillFrame(callId, stills.sequence, canvas);
       if (frame && analysis === stills && signal.sendBinary(frame, STILLS.backlog)) stills.sequence += 1;
     }
-    // Paced from when this still began: drawing and encoding it (tens of ms, hundreds on
-    // a busy phone) do not slow the rate down.
-    const wait = Math.max(0, interval() - (performance.now() - began));
-    if (analysis === stills) stills.timer = setTimeout(next, wait);
+    if (analysis === stills) stills.timer = setTimeout(next, wait(began));
   };
   // A challenge came: the next still now (its first moments are the starting pose),
   // unless one is being taken.
