@@ -375,6 +375,22 @@ class TorsoAnalyzer:
         px = LINEAR_LUT[rgb[y0:y1:2, x0:x1:2][inside]] * gains
         return column_medians(linear_to_lab(np.clip(px, 0.0, 1.0)))
 
+    def _working(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        mask: Mask,
+        table: npt.NDArray[np.float32],
+        rect: tuple[int, ...],
+        size: tuple[int, int],
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        """The frame's ``rect`` (x0, y0, x1, y1) area-averaged to ``size``: its Lab
+        (``table``: code value to balanced linear light) and where the person is."""
+        x0, y0, x1, y1 = rect
+        crop = cv2.resize(rgb[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+        person = cv2.resize(mask[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+        lab = image_linear_to_lab(np.asarray(cv2.LUT(crop, table), np.float32))
+        return lab, person > self._config.segmentation_threshold
+
     def _printed_head(
         self, rgb: npt.NDArray[np.uint8], mask: Mask, table: npt.NDArray[np.float32], box: Box
     ) -> bool:
@@ -389,12 +405,9 @@ class TorsoAnalyzer:
         if x1 - x0 < 8 or y1 - y0 < 4:
             return False
         size = (cfg.print_head_width, max(4, round((y1 - y0) * cfg.print_head_width / (x1 - x0))))
-        crop = cv2.resize(rgb[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-        person = cv2.resize(mask[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-        inside = person > cfg.segmentation_threshold
+        lab, inside = self._working(rgb, mask, table, (x0, y0, x1, y1), size)
         if inside.sum() < 20:
             return False
-        lab = image_linear_to_lab(np.asarray(cv2.LUT(crop, table), np.float32))
         texture = float(high_pass(np.ascontiguousarray(lab[..., 0], np.float32))[inside].mean())
         return (
             texture >= cfg.print_head_min_texture
@@ -428,9 +441,6 @@ class TorsoAnalyzer:
         # A fixed working resolution: a check pattern stays resolved, folds do not.
         scale = min(1.0, cfg.texture_width / (x1 - x0))
         size = (max(8, round((x1 - x0) * scale)), max(8, round((y1 - y0) * scale)))
-        crop = cv2.resize(rgb[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-        crop_mask = cv2.resize(mask[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-        person = crop_mask > cfg.segmentation_threshold
 
         # White balance from the background: grey world on a small frame. With too
         # little background (a selfie filling the frame) none: grey world on the person
@@ -449,7 +459,7 @@ class TorsoAnalyzer:
         # Code value to balanced linear light in one table per channel: the same values
         # as lookup, gain and clip per pixel, at a sixth of their cost.
         table = np.clip(LINEAR_LUT32[:, None] * gains.astype(np.float32), 0, 1).reshape(256, 1, 3)
-        lab = image_linear_to_lab(np.asarray(cv2.LUT(crop, table), np.float32))
+        lab, person = self._working(rgb, mask, table, (x0, y0, x1, y1), size)
 
         # The person's own colours are not the garment: skin (the middle of the face)
         # and whatever the head wears or grows (just above the face box: hair falling
