@@ -488,6 +488,23 @@ def test_frozen_run_needs_the_minimum_duration() -> None:
     assert v.camera.evidence["camera_frozen"] == tuple(float(i) for i in range(3, 9))
 
 
+def test_a_run_too_short_to_call_frozen_is_not_yet_a_live_camera() -> None:
+    # The page's first stills: one picture, then the same one four times in 1.4 s. Not
+    # frozen yet (under ``frozen_min_seconds``), and not a pass either: the indicator
+    # must not show pass for a fed picture before its run is long enough to fail.
+    times = [0.5, 1.0, 1.5, 1.9]
+    samples = [_sample(0.0)] + [_sample(t, thumb_seed=99) for t in times]
+    w = _window(samples)
+    camera = w.verdict().camera
+    assert (camera.verdict, camera.reasons) == (Verdict.INCONCLUSIVE, (Reason.TOO_FEW_SAMPLES,))
+    w.add(_sample(2.5, thumb_seed=99))  # the run is 2 s long now: frozen, all of it
+    camera = w.verdict().camera
+    assert (camera.verdict, camera.reasons) == (Verdict.FAIL, (Reason.CAMERA_FROZEN,))
+    # A live picture after the run settles it: the run was short, the camera is live.
+    live = _window([*samples, *(_sample(t) for t in (3.0, 4.0, 5.0, 6.0))]).verdict()
+    assert live.camera.verdict is Verdict.PASS
+
+
 def test_brief_covering_does_not_fail() -> None:
     samples = [_sample(float(i)) for i in range(20)]
     samples[5] = _sample(5.0, state=CameraState.COVERED)

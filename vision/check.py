@@ -458,7 +458,12 @@ class CheckWindow:
             return result(Verdict.INCONCLUSIVE, Reason.TOO_FEW_SAMPLES)
         if fails:
             return result(Verdict.FAIL, *fails)
-        if _share(self._ok, n) >= cfg.camera_ok_fraction:
+        # Samples in a run of identical ones not yet ``frozen_min_seconds`` long are
+        # neither frozen nor proof of a live camera yet: they do not count towards a PASS
+        # (a fed picture's indicator would otherwise show pass until its run is long
+        # enough, then fail).
+        undecided = sum(m.usable for m in self._run)
+        if _share(self._ok - undecided, n) >= cfg.camera_ok_fraction:
             return result(Verdict.PASS)
         dark = states[CameraState.LOW_LIGHT] > 0
         return result(Verdict.INCONCLUSIVE, Reason.LOW_LIGHT if dark else Reason.TOO_FEW_SAMPLES)
