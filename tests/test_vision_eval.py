@@ -54,6 +54,7 @@ MET = tuple(
         "dark_fail",
         "lamp_fail",
         "hijab_fail",
+        "open_hijab_fail",
         "still_caught",
         "held_frozen",
         "worst_subgroup_gap",
@@ -107,7 +108,8 @@ def test_vision_holds_its_figures_on_real_people(report: Report, target: Target)
 def test_the_light_and_still_figures_rest_on_enough_clips(report: Report) -> None:
     assert report.figures["dark_fail"].total >= 50
     assert report.figures["lamp_fail"].total == report.figures["tungsten_fail"].total >= 70
-    assert report.figures["hijab_fail"].total == report.figures["printed_hijab_fail"].total >= 50
+    hijabs = (report.figures[f"{kind}hijab_fail"].total for kind in ("", "printed_", "open_"))
+    assert len(set(hijabs)) == 1 and report.figures["hijab_fail"].total >= 50
     assert report.figures["still_caught"].total >= 30
     assert report.figures["held_frozen"].total == report.figures["still_caught"].total
 

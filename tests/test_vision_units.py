@@ -655,6 +655,35 @@ def test_a_hijab_is_looked_for_above_the_forehead_only_through_what_is_worn(
     assert seen.covered is covered
 
 
+@pytest.mark.parametrize(
+    ("opening", "covered"),
+    [
+        ("khaki", True),  # a navy hijab open at the front: khaki in a V under the chin
+        ("neckline", False),  # a navy top under navy hair, its neckline's skin there
+    ],
+)
+def test_a_hijab_open_at_the_front_covers_the_chest(opening: str, covered: bool) -> None:
+    # The head's colour fills the region but not all of the strip under the chin: its
+    # ends fall apart and the uniform shows between them (a quarter of the strip here).
+    # A neckline's skin there (two fifths) leaves a top the colour of the hair judged.
+    face = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
+    navy, skin = (34, 42, 78), (205, 150, 120)
+    rgb = np.full((640, 480, 3), 225, np.uint8)
+    mask = np.zeros((640, 480), np.float32)
+    rgb[40:100, 170:310] = navy
+    rgb[100:200, 190:290] = skin
+    rgb[200:, 130:350] = navy
+    if opening == "khaki":
+        rgb[222:, 228:252] = (195, 176, 130)
+    else:
+        rgb[215:235, 222:258] = skin
+    mask[40:200, 170:310] = 1.0
+    mask[200:, 130:350] = 1.0
+    seen = _observe(rgb, mask, face)
+    assert seen.visible
+    assert seen.covered is covered
+
+
 def _print(height: int, width: int) -> npt.NDArray[np.uint8]:
     """Diagonal bands of indigo, ochre and off-white, 8 px each: a batik-like print."""
     palette = np.array([(20, 60, 90), (170, 110, 40), (232, 226, 210)], np.uint8)

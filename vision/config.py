@@ -167,6 +167,10 @@ class VisionConfig:
     """...in this share of its person pixels (the colour of the head, and nearer it than
     the skin's); if it does, the sample's chest may be covered (a hijab wraps under the
     chin and falls over the uniform)..."""
+    covered_filled_min_share: float = 0.65
+    """...or in this share where the head's colour is also more than ``hair_max_fraction``
+    of the whole region's person (a hijab open at the front: its ends cover the chest
+    and the uniform shows in a V from under the chin)..."""
     covered_head_bands: int = 2
     """Bands of 0.3 face-box heights above the face where that colour is looked for...
     where the first is partly the forehead, its median mixes the two and the next is

@@ -238,18 +238,18 @@ def under_chin(across: FloatArray, down: FloatArray, config: VisionConfig) -> tu
     return rows, cols
 
 
-def covered(head: FloatArray, skin: FloatArray, cfg: VisionConfig) -> bool:
+def covered(head: FloatArray, skin: FloatArray, share: float, cfg: VisionConfig) -> bool:
     """What the head wears or grows hangs over the chest: under the chin (``head`` and
     ``skin``, each of the person's pixels there's distance to the colour above the face
-    and to the skin's), nearly all of the person has the head's colour, nearer it than
-    the skin's. A neck, a collar or a tie is there otherwise; a hijab wraps under the
-    chin and falls over the uniform, which then cannot be judged by its colour (a black
-    hijab over khaki read as a black top, a pink one as a pink top)."""
+    and to the skin's), at least ``share`` of the person has the head's colour, nearer
+    it than the skin's. A neck, a collar or a tie is there otherwise; a hijab wraps
+    under the chin and falls over the uniform, which then cannot be judged by its colour
+    (a black hijab over khaki read as a black top, a pink one as a pink top)."""
     n = len(head)
     if n < cfg.layer_min_pixels:
         return False
     worn = (head < cfg.skin_max_delta_e) & (head < skin)
-    return int(worn.sum()) >= cfg.covered_min_share * n
+    return int(worn.sum()) >= share * n
 
 
 def spread(lab: FloatArray, config: VisionConfig) -> float:
@@ -474,7 +474,9 @@ class TorsoAnalyzer:
         skin_distance = self._distance(skin_ref, person_lab, person)
         skin = _unless_most(skin_distance < near, n_person, cfg.skin_max_fraction)
         head_distance = self._distance(head_ref, person_lab, person)
-        head = _unless_most(head_distance < near, n_person, cfg.hair_max_fraction)
+        near_head = head_distance < near
+        head_fills = int(near_head.sum()) > cfg.hair_max_fraction * n_person
+        head = near_head if not head_fills else np.zeros_like(near_head)
         if not head.any() or (head & skin).sum() >= cfg.hair_above_skin_share * head.sum():
             for side in _beside(cfg.hair_beside_face):
                 ref = self._reference(rgb, mask, gains, side, box)
@@ -491,6 +493,9 @@ class TorsoAnalyzer:
         there = person[rows, cols]
         chest = masked_rows(lab[rows, cols], there)
         chest_skin = skin_distance[rows, cols][there]
+        # Where the head's colour fills the region around the strip too, less of the
+        # strip will do: a hijab open at the front shows the uniform under the chin.
+        share = cfg.covered_filled_min_share if head_fills else cfg.covered_min_share
         chest_covered = False
         ref = head_ref
         for k in range(cfg.covered_head_bands):
@@ -503,7 +508,7 @@ class TorsoAnalyzer:
                 if k
                 else head_distance[rows, cols][there]
             )
-            if covered(chest_head, chest_skin, cfg):
+            if covered(chest_head, chest_skin, share, cfg):
                 chest_covered = True
                 break
         if not chest_covered:
