@@ -34,7 +34,7 @@ MEASURED = (
     Target("tungsten_fail", 1 / 80, False),
     Target("printed_hijab_fail", 28 / 61, False),
 )
-"""Floors at the figures of vision 7 (``7+6df46743``) on the 302 photos of the set
+"""Floors at the figures of vision 7 (``7+63983277``, as at ``7+6df46743``) on the 302 photos of the set
 and their stills clips (clips version 7, ``hadir eval vision``, 2026-12-01;
 docs/vision.md says which moved and why: the 20 photos added that day brought layered
 tops that read as one colour; the hijab rule gave up four wrong colours, dark tops under
