@@ -584,8 +584,10 @@ def test_layered_needs_two_agreeing_sides_low_on_the_chest(
     assert is_layered(*_garment(left, centre, right, low_rows=low_rows), DEFAULT_CONFIG) is layered
 
 
-def _observe(rgb: npt.NDArray[np.uint8], mask: Mask, face: Face) -> TorsoObservation:
-    torso = TorsoAnalyzer(DEFAULT_CONFIG)
+def _observe(
+    rgb: npt.NDArray[np.uint8], mask: Mask, face: Face, config: VisionConfig = DEFAULT_CONFIG
+) -> TorsoObservation:
+    torso = TorsoAnalyzer(config)
     try:
         return torso.observe(rgb, mask, face)
     finally:
@@ -682,6 +684,29 @@ def test_a_hijab_open_at_the_front_covers_the_chest(opening: str, covered: bool)
     seen = _observe(rgb, mask, face)
     assert seen.visible
     assert seen.covered is covered
+
+
+@pytest.mark.parametrize(("layout", "patterned"), [("check", True), ("halves", False)])
+def test_colours_printed_at_one_lightness_are_a_pattern(layout: str, patterned: bool) -> None:
+    # A red and green check of the same lightness (L 47 and 49) has no texture in the
+    # lightness and two colours of half the top each: undecided, but its colour has a
+    # print's fine structure. A top of the same two colours in two halves has none.
+    face = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
+    rgb = np.full((640, 480, 3), 225, np.uint8)
+    mask = np.zeros((640, 480), np.float32)
+    rgb[40:100, 190:290] = (40, 30, 25)
+    rgb[100:200, 190:290] = (205, 150, 120)
+    yy, xx = np.mgrid[200:640, 130:350]
+    red = (xx // 8 + yy // 8) % 2 == 1 if layout == "check" else xx >= 240
+    rgb[200:, 130:350] = np.where(red[..., None], (190, 70, 70), (60, 130, 60))
+    mask[40:200, 190:290] = 1.0
+    mask[200:, 130:350] = 1.0
+    seen = _observe(rgb, mask, face)
+    assert seen.texture is not None and seen.texture < DEFAULT_CONFIG.texture_solid_max
+    assert seen.solid is (False if patterned else None)
+    # Without the colour's texture the check is undecided too.
+    blind = replace(DEFAULT_CONFIG, texture_chroma_patterned_min=float("inf"))
+    assert _observe(rgb, mask, face, blind).solid is None
 
 
 def _print(height: int, width: int) -> npt.NDArray[np.uint8]:
