@@ -132,8 +132,10 @@ class VisionConfig:
     texture_patterned_min: float = 5.5
     """High-pass energy at or over which a top is patterned; in between, undecided."""
     texture_chroma_patterned_min: float = 4.0
-    """An undecided top is patterned when its colour has this much fine structure too
-    (``chroma_texture``): a print of colours near in lightness..."""
+    """A top undecided by the thresholds above and by the folds test below is patterned
+    when its colour has this much fine structure (``chroma_texture``): a print of
+    colours near in lightness (solid tops' such samples measured at most 3.15 on the
+    eval's clips)."""
     texture_fold_min_coherence: float = 0.85
     """An undecided top is solid when its high-pass energy is folds and edges: the
     gradient's orientation coherence (structure tensor, energy-weighted) at least this

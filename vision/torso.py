@@ -561,12 +561,10 @@ class TorsoAnalyzer:
         top = groups[0]
         solid = solid_or_patterned(texture, top.share, layered, cfg)
         if solid is None and texture is not None:
-            if chroma_texture(lab, inner) >= cfg.texture_chroma_patterned_min:
-                solid = False  # undecided, but its colours are printed: patterned
-            elif top.share >= cfg.texture_fold_min_share and folds_only(
-                lightness, high, inner, cfg
-            ):
+            if top.share >= cfg.texture_fold_min_share and folds_only(lightness, high, inner, cfg):
                 solid = True  # undecided, but its texture is its folds and collar: plain
+            elif chroma_texture(lab, inner) >= cfg.texture_chroma_patterned_min:
+                solid = False  # undecided, but its colours are printed: patterned
         return TorsoObservation(
             visible=True,
             reason=None,
