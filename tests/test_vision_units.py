@@ -417,6 +417,34 @@ def test_a_top_that_may_be_a_hijab_never_fails_the_uniform() -> None:
     assert uniform(6, (73.0, 2.0, 18.0)).verdict is Verdict.PASS
 
 
+@pytest.mark.parametrize(
+    ("lab", "share", "day", "reason"),
+    [
+        ((15.0, 0.0, 0.0), 0.9, "khaki", Reason.WRONG_UNIFORM_COLOUR),  # a black knit
+        ((15.0, 0.0, 0.0), 0.7, "khaki", Reason.PATTERN_UNCERTAIN),  # black on 0.7: hair?
+        ((73.0, 2.0, 18.0), 0.9, "khaki", Reason.PATTERN_UNCERTAIN),  # khaki: plain or not?
+        (_lch(93.0, 32.0, 95.0), 0.9, "white", Reason.PATTERN_UNCERTAIN),  # a lamp on white
+    ],
+)
+def test_a_top_neither_plain_nor_patterned_fails_only_on_a_clearly_wrong_colour_filling_it(
+    lab: tuple[float, float, float], share: float, day: str, reason: Reason
+) -> None:
+    # Undecided texture (a knit, a ribbed top): one colour over most of the garment that
+    # is clearly not the day's is not the uniform, plain or not; anything less stays
+    # for a human.
+    def undecided(t: float) -> SampleResult:
+        sample = _sample(t, lab=lab)
+        assert sample.torso is not None
+        return replace(sample, torso=replace(sample.torso, solid=None, solid_share=share))
+
+    uniform = _window([undecided(float(i)) for i in range(6)], f"solid:{day}").verdict().uniform
+    assert uniform.reasons == (reason,)
+    failed = reason is Reason.WRONG_UNIFORM_COLOUR
+    assert uniform.verdict is (Verdict.FAIL if failed else Verdict.INCONCLUSIVE)
+    if failed:
+        assert uniform.evidence["wrong_uniform_colour"] == tuple(float(i) for i in range(6))
+
+
 def test_a_colour_a_lamp_may_explain_fails_only_where_the_light_was_measured() -> None:
     # A white shirt under an uncorrected tungsten lamp reads L 93, C 32 at 95° (the
     # development set's white_tungsten clips). Where the white balance measured the light

@@ -547,8 +547,10 @@ class CheckWindow:
                 ),
             ]
         )
+        # Judged solid, its colour is its solid samples'; not (yet), every visible one's.
+        uncertain = _share(u.solid, u.visible) < cfg.solid_fraction
         colour: dict[str, Any] | None = None
-        medians = [c.median() for c in (u.lab_solid if u.solid else u.lab_visible)]
+        medians = [c.median() for c in (u.lab_visible if uncertain else u.lab_solid)]
         if all(x is not None for x in medians):
             med = np.array(medians, dtype=np.float64)
             colour = {
@@ -575,17 +577,26 @@ class CheckWindow:
             if covered:
                 return result(Verdict.INCONCLUSIVE, Reason.UNIFORM_COVERED)
             return result(Verdict.FAIL, Reason.NOT_UNIFORM_COLOUR)
-        if _share(u.solid, u.visible) < cfg.solid_fraction:
+        # A top neither clearly plain nor clearly patterned is judged by its colour only
+        # where one colour covers most of it: then a clearly wrong colour fails either way.
+        share = u.solid_share.median()
+        if uncertain and (
+            not policy.colours or share is None or share < cfg.uncertain_wrong_min_share
+        ):
             return result(Verdict.INCONCLUSIVE, Reason.PATTERN_UNCERTAIN)
         if not policy.colours:
             return result(Verdict.PASS)
         assert colour is not None
         seen = np.array(colour["lab"], dtype=np.float64)
-        measured = u.light_measured >= 0.5 * max(u.solid, 1)
+        # The light counts as measured where it was in most of the samples the colour is
+        # from (``light_measured`` counts solid ones: never, for an uncertain top).
+        measured = u.light_measured >= 0.5 * max(u.visible if uncertain else u.solid, 1)
         match, distances, light = match_colours(seen, policy.colours, cfg, measured)
         scores["colour_distance"] = {k: round(v, 2) for k, v in distances.items()}
         if light:
             scores["colour_light_cast"] = True  # a coloured light may explain it
+        if uncertain and match is not Verdict.FAIL:
+            return result(Verdict.INCONCLUSIVE, Reason.PATTERN_UNCERTAIN)
         if match is Verdict.PASS:
             return result(Verdict.PASS)
         if match is Verdict.FAIL and covered:
@@ -596,8 +607,8 @@ class CheckWindow:
                     [
                         (
                             Reason.WRONG_UNIFORM_COLOUR,
-                            u.solid,
-                            lambda m: judged(m) and m.visible and bool(m.solid),
+                            u.visible if uncertain else u.solid,
+                            lambda m: judged(m) and m.visible and (uncertain or bool(m.solid)),
                         )
                     ]
                 )

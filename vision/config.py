@@ -251,7 +251,11 @@ class VisionConfig:
     """Share of visible-torso samples that are patterned for ``not_uniform_colour``."""
     solid_fraction: float = 0.5
     """Share of visible-torso samples that must be solid to judge the colour; with
-    neither this nor ``patterned_fraction`` reached it is ``pattern_uncertain``."""
+    neither this nor ``patterned_fraction`` reached it is ``pattern_uncertain``..."""
+    uncertain_wrong_min_share: float = 0.85
+    """...unless its dominant colour covers at least this share of the garment (median
+    sample) and is clearly none of the day's colours: plain or not, the top is not the
+    uniform (a black knit on a khaki day), ``wrong_uniform_colour``."""
     colour_match_delta_e: float = 10.0
     """ΔE2000 (kL above) to an expected colour at or under which it matches."""
     colour_mismatch_delta_e: float = 14.0
