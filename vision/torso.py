@@ -205,10 +205,15 @@ def folds_only(
     return float(oriented.sum()) >= config.texture_fold_min_coherence * float(energy.sum()) + 1e-6
 
 
+def _most(near: npt.NDArray[np.bool_], n_person: int, cap: float) -> bool:
+    """``near`` is more than ``cap`` of the crop's person: the garment itself has that
+    colour (khaki on light skin, on light brown hair), or something covers it."""
+    return int(near.sum()) > cap * max(n_person, 1)
+
+
 def _unless_most(near: npt.NDArray[np.bool_], n_person: int, cap: float) -> npt.NDArray[np.bool_]:
-    """``near``, or nothing when it is more than ``cap`` of the crop's person: then the
-    garment itself has that colour (khaki on light skin, on light brown hair)."""
-    return np.zeros_like(near) if near.sum() > cap * max(n_person, 1) else near
+    """``near``, or nothing when it is ``_most`` of the crop's person."""
+    return np.zeros_like(near) if _most(near, n_person, cap) else near
 
 
 def _beside(
@@ -487,8 +492,8 @@ class TorsoAnalyzer:
         skin = _unless_most(skin_distance < near, n_person, cfg.skin_max_fraction)
         head_distance = self._distance(head_ref, person_lab, person)
         near_head = head_distance < near
-        head_fills = int(near_head.sum()) > cfg.hair_max_fraction * n_person
-        head = near_head if not head_fills else np.zeros_like(near_head)
+        head_fills = _most(near_head, n_person, cfg.hair_max_fraction)
+        head = np.zeros_like(near_head) if head_fills else near_head
         if not head.any() or (head & skin).sum() >= cfg.hair_above_skin_share * head.sum():
             for side in _beside(cfg.hair_beside_face):
                 ref = self._reference(rgb, mask, gains, side, box)
