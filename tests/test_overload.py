@@ -252,12 +252,15 @@ async def test_a_full_pool_refuses_new_legs_and_takes_them_once_calls_end(
                         refused.append(call)
                 await asyncio.sleep(1.0)
         assert 1 <= pool.calls <= 3, pool.admission.sample_s
-        assert len(refused) == 5 - pool.calls and calls[0] not in refused
-        waiting = refused[0]
+        # A refused leg offered again (every ADMIT_AGAIN_S) may have been let in once the
+        # pool's measured cost allowed it; every leg is either in or still waiting.
+        waiting_calls = [c for c in refused if not c.analysed]
+        assert len(waiting_calls) == 5 - pool.calls and calls[0] not in refused
+        waiting = waiting_calls[0]
         assert not waiting.analysed and waiting.samples == 0
         assert waiting.fed_s > 1.0  # its stills were the camera sending all along
         for call in calls:
-            if call not in refused:
+            if call not in waiting_calls:
                 pool.release(call)
                 await call.finish()
         await asyncio.sleep(0.6)
