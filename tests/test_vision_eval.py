@@ -28,13 +28,13 @@ from vision.config import DEFAULT_CONFIG
 
 MEASURED = (
     Target("false_face_rate", 4 / 34, False),
-    Target("pattern_caught", 0.46, True),
-    Target("solid_vs_patterned", 0.78, True),
+    Target("pattern_caught", 0.44, True),
+    Target("solid_vs_patterned", 0.77, True),
     Target("wrong_colour_caught", 0.71, True),
     Target("tungsten_fail", 1 / 80, False),
-    Target("printed_hijab_fail", 28 / 61, False),
+    Target("printed_hijab_fail", 21 / 61, False),
 )
-"""Floors at the figures of vision 7 (``7+64ff7091``) on the 302 photos of the set and
+"""Floors at the figures of vision 7 (``7+451ca501``) on the 302 photos of the set and
 their stills clips (clips version 7, ``hadir eval vision``, 2026-12-01; docs/vision.md
 says which moved and why: the 20 photos added that day brought layered tops that read
 as one colour; the hijab rule gave up four wrong colours, dark tops under hair of their
@@ -42,7 +42,9 @@ colour and one under a forehead near the neck's colour; the face as a witness of
 light gave up one wrong colour and 4 of 5 tungsten FAILs; the printed hijab rule gave
 up one batik top under a knitted multicoloured hat and 28 of 56 printed-hijab FAILs;
 the colour's texture caught five more patterned and layered tops, and a clearly wrong
-colour filling a top of uncertain texture three more wrong colours)."""
+colour filling a top of uncertain texture three more wrong colours; a print under a
+chin that shows no neck, below anything worn on the head, seven printed-hijab FAILs
+for two layered tops: a beard over a buttoned collar, a scarf wound up to the jaw)."""
 pytestmark = pytest.mark.timeout(2400)  # a clean clone draws and encodes every clip once
 MET = tuple(
     t

@@ -737,35 +737,51 @@ def test_colours_printed_at_one_lightness_are_a_pattern(layout: str, patterned: 
     assert _observe(rgb, mask, face, blind).solid is None
 
 
-def _print(height: int, width: int) -> npt.NDArray[np.uint8]:
-    """Diagonal bands of indigo, ochre and off-white, 8 px each: a batik-like print."""
-    palette = np.array([(20, 60, 90), (170, 110, 40), (232, 226, 210)], np.uint8)
+BATIK = ((20, 60, 90), (170, 110, 40), (232, 226, 210))
+"""Indigo, ochre and off-white."""
+COOL = ((20, 60, 90), (40, 140, 90), (232, 236, 240))
+"""Indigo, green and white: no colour, nor blend of two, near a skin's."""
+
+
+def _print(
+    height: int, width: int, colours: tuple[tuple[int, int, int], ...] = BATIK
+) -> npt.NDArray[np.uint8]:
+    """Diagonal bands of three colours, 8 px each: a batik-like print."""
+    palette = np.array(colours, np.uint8)
     yy, xx = np.mgrid[0:height, 0:width]
     return np.asarray(palette[((xx + yy) // 8) % 3], np.uint8)
 
 
 @pytest.mark.parametrize(
-    ("head", "chest", "covered"),
+    ("head", "chest", "neck", "covered"),
     [
-        ("print", "print", True),  # a printed hijab over the chest
-        ("hair", "print", False),  # plain hair over a printed top: the top is judged
-        ("print", "khaki", False),  # a printed hijab beside a plain top under the chin
+        ("print", "print", False, True),  # a printed hijab over the chest
+        ("ground", "print", False, True),  # the same, the band above only its ground
+        ("ground", "print", True, False),  # a neck shows: the cloth under it is a top
+        ("hair", "print", True, False),  # plain hair over a printed top: judged
+        ("print", "khaki", False, False),  # a printed hijab beside a plain top
     ],
 )
 def test_a_print_on_the_head_and_under_the_chin_covers_the_chest(
-    head: str, chest: str, covered: bool
+    head: str, chest: str, neck: bool, covered: bool
 ) -> None:
     # A printed hijab's colours cannot be matched like a plain one's (hair and a wall
-    # make a palette too): a print above the face and many colours under the chin say
-    # the chest may be the hijab, and a FAIL there is withheld.
+    # make a palette too): a print above the face, or anything worn there with no neck
+    # showing (a hijab wraps under the chin), and many colours under the chin say the
+    # chest may be the hijab, and a FAIL there is withheld. The chest's print has no
+    # colour near the skin's: the batik's ochre blends would count as a neck.
     face = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
+    skin = (205, 150, 120)
+    worn = {"print": _print(60, 140), "ground": (20, 60, 90), "hair": (40, 30, 25)}
     rgb = np.full((640, 480, 3), 225, np.uint8)
     mask = np.zeros((640, 480), np.float32)
-    rgb[40:100, 170:310] = _print(60, 140) if head == "print" else (40, 30, 25)
-    rgb[100:200, 190:290] = (205, 150, 120)
+    rgb[40:100, 170:310] = worn[head]
+    rgb[100:200, 190:290] = skin
     rgb[200:, 130:350] = (195, 176, 130)  # khaki
     if chest == "print":
-        rgb[200:300, 170:310] = _print(100, 140)
+        rgb[200:300, 170:310] = _print(100, 140, COOL)
+    if neck:
+        rgb[200:225, 210:270] = skin
     mask[40:200, 170:310] = 1.0
     mask[200:, 130:350] = 1.0
     seen = _observe(rgb, mask, face)

@@ -195,6 +195,12 @@ class VisionConfig:
     print_head_min_spread: float = 8.0
     """...and this ``spread`` of colours (read at the frame's resolution: hair a median
     6.5, a printed hijab 9.8; a wall at the hair's edge spreads hair's colours too)..."""
+    wrapped_max_skin: float = 0.02
+    """...or the head wears anything (the band above is not the skin; it may show only
+    a print's ground) and no neck shows under the chin: at most this share of the
+    strip's person pixels is the skin's colour, as where a hijab wraps. Per clip: the
+    eval's printed hijabs a median 0.00; patterned tops 0.38 and batik ones 0.35, none
+    under 0.02; layered tops 0.28, a sixth under 0.02 (scarves, high collars)..."""
     print_chest_min_spread: float = 10.0
     """...and then covers the chest when the strip under the chin spreads this much
     too (a printed hijab there a median 16.8, a patterned top 7.4)."""

@@ -276,6 +276,15 @@ def spread(lab: FloatArray, config: VisionConfig) -> float:
     return float(np.median(delta_e_2000(lab, centre, k_l=config.lightness_weight)))
 
 
+def wrapped(skin: FloatArray, config: VisionConfig) -> bool:
+    """No neck shows under the chin (``skin``: each of the strip's person pixels'
+    distance to the skin's colour), as under a hijab wrapped there, a turtleneck, a
+    scarf or a beard over a buttoned collar."""
+    n = len(skin)
+    near = int((skin < config.skin_max_delta_e).sum())
+    return n >= config.layer_min_pixels and near <= config.wrapped_max_skin * n
+
+
 def printed_under_chin(chest: FloatArray, config: VisionConfig) -> bool:
     """The strip under the chin (``chest``) is of many colours, as a printed hijab
     falling over it is (``TorsoAnalyzer._printed_head`` says whether the head wears
@@ -529,9 +538,11 @@ class TorsoAnalyzer:
                 chest_covered = True
                 break
         if not chest_covered:
-            chest_covered = self._printed_head(rgb, mask, table, box) and printed_under_chin(
-                chest, cfg
-            )
+            # A print under the chin is a printed hijab's where the head wears a print,
+            # or wears anything and no neck shows (the band above may be its ground).
+            worn = head_ref is not None and worn_on_head(head_ref, skin_ref, cfg)
+            hijab = (worn and wrapped(chest_skin, cfg)) or self._printed_head(rgb, mask, table, box)
+            chest_covered = hijab and printed_under_chin(chest, cfg)
         # Hair falls beside the neck, not down the middle of the chest: there the colour
         # of the head is a shirt or sweater under a jacket, which must stay in the garment.
         head[:, np.abs(across) <= cfg.layer_centre_half_width] = False
