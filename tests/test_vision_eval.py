@@ -33,6 +33,7 @@ MEASURED = (
     Target("wrong_colour_caught", 0.71, True),
     Target("tungsten_fail", 1 / 80, False),
     Target("printed_hijab_fail", 21 / 61, False),
+    Target("pattern_failed", 0.70, True),
 )
 """Floors at the figures of vision 7 (``7+451ca501``) on the 302 photos of the set and
 their stills clips (clips version 7, ``hadir eval vision``, 2026-12-01; docs/vision.md
