@@ -759,6 +759,7 @@ def _print(
         ("ground", "print", False, True),  # the same, the band above only its ground
         ("ground", "print", True, False),  # a neck shows: the cloth under it is a top
         ("hair", "print", True, False),  # plain hair over a printed top: judged
+        ("hair", "print", False, True),  # no neck below hair: a hijab would look so
         ("print", "khaki", False, False),  # a printed hijab beside a plain top
     ],
 )
