@@ -3,6 +3,7 @@ the check window's rules, and the config version."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -685,6 +686,32 @@ def test_a_hijab_is_looked_for_above_the_forehead_only_through_what_is_worn(
     assert seen.covered is covered
 
 
+SKIN = (205, 150, 120)
+FACE = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
+"""A face box 100 px square at (190, 100) of a 480x640 frame, the middle filled by
+``_chest_covered``'s skin."""
+
+
+def _chest_covered(
+    head: tuple[int, int, int] | npt.NDArray[np.uint8],
+    top: tuple[int, int, int],
+    under_chin: Callable[[npt.NDArray[np.uint8]], None],
+) -> bool:
+    """Whether the chest reads covered under ``head`` (the band above ``FACE``, 60 px)
+    over a ``top`` filling the frame below it, once ``under_chin`` has drawn on it."""
+    rgb = np.full((640, 480, 3), 225, np.uint8)
+    mask = np.zeros((640, 480), np.float32)
+    rgb[40:100, 170:310] = head
+    rgb[100:200, 190:290] = SKIN
+    rgb[200:, 130:350] = top
+    under_chin(rgb)
+    mask[40:200, 170:310] = 1.0
+    mask[200:, 130:350] = 1.0
+    seen = _observe(rgb, mask, FACE)
+    assert seen.visible
+    return bool(seen.covered)
+
+
 @pytest.mark.parametrize(
     ("opening", "covered"),
     [
@@ -696,22 +723,15 @@ def test_a_hijab_open_at_the_front_covers_the_chest(opening: str, covered: bool)
     # The head's colour fills the region but not all of the strip under the chin: its
     # ends fall apart and the uniform shows between them (a quarter of the strip here).
     # A neckline's skin there (two fifths) leaves a top the colour of the hair judged.
-    face = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
-    navy, skin = (34, 42, 78), (205, 150, 120)
-    rgb = np.full((640, 480, 3), 225, np.uint8)
-    mask = np.zeros((640, 480), np.float32)
-    rgb[40:100, 170:310] = navy
-    rgb[100:200, 190:290] = skin
-    rgb[200:, 130:350] = navy
-    if opening == "khaki":
-        rgb[222:, 228:252] = (195, 176, 130)
-    else:
-        rgb[215:235, 222:258] = skin
-    mask[40:200, 170:310] = 1.0
-    mask[200:, 130:350] = 1.0
-    seen = _observe(rgb, mask, face)
-    assert seen.visible
-    assert seen.covered is covered
+    navy = (34, 42, 78)
+
+    def open_at(rgb: npt.NDArray[np.uint8]) -> None:
+        if opening == "khaki":
+            rgb[222:, 228:252] = (195, 176, 130)
+        else:
+            rgb[215:235, 222:258] = SKIN
+
+    assert _chest_covered(navy, navy, open_at) is covered
 
 
 @pytest.mark.parametrize(("layout", "patterned"), [("check", True), ("halves", False)])
@@ -771,23 +791,19 @@ def test_a_print_on_the_head_and_under_the_chin_covers_the_chest(
     # showing (a hijab wraps under the chin), and many colours under the chin say the
     # chest may be the hijab, and a FAIL there is withheld. The chest's print has no
     # colour near the skin's: the batik's ochre blends would count as a neck.
-    face = Face(Box(190.0, 100.0, 100.0, 100.0), 0.9, 100.0)
-    skin = (205, 150, 120)
-    worn = {"print": _print(60, 140), "ground": (20, 60, 90), "hair": (40, 30, 25)}
-    rgb = np.full((640, 480, 3), 225, np.uint8)
-    mask = np.zeros((640, 480), np.float32)
-    rgb[40:100, 170:310] = worn[head]
-    rgb[100:200, 190:290] = skin
-    rgb[200:, 130:350] = (195, 176, 130)  # khaki
-    if chest == "print":
-        rgb[200:300, 170:310] = _print(100, 140, COOL)
-    if neck:
-        rgb[200:225, 210:270] = skin
-    mask[40:200, 170:310] = 1.0
-    mask[200:, 130:350] = 1.0
-    seen = _observe(rgb, mask, face)
-    assert seen.visible
-    assert seen.covered is covered
+    worn: dict[str, tuple[int, int, int] | npt.NDArray[np.uint8]] = {
+        "print": _print(60, 140),
+        "ground": (20, 60, 90),
+        "hair": (40, 30, 25),
+    }
+
+    def under_chin(rgb: npt.NDArray[np.uint8]) -> None:
+        if chest == "print":
+            rgb[200:300, 170:310] = _print(100, 140, COOL)
+        if neck:
+            rgb[200:225, 210:270] = SKIN
+
+    assert _chest_covered(worn[head], (195, 176, 130), under_chin) is covered  # khaki
 
 
 @pytest.mark.parametrize(
