@@ -123,4 +123,6 @@ async def test_stop_is_prompt_even_with_a_round_stuck() -> None:
     started = asyncio.get_running_loop().time()
     await scheduler.stop()
     took = asyncio.get_running_loop().time() - started
-    assert cancelled == ["stuck"] and 0.2 <= took < 1.0
+    # It waits out the grace, then cancels: a stop that waited for the round would never
+    # return, so the bound is far from the grace and no busy machine reaches it.
+    assert cancelled == ["stuck"] and 0.2 <= took < 5.0
