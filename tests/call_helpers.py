@@ -6,7 +6,7 @@ import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,13 +93,21 @@ async def add_check(
     engine: AsyncEngine,
     staff_id: str,
     *,
-    opens: timedelta = timedelta(minutes=-5),
+    opens: timedelta | None = None,
     closes: timedelta = timedelta(minutes=10),
     uniform: str = "any",
     now: datetime | None = None,
     supervisor: str | None = None,
 ) -> str:
-    """A scheduled check whose window runs from ``now + opens`` to ``now + closes``."""
+    """A scheduled check whose window runs from ``now + opens`` to ``now + closes``. By
+    default it opened 5 minutes ago, or halfway back to midnight in the policy's zone if
+    that is later: due today whatever the hour, as the dashboard shows today's checks."""
+    now = now or utcnow()
+    if opens is None:
+        async with engine.connect() as conn:
+            zone = (await load_policy(conn)).zone
+        midnight = datetime.combine(now.astimezone(zone).date(), time(0), zone)
+        opens = -min(timedelta(minutes=5), (now - midnight) / 2)
     (check_id,) = await add_checks(
         engine, [(staff_id, opens, closes)], uniform=uniform, now=now, supervisor=supervisor
     )
@@ -150,10 +158,15 @@ def staff_roster(n: int) -> dict[str, Any]:
 
 async def working_today(engine: AsyncEngine) -> None:
     """Make today (in the policy's zone) a working day whatever the weekday or holiday,
-    so checks due now are swept as MISSED or INCONCLUSIVE, never cancelled as a day off."""
+    so checks due now are swept as MISSED or INCONCLUSIVE, never cancelled as a day off.
+    Yesterday too: a check due up to an hour ago (``add_check`` opens 5 minutes back) is
+    yesterday's in the first hour after midnight."""
     async with engine.begin() as conn:
-        today = utcnow().astimezone((await load_policy(conn)).zone).date()
-        await set_override(conn, Override(today, True, "test"), actor="test")
+        zone = (await load_policy(conn)).zone
+        now = utcnow()
+        days = {(now - timedelta(hours=1)).astimezone(zone).date(), now.astimezone(zone).date()}
+        for day in sorted(days):
+            await set_override(conn, Override(day, True, "test"), actor="test")
 
 
 def stills_dir(path: Path, clip: str = "live") -> Path:

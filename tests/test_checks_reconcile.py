@@ -229,10 +229,12 @@ async def test_a_roster_import_over_the_api_reconciles_too(
     config = api_config(tmp_path, store_target.url)
     links = JoinLinks.from_config(config)
     await _org(store, tmp_path)
-    tomorrow = datetime.now(UTC).astimezone(Policy().zone).date() + timedelta(days=1)
+    # A Monday ahead (staff1 works from home on weekdays only), made a working day.
+    today = datetime.now(UTC).astimezone(Policy().zone).date()
+    monday = today + timedelta(days=7 - today.weekday())
     async with store.begin() as conn:
-        await set_override(conn, Override(tomorrow, True), actor="test")
-    await generate_checks(store, tomorrow, links=links)
+        await set_override(conn, Override(monday, True), actor="test")
+    await generate_checks(store, monday, links=links)
     key = await new_key(store_target.url, "roster:write")
     roster = copy.deepcopy(ROSTER)
     roster["staff"][0]["active"] = False

@@ -13,11 +13,7 @@ import pytest
 from playwright.async_api import Page, async_playwright
 from sqlalchemy import select
 
-from service.calendar import Override
-from service.clock import utcnow
 from service.links import issue_link
-from service.overrides import set_override
-from service.policy import Policy
 from service.records import record_state
 from service.schema import calls, checks
 from tests.browser_helpers import (
@@ -33,7 +29,7 @@ from tests.browser_helpers import (
     wait_for_state,
     webhooks,
 )
-from tests.call_helpers import add_check
+from tests.call_helpers import add_check, working_today
 from tests.webhook_helpers import verify_both, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -203,9 +199,7 @@ async def test_a_call_never_answered_becomes_missed_when_the_window_ends(
 ) -> None:
     async with running_service(tmp_path) as service, async_playwright() as pw:
         # The sweep writes MISSED only on a working day: make today one, whatever the date.
-        async with service.engine.begin() as conn:
-            today = utcnow().astimezone(Policy().zone).date()
-            await set_override(conn, Override(today, True), actor="test")
+        await working_today(service.engine)
         check = await add_check(service.engine, "staff1", closes=timedelta(seconds=12))
         sup, staff = await participants(pw, media["live"])
         await staff.goto(service.links.urls["staff1"])

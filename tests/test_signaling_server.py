@@ -19,20 +19,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
-from service.calendar import Override
 from service.checks import sweep
 from service.clock import utcnow
 from service.config import Config
 from service.links import revoke
-from service.overrides import set_override
-from service.policy import Policy
 from service.records import get_record
 from service.schema import calls, checks, outbox, records
 from service.state import CONFIG, ENGINE, LINK_SECRET, SIGNING_KEY
 from service.store import create_engine, migrate
 from signaling import routes
 from signaling.server import HUB
-from tests.call_helpers import HOME, Links, add_check, seed_org
+from tests.call_helpers import HOME, Links, add_check, seed_org, working_today
 
 SECRET = secrets.token_bytes(32)
 KEY = Ed25519PrivateKey.generate()
@@ -248,9 +245,7 @@ async def test_a_call_still_ringing_ends_with_the_window(
 ) -> None:
     engine = client.app[ENGINE]
     # The sweep writes MISSED only on a working day: make today one, whatever the date.
-    async with engine.begin() as conn:
-        today = utcnow().astimezone(Policy().zone).date()
-        await set_override(conn, Override(today, True), actor="test")
+    await working_today(engine)
     check = await add_check(engine, "staff1", closes=timedelta(seconds=1.5))
     sup1 = await joined(client, links.tokens["sup1"])
     await sup1.send_json({"type": "call", "check": check})
@@ -373,6 +368,7 @@ async def test_a_shutdown_stops_calls_without_records_and_the_sweep_never_misses
     async with _serve(config) as client:
         engine = client.app[ENGINE]
         links = await seed_org(engine, tmp_path, SECRET)
+        await working_today(engine)  # else, on a weekend or holiday, the sweep cancels it
         sup1, staff1, call = await answered(client, links)
         near = {"lat": HOME[0] + 0.0003, "lon": HOME[1], "accuracy": 10}
         await staff1.send_json({"type": "location", "call": call, **near})
@@ -466,6 +462,7 @@ async def test_a_staff_page_that_does_not_come_back_leaves_the_check_to_call_aga
 async def test_a_supervisor_page_that_goes_away_leaves_the_check_to_call_again(
     client: TestClient[Any, Any], links: Links
 ) -> None:
+    await working_today(client.app[ENGINE])  # else, on a weekend or holiday, it is cancelled
     sup1, staff1, call = await answered(client, links)
     await recv(sup1, "status", wait_s=3)
     await sup1.close()
