@@ -11,6 +11,8 @@ toward the target: a regression fails CI, an improvement raises the floor by han
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from fixtures.devset import DevImage, load
@@ -107,6 +109,25 @@ def test_real_tops_of_a_uniform_colour_must_pass_on_its_day(devset: list[DevImag
 def test_vision_holds_its_figures_on_real_people(report: Report, target: Target) -> None:
     value = report.value(target.name)
     assert target.met(value), f"{target.name} = {value}\n{format_report(report)}"
+
+
+def test_what_the_tops_that_must_fail_got_adds_up_to_their_figures(report: Report) -> None:
+    # The breakdown names what each missed case was called instead; it must count the
+    # same cases as the figures, and its FAILs must be the figures' catches.
+    kinds: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
+        ("pattern", "pattern_caught", lambda o: o == "FAIL not_uniform_colour"),
+        ("wrong_colour", "wrong_colour_caught", lambda o: o.startswith("FAIL")),
+    )
+    for kind, figure, caught in kinds:
+        counts = [c for name, c in report.outcomes.items() if name.split()[0] == kind]
+        assert sum(n for c in counts for n in c.values()) == report.figures[figure].total
+        hits = sum(n for c in counts for outcome, n in c.items() if caught(outcome))
+        assert hits == report.figures[figure].hits, kind
+    assert {name.split()[1] for name in report.outcomes if name.startswith("pattern")} == {
+        "patterned",
+        "layered",
+        "batik",
+    }
 
 
 def test_the_light_and_still_figures_rest_on_enough_clips(report: Report) -> None:

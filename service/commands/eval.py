@@ -5,8 +5,9 @@ Runs every photograph of ``ROOT`` (default ``fixtures/real``) and every clip mad
 them (``fixtures.real_clips``: camera motion, noise, flicker, taken as the staff page's
 JPEG stills; built once into ``fixtures/media/real``) through ``hadir analyze``'s code
 path, and prints each figure against its target, the frozen test's measure per kind of
-clip, the compliant PASS rate per subgroup (skin tone, framing, light) and the ids of
-the cases each figure missed.
+clip, what the tops that must fail (patterned, layered, of a wrong colour) were called
+instead, per kind of top, the compliant PASS rate per subgroup (skin tone, framing,
+light) and the ids of the cases each figure missed.
 Exit 0 when every target is met, 1 otherwise, 2 for a bad argument.
 """
 
@@ -93,6 +94,7 @@ def run_vision(args: argparse.Namespace) -> int:
                     "figures": figures,
                     "subgroups": subgroups,
                     "frozen_differences": differences,
+                    "outcomes": {name: dict(c) for name, c in report.outcomes.items()},
                     "failed": report.failed_targets(),
                 },
                 indent=2,
