@@ -159,8 +159,8 @@ def staff_roster(n: int) -> dict[str, Any]:
 async def working_today(engine: AsyncEngine) -> None:
     """Make today (in the policy's zone) a working day whatever the weekday or holiday,
     so checks due now are swept as MISSED or INCONCLUSIVE, never cancelled as a day off.
-    Yesterday too: a check due up to an hour ago (``add_check`` opens 5 minutes back) is
-    yesterday's in the first hour after midnight."""
+    Yesterday too: a check opened up to an hour ago (``add_checks`` with a window of the
+    caller's) is yesterday's in the first hour after midnight."""
     async with engine.begin() as conn:
         zone = (await load_policy(conn)).zone
         now = utcnow()
