@@ -19,6 +19,7 @@ from fixtures.devset import DevImage, load
 from fixtures.evaluate import (
     TARGETS,
     UNIFORM_DAYS,
+    Outcome,
     Report,
     Target,
     clip_cases,
@@ -27,6 +28,7 @@ from fixtures.evaluate import (
 )
 from vision.analyzer import FrameAnalyzer
 from vision.config import DEFAULT_CONFIG
+from vision.verdict import Reason, Verdict
 
 MEASURED = (
     Target("false_face_rate", 4 / 34, False),
@@ -114,16 +116,16 @@ def test_vision_holds_its_figures_on_real_people(report: Report, target: Target)
 def test_what_the_tops_that_must_fail_got_adds_up_to_their_figures(report: Report) -> None:
     # The breakdown names what each missed case was called instead; it must count the
     # same cases as the figures, and its FAILs must be the figures' catches.
-    kinds: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
-        ("pattern", "pattern_caught", lambda o: o == "FAIL not_uniform_colour"),
-        ("wrong_colour", "wrong_colour_caught", lambda o: o.startswith("FAIL")),
+    kinds: tuple[tuple[str, str, Callable[[Outcome], bool]], ...] = (
+        ("pattern", "pattern_caught", lambda o: o == (Verdict.FAIL, Reason.NOT_UNIFORM_COLOUR)),
+        ("wrong_colour", "wrong_colour_caught", lambda o: o[0] is Verdict.FAIL),
     )
     for kind, figure, caught in kinds:
-        counts = [c for name, c in report.outcomes.items() if name.split()[0] == kind]
+        counts = [c for (k, _), c in report.outcomes.items() if k == kind]
         assert sum(n for c in counts for n in c.values()) == report.figures[figure].total
         hits = sum(n for c in counts for outcome, n in c.items() if caught(outcome))
         assert hits == report.figures[figure].hits, kind
-    assert {name.split()[1] for name in report.outcomes if name.startswith("pattern")} == {
+    assert {top for kind, top in report.outcomes if kind == "pattern"} == {
         "patterned",
         "layered",
         "batik",

@@ -56,7 +56,7 @@ def run_identity(args: argparse.Namespace) -> int:
 def run_vision(args: argparse.Namespace) -> int:
     try:
         from fixtures.devset import DEFAULT_ROOT, DevSetError, load
-        from fixtures.evaluate import REPORTED, TARGETS, evaluate, format_report
+        from fixtures.evaluate import REPORTED, TARGETS, evaluate, format_report, outcome_text
     except ImportError as exc:  # scikit-image and the fixtures are test extras
         raise UsageError(f"eval needs the test extra (pip install hadir[test]): {exc}") from None
     from vision.analyzer import FrameAnalyzer
@@ -94,7 +94,10 @@ def run_vision(args: argparse.Namespace) -> int:
                     "figures": figures,
                     "subgroups": subgroups,
                     "frozen_differences": differences,
-                    "outcomes": {name: dict(c) for name, c in report.outcomes.items()},
+                    "outcomes": {
+                        f"{kind} {top}": {outcome_text(o): n for o, n in counts.items()}
+                        for (kind, top), counts in report.outcomes.items()
+                    },
                     "failed": report.failed_targets(),
                 },
                 indent=2,
