@@ -171,9 +171,8 @@ async def playing(page: Page, video: str) -> bool:
 
 
 def payloads(service: Service, check: str) -> list[dict[str, Any]]:
-    """The events about one check the receiver got (the jobs make checks of their own)."""
-    events = [json.loads(r.body) for r in service.receiver.received if r.path == "/hook"]
-    return [e for e in events if e["data"].get("check_id") == check]
+    """The events about one check the receiver got."""
+    return [json.loads(r.body) for r in service.receiver.about({check})]
 
 
 async def webhooks(

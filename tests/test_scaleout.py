@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -229,7 +228,7 @@ async def test_two_workers_on_one_port_share_calls_jobs_and_webhooks(cluster: Cl
         await asyncio.sleep(1.0)  # room for a second sending, were there one
     finally:
         await receiver.stop()
-    accepted = _accepted(receiver, ours)
+    accepted = receiver.accepted(ours)
     assert len(accepted) == len(ours) and set(accepted.values()) == {1}
     async with cluster.engine.connect() as db:
         per_check = (
@@ -246,14 +245,8 @@ async def test_two_workers_on_one_port_share_calls_jobs_and_webhooks(cluster: Cl
     assert len({entry["pid"] for entry in listening}) == 2
 
 
-def _accepted(receiver: Receiver, checks: set[str]) -> Counter[str]:
-    """How many times each event about one of ``checks`` was answered 2xx."""
-    about = {r.id for r in receiver.received if json.loads(r.body)["data"]["check_id"] in checks}
-    return Counter({i: n for i, n in receiver.accepted().items() if i in about})
-
-
 async def _sent(receiver: Receiver, checks: set[str]) -> bool:
-    return len(_accepted(receiver, checks)) >= len(checks)
+    return len(receiver.accepted(checks)) >= len(checks)
 
 
 def test_more_workers_than_one_need_postgresql_and_redis(tmp_path: Path) -> None:

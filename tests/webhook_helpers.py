@@ -6,7 +6,7 @@ import asyncio
 import base64
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,9 +98,19 @@ class Receiver:
     def ids(self) -> set[str]:
         return {r.id for r in self.received if r.path == "/hook"}
 
-    def accepted(self) -> Counter[str]:
-        """How many times each event id was answered 2xx."""
-        return Counter(r.id for r in self.received if r.status and 200 <= r.status < 300)
+    def accepted(self, checks: Collection[str] | None = None) -> Counter[str]:
+        """How many times each event id was answered 2xx (of the events about ``checks``
+        only, when given)."""
+        received = self.received if checks is None else self.about(checks)
+        return Counter(r.id for r in received if r.status and 200 <= r.status < 300)
+
+    def about(self, checks: Collection[str]) -> list[Received]:
+        """The events received about ``checks`` (the jobs make checks of their own)."""
+        return [
+            r
+            for r in self.received
+            if r.path == "/hook" and json.loads(r.body)["data"].get("check_id") in checks
+        ]
 
     def in_progress(self) -> int:
         """Requests being answered now."""
