@@ -16,6 +16,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 
 from vision.camera import CameraObservation, CameraState, observe
 from vision.check import CheckWindow
+from vision.clusters import ColourGroup
 from vision.colour import (
     PALETTE,
     column_medians,
@@ -444,6 +445,72 @@ def test_a_top_neither_plain_nor_patterned_fails_only_on_a_clearly_wrong_colour_
     assert uniform.verdict is (Verdict.FAIL if failed else Verdict.INCONCLUSIVE)
     if failed:
         assert uniform.evidence["wrong_uniform_colour"] == tuple(float(i) for i in range(6))
+
+
+@pytest.mark.parametrize(
+    ("groups", "measured", "covered", "outcome"),
+    [
+        # A dark suit over a white shirt on a khaki day: neither colour is khaki.
+        (
+            (((20.0, 0.0, -8.0), 0.6), ((87.0, 0.0, -1.0), 0.3)),
+            True,
+            0,
+            (Verdict.FAIL, Reason.NOT_UNIFORM_COLOUR),
+        ),
+        # The same where the balance could not measure the light: a white shirt under a
+        # lamp reads khaki, so the shirt may be the uniform.
+        (
+            (((20.0, 0.0, -8.0), 0.6), ((87.0, 0.0, -1.0), 0.3)),
+            False,
+            0,
+            (Verdict.INCONCLUSIVE, Reason.PATTERN_UNCERTAIN),
+        ),
+        # A khaki shirt with dark hair over it: one of its colours is the day's.
+        (
+            (((20.0, 0.0, -8.0), 0.6), ((73.0, 2.0, 18.0), 0.3)),
+            True,
+            0,
+            (Verdict.INCONCLUSIVE, Reason.PATTERN_UNCERTAIN),
+        ),
+        # A khaki group too small to count (a tenth is the least) does not save it...
+        (
+            (((20.0, 0.0, -8.0), 0.62), ((87.0, 0.0, -1.0), 0.3), ((73.0, 2.0, 18.0), 0.08)),
+            True,
+            0,
+            (Verdict.FAIL, Reason.NOT_UNIFORM_COLOUR),
+        ),
+        # ...and a hijab over the chest in half the samples keeps it from failing.
+        (
+            (((20.0, 0.0, -8.0), 0.6), ((87.0, 0.0, -1.0), 0.3)),
+            True,
+            3,
+            (Verdict.INCONCLUSIVE, Reason.UNIFORM_COVERED),
+        ),
+    ],
+)
+def test_a_top_of_undecided_texture_fails_where_none_of_its_colours_is_the_days(
+    groups: tuple[tuple[tuple[float, float, float], float], ...],
+    measured: bool,
+    covered: int,
+    outcome: tuple[Verdict, Reason],
+) -> None:
+    # A suit or a print whose texture reads neither plain nor patterned, no colour over
+    # most of it: it is not the uniform if none of its colours may be the day's under
+    # the light the white balance leaves possible (``off_colour_min_share``).
+    def undecided(t: float) -> SampleResult:
+        sample = _sample(t, lab=groups[0][0], light_measured=measured, covered=t < covered)
+        assert sample.torso is not None
+        torso = replace(
+            sample.torso,
+            solid=None,
+            solid_share=groups[0][1],
+            groups=tuple(ColourGroup(lab, share) for lab, share in groups),
+        )
+        return replace(sample, torso=torso)
+
+    uniform = _window([undecided(float(i)) for i in range(6)], "solid:khaki").verdict().uniform
+    assert (uniform.verdict, uniform.reasons[0]) == outcome
+    assert uniform.scores["off_colour"] == (0.0 if outcome[1] is Reason.PATTERN_UNCERTAIN else 1.0)
 
 
 def test_a_colour_a_lamp_may_explain_fails_only_where_the_light_was_measured() -> None:

