@@ -511,6 +511,8 @@ def test_a_top_of_undecided_texture_fails_where_none_of_its_colours_is_the_days(
     uniform = _window([undecided(float(i)) for i in range(6)], "solid:khaki").verdict().uniform
     assert (uniform.verdict, uniform.reasons[0]) == outcome
     assert uniform.scores["off_colour"] == (0.0 if outcome[1] is Reason.PATTERN_UNCERTAIN else 1.0)
+    if outcome[0] is Verdict.FAIL:  # the samples that show it, for the supervisor
+        assert uniform.evidence["not_uniform_colour"] == tuple(float(i) for i in range(6))
 
 
 def test_a_colour_a_lamp_may_explain_fails_only_where_the_light_was_measured() -> None:

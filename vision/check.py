@@ -22,8 +22,8 @@ move of the larger values, 8 bytes each: microseconds at any call's length; on a
 of colours, also a look at the sample's colour groups, ``_off_colour``: microseconds,
 up to three light sweeps of about 0.4 ms for a top none of whose colours is the
 day's). Of the pictures only the previous sample's grey thumbnail is kept, as uint8,
-for the frozen test; a frozen run is settled from its start time and its few samples not yet frozen
-(at most ``frozen_min_seconds``' worth). A window made with ``keep_samples=False`` (a
+for the frozen test; a frozen run is settled from its start time and its few samples
+not yet frozen (at most ``frozen_min_seconds``' worth). A window made with ``keep_samples=False`` (a
 live call) holds nothing else per sample but the sorted score columns (8 bytes a
 value), and its verdict lists no samples, sample times or evidence times; a window
 that keeps them (``hadir analyze``, the evaluation) builds those lists in ``verdict``,
@@ -94,7 +94,8 @@ class _Mark:
     light_measured: bool
     covered: bool
     off_colour: bool
-    """None of the top's colours is one of the day's under any light (``_off_colour``)."""
+    """None of the top's colours may be the day's under the light its white balance
+    leaves possible (``CheckWindow._off_colour``)."""
 
     @property
     def usable(self) -> bool:
@@ -158,6 +159,7 @@ class _Usable:
     covered: int = 0
     """Visible samples whose chest may be covered by what the head wears."""
     off_colour: int = 0
+    """Visible samples none of whose colours may be the day's."""
     solid_share: _Sorted = field(default_factory=_Sorted)
     lab_solid: tuple[_Sorted, _Sorted, _Sorted] = field(default_factory=_columns)
     lab_visible: tuple[_Sorted, _Sorted, _Sorted] = field(default_factory=_columns)
@@ -613,6 +615,12 @@ class CheckWindow:
                 return result(Verdict.INCONCLUSIVE, Reason.PATTERN_UNCERTAIN)
             if covered:
                 return result(Verdict.INCONCLUSIVE, Reason.UNIFORM_COVERED)
+            off_colour = (
+                Reason.NOT_UNIFORM_COLOUR,
+                u.off_colour,
+                lambda m: judged(m) and m.visible and m.off_colour,
+            )
+            evidence.update(self._evidence([off_colour]))
             return result(Verdict.FAIL, Reason.NOT_UNIFORM_COLOUR)
         if not policy.colours:
             return result(Verdict.PASS)
