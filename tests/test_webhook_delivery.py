@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
@@ -12,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
 from service.schema import deliveries, delivery_attempts
+from service.webhooks import dispatcher
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.endpoints import get_endpoint, rotate_secret
+from service.webhooks.queue import DeliveryJob, claim_due
 from tests.conftest import StoreTarget
 from tests.webhook_helpers import (
     Receiver,
@@ -86,6 +90,42 @@ async def test_410_disables_the_endpoint_and_sets_its_deliveries_aside(store: As
         after = await get_endpoint(conn, endpoint.id)
     assert after is not None and after.disabled_at is not None
     assert after.disabled_reason is not None and "410" in after.disabled_reason
+    assert await statuses(store) == {"disabled": 3}
+
+
+async def test_a_delivery_claimed_before_a_410_is_recorded_is_not_sent(
+    store: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The interleaving a busy database gives now and then, made certain: the next
+    # delivery is claimed after the receiver said 410 but handed to a sender only once
+    # that 410 is recorded (the endpoint disabled, its deliveries set aside).
+    async def gone(receiver: Receiver, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=410)
+
+    receiver = await Receiver(gone).start()
+    endpoint = await endpoint_for(store, receiver.url)
+
+    async def disabled() -> bool:
+        async with store.connect() as conn:
+            now = await get_endpoint(conn, endpoint.id)
+        return now is not None and now.disabled_at is not None
+
+    async def claim_then_wait(*args: Any) -> list[DeliveryJob]:
+        jobs = await claim_due(*args)
+        if jobs and receiver.received:
+            await wait_until(disabled)
+            await asyncio.sleep(0.2)  # the recorder has moved on
+        return jobs
+
+    monkeypatch.setattr(dispatcher, "claim_due", claim_then_wait)
+    await enqueue_many(store, 3)
+    try:
+        async with Running(Dispatcher(store, KEY, fast_settings(concurrency=1))):
+            await wait_until(lambda: _count(store, "disabled", 3))
+            await asyncio.sleep(0.5)
+    finally:
+        await receiver.stop()
+    assert len(receiver.received) == 1
     assert await statuses(store) == {"disabled": 3}
 
 

@@ -90,6 +90,11 @@ class Dispatcher:
         self._draw = draw
         self._inflight: dict[asyncio.Task[None], DeliveryJob] = {}
         self._gone: set[str] = set()  # endpoints that answered 410, until that is recorded
+        # Claims are numbered as they begin. Once a 410 is recorded, every delivery of
+        # its endpoint that a claim begun before then holds was set aside by it: such
+        # a job must not be sent, though ``_gone`` no longer names the endpoint.
+        self._claims = 0
+        self._set_aside: dict[str, int] = {}  # endpoint -> last claim begun before its 410
         self._results: list[tuple[DeliveryJob, Outcome, Decision]] = []
         self._wake = asyncio.Event()
         self._have_results = asyncio.Event()
@@ -144,7 +149,10 @@ class Dispatcher:
             self._wake.clear()  # before claiming: a wake-up during the claim is kept
             free = settings.concurrency - len(self._inflight)
             claimed: list[DeliveryJob] = []
+            if not self._inflight:
+                self._set_aside.clear()  # no job of an earlier claim is left to stop
             if free >= low_water or not self._inflight:
+                self._claims += 1
                 try:
                     claimed = await claim_due(
                         self.engine, self.owner, free, timedelta(seconds=settings.lease_s)
@@ -152,7 +160,7 @@ class Dispatcher:
                 except Exception:  # the database may be briefly away; keep going
                     log.exception("claiming deliveries failed")
             for job in claimed:
-                task = asyncio.create_task(self._deliver(session, job))
+                task = asyncio.create_task(self._deliver(session, job, self._claims))
                 self._inflight[task] = job
                 task.add_done_callback(self._done)
             if claimed and len(claimed) == free:
@@ -164,9 +172,9 @@ class Dispatcher:
         self._inflight.pop(task, None)
         self._wake.set()
 
-    async def _deliver(self, session: aiohttp.ClientSession, job: DeliveryJob) -> None:
-        if job.endpoint_id in self._gone:
-            return  # recording the 410 sets this delivery aside with the others
+    async def _deliver(self, session: aiohttp.ClientSession, job: DeliveryJob, claim: int) -> None:
+        if job.endpoint_id in self._gone or claim <= self._set_aside.get(job.endpoint_id, 0):
+            return  # recording the 410 sets (or has set) this delivery aside with the others
         outcome = await send(session, job, self.key, allow_private=self.settings.allow_private)
         decision = decide(job, outcome, self.settings.schedule, self._draw())
         if decision.disable_endpoint:
@@ -199,7 +207,9 @@ class Dispatcher:
                     await record_outcomes(self.engine, self.owner, batch)
                     for _, _, decision in batch:
                         metrics.delivery_recorded(decision.status)
-                    self._gone -= {job.endpoint_id for job, _, d in batch if d.disable_endpoint}
+                    gone = {job.endpoint_id for job, _, d in batch if d.disable_endpoint}
+                    self._set_aside |= dict.fromkeys(gone, self._claims)
+                    self._gone -= gone
                 except Exception:
                     log.exception("recording delivery outcomes failed; retrying")
                     self._results[:0] = batch
