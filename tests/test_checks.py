@@ -199,7 +199,10 @@ def test_offsets_keep_every_window_inside_its_half_of_the_day() -> None:
             assert lo <= slot.offset_minutes <= hi
         assert all(a.window_end < b.window_start for a, b in pairwise(slots))
         seen.add(slots[1].offset_minutes)
-    assert len(seen) > 100  # spread over the range, not a handful of values
+    # Spread over the range, not a handful of values: 200 uniform draws over its 150
+    # minutes give 110 distinct ones on average (sd 4, the key is new each run), so
+    # 100 failed now and then; a handful would be far under 60 (13 sd from the mean).
+    assert len(seen) > 60
 
 
 async def test_a_units_own_schedule_replaces_the_policys(
