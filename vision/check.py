@@ -23,12 +23,12 @@ of colours, also a look at the sample's colour groups, ``_off_colour``: microsec
 up to three light sweeps of about 0.4 ms for a top none of whose colours is the
 day's). Of the pictures only the previous sample's grey thumbnail is kept, as uint8,
 for the frozen test; a frozen run is settled from its start time and its few samples
-not yet frozen (at most ``frozen_min_seconds``' worth). A window made with ``keep_samples=False`` (a
-live call) holds nothing else per sample but the sorted score columns (8 bytes a
-value), and its verdict lists no samples, sample times or evidence times; a window
-that keeps them (``hadir analyze``, the evaluation) builds those lists in ``verdict``,
-O(n), so such a caller asks once, at the end. The verdicts, reasons and scores are the
-same either way.
+not yet frozen (at most ``frozen_min_seconds``' worth). A window made with
+``keep_samples=False`` (a live call) holds nothing else per sample but the sorted score
+columns (8 bytes a value), and its verdict lists no samples, sample times or evidence
+times; a window that keeps them (``hadir analyze``, the evaluation) builds those lists
+in ``verdict``, O(n), so such a caller asks once, at the end. The verdicts, reasons and
+scores are the same either way.
 """
 
 from __future__ import annotations
